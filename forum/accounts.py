@@ -1,0 +1,210 @@
+"""Accounts: sign-up, log-in, sessions, profile changes, and the first administrator."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from forum import auth
+from forum.config import Settings
+from forum.errors import NotFound, ValidationFailed
+from forum.models import TIERS, SiteSetting, User, UserSession, utcnow
+from forum.text import clean
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+USERNAME_MIN, USERNAME_MAX = 3, 20
+PASSWORD_MIN, PASSWORD_MAX = 10, 200
+RESERVED_USERNAMES = frozenset({
+    "admin", "administrator", "system", "moderator", "moderators", "mod", "staff", "root", "support",
+    "everyone", "members", "member", "workers", "worker", "participants", "participant", "anonymous",
+    "discobot", "forum", "help", "info", "about", "u", "user", "users", "null", "undefined", "webmaster",
+    "postmaster", "hostmaster", "noreply", "no-reply", "security", "abuse", "api", "session", "latest",
+})
+
+
+def username_problem(session: Session, username: str) -> str | None:
+    if not (USERNAME_MIN <= len(username) <= USERNAME_MAX):
+        return f"Usernames are {USERNAME_MIN} to {USERNAME_MAX} characters long."
+    if not USERNAME_RE.match(username):
+        return "Usernames may use letters, digits, underscores, dots and hyphens, and must start and end with a letter, digit or underscore."
+    if re.search(r"[.-]{2}", username):
+        return "Usernames may not contain two dots or hyphens in a row."
+    if username.lower() in RESERVED_USERNAMES:
+        return "That username is reserved."
+    if session.scalar(select(User.id).where(User.username_lower == username.lower())) is not None:
+        return "That username is already taken."
+    return None
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    if len(password) < PASSWORD_MIN:
+        return f"Passwords need at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"Passwords may be at most {PASSWORD_MAX} characters."
+    if username and password.lower() == username.lower():
+        return "Your password may not be your username."
+    return None
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    name: str = "",
+    tier: str = "participant",
+    moderator: bool = False,
+    admin: bool = False,
+) -> User:
+    username = clean(username, single_line=True)
+    email = clean(email, single_line=True).lower()
+    name = clean(name, single_line=True)[:100]
+    fields: dict[str, str] = {}
+    problem = username_problem(session, username)
+    if problem:
+        fields["username"] = problem
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        fields["email"] = "Please enter a valid email address."
+    elif session.scalar(select(User.id).where(User.email == email)) is not None:
+        fields["email"] = "That email address is already in use."
+    problem = password_problem(password, username)
+    if problem:
+        fields["password"] = problem
+    if tier not in TIERS:
+        fields["tier"] = f"Tier must be one of {', '.join(TIERS)}."
+    if fields:
+        raise ValidationFailed(fields=fields)
+    user = User(
+        username=username, username_lower=username.lower(), email=email, name=name,
+        password_hash=auth.hash_password(password), tier=tier, is_moderator=moderator or admin,
+        is_admin=admin,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user_by_login(session: Session, login: str) -> User | None:
+    login = clean(login, single_line=True).lower()
+    if not login:
+        return None
+    if "@" in login:
+        return session.scalar(select(User).where(User.email == login))
+    return session.scalar(select(User).where(User.username_lower == login))
+
+
+def authenticate(session: Session, login: str, password: str) -> User | None:
+    """The user whose credentials these are, or None; unknown names and wrong passwords look alike."""
+    user = find_user_by_login(session, login)
+    ok = auth.verify_password(user.password_hash if user else None, password)
+    if not ok or user is None:
+        return None
+    if auth.needs_rehash(user.password_hash):
+        user.password_hash = auth.hash_password(password)
+    return user
+
+
+def start_session(session: Session, user: User, user_agent: str = "") -> str:
+    """Create a server-side session and return the cookie value (only its hash is stored)."""
+    token = auth.new_token()
+    session.add(UserSession(token_hash=auth.token_hash(token), user_id=user.id,
+                            csrf_secret=auth.new_token(), user_agent=user_agent[:255]))
+    user.last_seen_at = utcnow()
+    return token
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_hash == auth.token_hash(token)))
+
+
+def end_all_sessions(session: Session, user_id: int, *, keep_token: str | None = None) -> None:
+    stmt = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep_token:
+        stmt = stmt.where(UserSession.token_hash != auth.token_hash(keep_token))
+    session.execute(stmt)
+
+
+def session_for_token(session: Session, token: str | None, settings: Settings) -> UserSession | None:
+    if not token or len(token) > 100:
+        return None
+    user_session = session.scalar(select(UserSession).where(UserSession.token_hash == auth.token_hash(token)))
+    if user_session is None:
+        return None
+    if user_session.last_used_at + timedelta(seconds=settings.session_max_age) < utcnow():
+        return None
+    return user_session
+
+
+def touch_session(session: Session, user_session_id: int, user_id: int) -> None:
+    now = utcnow()
+    session.execute(update(UserSession).where(UserSession.id == user_session_id).values(last_used_at=now))
+    session.execute(update(User).where(User.id == user_id).values(last_seen_at=now))
+
+
+def change_password(session: Session, user: User, current: str, new: str, keep_token: str | None) -> None:
+    if not auth.verify_password(user.password_hash, current):
+        raise ValidationFailed(fields={"current_password": "Your current password is not correct."})
+    problem = password_problem(new, user.username)
+    if problem:
+        raise ValidationFailed(fields={"new_password": problem})
+    user.password_hash = auth.hash_password(new)
+    # Other devices are signed out: a changed password is often a response to a leak.
+    end_all_sessions(session, user.id, keep_token=keep_token)
+
+
+def change_profile(session: Session, user: User, *, name: str) -> None:
+    name = clean(name, single_line=True)
+    if len(name) > 100:
+        raise ValidationFailed(fields={"name": "Display names may be at most 100 characters."})
+    user.name = name
+
+
+def set_tier(session: Session, user: User, tier: str) -> None:
+    if tier not in TIERS:
+        raise ValidationFailed(f"Tier must be one of {', '.join(TIERS)}.")
+    user.tier = tier
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username_lower == username.lower()))
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def admin_exists(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(User).where(User.is_admin.is_(True))) > 0
+
+
+# --- site state shared by all processes --------------------------------------------------------
+
+def get_site_value(session: Session, key: str) -> str | None:
+    return session.scalar(select(SiteSetting.value).where(SiteSetting.key == key))
+
+
+def set_site_value(session: Session, key: str, value: str | None) -> None:
+    row = session.get(SiteSetting, key)
+    if value is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(SiteSetting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def setup_token(session: Session) -> str | None:
+    """A one-time token for creating the first admin in the browser, while there is none."""
+    if admin_exists(session):
+        set_site_value(session, "setup_token", None)
+        return None
+    token = get_site_value(session, "setup_token")
+    if token is None:
+        token = auth.new_token()
+        set_site_value(session, "setup_token", token)
+    return token

@@ -1,0 +1,138 @@
+"""The application factory: builds the FastAPI app, its middleware, routers and error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from forum import STATIC_DIR, __version__, sitestate
+from forum.config import Settings, get_settings
+from forum.db import Database
+from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
+from forum.ratelimit import RateLimiter
+from forum.web import accounts as web_accounts
+from forum.web import admin as web_admin
+from forum.web import topics as web_topics
+from forum.web.templating import Renderer, render
+
+log = logging.getLogger("forum")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (a plain ASGI middleware: cheap on hot paths)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in SECURITY_HEADERS if k not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.endswith(".json") or "application/json" in request.headers.get("accept", "")
+
+
+def error_response(request: Request, exc: ForumError) -> Response:
+    headers = {}
+    if isinstance(exc, RateLimited | Busy):
+        headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
+    if wants_json(request):
+        return JSONResponse({"errors": exc.messages, "error_type": exc.error_type},
+                            status_code=exc.status_code, headers=headers,
+                            media_type="application/json; charset=utf-8")
+    response = render(request, "error.html", {"error": exc, "form": _submitted_text(request)},
+                      status_code=exc.status_code)
+    response.headers.update(headers)
+    return response
+
+
+def _submitted_text(request: Request) -> dict[str, str]:
+    """What the user typed, so a failed submission never loses it."""
+    form = getattr(request.state, "form", None)
+    if not form:
+        return {}
+    return {k: v for k, v in form.items() if k in ("title", "raw") and isinstance(v, str) and v}
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database(settings)
+    app = FastAPI(title=settings.site_title, version=__version__, docs_url="/api/docs",
+                  redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.db = db
+    app.state.secret_key = sitestate.secret_key(db)
+    app.state.renderer = Renderer(settings, app.state.secret_key)
+    app.state.limiter = RateLimiter(db, settings.redis_url)
+
+    @app.exception_handler(ForumError)
+    async def forum_error(request: Request, exc: ForumError):
+        return error_response(request, exc)
+
+    @app.exception_handler(OperationalError)
+    async def db_busy(request: Request, exc: OperationalError):
+        if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+            err = Busy()
+            err.retry_after = 2  # type: ignore[attr-defined]
+            return error_response(request, err)
+        raise exc
+
+    @app.exception_handler(IntegrityError)
+    async def db_conflict(request: Request, exc: IntegrityError):
+        # A race lost against a unique index (a double like, a taken username): nothing was written.
+        log.info("integrity conflict: %s", exc.orig)
+        return error_response(request, Conflict())
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        return error_response(request, NotFound() if request.method == "GET" else ForumError(
+            "Some required information is missing or malformed."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return error_response(request, NotFound())
+        err = ForumError(str(exc.detail))
+        err.status_code = exc.status_code
+        return error_response(request, err)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(web_accounts.router)
+    app.include_router(web_admin.router)
+    app.include_router(web_topics.router)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for uvicorn workers (`uvicorn --factory forum.app:app_from_env`)."""
+    return create_app()

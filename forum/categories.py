@@ -1,0 +1,60 @@
+"""Creating categories and setting their viewing levels."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from forum import permissions
+from forum.errors import NotFound, ValidationFailed
+from forum.models import AUDIENCES, LEVEL_NAMES, Category
+from forum.permissions import Viewer
+from forum.text import clean, slugify
+
+PRESETS: dict[str, dict[str, int]] = {
+    # audience -> level; the matrix stays the truth, presets only fill it in.
+    "public": {"everyone": 3, "participant": 3, "worker": 3, "member": 3},
+    "signed_in": {"everyone": 0, "participant": 3, "worker": 3, "member": 3},
+    "members_and_workers": {"everyone": 0, "participant": 0, "worker": 3, "member": 3},
+    "members_only": {"everyone": 0, "participant": 0, "worker": 0, "member": 3},
+    "staff_only": {"everyone": 0, "participant": 0, "worker": 0, "member": 0},
+}
+
+
+def create_category(session: Session, viewer: Viewer, *, name: str, description: str = "",
+                    color: str = "0088CC", parent_id: int | None = None,
+                    levels: dict[str, int] | None = None) -> Category:
+    permissions.ensure_can_moderate(viewer)
+    name = clean(name, single_line=True)
+    if not 1 <= len(name) <= 80:
+        raise ValidationFailed(fields={"name": "Category names are 1 to 80 characters long."})
+    if session.scalar(select(Category.id).where(func.lower(Category.name) == name.lower())) is not None:
+        raise ValidationFailed(fields={"name": "A category with that name already exists."})
+    color = clean(color, single_line=True).lstrip("#").upper() or "0088CC"
+    if len(color) not in (3, 6) or any(ch not in "0123456789ABCDEF" for ch in color):
+        raise ValidationFailed(fields={"color": "Colours are hex codes such as 0088CC."})
+    if parent_id is not None:
+        parent = session.get(Category, parent_id)
+        if parent is None or parent.parent_id is not None:
+            raise ValidationFailed(fields={"parent_id": "Subcategories nest one level deep, under a top-level category."})
+    position = (session.scalar(select(func.max(Category.position))) or 0) + 1
+    category = Category(name=name, slug=slugify(name, "category"), description=clean(description)[:2000],
+                        color=color, parent_id=parent_id, position=position)
+    for audience, level in (levels or PRESETS["public"]).items():
+        category.set_level(audience, level)
+    session.add(category)
+    session.flush()
+    return category
+
+
+def set_levels(session: Session, viewer: Viewer, category_id: int, levels: dict[str, int]) -> Category:
+    permissions.ensure_can_moderate(viewer)
+    category = session.get(Category, category_id)
+    if category is None:
+        raise NotFound()
+    for audience in AUDIENCES:
+        if audience not in levels or levels[audience] not in LEVEL_NAMES:
+            raise ValidationFailed(f"Choose a level for {audience}.")
+    for audience in AUDIENCES:
+        category.set_level(audience, levels[audience])
+    return category

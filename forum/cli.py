@@ -1,0 +1,140 @@
+"""The `forum` command: serve, migrate, create-admin, create-user, demo."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from forum.config import get_settings
+from forum.errors import ValidationFailed
+
+
+def _database():
+    from forum.db import Database
+
+    return Database(get_settings())
+
+
+def cmd_migrate(args) -> int:
+    from forum.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("Database is up to date.")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from forum import accounts
+    from forum.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    db = _database()
+    with db.write() as session:
+        token = accounts.setup_token(session)
+    db.dispose()
+    base = settings.base_url.rstrip("/")
+    if token:
+        print("\n  No administrator yet. Open this one-time link to create the first one:\n"
+              f"    {base}/setup?token={token}\n  (or run: forum create-admin)\n", flush=True)
+    print(f"  Forum running at {base}  (Ctrl+C to stop)\n", flush=True)
+    uvicorn.run("forum.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level, proxy_headers=True,
+                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+    return 0
+
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Password (again): ")
+    if first != second:
+        raise SystemExit("The passwords do not match.")
+    return first
+
+
+def _create(args, *, admin: bool, moderator: bool, tier: str) -> int:
+    from forum import accounts
+
+    password = _read_password(args)
+    db = _database()
+    try:
+        with db.write() as session:
+            user = accounts.create_user(session, username=args.username, email=args.email, password=password,
+                                        name=args.name or "", tier=tier, moderator=moderator, admin=admin)
+            role = "administrator" if user.is_admin else "moderator" if user.is_moderator else "user"
+            print(f"Created {role} {user.username} (tier {user.tier}).")
+    except ValidationFailed as e:
+        for message in e.messages:
+            print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_create_admin(args) -> int:
+    return _create(args, admin=True, moderator=True, tier=args.tier)
+
+
+def cmd_create_user(args) -> int:
+    return _create(args, admin=args.admin, moderator=args.moderator, tier=args.tier)
+
+
+def cmd_demo(args) -> int:
+    from forum.demo import load_demo
+
+    db = _database()
+    summary = load_demo(db, get_settings(), password=args.password)
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forum", description="A discussion forum for federations of co-operatives.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="migrate the database, then serve the forum")
+    p.add_argument("--host", default=os.environ.get("FORUM_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("FORUM_PORT", "8000")))
+    p.add_argument("--workers", type=int, default=int(os.environ.get("FORUM_WORKERS", "1")))
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="upgrade the database schema to the latest version")
+    p.set_defaults(func=cmd_migrate)
+
+    for name, func, help_text in (("create-admin", cmd_create_admin, "create an administrator account"),
+                                  ("create-user", cmd_create_user, "create an account")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("username")
+        p.add_argument("email")
+        p.add_argument("--name", default="")
+        p.add_argument("--tier", choices=["participant", "worker", "member"],
+                       default="member" if name == "create-admin" else "participant")
+        p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+        if name == "create-user":
+            p.add_argument("--moderator", action="store_true")
+            p.add_argument("--admin", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("demo", help="fill an empty database with a demo federation")
+    p.add_argument("--password", default="demo-password-1", help="password for every demo account")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command not in ("serve", "migrate"):
+        from forum.migrate import upgrade
+
+        upgrade(get_settings().database_url)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Settings: the single source of configuration, read from FORUM_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Tier = Literal["participant", "worker", "member"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORUM_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./forum.db"
+    base_url: str = "http://127.0.0.1:8000"
+    redis_url: str | None = None
+    site_title: str = "Co-operative Federation Forum"
+    site_description: str = "Discussions of the federation and its members"
+    default_locale: str = "en"
+
+    # New accounts start at this tier.
+    default_tier: Tier = "participant"
+
+    # Content limits (characters).
+    min_title_length: int = 5
+    max_title_length: int = 255
+    min_post_length: int = 2
+    max_post_length: int = 32000
+    posts_per_page: int = 20
+    topics_per_page: int = 30
+
+    # Rate limits. Windows are in seconds; a limit of 0 switches the check off.
+    login_attempts_per_ip: int = 20
+    login_attempts_per_account: int = 6
+    login_window: int = 300
+    posts_per_minute: int = 10
+    topics_per_hour: int = 20
+    signups_per_ip_per_hour: int = 20
+
+    # Seconds an idle session stays valid.
+    session_max_age: int = 60 * 60 * 24 * 60
+    # SQLite busy timeout in milliseconds; past it a write answers 503.
+    sqlite_busy_timeout_ms: int = 15000
+    secure_cookies: bool | None = Field(default=None, description="Defaults to True when base_url is https")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.base_url.startswith("https://")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,199 @@
+"""The one markdown renderer: CommonMark plus tables, strikethrough, fenced code and autolinks.
+
+Raw HTML is off in the parser, and the HTML it makes then goes through an allowlist sanitizer
+(nh3), so a plugin added later cannot open a hole. `@username` links to the profile when the user
+exists; `[quote="name, post:3, topic:7"] … [/quote]` renders a quoted post with its attribution.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from html import escape
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
+
+MENTION_RE = re.compile(r"@([A-Za-z0-9_][A-Za-z0-9_.-]{0,38}[A-Za-z0-9_]|[A-Za-z0-9_])")
+QUOTE_OPEN_RE = re.compile(r"^\[quote(?:=\"([^\"\]]*)\")?\]\s*$", re.IGNORECASE)
+QUOTE_CLOSE_RE = re.compile(r"^\[/quote\]\s*$", re.IGNORECASE)
+QUOTE_PARAM_RE = re.compile(r"^\s*([^,]+?)\s*(?:,\s*post:(\d+))?\s*(?:,\s*topic:(\d+))?\s*(?:,.*)?$")
+
+ALLOWED_TAGS = {
+    "a", "abbr", "aside", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4",
+    "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup",
+    "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "class"},
+    "abbr": {"title"},
+    "aside": {"class", "data-username", "data-post", "data-topic"},
+    "code": {"class"},
+    "div": {"class"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start"},
+    "span": {"class"},
+    "td": {"style"},
+    "th": {"style"},
+}
+LINK_REL = "nofollow ugc noopener"
+
+
+@dataclass
+class Cooked:
+    html: str
+    mentions: list[str] = field(default_factory=list)  # usernames that resolved, as written
+    quotes: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+
+
+def _mention_rule(state: StateInline, silent: bool) -> bool:
+    pos = state.pos
+    if state.src[pos] != "@":
+        return False
+    if pos > 0 and (state.src[pos - 1].isalnum() or state.src[pos - 1] in "_.-/@"):
+        return False
+    match = MENTION_RE.match(state.src, pos)
+    if not match:
+        return False
+    if not silent:
+        token = state.push("mention", "", 0)
+        token.meta = {"username": match.group(1)}
+        token.content = match.group(0)
+    state.pos = match.end()
+    return True
+
+
+def _render_mention(self, tokens, idx, options, env) -> str:
+    name = tokens[idx].meta["username"]
+    known: dict[str, str] = env.get("known_users", {})
+    canonical = known.get(name.lower())
+    if canonical is None:
+        return escape(tokens[idx].content)
+    return f'<a class="mention" href="/u/{escape(canonical)}">@{escape(canonical)}</a>'
+
+
+def _quote_rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    if state.sCount[start_line] - state.blkIndent >= 4:
+        return False
+    line = state.src[state.bMarks[start_line] + state.tShift[start_line]: state.eMarks[start_line]]
+    opening = QUOTE_OPEN_RE.match(line)
+    if not opening:
+        return False
+    depth, next_line = 1, start_line
+    while True:
+        next_line += 1
+        if next_line >= end_line:
+            return False  # unclosed: leave it as text
+        text = state.src[state.bMarks[next_line] + state.tShift[next_line]: state.eMarks[next_line]]
+        if QUOTE_OPEN_RE.match(text):
+            depth += 1
+        elif QUOTE_CLOSE_RE.match(text):
+            depth -= 1
+            if depth == 0:
+                break
+    if silent:
+        return True
+    params = opening.group(1) or ""
+    username, post_number, topic_id = "", None, None
+    parsed = QUOTE_PARAM_RE.match(params) if params else None
+    if parsed:
+        username = parsed.group(1)
+        post_number = int(parsed.group(2)) if parsed.group(2) else None
+        topic_id = int(parsed.group(3)) if parsed.group(3) else None
+    old_parent, old_max = state.parentType, state.lineMax
+    state.parentType = "quote"
+    token = state.push("bbquote_open", "aside", 1)
+    token.meta = {"username": username, "post": post_number, "topic": topic_id}
+    token.map = [start_line, next_line]
+    state.lineMax = next_line
+    state.md.block.tokenize(state, start_line + 1, next_line)
+    state.push("bbquote_close", "aside", -1)
+    state.parentType, state.lineMax = old_parent, old_max
+    state.line = next_line + 1
+    return True
+
+
+def _render_quote_open(self, tokens, idx, options, env) -> str:
+    meta = tokens[idx].meta
+    env.setdefault("quotes", []).append((meta["username"], meta["post"], meta["topic"]))
+    attrs = ' class="quote"'
+    title = ""
+    if meta["username"]:
+        attrs += f' data-username="{escape(meta["username"])}"'
+        title = f'<div class="title">{escape(meta["username"])}:</div>'
+    if meta["post"]:
+        attrs += f' data-post="{meta["post"]}"'
+    if meta["topic"]:
+        attrs += f' data-topic="{meta["topic"]}"'
+    return f"<aside{attrs}>{title}<blockquote>"
+
+
+def _render_quote_close(self, tokens, idx, options, env) -> str:
+    return "</blockquote></aside>\n"
+
+
+def _build() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False,
+                                   "langPrefix": "lang-"})
+    md.enable(["table", "strikethrough", "linkify"])
+    md.inline.ruler.before("emphasis", "mention", _mention_rule)
+    md.block.ruler.before("fence", "bbquote", _quote_rule, {"alt": ["paragraph", "blockquote", "list"]})
+    md.add_render_rule("mention", _render_mention)
+    md.add_render_rule("bbquote_open", _render_quote_open)
+    md.add_render_rule("bbquote_close", _render_quote_close)
+    return md
+
+
+_md = _build()
+
+
+def _mention_names(tokens) -> set[str]:
+    names: set[str] = set()
+    stack = list(tokens)
+    while stack:
+        token = stack.pop()
+        if token.type == "mention":
+            names.add(token.meta["username"].lower())
+        if token.children:
+            stack.extend(token.children)
+    return names
+
+
+def sanitize(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        link_rel=LINK_REL,
+        url_schemes={"http", "https", "mailto"},
+        filter_style_properties={"text-align"},
+        strip_comments=True,
+    )
+
+
+def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | None = None) -> Cooked:
+    """Render markdown to safe HTML.
+
+    `resolve_users` maps lowercased candidate usernames to their canonical spelling for those that
+    exist; mentions of unknown names stay plain text.
+    """
+    env: dict = {}
+    tokens = _md.parse(raw, env)
+    candidates = _mention_names(tokens)
+    env["known_users"] = resolve_users(candidates) if (candidates and resolve_users) else {}
+    html = _md.renderer.render(tokens, _md.options, env)
+    return Cooked(html=sanitize(html), mentions=sorted(env["known_users"].values()),
+                  quotes=env.get("quotes", []))
+
+
+def excerpt(cooked_html: str, length: int = 200) -> str:
+    """Plain text from cooked HTML, cut at a word boundary."""
+    text = nh3.clean(cooked_html, tags=set())
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= length:
+        return text
+    cut = text[:length].rsplit(" ", 1)[0]
+    return cut + "…"

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forum.models.base import Base, utcnow
+from forum.models.user import User
+
+LIKE = 2  # Discourse's post_action_type_id for a like
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (UniqueConstraint("topic_id", "post_number", name="uq_posts_topic_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
+    post_number: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reply_to_post_number: Mapped[int | None] = mapped_column(Integer)
+    raw: Mapped[str] = mapped_column(Text)
+    cooked: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    like_count: Mapped[int] = mapped_column(Integer, default=0)
+    reply_count: Mapped[int] = mapped_column(Integer, default=0)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None]
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
+
+
+class PostRevision(Base):
+    """The state of a post before an edit; revision n holds what version n said."""
+
+    __tablename__ = "post_revisions"
+    __table_args__ = (UniqueConstraint("post_id", "number", name="uq_post_revisions_post_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    raw: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostAction(Base):
+    """Likes (and, later, flags): at most one of each kind per user and post."""
+
+    __tablename__ = "post_actions"
+    __table_args__ = (
+        UniqueConstraint("post_id", "user_id", "action_type", name="uq_post_actions_once"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    action_type: Mapped[int] = mapped_column(SmallInteger, default=LIKE)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_posts_user_created", Post.user_id, Post.created_at.desc())
+Index("ix_posts_created", Post.created_at.desc())
+Index("ix_post_actions_user", PostAction.user_id, PostAction.action_type)

@@ -1,0 +1,294 @@
+"""Writing: topics, replies, edits, deletions and likes.
+
+Each function validates, checks permissions, writes and updates every counter in the caller's
+transaction, so a failure leaves nothing half-written. The post number is allocated by one atomic
+UPDATE … RETURNING on the topic row, which also takes the row lock that orders concurrent repliers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from forum import permissions
+from forum.config import Settings
+from forum.errors import Conflict, NotFound, ValidationFailed
+from forum.markdown import Cooked, cook
+from forum.models import LIKE, Category, Post, PostAction, PostRevision, Topic, User, utcnow
+from forum.permissions import Viewer
+from forum.text import clean, slugify
+
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass
+class Draft:
+    raw: str
+    title: str = ""
+
+
+def resolve_usernames(session: Session):
+    def resolve(candidates):
+        rows = session.execute(
+            select(User.username_lower, User.username).where(User.username_lower.in_(list(candidates)))
+        )
+        return {lower: name for lower, name in rows}
+
+    return resolve
+
+
+def cook_post(session: Session, raw: str) -> Cooked:
+    return cook(raw, resolve_usernames(session))
+
+
+def validate_title(settings: Settings, title: str) -> str:
+    title = clean(title, single_line=True)
+    if len(title) < settings.min_title_length:
+        raise ValidationFailed(fields={"title": f"Title must be at least {settings.min_title_length} characters."})
+    if len(title) > settings.max_title_length:
+        raise ValidationFailed(fields={"title": f"Title may be at most {settings.max_title_length} characters."})
+    return title
+
+
+def validate_raw(settings: Settings, raw: str) -> str:
+    raw = clean(raw).strip("\n")
+    if len(raw.strip()) < settings.min_post_length:
+        raise ValidationFailed(fields={"raw": f"Post must be at least {settings.min_post_length} characters."})
+    if len(raw) > settings.max_post_length:
+        raise ValidationFailed(fields={"raw": f"Post may be at most {settings.max_post_length} characters."})
+    return raw
+
+
+def _load_category(session: Session, category_id: int | str | None) -> Category | None:
+    try:
+        cid = int(category_id) if category_id not in (None, "") else None
+    except (TypeError, ValueError):
+        cid = None
+    return session.get(Category, cid) if cid is not None else None
+
+
+def create_topic(
+    session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None
+) -> Post:
+    fields: dict[str, str] = {}
+    category = _load_category(session, category_id)
+    if category is None or not permissions.can_see_category(session, viewer, category):
+        fields["category"] = "Please choose a category."
+    try:
+        title = validate_title(settings, title)
+    except ValidationFailed as e:
+        fields.update(e.fields)
+    try:
+        raw = validate_raw(settings, raw)
+    except ValidationFailed as e:
+        fields.update(e.fields)
+    if fields:
+        raise ValidationFailed(fields=fields)
+    assert category is not None
+    permissions.ensure_can_create_topic(session, viewer, category)
+    assert viewer.user is not None
+    now = utcnow()
+    topic = Topic(
+        title=title, slug=slugify(title), category_id=category.id, user_id=viewer.user.id,
+        last_post_user_id=viewer.user.id, created_at=now, bumped_at=now, last_posted_at=now,
+        highest_post_number=0, posts_count=0, participant_count=1,
+    )
+    session.add(topic)
+    session.flush()
+    session.execute(update(Category).where(Category.id == category.id)
+                    .values(topic_count=Category.topic_count + 1), execution_options=_NO_SYNC)
+    session.execute(update(User).where(User.id == viewer.user.id)
+                    .values(topic_count=User.topic_count + 1), execution_options=_NO_SYNC)
+    return _append_post(session, topic.id, category.id, viewer.user.id, raw, None, now, first=True)
+
+
+def create_reply(
+    session: Session,
+    settings: Settings,
+    viewer: Viewer,
+    *,
+    topic_id: int,
+    raw: str,
+    reply_to_post_number: int | None = None,
+) -> Post:
+    topic = session.get(Topic, topic_id)
+    permissions.ensure_can_reply_topic(session, viewer, topic)
+    assert topic is not None and viewer.user is not None
+    raw = validate_raw(settings, raw)
+    if reply_to_post_number is not None:
+        target = session.scalar(select(Post.id).where(
+            Post.topic_id == topic.id, Post.post_number == reply_to_post_number, Post.deleted_at.is_(None)))
+        if target is None:
+            raise ValidationFailed(fields={"reply_to_post_number": "The post you are replying to does not exist."})
+    return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, reply_to_post_number,
+                        utcnow(), first=False)
+
+
+def _append_post(
+    session: Session, topic_id: int, category_id: int, user_id: int, raw: str,
+    reply_to: int | None, now, *, first: bool
+) -> Post:
+    cooked = cook_post(session, raw)
+    has_posted = not first and session.scalar(
+        select(Post.id).where(Post.topic_id == topic_id, Post.user_id == user_id).limit(1)) is not None
+    number = session.execute(
+        update(Topic).where(Topic.id == topic_id).values(
+            highest_post_number=Topic.highest_post_number + 1,
+            posts_count=Topic.posts_count + 1,
+            last_posted_at=now,
+            bumped_at=now,
+            last_post_user_id=user_id,
+            participant_count=Topic.participant_count + (0 if first or has_posted else 1),
+        ).returning(Topic.highest_post_number),
+        execution_options=_NO_SYNC,
+    ).scalar_one()
+    post = Post(topic_id=topic_id, post_number=number, user_id=user_id, raw=raw, cooked=cooked.html,
+                reply_to_post_number=reply_to, created_at=now, updated_at=now)
+    session.add(post)
+    if reply_to is not None:
+        session.execute(update(Post).where(Post.topic_id == topic_id, Post.post_number == reply_to)
+                        .values(reply_count=Post.reply_count + 1), execution_options=_NO_SYNC)
+    session.execute(update(Category).where(Category.id == category_id)
+                    .values(post_count=Category.post_count + 1), execution_options=_NO_SYNC)
+    session.execute(update(User).where(User.id == user_id)
+                    .values(post_count=User.post_count + 1, last_posted_at=now), execution_options=_NO_SYNC)
+    session.flush()
+    # The topic may be in the identity map with stale counters; reload it when next used.
+    topic = session.get(Topic, topic_id)
+    if topic is not None:
+        session.expire(topic)
+    return post
+
+
+def get_post(session: Session, post_id: int | str) -> tuple[Post, Topic]:
+    try:
+        pid = int(post_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    post = session.get(Post, pid)
+    if post is None:
+        raise NotFound()
+    topic = session.get(Topic, post.topic_id)
+    assert topic is not None
+    return post, topic
+
+
+def edit_post(
+    session: Session, settings: Settings, viewer: Viewer, *, post_id: int, raw: str,
+    title: str | None = None, reason: str = ""
+) -> Post:
+    post, topic = get_post(session, post_id)
+    permissions.ensure_can_edit_post(session, viewer, post, topic)
+    assert viewer.user is not None
+    raw = validate_raw(settings, raw)
+    new_title = None
+    if title is not None and post.post_number == 1:
+        new_title = validate_title(settings, title)
+        if new_title == topic.title:
+            new_title = None
+    if raw == post.raw and new_title is None:
+        return post
+    session.add(PostRevision(post_id=post.id, number=post.version, user_id=viewer.user.id, raw=post.raw,
+                             title=topic.title if post.post_number == 1 else None,
+                             reason=clean(reason, single_line=True)[:255]))
+    now = utcnow()
+    post.raw = raw
+    post.cooked = cook_post(session, raw).html
+    post.version += 1
+    post.edited_at = now
+    post.updated_at = now
+    if new_title is not None:
+        topic.title = new_title
+        topic.slug = slugify(new_title)
+    session.flush()
+    return post
+
+
+def delete_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
+    """Soft-delete a post; deleting the first post deletes the topic. Counters are recomputed."""
+    post, topic = get_post(session, post_id)
+    permissions.ensure_can_delete_post(session, viewer, post, topic)
+    assert viewer.user is not None
+    now = utcnow()
+    post.deleted_at = now
+    post.deleted_by_id = viewer.user.id
+    session.execute(update(User).where(User.id == post.user_id, User.post_count > 0)
+                    .values(post_count=User.post_count - 1), execution_options=_NO_SYNC)
+    if post.reply_to_post_number is not None:
+        session.execute(update(Post).where(Post.topic_id == topic.id,
+                                           Post.post_number == post.reply_to_post_number,
+                                           Post.reply_count > 0)
+                        .values(reply_count=Post.reply_count - 1), execution_options=_NO_SYNC)
+    if post.post_number == 1 and topic.deleted_at is None:
+        topic.deleted_at = now
+        session.execute(update(Category).where(Category.id == topic.category_id, Category.topic_count > 0)
+                        .values(topic_count=Category.topic_count - 1), execution_options=_NO_SYNC)
+    session.flush()
+    recount_topic(session, topic)
+    return post
+
+
+def recount_topic(session: Session, topic: Topic) -> None:
+    live = and_(Post.topic_id == topic.id, Post.deleted_at.is_(None))
+    posts_count, likes, last_at = session.execute(
+        select(func.count(Post.id), func.coalesce(func.sum(Post.like_count), 0), func.max(Post.created_at))
+        .where(live)).one()
+    old_posts = topic.posts_count
+    topic.posts_count = posts_count
+    topic.like_count = likes
+    last = session.execute(select(Post.user_id, Post.created_at).where(live)
+                           .order_by(Post.post_number.desc()).limit(1)).first()
+    if last is not None:
+        topic.last_post_user_id = last.user_id
+        topic.last_posted_at = last.created_at
+    topic.participant_count = session.scalar(select(func.count(func.distinct(Post.user_id))).where(live)) or 0
+    delta = posts_count - old_posts
+    if delta:
+        session.execute(update(Category).where(Category.id == topic.category_id)
+                        .values(post_count=Category.post_count + delta), execution_options=_NO_SYNC)
+
+
+def like_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
+    post, topic = get_post(session, post_id)
+    permissions.ensure_can_like_post(session, viewer, post, topic)
+    assert viewer.user is not None
+    exists = session.scalar(select(PostAction.id).where(
+        PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
+    if exists is not None:
+        raise Conflict("You have already liked this post.")
+    session.add(PostAction(post_id=post.id, user_id=viewer.user.id, action_type=LIKE))
+    _shift_likes(session, post, topic, +1)
+    return post
+
+
+def unlike_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
+    post, topic = get_post(session, post_id)
+    permissions.ensure_can_see_post(session, viewer, post, topic)
+    if viewer.user is None:
+        raise NotFound()
+    action = session.scalar(select(PostAction).where(
+        PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
+    if action is None:
+        raise NotFound("You have not liked this post.")
+    session.delete(action)
+    _shift_likes(session, post, topic, -1)
+    return post
+
+
+def _shift_likes(session: Session, post: Post, topic: Topic, delta: int) -> None:
+    session.flush()
+    session.execute(update(Post).where(Post.id == post.id).values(like_count=Post.like_count + delta),
+                    execution_options=_NO_SYNC)
+    session.execute(update(Topic).where(Topic.id == topic.id).values(like_count=Topic.like_count + delta),
+                    execution_options=_NO_SYNC)
+    session.expire(post)
+    session.expire(topic)
+
+
+def liked_post_ids(session: Session, viewer: Viewer, post_ids: list[int]) -> set[int]:
+    if viewer.user is None or not post_ids:
+        return set()
+    return set(session.scalars(select(PostAction.post_id).where(
+        PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE, PostAction.post_id.in_(post_ids))))

@@ -1,0 +1,156 @@
+"""Read models for pages and the API: topic lists, the category list, a topic's posts, a user's activity.
+
+Every listing applies permissions.visible_topics_clause(); each page costs one page of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum import permissions
+from forum.errors import NotFound
+from forum.models import Category, Post, Topic, User
+from forum.permissions import Viewer
+from forum.posting import liked_post_ids
+
+
+@dataclass
+class TopicList:
+    topics: list[Topic]
+    page: int
+    per_page: int
+    has_more: bool
+    pinned: list[Topic] = field(default_factory=list)
+
+
+def parse_page(value: str | int | None) -> int:
+    try:
+        page = int(value) if value not in (None, "") else 1
+    except (TypeError, ValueError):
+        return 1
+    return min(max(page, 1), 100_000)
+
+
+def latest_topics(session: Session, viewer: Viewer, *, page: int = 1, per_page: int = 30,
+                  category: Category | None = None) -> TopicList:
+    visible = permissions.visible_topics_clause(session, viewer)
+    pinned_col = Topic.pinned if category is not None else Topic.pinned_globally
+    base = select(Topic).where(visible)
+    if category is not None:
+        base = base.where(Topic.category_id == category.id)
+    pinned: list[Topic] = []
+    if page == 1:
+        pinned = list(session.scalars(base.where(pinned_col.is_(True)).order_by(Topic.bumped_at.desc()).limit(20)))
+    rows = list(session.scalars(
+        base.where(pinned_col.is_(False)).order_by(Topic.bumped_at.desc(), Topic.id.desc())
+        .offset((page - 1) * per_page).limit(per_page + 1)))
+    return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page,
+                     pinned=pinned)
+
+
+@dataclass
+class CategoryRow:
+    category: Category
+    subcategories: list[Category]
+    level: int
+
+
+def category_list(session: Session, viewer: Viewer) -> list[CategoryRow]:
+    levels = permissions.category_levels(session, viewer)
+    categories = [c for c in session.scalars(select(Category).order_by(Category.position, Category.id))
+                  if levels.get(c.id, 0) >= permissions.SEE]
+    children: dict[int, list[Category]] = {}
+    for c in categories:
+        if c.parent_id is not None:
+            children.setdefault(c.parent_id, []).append(c)
+    return [CategoryRow(c, children.get(c.id, []), levels[c.id]) for c in categories if c.parent_id is None]
+
+
+def get_category(session: Session, viewer: Viewer, category_id: int | str) -> Category:
+    try:
+        cid = int(category_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    return permissions.ensure_can_see_category(session, viewer, session.get(Category, cid))
+
+
+def get_topic(session: Session, viewer: Viewer, topic_id: int | str) -> Topic:
+    try:
+        tid = int(topic_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    if not (0 < tid < 2**31):
+        raise NotFound()
+    return permissions.ensure_can_see_topic(session, viewer, session.get(Topic, tid))
+
+
+@dataclass
+class ReplyTarget:
+    post_number: int
+    username: str
+
+
+@dataclass
+class TopicPage:
+    topic: Topic
+    posts: list[Post]
+    page: int
+    pages: int
+    per_page: int
+    liked: set[int]
+    reply_targets: dict[int, ReplyTarget]
+    can_reply: bool
+    reply_refusal: str | None
+
+
+def page_of_post(post_number: int, per_page: int) -> int:
+    return (max(post_number, 1) - 1) // per_page + 1
+
+
+def topic_page(session: Session, viewer: Viewer, topic: Topic, *, page: int, per_page: int) -> TopicPage:
+    pages = max(1, page_of_post(topic.highest_post_number, per_page))
+    page = min(page, pages)
+    first = (page - 1) * per_page + 1
+    # Post numbers are contiguous, so a page is a range on the (topic, number) unique index.
+    posts = list(session.scalars(
+        select(Post).where(Post.topic_id == topic.id, Post.post_number >= first,
+                           Post.post_number < first + per_page).order_by(Post.post_number)))
+    wanted = {p.reply_to_post_number for p in posts if p.reply_to_post_number}
+    targets: dict[int, ReplyTarget] = {}
+    if wanted:
+        for number, username in session.execute(
+            select(Post.post_number, User.username).join(User, User.id == Post.user_id)
+            .where(Post.topic_id == topic.id, Post.post_number.in_(wanted))
+        ):
+            targets[number] = ReplyTarget(number, username)
+    refusal = permissions.reply_refusal(session, viewer, topic)
+    return TopicPage(
+        topic=topic, posts=posts, page=page, pages=pages, per_page=per_page,
+        liked=liked_post_ids(session, viewer, [p.id for p in posts]), reply_targets=targets,
+        can_reply=refusal is None, reply_refusal=refusal,
+    )
+
+
+def user_posts(session: Session, viewer: Viewer, user: User, *, limit: int = 30,
+               before_id: int | None = None) -> list[tuple[Post, Topic]]:
+    """A user's posts that this viewer may see, newest first."""
+    stmt = (select(Post, Topic).join(Topic, Topic.id == Post.topic_id)
+            .where(Post.user_id == user.id, permissions.visible_posts_clause(session, viewer))
+            .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit))
+    if before_id is not None:
+        stmt = stmt.where(Post.id < before_id)
+    return [(p, t) for p, t in session.execute(stmt)]
+
+
+def user_visible_counts(session: Session, viewer: Viewer, user: User) -> tuple[int, int]:
+    """Topic and post counts of a user as this viewer may see them (never the hidden ones)."""
+    from sqlalchemy import func
+
+    posts = session.scalar(select(func.count(Post.id)).join(Topic, Topic.id == Post.topic_id)
+                           .where(Post.user_id == user.id, permissions.visible_posts_clause(session, viewer)))
+    topics = session.scalar(select(func.count(Topic.id)).where(
+        Topic.user_id == user.id, permissions.visible_topics_clause(session, viewer)))
+    return topics or 0, posts or 0

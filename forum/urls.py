@@ -1,0 +1,35 @@
+"""Canonical URLs, decided once: templates, feeds, emails and redirects all use these."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from forum.models import Category, Topic, User
+
+
+def topic_url(topic: Topic, post_number: int | None = None) -> str:
+    url = f"/t/{topic.slug}/{topic.id}"
+    if post_number and post_number > 1:
+        url += f"/{post_number}"
+    return url
+
+
+def post_url(topic: Topic, post_number: int) -> str:
+    return f"/t/{topic.slug}/{topic.id}/{post_number}"
+
+
+def topic_page_url(topic: Topic, page: int) -> str:
+    return topic_url(topic) + (f"?page={page}" if page > 1 else "")
+
+
+def category_url(category: Category) -> str:
+    return f"/c/{category.slug}/{category.id}"
+
+
+def user_url(user: User | str) -> str:
+    name = user if isinstance(user, str) else user.username
+    return f"/u/{quote(name)}"
+
+
+def absolute(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + path

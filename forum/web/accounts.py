@@ -1,0 +1,184 @@
+"""Account pages: sign up, log in and out, preferences, profiles, and first-admin setup."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from forum import accounts, auth, reading
+from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
+from forum.models import User
+from forum.web.deps import (
+    CsrfDep,
+    DbDep,
+    LimiterDep,
+    SessionDep,
+    SettingsDep,
+    UserViewerDep,
+    ViewerDep,
+    client_ip,
+)
+from forum.web.templating import render
+
+router = APIRouter(dependencies=[CsrfDep])
+
+LOGIN_FAILED = "Incorrect username, email or password."
+
+
+def _safe_next(next_url: str | None) -> str:
+    # Only same-site paths: an open redirect would let a phishing link borrow our login page.
+    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
+        return next_url
+    return "/"
+
+
+def _signed_in(settings, token: str, next_url: str) -> RedirectResponse:
+    response = RedirectResponse(_safe_next(next_url), status_code=303)
+    response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=settings.cookies_secure, max_age=settings.session_max_age, path="/")
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, viewer: ViewerDep, next: str = "/"):
+    if not viewer.is_anonymous:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", {"form": {"next": next}, "errors": {}})
+
+
+@router.post("/login")
+def login(request: Request, db: DbDep, settings: SettingsDep, limiter: LimiterDep,
+          login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+          next: Annotated[str, Form()] = "/"):
+    form = {"login": login, "next": next}
+    try:
+        limiter.hit(f"login-ip:{client_ip(request)}", settings.login_attempts_per_ip, settings.login_window)
+        limiter.hit(f"login-account:{login.strip().lower()[:100]}", settings.login_attempts_per_account,
+                    settings.login_window)
+    except RateLimited as e:
+        response = render(request, "login.html", {"form": form, "errors": {"_": e.messages[0]}}, status_code=429)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    with db.write() as session:
+        user = accounts.authenticate(session, login, password)
+        token = accounts.start_session(session, user, request.headers.get("user-agent", "")) if user else None
+    if token is None:
+        return render(request, "login.html", {"form": form, "errors": {"_": LOGIN_FAILED}}, status_code=401)
+    return _signed_in(settings, token, next)
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbDep, viewer: ViewerDep):
+    token = request.cookies.get(auth.SESSION_COOKIE)
+    if token:
+        with db.write() as session:
+            accounts.end_session(session, token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/signup")
+def signup_form(request: Request, viewer: ViewerDep):
+    if not viewer.is_anonymous:
+        return RedirectResponse("/", status_code=303)
+    return render(request, "signup.html", {"form": {}, "errors": {}})
+
+
+@router.post("/signup")
+def signup(request: Request, db: DbDep, settings: SettingsDep, limiter: LimiterDep,
+           username: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
+           password: Annotated[str, Form()] = "", name: Annotated[str, Form()] = ""):
+    form = {"username": username, "email": email, "name": name}
+    try:
+        limiter.hit(f"signup-ip:{client_ip(request)}", settings.signups_per_ip_per_hour, 3600)
+        with db.write() as session:
+            user = accounts.create_user(session, username=username, email=email, password=password, name=name,
+                                        tier=settings.default_tier)
+            token = accounts.start_session(session, user, request.headers.get("user-agent", ""))
+    except ForumError as e:
+        return render(request, "signup.html", {
+            "form": form, "errors": getattr(e, "fields", {}) or {"_": e.messages[0]}}, status_code=e.status_code)
+    return _signed_in(settings, token, "/")
+
+
+@router.get("/setup")
+def setup_form(request: Request, db: DbDep, token: str = ""):
+    with db.write() as session:
+        expected = accounts.setup_token(session)
+    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise NotFound()
+    return render(request, "setup.html", {"form": {"token": token}, "errors": {}})
+
+
+@router.post("/setup")
+def setup(request: Request, db: DbDep, settings: SettingsDep,
+          token: Annotated[str, Form()] = "", username: Annotated[str, Form()] = "",
+          email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+          name: Annotated[str, Form()] = ""):
+    form = {"token": token, "username": username, "email": email, "name": name}
+    try:
+        with db.write() as session:
+            expected = accounts.setup_token(session)
+            if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+                raise NotFound()
+            user = accounts.create_user(session, username=username, email=email, password=password, name=name,
+                                        tier="member", admin=True)
+            accounts.set_site_value(session, "setup_token", None)
+            session_token = accounts.start_session(session, user, request.headers.get("user-agent", ""))
+    except ValidationFailed as e:
+        return render(request, "setup.html", {"form": form, "errors": e.fields}, status_code=422)
+    return _signed_in(settings, session_token, "/admin")
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+@router.get("/u/{username}")
+@router.get("/u/{username}/activity")
+def profile(request: Request, session: SessionDep, viewer: ViewerDep, username: str, before: str = ""):
+    user = accounts.get_user(session, username)
+    before_id = int(before) if before.isdigit() else None
+    posts = reading.user_posts(session, viewer, user, limit=30, before_id=before_id)
+    topic_count, post_count = reading.user_visible_counts(session, viewer, user)
+    return render(request, "user.html", {"user": user, "posts": posts, "topic_count": topic_count,
+                                         "post_count": post_count})
+
+
+@router.get("/my/preferences")
+def preferences_form(request: Request, viewer: UserViewerDep):
+    return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {}, "saved": None})
+
+
+@router.post("/my/preferences")
+def preferences(request: Request, db: DbDep, viewer: UserViewerDep, name: Annotated[str, Form()] = ""):
+    try:
+        with db.write() as session:
+            user = session.get(User, viewer.id)
+            accounts.change_profile(session, user, name=name)
+            viewer.user.name = user.name
+    except ValidationFailed as e:
+        return render(request, "preferences.html", {"form": {"name": name}, "errors": e.fields, "saved": None},
+                      status_code=422)
+    return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {},
+                                                "saved": "profile"})
+
+
+@router.post("/my/password")
+def change_password(request: Request, db: DbDep, viewer: UserViewerDep, limiter: LimiterDep,
+                    settings: SettingsDep,
+                    current_password: Annotated[str, Form()] = "", new_password: Annotated[str, Form()] = ""):
+    try:
+        limiter.hit(f"password:{viewer.id}", settings.login_attempts_per_account, settings.login_window)
+        with db.write() as session:
+            user = session.get(User, viewer.id)
+            accounts.change_password(session, user, current_password, new_password,
+                                     keep_token=request.cookies.get(auth.SESSION_COOKIE))
+    except ForumError as e:
+        return render(request, "preferences.html", {
+            "form": {"name": viewer.user.name}, "errors": getattr(e, "fields", {}) or {"_": e.messages[0]},
+            "saved": None}, status_code=e.status_code)
+    return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {},
+                                                "saved": "password"})

@@ -1,0 +1,114 @@
+"""Staff pages. The whole router carries the moderator check, so no route here can forget it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import or_, select
+
+from forum import accounts, categories, permissions
+from forum.errors import NotFound, ValidationFailed
+from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User
+from forum.web.deps import CsrfDep, DbDep, SessionDep, ViewerDep
+from forum.web.templating import render
+
+
+def require_staff(viewer: ViewerDep) -> None:
+    permissions.ensure_can_moderate(viewer)
+
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_staff), CsrfDep])
+
+
+def _category_form_levels(form) -> dict[str, int]:
+    levels = {}
+    for audience in AUDIENCES:
+        value = form.get(f"level_{audience}", "")
+        if value not in LEVELS_BY_NAME:
+            raise ValidationFailed(f"Choose a level for {audience}.")
+        levels[audience] = LEVELS_BY_NAME[value]
+    return levels
+
+
+@router.get("")
+def admin_index(request: Request, session: SessionDep):
+    cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
+    return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
+                                                 "audiences": AUDIENCES, "form": {}, "errors": {}})
+
+
+@router.post("/categories")
+async def admin_create_category(request: Request, db: DbDep, session: SessionDep, viewer: ViewerDep):
+    form = await request.form()
+    try:
+        preset = form.get("preset", "public")
+        if preset not in categories.PRESETS:
+            raise ValidationFailed(fields={"preset": "Choose a preset."})
+        parent = form.get("parent_id") or None
+        with db.write() as write:
+            category = categories.create_category(
+                write, viewer, name=str(form.get("name", "")), description=str(form.get("description", "")),
+                color=str(form.get("color", "0088CC")), parent_id=int(parent) if parent and parent.isdigit() else None,
+                levels=categories.PRESETS[preset])
+            cid = category.id
+    except ValidationFailed as e:
+        cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
+        return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
+                                                     "audiences": AUDIENCES, "form": dict(form),
+                                                     "errors": e.fields or {"_": e.messages[0]}}, status_code=422)
+    return RedirectResponse(f"/admin/categories/{cid}", status_code=303)
+
+
+@router.get("/categories/{category_id}")
+def admin_category(request: Request, session: SessionDep, category_id: str):
+    category = session.get(Category, int(category_id)) if category_id.isdigit() else None
+    if category is None:
+        raise NotFound()
+    return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
+                                                   "presets": categories.PRESETS, "errors": {}, "saved": False})
+
+
+@router.post("/categories/{category_id}")
+async def admin_category_save(request: Request, db: DbDep, session: SessionDep, viewer: ViewerDep,
+                              category_id: str):
+    if not category_id.isdigit():
+        raise NotFound()
+    form = await request.form()
+    try:
+        preset = form.get("preset")
+        levels = categories.PRESETS[preset] if preset in categories.PRESETS else _category_form_levels(form)
+        with db.write() as write:
+            categories.set_levels(write, viewer, int(category_id), levels)
+    except ValidationFailed as e:
+        category = session.get(Category, int(category_id))
+        return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
+                                                       "presets": categories.PRESETS,
+                                                       "errors": {"_": e.messages[0]}, "saved": False},
+                      status_code=422)
+    session.expire_all()
+    category = session.get(Category, int(category_id))
+    return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
+                                                   "presets": categories.PRESETS, "errors": {}, "saved": True})
+
+
+@router.get("/users")
+def admin_users(request: Request, session: SessionDep, q: str = ""):
+    stmt = select(User).order_by(User.username_lower).limit(100)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(or_(User.username_lower.like(like), User.email.like(like)))
+    return render(request, "admin/users.html", {"users": list(session.scalars(stmt)), "tiers": TIERS, "q": q})
+
+
+@router.post("/users/{user_id}/tier")
+def admin_set_tier(db: DbDep, user_id: str, tier: Annotated[str, Form()] = ""):
+    if not user_id.isdigit():
+        raise NotFound()
+    with db.write() as write:
+        user = write.get(User, int(user_id))
+        if user is None:
+            raise NotFound()
+        accounts.set_tier(write, user, tier)
+    return RedirectResponse("/admin/users", status_code=303)

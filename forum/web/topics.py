@@ -1,0 +1,319 @@
+"""Reading and writing pages: topic lists, categories, topics, the composer, likes."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from threading import Lock
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+
+from forum import permissions, posting, reading, urls
+from forum.errors import ForumError, NotFound, ValidationFailed
+from forum.markdown import cook
+from forum.models import Post, Topic
+from forum.web.deps import (
+    CsrfDep,
+    DbDep,
+    LimiterDep,
+    SessionDep,
+    SettingsDep,
+    UserViewerDep,
+    ViewerDep,
+    client_ip,
+)
+from forum.web.templating import render
+
+router = APIRouter(dependencies=[CsrfDep])
+
+
+def is_fetch(request: Request) -> bool:
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+@router.get("/")
+@router.get("/latest")
+def latest(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep, page: str = "1"):
+    listing = reading.latest_topics(session, viewer, page=reading.parse_page(page),
+                                    per_page=settings.topics_per_page)
+    return render(request, "latest.html", {"listing": listing, "category": None,
+                                           "can_create": bool(permissions.creatable_categories(session, viewer))})
+
+
+@router.get("/categories")
+def categories(request: Request, session: SessionDep, viewer: ViewerDep):
+    rows = reading.category_list(session, viewer)
+    return render(request, "categories.html", {"rows": rows})
+
+
+@router.get("/c/{category_id}")
+def category_by_id(session: SessionDep, viewer: ViewerDep, category_id: str):
+    category = reading.get_category(session, viewer, category_id)
+    return RedirectResponse(urls.category_url(category), status_code=301)
+
+
+@router.get("/c/{slug}/{category_id}")
+def category_page(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+                  slug: str, category_id: str, page: str = "1"):
+    category = reading.get_category(session, viewer, category_id)
+    if slug != category.slug:
+        return RedirectResponse(urls.category_url(category), status_code=301)
+    listing = reading.latest_topics(session, viewer, page=reading.parse_page(page),
+                                    per_page=settings.topics_per_page, category=category)
+    return render(request, "latest.html", {
+        "listing": listing, "category": category,
+        "can_create": permissions.can_create_topic(session, viewer, category),
+    })
+
+
+# --- a topic ----------------------------------------------------------------------------------
+
+class ViewCounter:
+    """Counts a topic view once per viewer per window, so reloads do not inflate it."""
+
+    def __init__(self, window: float = 600, size: int = 50_000):
+        self.window, self.size = window, size
+        self.seen: OrderedDict[tuple[int, str], float] = OrderedDict()
+        self.lock = Lock()
+
+    def first_view(self, topic_id: int, who: str) -> bool:
+        now = time.monotonic()
+        key = (topic_id, who)
+        with self.lock:
+            last = self.seen.get(key)
+            if last is not None and now - last < self.window:
+                return False
+            self.seen[key] = now
+            self.seen.move_to_end(key)
+            while len(self.seen) > self.size:
+                self.seen.popitem(last=False)
+        return True
+
+
+_views = ViewCounter()
+
+
+def _count_view(request: Request, db, viewer, topic: Topic) -> None:
+    who = f"u{viewer.id}" if viewer.id else f"ip{client_ip(request)}"
+    if not _views.first_view(topic.id, who):
+        return
+    try:
+        with db.write() as session:
+            session.execute(update(Topic).where(Topic.id == topic.id).values(views=Topic.views + 1),
+                            execution_options={"synchronize_session": False})
+    except OperationalError:
+        pass  # a busy database may drop a view count, never a page
+
+
+def _render_topic(request: Request, session, viewer, settings, topic: Topic, page: int, *,
+                  form: dict | None = None, errors: dict | None = None, status_code: int = 200,
+                  highlight: int | None = None):
+    view = reading.topic_page(session, viewer, topic, page=page, per_page=settings.posts_per_page)
+    return render(request, "topic.html", {
+        "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
+        "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
+        "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
+    }, status_code=status_code)
+
+
+@router.get("/t/{topic_id}")
+def topic_by_id(session: SessionDep, viewer: ViewerDep, topic_id: str):
+    topic = reading.get_topic(session, viewer, topic_id)
+    return RedirectResponse(urls.topic_url(topic), status_code=301)
+
+
+@router.get("/t/{slug}/{topic_id}")
+def topic_page(request: Request, session: SessionDep, db: DbDep, viewer: ViewerDep, settings: SettingsDep,
+               slug: str, topic_id: str, page: str = "1"):
+    topic = reading.get_topic(session, viewer, topic_id)
+    page_number = reading.parse_page(page)
+    if slug != topic.slug:
+        return RedirectResponse(urls.topic_page_url(topic, page_number), status_code=301)
+    _count_view(request, db, viewer, topic)
+    return _render_topic(request, session, viewer, settings, topic, page_number)
+
+
+@router.get("/t/{slug}/{topic_id}/{post_number}")
+def topic_post(request: Request, session: SessionDep, db: DbDep, viewer: ViewerDep, settings: SettingsDep,
+               slug: str, topic_id: str, post_number: str):
+    topic = reading.get_topic(session, viewer, topic_id)
+    try:
+        number = int(post_number)
+    except ValueError:
+        raise NotFound() from None
+    if not 1 <= number <= max(topic.highest_post_number, 1):
+        raise NotFound()
+    if slug != topic.slug:
+        return RedirectResponse(urls.post_url(topic, number), status_code=301)
+    _count_view(request, db, viewer, topic)
+    return _render_topic(request, session, viewer, settings, topic,
+                         reading.page_of_post(number, settings.posts_per_page), highlight=number)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@router.get("/new-topic")
+def new_topic_form(request: Request, session: SessionDep, viewer: UserViewerDep, category: str = ""):
+    choices = permissions.creatable_categories(session, viewer)
+    if not choices:
+        raise ForumError("There is no category where you may start a topic.")
+    return render(request, "new_topic.html", {"choices": choices, "form": {"category": category}, "errors": {}})
+
+
+@router.post("/new-topic")
+def new_topic(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep,
+              settings: SettingsDep, limiter: LimiterDep,
+              title: Annotated[str, Form()] = "", raw: Annotated[str, Form()] = "",
+              category: Annotated[str, Form()] = ""):
+    form = {"title": title, "raw": raw, "category": category}
+    try:
+        limiter.hit(f"topic:{viewer.id}", settings.topics_per_hour, 3600)
+        limiter.hit(f"post:{viewer.id}", settings.posts_per_minute, 60)
+        with db.write() as write:
+            post = posting.create_topic(write, settings, viewer, title=title, raw=raw, category_id=category)
+            topic = write.get(Topic, post.topic_id)
+            url = urls.topic_url(topic)
+    except ForumError as e:
+        return render(request, "new_topic.html", {
+            "choices": permissions.creatable_categories(session, viewer), "form": form,
+            "errors": getattr(e, "fields", {}) or {"_": " ".join(e.messages)}}, status_code=e.status_code)
+    return see_other(url)
+
+
+@router.get("/t/{topic_id}/reply")
+def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, topic_id: str,
+               quote: str = "", to: str = ""):
+    topic = reading.get_topic(session, viewer, topic_id)
+    permissions.ensure_can_reply_topic(session, viewer, topic)
+    raw = ""
+    quoted = _int_or_none(quote)
+    if quoted:
+        post = session.query(Post).filter_by(topic_id=topic.id, post_number=quoted).one_or_none()
+        if post is not None and post.deleted_at is None:
+            body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
+            raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
+    return render(request, "reply.html", {"topic": topic, "form": {"raw": raw, "reply_to_post_number": to or quote},
+                                          "errors": {}})
+
+
+@router.post("/t/{topic_id}/reply")
+def reply(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep,
+          settings: SettingsDep, limiter: LimiterDep, topic_id: str,
+          raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = ""):
+    topic = reading.get_topic(session, viewer, topic_id)
+    form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
+    try:
+        limiter.hit(f"post:{viewer.id}", settings.posts_per_minute, 60)
+        with db.write() as write:
+            post = posting.create_reply(write, settings, viewer, topic_id=topic.id, raw=raw,
+                                        reply_to_post_number=_int_or_none(reply_to_post_number))
+            number = post.post_number
+    except ForumError as e:
+        return render(request, "reply.html", {
+            "topic": topic, "form": form,
+            "errors": getattr(e, "fields", {}) or {"_": " ".join(e.messages)}}, status_code=e.status_code)
+    return see_other(urls.post_url(topic, number) + f"#post_{number}")
+
+
+@router.get("/posts/{post_id}/edit")
+def edit_form(request: Request, session: SessionDep, viewer: UserViewerDep, post_id: str):
+    post, topic = posting.get_post(session, post_id)
+    permissions.ensure_can_edit_post(session, viewer, post, topic)
+    return render(request, "edit_post.html", {"post": post, "topic": topic,
+                                              "form": {"raw": post.raw, "title": topic.title}, "errors": {}})
+
+
+@router.post("/posts/{post_id}/edit")
+def edit(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep, settings: SettingsDep,
+         post_id: str, raw: Annotated[str, Form()] = "", title: Annotated[str | None, Form()] = None,
+         edit_reason: Annotated[str, Form()] = ""):
+    post, topic = posting.get_post(session, post_id)
+    permissions.ensure_can_edit_post(session, viewer, post, topic)
+    try:
+        with db.write() as write:
+            edited = posting.edit_post(write, settings, viewer, post_id=post.id, raw=raw, title=title,
+                                       reason=edit_reason)
+            number = edited.post_number
+            topic = write.get(Topic, edited.topic_id)
+            url = urls.post_url(topic, number)
+    except ValidationFailed as e:
+        return render(request, "edit_post.html", {
+            "post": post, "topic": topic, "form": {"raw": raw, "title": title or topic.title,
+                                                   "edit_reason": edit_reason},
+            "errors": e.fields or {"_": " ".join(e.messages)}}, status_code=e.status_code)
+    return see_other(url + f"#post_{number}")
+
+
+@router.get("/posts/{post_id}/revisions")
+def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id: str):
+    post, topic = posting.get_post(session, post_id)
+    permissions.ensure_can_see_post(session, viewer, post, topic)
+    if post.deleted_at is not None and not viewer.is_staff:
+        raise NotFound()
+    from sqlalchemy import select
+
+    from forum.models import PostRevision
+    revs = list(session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)
+                                .order_by(PostRevision.number)))
+    return render(request, "revisions.html", {"post": post, "topic": topic, "revisions": revs})
+
+
+@router.post("/posts/{post_id}/delete")
+def delete(request: Request, db: DbDep, viewer: UserViewerDep, post_id: str):
+    with db.write() as write:
+        post = posting.delete_post(write, viewer, post_id=_int_or_none(post_id) or 0)
+        topic = write.get(Topic, post.topic_id)
+        url = urls.topic_url(topic) if topic.deleted_at is None or viewer.is_staff else "/latest"
+        number = post.post_number
+    if is_fetch(request):
+        return JSONResponse({"deleted": True})
+    return see_other(url if number == 1 else urls.post_url(topic, number) + f"#post_{number}")
+
+
+def _like_response(request: Request, db, viewer, post_id: int, liked: bool) -> Response:
+    with db.read() as session:
+        post, topic = posting.get_post(session, post_id)
+        count = post.like_count
+    if is_fetch(request):
+        return JSONResponse({"post_id": post_id, "like_count": count, "liked": liked})
+    return see_other(urls.post_url(topic, post.post_number) + f"#post_{post.post_number}")
+
+
+@router.post("/posts/{post_id}/like")
+def like(request: Request, db: DbDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
+         post_id: str):
+    pid = _int_or_none(post_id) or 0
+    limiter.hit(f"like:{viewer.id}", 200, 86400)
+    with db.write() as write:
+        posting.like_post(write, viewer, post_id=pid)
+    return _like_response(request, db, viewer, pid, True)
+
+
+@router.post("/posts/{post_id}/unlike")
+def unlike(request: Request, db: DbDep, viewer: UserViewerDep, post_id: str):
+    pid = _int_or_none(post_id) or 0
+    with db.write() as write:
+        posting.unlike_post(write, viewer, post_id=pid)
+    return _like_response(request, db, viewer, pid, False)
+
+
+@router.post("/preview")
+def preview(session: SessionDep, viewer: UserViewerDep, raw: Annotated[str, Form()] = ""):
+    return JSONResponse({"cooked": cook(raw[:64000], posting.resolve_usernames(session)).html})

@@ -1,0 +1,80 @@
+// Small enhancements; every page works without this file.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta ? meta.content : "";
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch", "Content-Type": "application/x-www-form-urlencoded" },
+      body: body || ""
+    });
+  }
+
+  // Likes without a page reload.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.classList.contains("confirm") && !window.confirm(form.dataset.confirm || "Sure?")) {
+      event.preventDefault();
+      return;
+    }
+    if (!form.classList.contains("like-form")) return;
+    event.preventDefault();
+    var button = form.querySelector("button");
+    button.disabled = true;
+    post(form.action).then(function (response) {
+      if (!response.ok) { form.submit(); return null; }
+      return response.json();
+    }).then(function (data) {
+      if (!data) return;
+      var liked = data.liked;
+      form.action = form.action.replace(/\/(un)?like$/, liked ? "/unlike" : "/like");
+      button.classList.toggle("liked", liked);
+      button.setAttribute("aria-pressed", liked ? "true" : "false");
+      button.querySelector(".like-count").textContent = data.like_count;
+      button.querySelector(".like-label").textContent = liked ? (button.dataset.unlike || "Unlike") : (button.dataset.like || "Like");
+    }).finally(function () { button.disabled = false; });
+  });
+
+  // Live preview of the composer.
+  document.querySelectorAll("form.post-form textarea[name=raw]").forEach(function (area) {
+    var preview = area.form.querySelector(".preview");
+    if (!preview) return;
+    var timer = null;
+    area.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        post("/preview", "raw=" + encodeURIComponent(area.value)).then(function (r) {
+          return r.ok ? r.json() : null;
+        }).then(function (data) {
+          if (!data) return;
+          preview.hidden = false;
+          preview.innerHTML = data.cooked; // already sanitised by the server
+        });
+      }, 300);
+    });
+  });
+
+  // Quote the selected text (or the whole post) into the reply box on the same page.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.quote-link");
+    if (!link) return;
+    var area = document.getElementById("reply-raw");
+    if (!area) return;
+    var selection = window.getSelection ? String(window.getSelection()).trim() : "";
+    if (!selection) return; // no selection: follow the link, which quotes the whole post
+    event.preventDefault();
+    var head = '[quote="' + link.dataset.username + ", post:" + link.dataset.postNumber + ", topic:" +
+      link.href.match(/\/t\/(\d+)\//)[1] + '"]\n';
+    area.value += (area.value ? "\n" : "") + head + selection + "\n[/quote]\n\n";
+    area.focus();
+  });
+
+  // Show exact times in the reader's own zone on hover.
+  document.querySelectorAll("time[datetime]").forEach(function (el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (!isNaN(d)) el.title = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+  });
+})();
