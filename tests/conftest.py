@@ -15,7 +15,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from forum import accounts, categories, posting
+from argon2 import PasswordHasher
+
+from forum import accounts, auth, categories, posting
 from forum.config import Settings
 from forum.db import Database
 from forum.migrate import upgrade
@@ -26,6 +28,9 @@ PG_ADMIN_URL = os.environ.get("FORUM_TEST_PG_URL", "postgresql+psycopg://postgre
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = [b for b in os.environ.get("FORUM_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 PASSWORD = "correct-horse-battery"
+
+# Still argon2id, with cheap parameters: the suite hashes hundreds of passwords.
+auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def _unavailable(reason: str):
