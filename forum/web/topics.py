@@ -100,12 +100,9 @@ class ViewCounter:
         return True
 
 
-_views = ViewCounter()
-
-
 def _count_view(request: Request, db, viewer, topic: Topic) -> None:
     who = f"u{viewer.id}" if viewer.id else f"ip{client_ip(request)}"
-    if not _views.first_view(topic.id, who):
+    if not request.app.state.views.first_view(topic.id, who):
         return
     try:
         with db.write() as session:
@@ -124,6 +121,22 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
         "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
     }, status_code=status_code)
+
+
+@router.get("/t/{topic_id}/reply")
+def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, topic_id: str,
+               quote: str = "", to: str = ""):
+    topic = reading.get_topic(session, viewer, topic_id)
+    permissions.ensure_can_reply_topic(session, viewer, topic)
+    raw = ""
+    quoted = _int_or_none(quote)
+    if quoted:
+        post = session.query(Post).filter_by(topic_id=topic.id, post_number=quoted).one_or_none()
+        if post is not None and post.deleted_at is None:
+            body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
+            raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
+    return render(request, "reply.html", {"topic": topic, "form": {"raw": raw, "reply_to_post_number": to or quote},
+                                          "errors": {}})
 
 
 @router.get("/t/{topic_id}")
@@ -195,22 +208,6 @@ def new_topic(request: Request, session: SessionDep, db: DbDep, viewer: UserView
             "choices": permissions.creatable_categories(session, viewer), "form": form,
             "errors": getattr(e, "fields", {}) or {"_": " ".join(e.messages)}}, status_code=e.status_code)
     return see_other(url)
-
-
-@router.get("/t/{topic_id}/reply")
-def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, topic_id: str,
-               quote: str = "", to: str = ""):
-    topic = reading.get_topic(session, viewer, topic_id)
-    permissions.ensure_can_reply_topic(session, viewer, topic)
-    raw = ""
-    quoted = _int_or_none(quote)
-    if quoted:
-        post = session.query(Post).filter_by(topic_id=topic.id, post_number=quoted).one_or_none()
-        if post is not None and post.deleted_at is None:
-            body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
-            raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
-    return render(request, "reply.html", {"topic": topic, "form": {"raw": raw, "reply_to_post_number": to or quote},
-                                          "errors": {}})
 
 
 @router.post("/t/{topic_id}/reply")
