@@ -171,6 +171,8 @@ def set_tier(session: Session, user: User, tier: str) -> None:
 
 
 def get_user(session: Session, username: str) -> User:
+    if not username or len(username) > USERNAME_MAX * 2 or clean(username) != username:
+        raise NotFound()
     user = session.scalar(select(User).where(User.username_lower == username.lower()))
     if user is None:
         raise NotFound()

@@ -18,7 +18,7 @@ from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.markdown import Cooked, cook
 from forum.models import LIKE, Category, Post, PostAction, PostRevision, Topic, User, utcnow
 from forum.permissions import Viewer
-from forum.text import clean, slugify
+from forum.text import clean, parse_id, slugify
 
 _NO_SYNC = {"synchronize_session": False}
 
@@ -62,10 +62,7 @@ def validate_raw(settings: Settings, raw: str) -> str:
 
 
 def _load_category(session: Session, category_id: int | str | None) -> Category | None:
-    try:
-        cid = int(category_id) if category_id not in (None, "") else None
-    except (TypeError, ValueError):
-        cid = None
+    cid = parse_id(category_id)
     return session.get(Category, cid) if cid is not None else None
 
 
@@ -163,11 +160,8 @@ def _append_post(
 
 
 def get_post(session: Session, post_id: int | str) -> tuple[Post, Topic]:
-    try:
-        pid = int(post_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-    post = session.get(Post, pid)
+    pid = parse_id(post_id)
+    post = session.get(Post, pid) if pid is not None else None
     if post is None:
         raise NotFound()
     topic = session.get(Topic, post.topic_id)

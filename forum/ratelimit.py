@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from forum.db import Database
@@ -65,11 +65,9 @@ class RateLimiter:
                     if bucket.window_start + timedelta(seconds=window) <= now:
                         bucket.window_start, bucket.count = now, 1
                         return 1, window
-                    session.execute(
-                        update(RateLimitBucket).where(RateLimitBucket.key == key)
-                        .values(count=RateLimitBucket.count + 1)
-                    )
-                    return bucket.count + 1, _remaining(bucket.window_start, window, now)
+                    # The row is locked (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite).
+                    bucket.count += 1
+                    return bucket.count, _remaining(bucket.window_start, window, now)
             except IntegrityError:
                 continue  # another process created the bucket first
         return 1, window

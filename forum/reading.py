@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import permissions
-from forum.errors import NotFound
 from forum.models import Category, Post, Topic, User
 from forum.permissions import Viewer
 from forum.posting import liked_post_ids
+from forum.text import parse_id
 
 
 @dataclass
@@ -70,21 +70,15 @@ def category_list(session: Session, viewer: Viewer) -> list[CategoryRow]:
 
 
 def get_category(session: Session, viewer: Viewer, category_id: int | str) -> Category:
-    try:
-        cid = int(category_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-    return permissions.ensure_can_see_category(session, viewer, session.get(Category, cid))
+    cid = parse_id(category_id)
+    category = session.get(Category, cid) if cid is not None else None
+    return permissions.ensure_can_see_category(session, viewer, category)
 
 
 def get_topic(session: Session, viewer: Viewer, topic_id: int | str) -> Topic:
-    try:
-        tid = int(topic_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-    if not (0 < tid < 2**31):
-        raise NotFound()
-    return permissions.ensure_can_see_topic(session, viewer, session.get(Topic, tid))
+    tid = parse_id(topic_id)
+    topic = session.get(Topic, tid) if tid is not None else None
+    return permissions.ensure_can_see_topic(session, viewer, topic)
 
 
 @dataclass

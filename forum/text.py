@@ -23,3 +23,17 @@ def slugify(text: str, fallback: str = "topic") -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return slug[:80].rstrip("-") or fallback
+
+
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """A database id from user input, or None when it is not one (never an overflow downstream)."""
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        number = int(value)
+    else:
+        return None
+    return number if 0 < number <= MAX_ID else None

@@ -13,9 +13,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
-
 from argon2 import PasswordHasher
+from sqlalchemy import text
 
 from forum import accounts, auth, categories, posting
 from forum.config import Settings

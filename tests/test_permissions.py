@@ -104,7 +104,7 @@ def test_levels_decide_reply_and_create(client, make_user, make_category, make_t
     topic = make_topic(staff, category)
     login(client, "pia")
     page = client.get(f"/t/{topic.slug}/{topic.id}")
-    assert ('action="/t/%d/reply"' % topic.id in page.text) == can_reply
+    assert (f'action="/t/{topic.id}/reply"' in page.text) == can_reply
     r = post_form(client, f"/t/{topic.id}/reply", {"raw": "Hello from a participant co-op."})
     assert r.status_code == (303 if can_reply else 403)
     r = post_form(client, "/new-topic", {"title": "My new topic here", "raw": "Some body text.",

@@ -1,6 +1,7 @@
 """Topics, replies, quotes, edits with history, soft deletion and likes, through the pages."""
 
 import html
+
 from sqlalchemy import select, update
 
 from forum.models import Category, Post, PostRevision, Topic, User

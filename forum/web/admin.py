@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from forum import accounts, categories, permissions
 from forum.errors import NotFound, ValidationFailed
 from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User
+from forum.text import parse_id
 from forum.web.deps import CsrfDep, DbDep, SessionDep, ViewerDep
 from forum.web.templating import render
 
@@ -50,7 +51,7 @@ async def admin_create_category(request: Request, db: DbDep, session: SessionDep
         with db.write() as write:
             category = categories.create_category(
                 write, viewer, name=str(form.get("name", "")), description=str(form.get("description", "")),
-                color=str(form.get("color", "0088CC")), parent_id=int(parent) if parent and parent.isdigit() else None,
+                color=str(form.get("color", "0088CC")), parent_id=parse_id(parent),
                 levels=categories.PRESETS[preset])
             cid = category.id
     except ValidationFailed as e:
@@ -63,7 +64,8 @@ async def admin_create_category(request: Request, db: DbDep, session: SessionDep
 
 @router.get("/categories/{category_id}")
 def admin_category(request: Request, session: SessionDep, category_id: str):
-    category = session.get(Category, int(category_id)) if category_id.isdigit() else None
+    cid = parse_id(category_id)
+    category = session.get(Category, cid) if cid else None
     if category is None:
         raise NotFound()
     return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
@@ -73,22 +75,23 @@ def admin_category(request: Request, session: SessionDep, category_id: str):
 @router.post("/categories/{category_id}")
 async def admin_category_save(request: Request, db: DbDep, session: SessionDep, viewer: ViewerDep,
                               category_id: str):
-    if not category_id.isdigit():
+    cid = parse_id(category_id)
+    if cid is None:
         raise NotFound()
     form = await request.form()
     try:
         preset = form.get("preset")
         levels = categories.PRESETS[preset] if preset in categories.PRESETS else _category_form_levels(form)
         with db.write() as write:
-            categories.set_levels(write, viewer, int(category_id), levels)
+            categories.set_levels(write, viewer, cid, levels)
     except ValidationFailed as e:
-        category = session.get(Category, int(category_id))
+        category = session.get(Category, cid)
         return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
                                                        "presets": categories.PRESETS,
                                                        "errors": {"_": e.messages[0]}, "saved": False},
                       status_code=422)
     session.expire_all()
-    category = session.get(Category, int(category_id))
+    category = session.get(Category, cid)
     return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
                                                    "presets": categories.PRESETS, "errors": {}, "saved": True})
 
@@ -104,10 +107,11 @@ def admin_users(request: Request, session: SessionDep, q: str = ""):
 
 @router.post("/users/{user_id}/tier")
 def admin_set_tier(db: DbDep, user_id: str, tier: Annotated[str, Form()] = ""):
-    if not user_id.isdigit():
+    uid = parse_id(user_id)
+    if uid is None:
         raise NotFound()
     with db.write() as write:
-        user = write.get(User, int(user_id))
+        user = write.get(User, uid)
         if user is None:
             raise NotFound()
         accounts.set_tier(write, user, tier)

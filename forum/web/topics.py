@@ -16,6 +16,7 @@ from forum import permissions, posting, reading, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.markdown import cook
 from forum.models import Post, Topic
+from forum.text import parse_id
 from forum.web.deps import (
     CsrfDep,
     DbDep,
@@ -176,10 +177,7 @@ def topic_post(request: Request, session: SessionDep, db: DbDep, viewer: ViewerD
 # --- writing ----------------------------------------------------------------------------------
 
 def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
+    return parse_id(value)
 
 
 @router.get("/new-topic")

@@ -1,17 +1,19 @@
 import pytest
-from sqlalchemy import text
+from tests.browser.conftest import log_in
 
 @pytest.mark.browser
-def test_exp(page, db, make_user):
+def test_exp(page, make_user, make_category, make_topic):
+    ana = make_user("ana", tier="member")
     make_user("bob")
-    with db.engine.connect() as c:
-        print(c.execute(text("select * from site_settings")).all())
-    page.goto("/login")
-    print(page.context.cookies())
-    print(page.locator("input[name=csrf_token]").first.get_attribute("value"))
-    page.fill("input[name=login]", "bob")
-    page.fill("input[name=password]", "correct-horse-battery")
-    page.on("request", lambda r: print("REQ", r.method, r.url, r.headers, r.post_data))
-    page.locator("form[action='/login'] button[type=submit]").click()
+    cat = make_category("News")
+    topic = make_topic(ana, cat, title="General assembly 2027", raw="We meet in Lisbon in spring.\n\nSecond paragraph here.")
+    log_in(page, "bob")
+    page.goto(f"/t/{topic.slug}/{topic.id}")
+    page.evaluate("""() => { const p = document.querySelector('#post_1 .cooked p');
+      const r = document.createRange(); r.selectNodeContents(p); const s = getSelection(); s.removeAllRanges(); s.addRange(r); }""")
+    print("sel before:", page.evaluate("String(getSelection())"))
+    url = page.url
+    page.locator("#post_1 a.quote-link").click()
     page.wait_for_timeout(500)
-    print(page.url, page.title())
+    print("url", url, "->", page.url)
+    print("textarea:", repr(page.locator("#reply-raw").input_value()))
