@@ -1,0 +1,57 @@
+"""A real uvicorn server in a subprocess, for tests that need processes, sockets or a browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import httpx
+
+RELAXED_LIMITS = {
+    "FORUM_POSTS_PER_MINUTE": "1000",
+    "FORUM_TOPICS_PER_HOUR": "1000",
+    "FORUM_LOGIN_ATTEMPTS_PER_IP": "1000",
+    "FORUM_SIGNUPS_PER_IP_PER_HOUR": "1000",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] | None = None):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    full_env = {**os.environ, **RELAXED_LIMITS, "FORUM_DATABASE_URL": database_url, "FORUM_BASE_URL": base,
+                **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "forum.app:app_from_env", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/latest", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"server did not start: {out}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
