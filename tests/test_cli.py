@@ -1,0 +1,63 @@
+"""The `forum` command as an operator uses it."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+from sqlalchemy import select
+
+from forum.models import User
+from tests.server import free_port
+
+
+def forum(database_url, *args, stdin=""):
+    env = {**os.environ, "FORUM_DATABASE_URL": database_url}
+    return subprocess.run([sys.executable, "-m", "forum.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_create_user_with_tier_and_moderator_flag(database_url, db):
+    r = forum(database_url, "create-user", "Lucia", "lucia@example.org", "--tier", "worker", "--moderator",
+              "--password-stdin", stdin="a-long-password\n")
+    assert r.returncode == 0, r.stderr
+    assert "Created moderator Lucia (tier worker)" in r.stdout
+    with db.read() as session:
+        user = session.scalar(select(User).where(User.username_lower == "lucia"))
+        assert (user.tier, user.is_moderator, user.is_admin) == ("worker", True, False)
+
+
+def test_create_admin_refuses_reserved_name_clearly(database_url, db):
+    r = forum(database_url, "create-admin", "admin", "a@example.org", "--password-stdin", stdin="a-long-password\n")
+    assert r.returncode == 2 and "reserved" in r.stderr
+    r = forum(database_url, "create-admin", "founder", "f@example.org", "--password-stdin", stdin="a-long-password\n")
+    assert r.returncode == 0 and "Created administrator founder" in r.stdout
+
+
+def test_serve_migrates_and_prints_a_working_setup_link(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    port = free_port()
+    env = {**os.environ, "FORUM_DATABASE_URL": url, "FORUM_BASE_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "forum.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        link = None
+        deadline = time.monotonic() + 30
+        while link is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            match = re.search(r"(http://127\.0\.0\.1:\d+/setup\?token=\S+)", line)
+            if match:
+                link = match.group(1)
+        assert link, "no setup link printed"
+        for _ in range(100):
+            try:
+                page = httpx.get(link, timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert page.status_code == 200 and "Create the first administrator" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
