@@ -82,6 +82,7 @@ ADMIN = "niko.h"
 
 # --- categories ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DemoCategory:
     key: str
@@ -157,16 +158,23 @@ def _day(moment: datetime) -> str:
     return f"{moment:%A} {moment.day} {moment:%B}"
 
 
+def _weekday(moment: datetime, step: int) -> datetime:
+    """The same day if it is a weekday, else the nearest weekday in the direction of `step`."""
+    while moment.weekday() >= 5:
+        moment += timedelta(days=step)
+    return moment
+
+
 def _topics(now: datetime) -> list[T]:
     def ahead(days: float) -> str:
-        return _day(now + timedelta(days=days))
+        return _day(_weekday(now + timedelta(days=days), 1))
 
     def ago(days: float) -> str:
-        return _day(now - timedelta(days=days))
+        return _day(_weekday(now - timedelta(days=days), -1))
 
     assembly = now + timedelta(days=150)
-    webinar = now + timedelta(days=9)
-    eoi_deadline = now + timedelta(days=16)
+    webinar = _weekday(now + timedelta(days=9), 1)
+    eoi_deadline = _weekday(now + timedelta(days=16), 1)
     newsletter_month = f"{now - timedelta(days=15):%B}"
 
     return [
@@ -178,13 +186,17 @@ def _topics(now: datetime) -> list[T]:
 
                 **Who sees what**
 
-                | Area | Who can read | Who can write |
-                |---|---|---|
-                | News and events | everyone, also without an account | everyone signed in |
-                | Introductions | everyone | everyone signed in |
-                | Proposals | everyone signed in | everyone signed in |
-                | Reports of the board | member organisations and staff | member organisations and staff |
-                | The members' room | member organisations only | member organisations only |
+                | Category | Who can read | Who can reply | Who can start topics |
+                |---|---|---|---|
+                | News and events | everyone, also without an account | everyone signed in | members and staff |
+                | Newsletter, under News and events | everyone | everyone signed in | staff |
+                | Introductions | everyone | everyone signed in | everyone signed in |
+                | Proposals | everyone signed in | everyone signed in | members and staff |
+                | Board reports | members and staff | members and staff | members and staff |
+                | Members' lounge | members only | members only | members only |
+
+                "Members" are the representatives of our member organisations; "staff" are the people
+                working in the secretariat.
 
                 **A few tips**
 
@@ -348,9 +360,9 @@ def _topics(now: datetime) -> list[T]:
                 We would love a session at the General Assembly. Is there a way to propose one?
                 """), likes=5),
             P("sophie.vdb", _text("""
-                Yes! There is a thread for that in Proposals, where we collect event themes for the
-                General Assembly. Please post your idea there, even in a rough form, and @tiago.p, if
-                the network can send two speakers we will try to cover the travel.
+                Yes! Themes for the General Assembly are collected in the Proposals category. Please
+                post your idea there, even in a rough form. And @tiago.p, if the network can send two
+                speakers, we will try to cover the travel.
                 """), reply_to=14, likes=4),
             P("ewa.kowal", _text("""
                 **ILO meeting on statistics of the social and solidarity economy, Geneva**
@@ -523,11 +535,11 @@ def _topics(now: datetime) -> list[T]:
                 the details by email.
                 """), reply_to=42, likes=1),
             P("ewa.kowal", _text("""
-                **Social economy intergroup, European Parliament**
+                **Preparatory call with the secretariat of the social economy intergroup**
 
-                Short one: the intergroup will hold a hearing on business transfers to employees in
-                the autumn, and they want at least one worker co-operative to testify. Marta's
-                experience would be ideal, @marta.ferreira.
+                Short one, ahead of the intergroup meeting: they will hold a hearing on business
+                transfers to employees later in the year, and they want at least one worker
+                co-operative to testify. Marta's experience would be ideal, @marta.ferreira.
                 """), likes=4),
             P("giulia.r", _text("""
                 Thank you all for these reports. Reading them in one place, the common thread is
@@ -563,8 +575,8 @@ def _topics(now: datetime) -> list[T]:
                 - **Who could speak**: types of organisations, not necessarily names;
                 - **Format**: plenary, workshop, study visit, something else.
 
-                Proposals are open until {ahead(10)}. The board will choose the programme at its next
-                meeting.
+                Proposals stay open for about three weeks. I will then post a shortlist here, and the
+                board will choose the programme from it.
                 """), likes=6),
             P("marta.ferreira", _text("""
                 **Theme:** transfers of businesses to employees: what works.
@@ -842,8 +854,8 @@ def _topics(now: datetime) -> list[T]:
 
                 1. The General Assembly will be hosted by our member in Dakar, provided the venue
                    costs are confirmed. A European venue remains the fallback.
-                2. The themes for the assembly will be chosen from the shortlist prepared in the
-                   forum, with the research poster session added.
+                2. The board discussed the first proposals for the assembly themes and will choose
+                   the programme at its next meeting, from the shortlist prepared in the forum.
                 3. The federation's comments on the ILO draft guidelines were approved.
 
                 **Next steps**
@@ -1053,10 +1065,16 @@ def _refusal(session: Session) -> str | None:
     return None
 
 
+def _working_hours(moment: datetime, rng: random.Random) -> datetime:
+    return moment.replace(hour=rng.randint(6, 18), minute=rng.randint(0, 59), second=rng.randint(0, 59))
+
+
 def _schedule(spec: T, now: datetime, rng: random.Random) -> list[datetime]:
     """Increasing times for a topic's posts, from `start` to `end` days ago; replies cluster early."""
-    first = now - timedelta(days=spec.start, minutes=rng.randint(0, 90))
+    first = _working_hours(now - timedelta(days=spec.start), rng)
     last = now - timedelta(days=spec.end, minutes=rng.randint(0, 30))
+    if spec.end >= 1:
+        last = max(_working_hours(last, rng), first + timedelta(hours=1))
     count = len(spec.posts)
     if count == 1:
         return [first]
@@ -1074,9 +1092,6 @@ def _schedule(spec: T, now: datetime, rng: random.Random) -> list[datetime]:
 
 def _write_topic(session: Session, settings: Settings, viewers: dict[str, Viewer],
                  category_ids: dict[str, int], spec: T) -> _Written:
-    def fill(raw: str, topic: Topic | None) -> str:
-        return raw.replace(TOPIC_URL, f"/t/{topic.slug}/{topic.id}") if topic is not None else raw
-
     first = spec.posts[0]
     post = posting.create_topic(session, settings, viewers[first.author], title=spec.title,
                                 raw=first.raw, category_id=category_ids[spec.category])
@@ -1084,7 +1099,7 @@ def _write_topic(session: Session, settings: Settings, viewers: dict[str, Viewer
     assert topic is not None
     written = _Written(spec, topic.id, [post.id])
     for number, reply in enumerate(spec.posts[1:], start=2):
-        raw = fill(reply.raw, topic)
+        raw = reply.raw.replace(TOPIC_URL, f"/t/{topic.slug}/{topic.id}")
         if reply.quote is not None:
             quoted_number, passage = reply.quote
             quoted = spec.posts[quoted_number - 1]
@@ -1147,7 +1162,8 @@ def _backdate(session: Session, users: dict[str, User], written: list[_Written],
     for post_id, name in likes:
         since = max(post_times[post_id], joined[name])
         room = max((now - since).total_seconds() - 60, 1)
-        moment = since + timedelta(seconds=min(room, rng.uniform(600, 3 * 86400)))
+        delay = rng.uniform(600, 3 * 86400)
+        moment = since + timedelta(seconds=delay if delay < room else rng.uniform(0, room))
         last_seen[name] = max(last_seen.get(name, moment), moment)
         session.execute(update(PostAction).where(PostAction.post_id == post_id,
                                                  PostAction.user_id == users[name].id)
@@ -1158,7 +1174,7 @@ def _backdate(session: Session, users: dict[str, User], written: list[_Written],
         seen = max(t for t in (last_seen.get(name), posted, joined[name]) if t is not None)
         session.execute(update(User).where(User.id == user.id).values(
             created_at=joined[name], last_posted_at=posted,
-            last_seen_at=min(now, seen + timedelta(minutes=rng.randint(1, 40)))),
+            last_seen_at=seen + (now - seen) * rng.random() * 0.5),
             execution_options={"synchronize_session": False})
     session.execute(update(Category).where(Category.name.in_([c.name for c in CATEGORIES]))
                     .values(created_at=opened), execution_options={"synchronize_session": False})
@@ -1182,7 +1198,8 @@ def _summary(settings: Settings, password: str, written: list[_Written], likes: 
     ]
     for role, people in by_role.items():
         lines.append(f"{labels[role]}:")
-        lines.extend(f"  {u.username:<16} {u.name}, {u.role}" for u in people)
+        lines.extend(f"  {u.username:<16} {u.name}, {u.role}" + (f" (tier: {u.tier})" if u.moderator else "")
+                     for u in people)
         lines.append("")
     lines.append(f"Open {settings.base_url.rstrip('/')}/login and sign in with any username above "
                  "to see the forum as that tier sees it.")
