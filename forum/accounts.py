@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from forum import auth
 from forum.config import Settings
 from forum.errors import NotFound, ValidationFailed
+from forum.i18n import _
 from forum.models import TIERS, SiteSetting, User, UserSession, utcnow
 from forum.text import clean
 
@@ -28,25 +29,25 @@ RESERVED_USERNAMES = frozenset({
 
 def username_problem(session: Session, username: str) -> str | None:
     if not (USERNAME_MIN <= len(username) <= USERNAME_MAX):
-        return f"Usernames are {USERNAME_MIN} to {USERNAME_MAX} characters long."
+        return _("Usernames are %(min)s to %(max)s characters long.", min=USERNAME_MIN, max=USERNAME_MAX)
     if not USERNAME_RE.match(username):
-        return "Usernames may use letters, digits, underscores, dots and hyphens, and must start and end with a letter, digit or underscore."
+        return _("Usernames may use letters, digits, underscores, dots and hyphens, and must start and end with a letter, digit or underscore.")
     if re.search(r"[.-]{2}", username):
-        return "Usernames may not contain two dots or hyphens in a row."
+        return _("Usernames may not contain two dots or hyphens in a row.")
     if username.lower() in RESERVED_USERNAMES:
-        return "That username is reserved."
+        return _("That username is reserved.")
     if session.scalar(select(User.id).where(User.username_lower == username.lower())) is not None:
-        return "That username is already taken."
+        return _("That username is already taken.")
     return None
 
 
 def password_problem(password: str, username: str = "") -> str | None:
     if len(password) < PASSWORD_MIN:
-        return f"Passwords need at least {PASSWORD_MIN} characters."
+        return _("Passwords need at least %(n)s characters.", n=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
-        return f"Passwords may be at most {PASSWORD_MAX} characters."
+        return _("Passwords may be at most %(n)s characters.", n=PASSWORD_MAX)
     if username and password.lower() == username.lower():
-        return "Your password may not be your username."
+        return _("Your password may not be your username.")
     return None
 
 
@@ -69,14 +70,14 @@ def create_user(
     if problem:
         fields["username"] = problem
     if not EMAIL_RE.match(email) or len(email) > 254:
-        fields["email"] = "Please enter a valid email address."
+        fields["email"] = _("Please enter a valid email address.")
     elif session.scalar(select(User.id).where(User.email == email)) is not None:
-        fields["email"] = "That email address is already in use."
+        fields["email"] = _("That email address is already in use.")
     problem = password_problem(password, username)
     if problem:
         fields["password"] = problem
     if tier not in TIERS:
-        fields["tier"] = f"Tier must be one of {', '.join(TIERS)}."
+        fields["tier"] = _("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS))
     if fields:
         raise ValidationFailed(fields=fields)
     user = User(
@@ -148,7 +149,7 @@ def touch_session(session: Session, user_session_id: int, user_id: int) -> None:
 
 def change_password(session: Session, user: User, current: str, new: str, keep_token: str | None) -> None:
     if not auth.verify_password(user.password_hash, current):
-        raise ValidationFailed(fields={"current_password": "Your current password is not correct."})
+        raise ValidationFailed(fields={"current_password": _("Your current password is not correct.")})
     problem = password_problem(new, user.username)
     if problem:
         raise ValidationFailed(fields={"new_password": problem})
@@ -160,13 +161,13 @@ def change_password(session: Session, user: User, current: str, new: str, keep_t
 def change_profile(session: Session, user: User, *, name: str) -> None:
     name = clean(name, single_line=True)
     if len(name) > 100:
-        raise ValidationFailed(fields={"name": "Display names may be at most 100 characters."})
+        raise ValidationFailed(fields={"name": _("Display names may be at most 100 characters.")})
     user.name = name
 
 
 def set_tier(session: Session, user: User, tier: str) -> None:
     if tier not in TIERS:
-        raise ValidationFailed(f"Tier must be one of {', '.join(TIERS)}.")
+        raise ValidationFailed(_("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS)))
     user.tier = tier
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from forum import permissions
 from forum.errors import NotFound, ValidationFailed
+from forum.i18n import _
 from forum.models import AUDIENCES, LEVEL_NAMES, Category
 from forum.permissions import Viewer
 from forum.text import clean, slugify
@@ -27,16 +28,16 @@ def create_category(session: Session, viewer: Viewer, *, name: str, description:
     permissions.ensure_can_moderate(viewer)
     name = clean(name, single_line=True)
     if not 1 <= len(name) <= 80:
-        raise ValidationFailed(fields={"name": "Category names are 1 to 80 characters long."})
+        raise ValidationFailed(fields={"name": _("Category names are 1 to 80 characters long.")})
     if session.scalar(select(Category.id).where(func.lower(Category.name) == name.lower())) is not None:
-        raise ValidationFailed(fields={"name": "A category with that name already exists."})
+        raise ValidationFailed(fields={"name": _("A category with that name already exists.")})
     color = clean(color, single_line=True).lstrip("#").upper() or "0088CC"
     if len(color) not in (3, 6) or any(ch not in "0123456789ABCDEF" for ch in color):
-        raise ValidationFailed(fields={"color": "Colours are hex codes such as 0088CC."})
+        raise ValidationFailed(fields={"color": _("Colours are hex codes such as 0088CC.")})
     if parent_id is not None:
         parent = session.get(Category, parent_id)
         if parent is None or parent.parent_id is not None:
-            raise ValidationFailed(fields={"parent_id": "Subcategories nest one level deep, under a top-level category."})
+            raise ValidationFailed(fields={"parent_id": _("Subcategories nest one level deep, under a top-level category.")})
     position = (session.scalar(select(func.max(Category.position))) or 0) + 1
     category = Category(name=name, slug=slugify(name, "category"), description=clean(description)[:2000],
                         color=color, parent_id=parent_id, position=position)
@@ -54,7 +55,7 @@ def set_levels(session: Session, viewer: Viewer, category_id: int, levels: dict[
         raise NotFound()
     for audience in AUDIENCES:
         if audience not in levels or levels[audience] not in LEVEL_NAMES:
-            raise ValidationFailed(f"Choose a level for {audience}.")
+            raise ValidationFailed(_("Choose a level for %(audience)s.", audience=audience))
     for audience in AUDIENCES:
         category.set_level(audience, levels[audience])
     return category

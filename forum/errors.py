@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from forum.i18n import _
+
 
 class ForumError(Exception):
     status_code = 400
@@ -11,7 +13,11 @@ class ForumError(Exception):
         super().__init__(*messages)
         self.messages = [m for m in messages if m] or [self.default_message]
 
-    default_message = "Something went wrong with that request."
+    default_message = _("Something went wrong with that request.")
+
+    def form_errors(self) -> dict[str, str]:
+        """Errors keyed by form field, or under "_" for the form as a whole."""
+        return dict(getattr(self, "fields", None) or {}) or {"_": self.messages[0]}
 
 
 class NotFound(ForumError):
@@ -19,7 +25,7 @@ class NotFound(ForumError):
 
     status_code = 404
     error_type = "not_found"
-    default_message = "The requested URL or resource could not be found."
+    default_message = _("The requested URL or resource could not be found.")
 
 
 class Forbidden(ForumError):
@@ -27,19 +33,19 @@ class Forbidden(ForumError):
 
     status_code = 403
     error_type = "invalid_access"
-    default_message = "You are not permitted to do that."
+    default_message = _("You are not permitted to do that.")
 
 
 class LoginRequired(ForumError):
     status_code = 403
     error_type = "not_logged_in"
-    default_message = "You need to be logged in to do that."
+    default_message = _("You need to be logged in to do that.")
 
 
 class ValidationFailed(ForumError):
     status_code = 422
     error_type = "record_invalid"
-    default_message = "Some of what you entered is not valid."
+    default_message = _("Some of what you entered is not valid.")
 
     def __init__(self, *messages: str, fields: dict[str, str] | None = None):
         self.fields = fields or {}
@@ -49,7 +55,7 @@ class ValidationFailed(ForumError):
 class Conflict(ForumError):
     status_code = 409
     error_type = "conflict"
-    default_message = "That has already been done."
+    default_message = _("That has already been done.")
 
 
 class RateLimited(ForumError):
@@ -59,11 +65,11 @@ class RateLimited(ForumError):
     def __init__(self, retry_after: int, message: str | None = None):
         self.retry_after = max(1, int(retry_after))
         super().__init__(
-            message or f"You've performed this action too many times. Please wait {self.retry_after} seconds before trying again."
+            message or _("You've performed this action too many times. Please wait %(n)s seconds before trying again.", n=self.retry_after)
         )
 
 
 class Busy(ForumError):
     status_code = 503
     error_type = "busy"
-    default_message = "The forum is busy. Please try again in a moment."
+    default_message = _("The forum is busy. Please try again in a moment.")

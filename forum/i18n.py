@@ -28,6 +28,31 @@ def pick_locale(accept_language: str | None, user_locale: str | None, default: s
     return default if default in AVAILABLE_LOCALES else "en"
 
 
-def _(message: str) -> str:
-    """Marks a message in Python code for extraction; translated where it is rendered."""
-    return message
+class Text(str):
+    """A user-facing message from Python code: English as a str, translatable where it is shown.
+
+    It keeps its msgid and parameters so a page can render it in the reader's language.
+    """
+
+    msgid: str
+    params: dict
+
+    def __new__(cls, msgid: str, **params) -> Text:
+        obj = super().__new__(cls, msgid % params if params else msgid)
+        obj.msgid, obj.params = msgid, params
+        return obj
+
+    def translate(self, gettext) -> str:
+        text = gettext(self.msgid)
+        return text % self.params if self.params else text
+
+
+def _(msgid: str, **params) -> Text:
+    """Mark a message for extraction (pybabel keyword `_`) and keep it translatable."""
+    return Text(msgid, **params)
+
+
+def translate(message, gettext) -> str:
+    if isinstance(message, Text):
+        return message.translate(gettext)
+    return gettext(message) if message else message

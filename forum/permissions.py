@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
 from forum.errors import Forbidden, LoginRequired, NotFound
+from forum.i18n import _
 from forum.models import CREATE, NONE, REPLY, SEE, Category, Post, Topic, User
 
 
@@ -134,7 +135,7 @@ def ensure_can_create_topic(session: Session, viewer: Viewer, category: Category
     ensure_can_see_category(session, viewer, category)
     assert category is not None
     if not can_create_topic(session, viewer, category):
-        raise Forbidden("You may not start topics in this category.")
+        raise Forbidden(_("You may not start topics in this category."))
     return category
 
 
@@ -167,17 +168,17 @@ def ensure_can_see_topic(session: Session, viewer: Viewer, topic: Topic | None) 
 def reply_refusal(session: Session, viewer: Viewer, topic: Topic) -> str | None:
     """Why this viewer may not reply to a topic they can see, or None when they may."""
     if viewer.is_anonymous:
-        return "You need to be logged in to reply."
+        return _("You need to be logged in to reply.")
     if topic.deleted_at is not None:
-        return "This topic has been deleted."
+        return _("This topic has been deleted.")
     if viewer.is_staff:
         return None
     if topic.archived:
-        return "This topic is archived; it no longer takes replies."
+        return _("This topic is archived; it no longer takes replies.")
     if topic.closed:
-        return "This topic is closed; it no longer takes replies."
+        return _("This topic is closed; it no longer takes replies.")
     if category_levels(session, viewer).get(topic.category_id, NONE) < REPLY:
-        return "You may read this category but not reply in it."
+        return _("You may read this category but not reply in it.")
     return None
 
 
@@ -221,7 +222,7 @@ def ensure_can_edit_post(session: Session, viewer: Viewer, post: Post, topic: To
     if viewer.is_anonymous:
         raise LoginRequired()
     if not can_edit_post(session, viewer, post, topic):
-        raise Forbidden("You may not edit this post.")
+        raise Forbidden(_("You may not edit this post."))
 
 
 def can_delete_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
@@ -233,7 +234,7 @@ def ensure_can_delete_post(session: Session, viewer: Viewer, post: Post, topic: 
     if viewer.is_anonymous:
         raise LoginRequired()
     if not can_delete_post(session, viewer, post, topic):
-        raise Forbidden("You may not delete this post.")
+        raise Forbidden(_("You may not delete this post."))
 
 
 def can_like_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
@@ -251,9 +252,9 @@ def ensure_can_like_post(session: Session, viewer: Viewer, post: Post, topic: To
     if viewer.is_anonymous:
         raise LoginRequired()
     if post.user_id == viewer.id:
-        raise Forbidden("You cannot like your own post.")
+        raise Forbidden(_("You cannot like your own post."))
     if not can_like_post(session, viewer, post, topic):
-        raise Forbidden("You may not like this post.")
+        raise Forbidden(_("You may not like this post."))
 
 
 # --- users and staff --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from forum import permissions
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
+from forum.i18n import _
 from forum.markdown import Cooked, cook
 from forum.models import LIKE, Category, Post, PostAction, PostRevision, Topic, User, utcnow
 from forum.permissions import Viewer
@@ -46,18 +47,18 @@ def cook_post(session: Session, raw: str) -> Cooked:
 def validate_title(settings: Settings, title: str) -> str:
     title = clean(title, single_line=True)
     if len(title) < settings.min_title_length:
-        raise ValidationFailed(fields={"title": f"Title must be at least {settings.min_title_length} characters."})
+        raise ValidationFailed(fields={"title": _("Title must be at least %(n)s characters.", n=settings.min_title_length)})
     if len(title) > settings.max_title_length:
-        raise ValidationFailed(fields={"title": f"Title may be at most {settings.max_title_length} characters."})
+        raise ValidationFailed(fields={"title": _("Title may be at most %(n)s characters.", n=settings.max_title_length)})
     return title
 
 
 def validate_raw(settings: Settings, raw: str) -> str:
     raw = clean(raw).strip("\n")
     if len(raw.strip()) < settings.min_post_length:
-        raise ValidationFailed(fields={"raw": f"Post must be at least {settings.min_post_length} characters."})
+        raise ValidationFailed(fields={"raw": _("Post must be at least %(n)s characters.", n=settings.min_post_length)})
     if len(raw) > settings.max_post_length:
-        raise ValidationFailed(fields={"raw": f"Post may be at most {settings.max_post_length} characters."})
+        raise ValidationFailed(fields={"raw": _("Post may be at most %(n)s characters.", n=settings.max_post_length)})
     return raw
 
 
@@ -72,7 +73,7 @@ def create_topic(
     fields: dict[str, str] = {}
     category = _load_category(session, category_id)
     if category is None or not permissions.can_see_category(session, viewer, category):
-        fields["category"] = "Please choose a category."
+        fields["category"] = _("Please choose a category.")
     try:
         title = validate_title(settings, title)
     except ValidationFailed as e:
@@ -118,7 +119,7 @@ def create_reply(
         target = session.scalar(select(Post.id).where(
             Post.topic_id == topic.id, Post.post_number == reply_to_post_number, Post.deleted_at.is_(None)))
         if target is None:
-            raise ValidationFailed(fields={"reply_to_post_number": "The post you are replying to does not exist."})
+            raise ValidationFailed(fields={"reply_to_post_number": _("The post you are replying to does not exist.")})
     return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, reply_to_post_number,
                         utcnow(), first=False)
 
@@ -251,7 +252,7 @@ def like_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
     exists = session.scalar(select(PostAction.id).where(
         PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
     if exists is not None:
-        raise Conflict("You have already liked this post.")
+        raise Conflict(_("You have already liked this post."))
     session.add(PostAction(post_id=post.id, user_id=viewer.user.id, action_type=LIKE))
     _shift_likes(session, post, topic, +1)
     return post
@@ -265,7 +266,7 @@ def unlike_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
     action = session.scalar(select(PostAction).where(
         PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
     if action is None:
-        raise NotFound("You have not liked this post.")
+        raise NotFound(_("You have not liked this post."))
     session.delete(action)
     _shift_likes(session, post, topic, -1)
     return post

@@ -10,22 +10,23 @@ from fastapi.responses import RedirectResponse
 
 from forum import accounts, auth, reading
 from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
+from forum.i18n import _
 from forum.models import User
 from forum.web.deps import (
     CsrfDep,
-    DbDep,
     LimiterDep,
     SessionDep,
     SettingsDep,
     UserViewerDep,
     ViewerDep,
+    WriteDep,
     client_ip,
 )
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])
 
-LOGIN_FAILED = "Incorrect username, email or password."
+LOGIN_FAILED = _("Incorrect username, email or password.")
 
 
 def _safe_next(next_url: str | None) -> str:
@@ -50,7 +51,7 @@ def login_form(request: Request, viewer: ViewerDep, next: str = "/"):
 
 
 @router.post("/login")
-def login(request: Request, db: DbDep, settings: SettingsDep, limiter: LimiterDep,
+def login(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
           login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           next: Annotated[str, Form()] = "/"):
     form = {"login": login, "next": next}
@@ -59,10 +60,10 @@ def login(request: Request, db: DbDep, settings: SettingsDep, limiter: LimiterDe
         limiter.hit(f"login-account:{login.strip().lower()[:100]}", settings.login_attempts_per_account,
                     settings.login_window)
     except RateLimited as e:
-        response = render(request, "login.html", {"form": form, "errors": {"_": e.messages[0]}}, status_code=429)
+        response = render(request, "login.html", {"form": form, "errors": e.form_errors()}, status_code=429)
         response.headers["Retry-After"] = str(e.retry_after)
         return response
-    with db.write() as session:
+    with write() as session:
         user = accounts.authenticate(session, login, password)
         token = accounts.start_session(session, user, request.headers.get("user-agent", "")) if user else None
     if token is None:
@@ -71,10 +72,10 @@ def login(request: Request, db: DbDep, settings: SettingsDep, limiter: LimiterDe
 
 
 @router.post("/logout")
-def logout(request: Request, db: DbDep, viewer: ViewerDep):
+def logout(request: Request, write: WriteDep, viewer: ViewerDep):
     token = request.cookies.get(auth.SESSION_COOKIE)
     if token:
-        with db.write() as session:
+        with write() as session:
             accounts.end_session(session, token)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
@@ -89,25 +90,25 @@ def signup_form(request: Request, viewer: ViewerDep):
 
 
 @router.post("/signup")
-def signup(request: Request, db: DbDep, settings: SettingsDep, limiter: LimiterDep,
+def signup(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
            username: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
            password: Annotated[str, Form()] = "", name: Annotated[str, Form()] = ""):
     form = {"username": username, "email": email, "name": name}
     try:
         limiter.hit(f"signup-ip:{client_ip(request)}", settings.signups_per_ip_per_hour, 3600)
-        with db.write() as session:
+        with write() as session:
             user = accounts.create_user(session, username=username, email=email, password=password, name=name,
                                         tier=settings.default_tier)
             token = accounts.start_session(session, user, request.headers.get("user-agent", ""))
     except ForumError as e:
         return render(request, "signup.html", {
-            "form": form, "errors": getattr(e, "fields", {}) or {"_": e.messages[0]}}, status_code=e.status_code)
+            "form": form, "errors": e.form_errors()}, status_code=e.status_code)
     return _signed_in(settings, token, "/")
 
 
 @router.get("/setup")
-def setup_form(request: Request, db: DbDep, token: str = ""):
-    with db.write() as session:
+def setup_form(request: Request, write: WriteDep, token: str = ""):
+    with write() as session:
         expected = accounts.setup_token(session)
     if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
         raise NotFound()
@@ -115,13 +116,13 @@ def setup_form(request: Request, db: DbDep, token: str = ""):
 
 
 @router.post("/setup")
-def setup(request: Request, db: DbDep, settings: SettingsDep,
+def setup(request: Request, write: WriteDep, settings: SettingsDep,
           token: Annotated[str, Form()] = "", username: Annotated[str, Form()] = "",
           email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           name: Annotated[str, Form()] = ""):
     form = {"token": token, "username": username, "email": email, "name": name}
     try:
-        with db.write() as session:
+        with write() as session:
             expected = accounts.setup_token(session)
             if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
                 raise NotFound()
@@ -153,9 +154,9 @@ def preferences_form(request: Request, viewer: UserViewerDep):
 
 
 @router.post("/my/preferences")
-def preferences(request: Request, db: DbDep, viewer: UserViewerDep, name: Annotated[str, Form()] = ""):
+def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = ""):
     try:
-        with db.write() as session:
+        with write() as session:
             user = session.get(User, viewer.id)
             accounts.change_profile(session, user, name=name)
             viewer.user.name = user.name
@@ -167,18 +168,18 @@ def preferences(request: Request, db: DbDep, viewer: UserViewerDep, name: Annota
 
 
 @router.post("/my/password")
-def change_password(request: Request, db: DbDep, viewer: UserViewerDep, limiter: LimiterDep,
+def change_password(request: Request, write: WriteDep, viewer: UserViewerDep, limiter: LimiterDep,
                     settings: SettingsDep,
                     current_password: Annotated[str, Form()] = "", new_password: Annotated[str, Form()] = ""):
     try:
         limiter.hit(f"password:{viewer.id}", settings.login_attempts_per_account, settings.login_window)
-        with db.write() as session:
+        with write() as session:
             user = session.get(User, viewer.id)
             accounts.change_password(session, user, current_password, new_password,
                                      keep_token=request.cookies.get(auth.SESSION_COOKIE))
     except ForumError as e:
         return render(request, "preferences.html", {
-            "form": {"name": viewer.user.name}, "errors": getattr(e, "fields", {}) or {"_": e.messages[0]},
+            "form": {"name": viewer.user.name}, "errors": e.form_errors(),
             "saved": None}, status_code=e.status_code)
     return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {},
                                                 "saved": "password"})

@@ -10,9 +10,10 @@ from sqlalchemy import or_, select
 
 from forum import accounts, categories, permissions
 from forum.errors import NotFound, ValidationFailed
+from forum.i18n import _
 from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User
 from forum.text import parse_id
-from forum.web.deps import CsrfDep, DbDep, SessionDep, ViewerDep
+from forum.web.deps import CsrfDep, SessionDep, ViewerDep, WriteDep
 from forum.web.templating import render
 
 
@@ -28,7 +29,7 @@ def _category_form_levels(form) -> dict[str, int]:
     for audience in AUDIENCES:
         value = form.get(f"level_{audience}", "")
         if value not in LEVELS_BY_NAME:
-            raise ValidationFailed(f"Choose a level for {audience}.")
+            raise ValidationFailed(_("Choose a level for %(audience)s.", audience=audience))
         levels[audience] = LEVELS_BY_NAME[value]
     return levels
 
@@ -41,14 +42,14 @@ def admin_index(request: Request, session: SessionDep):
 
 
 @router.post("/categories")
-async def admin_create_category(request: Request, db: DbDep, session: SessionDep, viewer: ViewerDep):
+async def admin_create_category(request: Request, write: WriteDep, session: SessionDep, viewer: ViewerDep):
     form = await request.form()
     try:
         preset = form.get("preset", "public")
         if preset not in categories.PRESETS:
-            raise ValidationFailed(fields={"preset": "Choose a preset."})
+            raise ValidationFailed(fields={"preset": _("Choose a preset.")})
         parent = form.get("parent_id") or None
-        with db.write() as write:
+        with write() as write:
             category = categories.create_category(
                 write, viewer, name=str(form.get("name", "")), description=str(form.get("description", "")),
                 color=str(form.get("color", "0088CC")), parent_id=parse_id(parent),
@@ -58,7 +59,7 @@ async def admin_create_category(request: Request, db: DbDep, session: SessionDep
         cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
         return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
                                                      "audiences": AUDIENCES, "form": dict(form),
-                                                     "errors": e.fields or {"_": e.messages[0]}}, status_code=422)
+                                                     "errors": e.form_errors()}, status_code=422)
     return RedirectResponse(f"/admin/categories/{cid}", status_code=303)
 
 
@@ -73,7 +74,7 @@ def admin_category(request: Request, session: SessionDep, category_id: str):
 
 
 @router.post("/categories/{category_id}")
-async def admin_category_save(request: Request, db: DbDep, session: SessionDep, viewer: ViewerDep,
+async def admin_category_save(request: Request, write: WriteDep, session: SessionDep, viewer: ViewerDep,
                               category_id: str):
     cid = parse_id(category_id)
     if cid is None:
@@ -82,13 +83,13 @@ async def admin_category_save(request: Request, db: DbDep, session: SessionDep, 
     try:
         preset = form.get("preset")
         levels = categories.PRESETS[preset] if preset in categories.PRESETS else _category_form_levels(form)
-        with db.write() as write:
+        with write() as write:
             categories.set_levels(write, viewer, cid, levels)
     except ValidationFailed as e:
         category = session.get(Category, cid)
         return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
                                                        "presets": categories.PRESETS,
-                                                       "errors": {"_": e.messages[0]}, "saved": False},
+                                                       "errors": e.form_errors(), "saved": False},
                       status_code=422)
     session.expire_all()
     category = session.get(Category, cid)
@@ -106,11 +107,11 @@ def admin_users(request: Request, session: SessionDep, q: str = ""):
 
 
 @router.post("/users/{user_id}/tier")
-def admin_set_tier(db: DbDep, user_id: str, tier: Annotated[str, Form()] = ""):
+def admin_set_tier(write: WriteDep, user_id: str, tier: Annotated[str, Form()] = ""):
     uid = parse_id(user_id)
     if uid is None:
         raise NotFound()
-    with db.write() as write:
+    with write() as write:
         user = write.get(User, uid)
         if user is None:
             raise NotFound()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from forum import accounts, auth
 from forum.config import Settings
 from forum.db import Database
 from forum.errors import ForumError, LoginRequired
+from forum.i18n import _
 from forum.models import utcnow
 from forum.permissions import Viewer
 from forum.ratelimit import RateLimiter
@@ -43,7 +45,31 @@ LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_viewer(request: Request, session: SessionDep, db: DbDep, settings: SettingsDep) -> Viewer:
+class Writer:
+    """Opens the request's write transaction.
+
+    The request's read session gives its connection back first, so a request holds one pooled
+    connection at a time: under a burst of writers, two per request would exhaust the pool.
+    """
+
+    def __init__(self, db: Database, session: Session):
+        self.db, self.session = db, session
+
+    @contextmanager
+    def __call__(self) -> Iterator[Session]:
+        self.session.commit()  # objects stay loaded (expire_on_commit=False); reads reconnect lazily
+        with self.db.write() as write:
+            yield write
+
+
+def get_writer(db: DbDep, session: SessionDep) -> Writer:
+    return Writer(db, session)
+
+
+WriteDep = Annotated[Writer, Depends(get_writer)]
+
+
+def get_viewer(request: Request, session: SessionDep, write: WriteDep, settings: SettingsDep) -> Viewer:
     cached = getattr(request.state, "viewer", None)
     if cached is not None:
         return cached
@@ -56,8 +82,8 @@ def get_viewer(request: Request, session: SessionDep, db: DbDep, settings: Setti
         request.state.session_token = request.cookies.get(auth.SESSION_COOKIE)
         # Refresh the session's clock at most every few minutes: reads should not all write.
         if user_session.last_used_at < utcnow() - timedelta(minutes=5):
-            with db.write() as write:
-                accounts.touch_session(write, user_session.id, user_session.user_id)
+            with write() as w:
+                accounts.touch_session(w, user_session.id, user_session.user_id)
     request.state.viewer = viewer
     return viewer
 
@@ -77,7 +103,7 @@ UserViewerDep = Annotated[Viewer, Depends(get_user_viewer)]
 class CsrfFailed(ForumError):
     status_code = 403
     error_type = "invalid_access"
-    default_message = "This form has expired or did not come from this site. Please reload the page and try again."
+    default_message = _("This form has expired or did not come from this site. Please reload the page and try again.")
 
 
 async def verify_csrf(request: Request, viewer: ViewerDep, settings: SettingsDep) -> None:

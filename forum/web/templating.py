@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from forum import TEMPLATES_DIR, auth, permissions, urls
-from forum.i18n import pick_locale, translations
+from forum.i18n import pick_locale, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 
 
@@ -34,6 +34,7 @@ def make_environment(locale: str = "en") -> Environment:
     )
     trans = translations(locale)
     env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["tr"] = lambda message: translate(message, trans.gettext)
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES)
     return env
 

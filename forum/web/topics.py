@@ -14,17 +14,18 @@ from sqlalchemy.exc import OperationalError
 
 from forum import permissions, posting, reading, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
+from forum.i18n import _
 from forum.markdown import cook
 from forum.models import Post, Topic
 from forum.text import parse_id
 from forum.web.deps import (
     CsrfDep,
-    DbDep,
     LimiterDep,
     SessionDep,
     SettingsDep,
     UserViewerDep,
     ViewerDep,
+    WriteDep,
     client_ip,
 )
 from forum.web.templating import render
@@ -101,12 +102,12 @@ class ViewCounter:
         return True
 
 
-def _count_view(request: Request, db, viewer, topic: Topic) -> None:
+def _count_view(request: Request, write, viewer, topic: Topic) -> None:
     who = f"u{viewer.id}" if viewer.id else f"ip{client_ip(request)}"
     if not request.app.state.views.first_view(topic.id, who):
         return
     try:
-        with db.write() as session:
+        with write() as session:
             session.execute(update(Topic).where(Topic.id == topic.id).values(views=Topic.views + 1),
                             execution_options={"synchronize_session": False})
     except OperationalError:
@@ -147,18 +148,18 @@ def topic_by_id(session: SessionDep, viewer: ViewerDep, topic_id: str):
 
 
 @router.get("/t/{slug}/{topic_id}")
-def topic_page(request: Request, session: SessionDep, db: DbDep, viewer: ViewerDep, settings: SettingsDep,
+def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, page: str = "1"):
     topic = reading.get_topic(session, viewer, topic_id)
     page_number = reading.parse_page(page)
     if slug != topic.slug:
         return RedirectResponse(urls.topic_page_url(topic, page_number), status_code=301)
-    _count_view(request, db, viewer, topic)
+    _count_view(request, write, viewer, topic)
     return _render_topic(request, session, viewer, settings, topic, page_number)
 
 
 @router.get("/t/{slug}/{topic_id}/{post_number}")
-def topic_post(request: Request, session: SessionDep, db: DbDep, viewer: ViewerDep, settings: SettingsDep,
+def topic_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, post_number: str):
     topic = reading.get_topic(session, viewer, topic_id)
     try:
@@ -169,7 +170,7 @@ def topic_post(request: Request, session: SessionDep, db: DbDep, viewer: ViewerD
         raise NotFound()
     if slug != topic.slug:
         return RedirectResponse(urls.post_url(topic, number), status_code=301)
-    _count_view(request, db, viewer, topic)
+    _count_view(request, write, viewer, topic)
     return _render_topic(request, session, viewer, settings, topic,
                          reading.page_of_post(number, settings.posts_per_page), highlight=number)
 
@@ -184,12 +185,12 @@ def _int_or_none(value: str | None) -> int | None:
 def new_topic_form(request: Request, session: SessionDep, viewer: UserViewerDep, category: str = ""):
     choices = permissions.creatable_categories(session, viewer)
     if not choices:
-        raise ForumError("There is no category where you may start a topic.")
+        raise ForumError(_("There is no category where you may start a topic."))
     return render(request, "new_topic.html", {"choices": choices, "form": {"category": category}, "errors": {}})
 
 
 @router.post("/new-topic")
-def new_topic(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep,
+def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
               settings: SettingsDep, limiter: LimiterDep,
               title: Annotated[str, Form()] = "", raw: Annotated[str, Form()] = "",
               category: Annotated[str, Form()] = ""):
@@ -197,33 +198,33 @@ def new_topic(request: Request, session: SessionDep, db: DbDep, viewer: UserView
     try:
         limiter.hit(f"topic:{viewer.id}", settings.topics_per_hour, 3600)
         limiter.hit(f"post:{viewer.id}", settings.posts_per_minute, 60)
-        with db.write() as write:
+        with write() as write:
             post = posting.create_topic(write, settings, viewer, title=title, raw=raw, category_id=category)
             topic = write.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
     except ForumError as e:
         return render(request, "new_topic.html", {
             "choices": permissions.creatable_categories(session, viewer), "form": form,
-            "errors": getattr(e, "fields", {}) or {"_": " ".join(e.messages)}}, status_code=e.status_code)
+            "errors": e.form_errors()}, status_code=e.status_code)
     return see_other(url)
 
 
 @router.post("/t/{topic_id}/reply")
-def reply(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep,
+def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
           settings: SettingsDep, limiter: LimiterDep, topic_id: str,
           raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = ""):
     topic = reading.get_topic(session, viewer, topic_id)
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
     try:
         limiter.hit(f"post:{viewer.id}", settings.posts_per_minute, 60)
-        with db.write() as write:
+        with write() as write:
             post = posting.create_reply(write, settings, viewer, topic_id=topic.id, raw=raw,
                                         reply_to_post_number=_int_or_none(reply_to_post_number))
             number = post.post_number
     except ForumError as e:
         return render(request, "reply.html", {
             "topic": topic, "form": form,
-            "errors": getattr(e, "fields", {}) or {"_": " ".join(e.messages)}}, status_code=e.status_code)
+            "errors": e.form_errors()}, status_code=e.status_code)
     return see_other(urls.post_url(topic, number) + f"#post_{number}")
 
 
@@ -236,13 +237,13 @@ def edit_form(request: Request, session: SessionDep, viewer: UserViewerDep, post
 
 
 @router.post("/posts/{post_id}/edit")
-def edit(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep, settings: SettingsDep,
+def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
          post_id: str, raw: Annotated[str, Form()] = "", title: Annotated[str | None, Form()] = None,
          edit_reason: Annotated[str, Form()] = ""):
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     try:
-        with db.write() as write:
+        with write() as write:
             edited = posting.edit_post(write, settings, viewer, post_id=post.id, raw=raw, title=title,
                                        reason=edit_reason)
             number = edited.post_number
@@ -252,7 +253,7 @@ def edit(request: Request, session: SessionDep, db: DbDep, viewer: UserViewerDep
         return render(request, "edit_post.html", {
             "post": post, "topic": topic, "form": {"raw": raw, "title": title or topic.title,
                                                    "edit_reason": edit_reason},
-            "errors": e.fields or {"_": " ".join(e.messages)}}, status_code=e.status_code)
+            "errors": e.form_errors()}, status_code=e.status_code)
     return see_other(url + f"#post_{number}")
 
 
@@ -271,8 +272,8 @@ def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id:
 
 
 @router.post("/posts/{post_id}/delete")
-def delete(request: Request, db: DbDep, viewer: UserViewerDep, post_id: str):
-    with db.write() as write:
+def delete(request: Request, write: WriteDep, viewer: UserViewerDep, post_id: str):
+    with write() as write:
         post = posting.delete_post(write, viewer, post_id=_int_or_none(post_id) or 0)
         topic = write.get(Topic, post.topic_id)
         url = urls.topic_url(topic) if topic.deleted_at is None or viewer.is_staff else "/latest"
@@ -282,31 +283,31 @@ def delete(request: Request, db: DbDep, viewer: UserViewerDep, post_id: str):
     return see_other(url if number == 1 else urls.post_url(topic, number) + f"#post_{number}")
 
 
-def _like_response(request: Request, db, viewer, post_id: int, liked: bool) -> Response:
-    with db.read() as session:
-        post, topic = posting.get_post(session, post_id)
-        count = post.like_count
+def _like_response(request: Request, session, post_id: int, liked: bool) -> Response:
+    post, topic = posting.get_post(session, post_id)
+    session.refresh(post)
+    count = post.like_count
     if is_fetch(request):
         return JSONResponse({"post_id": post_id, "like_count": count, "liked": liked})
     return see_other(urls.post_url(topic, post.post_number) + f"#post_{post.post_number}")
 
 
 @router.post("/posts/{post_id}/like")
-def like(request: Request, db: DbDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
+def like(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
          post_id: str):
     pid = _int_or_none(post_id) or 0
     limiter.hit(f"like:{viewer.id}", 200, 86400)
-    with db.write() as write:
+    with write() as write:
         posting.like_post(write, viewer, post_id=pid)
-    return _like_response(request, db, viewer, pid, True)
+    return _like_response(request, session, pid, True)
 
 
 @router.post("/posts/{post_id}/unlike")
-def unlike(request: Request, db: DbDep, viewer: UserViewerDep, post_id: str):
+def unlike(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, post_id: str):
     pid = _int_or_none(post_id) or 0
-    with db.write() as write:
+    with write() as write:
         posting.unlike_post(write, viewer, post_id=pid)
-    return _like_response(request, db, viewer, pid, False)
+    return _like_response(request, session, pid, False)
 
 
 @router.post("/preview")
