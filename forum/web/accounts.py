@@ -56,9 +56,12 @@ def login(request: Request, write: WriteDep, settings: SettingsDep, limiter: Lim
           next: Annotated[str, Form()] = "/"):
     form = {"login": login, "next": next}
     try:
-        limiter.hit(f"login-ip:{client_ip(request)}", settings.login_attempts_per_ip, settings.login_window)
-        limiter.hit(f"login-account:{login.strip().lower()[:100]}", settings.login_attempts_per_account,
-                    settings.login_window)
+        # Counted in a transaction of its own: failed attempts must stay counted.
+        with write() as session:
+            limiter.hit(session, f"login-ip:{client_ip(request)}", settings.login_attempts_per_ip,
+                        settings.login_window)
+            limiter.hit(session, f"login-account:{login.strip().lower()[:100]}",
+                        settings.login_attempts_per_account, settings.login_window)
     except RateLimited as e:
         response = render(request, "login.html", {"form": form, "errors": e.form_errors()}, status_code=429)
         response.headers["Retry-After"] = str(e.retry_after)
@@ -95,7 +98,8 @@ def signup(request: Request, write: WriteDep, settings: SettingsDep, limiter: Li
            password: Annotated[str, Form()] = "", name: Annotated[str, Form()] = ""):
     form = {"username": username, "email": email, "name": name}
     try:
-        limiter.hit(f"signup-ip:{client_ip(request)}", settings.signups_per_ip_per_hour, 3600)
+        with write() as session:
+            limiter.hit(session, f"signup-ip:{client_ip(request)}", settings.signups_per_ip_per_hour, 3600)
         with write() as session:
             user = accounts.create_user(session, username=username, email=email, password=password, name=name,
                                         tier=settings.default_tier)
@@ -172,7 +176,9 @@ def change_password(request: Request, write: WriteDep, viewer: UserViewerDep, li
                     settings: SettingsDep,
                     current_password: Annotated[str, Form()] = "", new_password: Annotated[str, Form()] = ""):
     try:
-        limiter.hit(f"password:{viewer.id}", settings.login_attempts_per_account, settings.login_window)
+        with write() as session:
+            limiter.hit(session, f"password:{viewer.id}", settings.login_attempts_per_account,
+                        settings.login_window)
         with write() as session:
             user = session.get(User, viewer.id)
             accounts.change_password(session, user, current_password, new_password,

@@ -49,9 +49,9 @@ async def admin_create_category(request: Request, write: WriteDep, session: Sess
         if preset not in categories.PRESETS:
             raise ValidationFailed(fields={"preset": _("Choose a preset.")})
         parent = form.get("parent_id") or None
-        with write() as write:
+        with write() as tx:
             category = categories.create_category(
-                write, viewer, name=str(form.get("name", "")), description=str(form.get("description", "")),
+                tx, viewer, name=str(form.get("name", "")), description=str(form.get("description", "")),
                 color=str(form.get("color", "0088CC")), parent_id=parse_id(parent),
                 levels=categories.PRESETS[preset])
             cid = category.id
@@ -83,8 +83,8 @@ async def admin_category_save(request: Request, write: WriteDep, session: Sessio
     try:
         preset = form.get("preset")
         levels = categories.PRESETS[preset] if preset in categories.PRESETS else _category_form_levels(form)
-        with write() as write:
-            categories.set_levels(write, viewer, cid, levels)
+        with write() as tx:
+            categories.set_levels(tx, viewer, cid, levels)
     except ValidationFailed as e:
         category = session.get(Category, cid)
         return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
@@ -111,9 +111,9 @@ def admin_set_tier(write: WriteDep, user_id: str, tier: Annotated[str, Form()] =
     uid = parse_id(user_id)
     if uid is None:
         raise NotFound()
-    with write() as write:
-        user = write.get(User, uid)
+    with write() as tx:
+        user = tx.get(User, uid)
         if user is None:
             raise NotFound()
-        accounts.set_tier(write, user, tier)
+        accounts.set_tier(tx, user, tier)
     return RedirectResponse("/admin/users", status_code=303)

@@ -196,11 +196,11 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
               category: Annotated[str, Form()] = ""):
     form = {"title": title, "raw": raw, "category": category}
     try:
-        limiter.hit(f"topic:{viewer.id}", settings.topics_per_hour, 3600)
-        limiter.hit(f"post:{viewer.id}", settings.posts_per_minute, 60)
-        with write() as write:
-            post = posting.create_topic(write, settings, viewer, title=title, raw=raw, category_id=category)
-            topic = write.get(Topic, post.topic_id)
+        with write() as tx:
+            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
+            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
+            post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category)
+            topic = tx.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
     except ForumError as e:
         return render(request, "new_topic.html", {
@@ -216,9 +216,9 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
     topic = reading.get_topic(session, viewer, topic_id)
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
     try:
-        limiter.hit(f"post:{viewer.id}", settings.posts_per_minute, 60)
-        with write() as write:
-            post = posting.create_reply(write, settings, viewer, topic_id=topic.id, raw=raw,
+        with write() as tx:
+            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
+            post = posting.create_reply(tx, settings, viewer, topic_id=topic.id, raw=raw,
                                         reply_to_post_number=_int_or_none(reply_to_post_number))
             number = post.post_number
     except ForumError as e:
@@ -243,11 +243,11 @@ def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     try:
-        with write() as write:
-            edited = posting.edit_post(write, settings, viewer, post_id=post.id, raw=raw, title=title,
+        with write() as tx:
+            edited = posting.edit_post(tx, settings, viewer, post_id=post.id, raw=raw, title=title,
                                        reason=edit_reason)
             number = edited.post_number
-            topic = write.get(Topic, edited.topic_id)
+            topic = tx.get(Topic, edited.topic_id)
             url = urls.post_url(topic, number)
     except ValidationFailed as e:
         return render(request, "edit_post.html", {
@@ -273,9 +273,9 @@ def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id:
 
 @router.post("/posts/{post_id}/delete")
 def delete(request: Request, write: WriteDep, viewer: UserViewerDep, post_id: str):
-    with write() as write:
-        post = posting.delete_post(write, viewer, post_id=_int_or_none(post_id) or 0)
-        topic = write.get(Topic, post.topic_id)
+    with write() as tx:
+        post = posting.delete_post(tx, viewer, post_id=_int_or_none(post_id) or 0)
+        topic = tx.get(Topic, post.topic_id)
         url = urls.topic_url(topic) if topic.deleted_at is None or viewer.is_staff else "/latest"
         number = post.post_number
     if is_fetch(request):
@@ -296,17 +296,17 @@ def _like_response(request: Request, session, post_id: int, liked: bool) -> Resp
 def like(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
          post_id: str):
     pid = _int_or_none(post_id) or 0
-    limiter.hit(f"like:{viewer.id}", 200, 86400)
-    with write() as write:
-        posting.like_post(write, viewer, post_id=pid)
+    with write() as tx:
+        limiter.hit(tx, f"like:{viewer.id}", 200, 86400)
+        posting.like_post(tx, viewer, post_id=pid)
     return _like_response(request, session, pid, True)
 
 
 @router.post("/posts/{post_id}/unlike")
 def unlike(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, post_id: str):
     pid = _int_or_none(post_id) or 0
-    with write() as write:
-        posting.unlike_post(write, viewer, post_id=pid)
+    with write() as tx:
+        posting.unlike_post(tx, viewer, post_id=pid)
     return _like_response(request, session, pid, False)
 
 
