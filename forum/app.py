@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.secret_key = sitestate.secret_key(db)
     app.state.renderer = Renderer(settings, app.state.secret_key)
-    app.state.limiter = RateLimiter(settings.redis_url)
+    app.state.limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
     app.state.views = web_topics.ViewCounter()
 
     @app.exception_handler(ForumError)

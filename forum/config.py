@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./forum.db"
     base_url: str = "http://127.0.0.1:8000"
     redis_url: str | None = None
+    # Prefix of every Redis key, so several forums can share one Redis.
+    redis_prefix: str = "forum"
     site_title: str = "Co-operative Federation Forum"
     site_description: str = "Discussions of the federation and its members"
     default_locale: str = "en"

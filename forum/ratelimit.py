@@ -17,8 +17,9 @@ from forum.models import RateLimitBucket, utcnow
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None = None):
+    def __init__(self, redis_url: str | None = None, prefix: str = "forum"):
         self.redis = None
+        self.prefix = prefix
         if redis_url:
             import redis
 
@@ -37,7 +38,7 @@ class RateLimiter:
 
     def _incr(self, session: Session, key: str, window: int) -> tuple[int, int]:
         if self.redis is not None:
-            rkey = f"forum:rl:{key}"
+            rkey = f"{self.prefix}:rl:{key}"
             pipe = self.redis.pipeline()
             pipe.incr(rkey)
             pipe.expire(rkey, window, nx=True)

@@ -1,5 +1,7 @@
 """Sign-up, log-in, sessions, passwords, profiles and the first administrator."""
 
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -168,3 +170,47 @@ def test_open_redirects_are_refused(client, make_user):
     r = client.post("/login", data={"login": "ana", "password": PASSWORD, "csrf_token": token,
                                     "next": "//evil.example/phish"}, follow_redirects=False)
     assert r.headers["location"] == "/"
+
+
+def test_posting_rate_limit_answers_429_and_keeps_text(app, client, make_user, make_category, make_topic, staff):
+    make_user("ana", tier="member")
+    topic = make_topic(staff, make_category("News and events"))
+    app.state.settings.posts_per_minute = 2
+    login(client, "ana")
+    codes = [post_form(client, f"/t/{topic.id}/reply", {"raw": f"Quick reply number {i}."}).status_code
+             for i in range(2)]
+    assert codes == [303, 303]
+    r = post_form(client, f"/t/{topic.id}/reply", {"raw": "One reply too many."})
+    assert r.status_code == 429 and "too many times" in r.text and "One reply too many." in r.text
+
+
+def test_rate_limits_shared_through_redis(settings, db, make_user):
+    import redis as redis_lib
+    from fastapi.testclient import TestClient
+
+    from forum.app import create_app
+    from forum.config import Settings
+
+    url = "redis://127.0.0.1:6379/15"
+    prefix = f"forumtest-{uuid.uuid4().hex}"
+    try:
+        redis_lib.Redis.from_url(url).ping()
+    except redis_lib.ConnectionError as e:
+        from tests.conftest import _unavailable
+        _unavailable(f"Redis is not reachable: {e}")
+    make_user("ana")
+    limited = Settings(**{**settings.model_dump(), "redis_url": url, "redis_prefix": prefix,
+                                        "login_attempts_per_account": 2})
+    first, second = TestClient(create_app(limited, db)), TestClient(create_app(limited, db))
+    try:
+        for c in (first, second):  # two app instances stand for two server processes
+            token = csrf_of(c, "/login")
+            assert c.post("/login", data={"login": "ana", "password": "wrong-wrong-1",
+                                          "csrf_token": token}).status_code == 401
+        token = csrf_of(first, "/login")
+        r = first.post("/login", data={"login": "ana", "password": PASSWORD, "csrf_token": token})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    finally:
+        client = redis_lib.Redis.from_url(url)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
