@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from forum import STATIC_DIR, __version__, sitestate
+from forum import STATIC_DIR, __version__, mail, outbox, sitestate  # noqa: F401  (mail registers its job)
 from forum.config import Settings, get_settings
 from forum.db import Database
 from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
@@ -86,8 +87,19 @@ def _submitted_text(request: Request) -> dict[str, str]:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker = None
+        if settings.inprocess_worker:
+            worker = outbox.Worker(db, settings)
+            worker.start()
+        app.state.worker = worker
+        yield
+        if worker is not None:
+            worker.stop()
+
     app = FastAPI(title=settings.site_title, version=__version__, docs_url="/api/docs",
-                  redoc_url=None, openapi_url="/api/openapi.json")
+                  redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
     app.state.secret_key = sitestate.secret_key(db)

@@ -84,6 +84,24 @@ def cmd_create_user(args) -> int:
     return _create(args, admin=args.admin, moderator=args.moderator, tier=args.tier)
 
 
+def cmd_worker(args) -> int:
+    import logging
+    import signal
+
+    from forum import mail, outbox  # noqa: F401  (mail registers the email job)
+
+    logging.basicConfig(level=logging.INFO)
+    settings = get_settings()
+    worker = outbox.Worker(_database(), settings)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set() or worker.wake.set())
+    print("Outbox worker running (Ctrl+C to stop).", flush=True)
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_demo(args) -> int:
     from forum.demo import load_demo
 
@@ -120,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--moderator", action="store_true")
             p.add_argument("--admin", action="store_true")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("worker", help="run background jobs (emails, scheduled closes) for several server processes")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="fill an empty database with a demo federation")
     p.add_argument("--password", default="demo-password-1", help="password for every demo account")

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     topics_per_hour: int = 20
     signups_per_ip_per_hour: int = 20
 
+    # Email. smtp_security: "none", "starttls" or "ssl".
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_timeout: float = 30
+    mail_from: str = "Forum <forum@localhost>"
+    # Run background jobs (the outbox) inside each serving process; switch off when `forum worker` runs.
+    inprocess_worker: bool = True
+    outbox_poll_seconds: float = 5
+    outbox_max_attempts: int = 8
+
     # Seconds an idle session stays valid.
     session_max_age: int = 60 * 60 * 24 * 60
     # SQLite busy timeout in milliseconds; past it a write answers 503.

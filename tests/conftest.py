@@ -96,7 +96,8 @@ def _empty_tables(database: Database) -> None:
 def settings(database_url) -> Settings:
     # Generous limits so tests that post a lot are not throttled; rate-limit tests set their own.
     return Settings(database_url=database_url, posts_per_minute=1000, topics_per_hour=1000,
-                    login_attempts_per_ip=1000, signups_per_ip_per_hour=1000, base_url="http://testserver")
+                    login_attempts_per_ip=1000, signups_per_ip_per_hour=1000, base_url="http://testserver",
+                    inprocess_worker=False)
 
 
 @pytest.fixture

@@ -2,12 +2,13 @@
 
 from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
+from forum.models.outbox import OutboxItem
 from forum.models.post import LIKE, Post, PostAction, PostRevision
 from forum.models.topic import Topic
 from forum.models.user import TIERS, RateLimitBucket, SiteSetting, User, UserSession
 
 __all__ = [
     "AUDIENCES", "CREATE", "LEVEL_NAMES", "LEVELS_BY_NAME", "LIKE", "NONE", "REPLY", "SEE", "TIERS",
-    "Base", "Category", "Post", "PostAction", "PostRevision", "RateLimitBucket", "SiteSetting",
+    "Base", "Category", "OutboxItem", "Post", "PostAction", "PostRevision", "RateLimitBucket", "SiteSetting",
     "Topic", "User", "UserSession", "utcnow",
 ]

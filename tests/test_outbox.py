@@ -1,0 +1,121 @@
+"""The outbox sends queued email over real SMTP exactly once, and loses nothing when a worker dies."""
+
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from forum import mail, outbox
+from forum.models import OutboxItem, utcnow
+from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
+
+
+def _queue(db, **kw):
+    with db.write() as session:
+        mail.queue_email(session, **{"to": "ana@example.org", "subject": "Board report ready",
+                                     "text": "The October report is online.",
+                                     "html": "<p>The October report is <b>online</b>.</p>", **kw})
+
+
+def test_queued_email_arrives_with_text_and_html(db, mail_settings, smtp_server):
+    _queue(db, headers={"List-Unsubscribe": "<https://forum.example.org/unsubscribe/x>"})
+    assert outbox.drain(db, mail_settings) == 1
+    [message] = smtp_server.wait_for(1)
+    assert message["To"] == "ana@example.org" and message["Subject"] == "Board report ready"
+    assert message["From"] == "Federation Forum <forum@coops.example.org>"
+    assert message["List-Unsubscribe"] == "<https://forum.example.org/unsubscribe/x>"
+    assert message["Message-ID"].startswith("<outbox-")
+    parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()
+             if not p.is_multipart()}
+    assert "The October report is online." in parts["text/plain"]
+    assert "<b>online</b>" in parts["text/html"]
+    assert outbox.drain(db, mail_settings) == 0  # nothing is sent twice
+    assert len(smtp_server.messages) == 1
+
+
+def test_rolled_back_change_queues_nothing(db, mail_settings, smtp_server):
+    try:
+        with db.write() as session:
+            mail.queue_email(session, to="ana@example.org", subject="Never", text="Never sent.")
+            raise RuntimeError("the post failed to save")
+    except RuntimeError:
+        pass
+    assert outbox.drain(db, mail_settings) == 0
+    assert smtp_server.messages == []
+
+
+def test_a_worker_that_died_mid_job_is_replaced_after_its_lease(db, mail_settings, smtp_server):
+    _queue(db)
+    claimed = outbox._claim(db, 10)  # a worker claims the item, then dies before sending
+    assert len(claimed) == 1
+    assert outbox.drain(db, mail_settings) == 0  # still leased: nobody else sends it
+    with db.write() as session:
+        session.execute(update(OutboxItem).values(locked_until=utcnow() - timedelta(seconds=1)))
+    assert outbox.drain(db, mail_settings) == 1
+    assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_unreachable_smtp_is_retried_then_parked(db, settings):
+    settings.smtp_port = 9  # nothing listens there
+    settings.smtp_timeout = 2
+    settings.outbox_max_attempts = 2
+    _queue(db)
+    assert outbox.drain(db, settings) == 1
+    with db.read() as session:
+        item = session.scalar(select(OutboxItem))
+        assert item.done_at is None and item.failed_at is None and item.last_error
+        assert item.available_at > utcnow()
+    with db.write() as session:
+        session.execute(update(OutboxItem).values(available_at=utcnow()))
+    outbox.drain(db, settings)
+    with db.read() as session:
+        assert session.scalar(select(OutboxItem.failed_at)) is not None
+
+
+def test_dedupe_key_queues_once(db, mail_settings, smtp_server):
+    for _ in range(3):
+        _queue(db, dedupe_key="reminder:proposal:7:user:3")
+    assert outbox.drain(db, mail_settings) == 1
+    assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_concurrent_workers_send_each_email_once(db, mail_settings, smtp_server):
+    for i in range(20):
+        _queue(db, subject=f"Digest {i}")
+    threads = [threading.Thread(target=outbox.drain, args=(db, mail_settings), kwargs={"limit": 3})
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    subjects = sorted(m["Subject"] for m in smtp_server.wait_for(20))
+    assert subjects == sorted(f"Digest {i}" for i in range(20))
+
+
+def test_scheduled_items_wait_for_their_time(db, mail_settings, smtp_server):
+    ran = []
+    outbox.HANDLERS["test-scheduled"] = lambda payload, ctx: ran.append(payload["n"])
+    try:
+        with db.write() as session:
+            outbox.enqueue(session, "test-scheduled", {"n": 1}, available_at=utcnow() + timedelta(hours=1))
+            outbox.enqueue(session, "test-scheduled", {"n": 2})
+        outbox.drain(db, mail_settings)
+        assert ran == [2]
+    finally:
+        del outbox.HANDLERS["test-scheduled"]
+
+
+def test_serving_process_drains_in_process(mail_settings, db, smtp_server):
+    from fastapi.testclient import TestClient
+
+    from forum.app import create_app
+
+    mail_settings.inprocess_worker = True
+    mail_settings.outbox_poll_seconds = 0.2
+    with TestClient(create_app(mail_settings, db)):
+        _queue(db)
+        deadline = time.monotonic() + 10
+        while not smtp_server.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert len(smtp_server.messages) == 1
