@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
+from pathlib import Path
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 from forum import LOCALE_DIR
 
-AVAILABLE_LOCALES = ("en",)
+SOURCE_LOCALE = "en"
+
+
+def available_locales(locale_dir: Path = LOCALE_DIR) -> tuple[str, ...]:
+    """English plus every language with a catalog in forum/locale/<lang>/LC_MESSAGES/messages.po."""
+    found = sorted(p.parent.parent.name for p in locale_dir.glob("*/LC_MESSAGES/messages.po"))
+    return (SOURCE_LOCALE, *[code for code in found if code != SOURCE_LOCALE])
+
+
+AVAILABLE_LOCALES = available_locales()
 
 
 @lru_cache
-def translations(locale: str) -> NullTranslations:
-    if locale == "en" or locale not in AVAILABLE_LOCALES:
+def translations(locale: str, locale_dir: Path = LOCALE_DIR) -> NullTranslations:
+    """The catalog for a language, compiled from its .po file when the process starts using it."""
+    po_path = locale_dir / locale / "LC_MESSAGES" / "messages.po"
+    if locale == SOURCE_LOCALE or not po_path.exists():
         return NullTranslations()
-    return Translations.load(str(LOCALE_DIR), [locale], domain="messages")
+    with po_path.open("rb") as f:
+        catalog = read_po(f, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer, domain="messages")
 
 
-def pick_locale(accept_language: str | None, user_locale: str | None, default: str) -> str:
-    if user_locale in AVAILABLE_LOCALES:
+def pick_locale(accept_language: str | None, user_locale: str | None, default: str,
+                available: tuple[str, ...] | None = None) -> str:
+    available = available or AVAILABLE_LOCALES
+    if user_locale in available:
         return user_locale  # type: ignore[return-value]
     for part in (accept_language or "").split(","):
         code = part.split(";")[0].strip().lower().split("-")[0]
-        if code in AVAILABLE_LOCALES:
+        if code in available:
             return code
-    return default if default in AVAILABLE_LOCALES else "en"
+    return default if default in available else SOURCE_LOCALE
 
 
 class Text(str):

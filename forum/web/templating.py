@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,8 +12,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from forum import TEMPLATES_DIR, auth, permissions, urls
-from forum.i18n import pick_locale, translate, translations
+from forum import LOCALE_DIR, TEMPLATES_DIR, auth, permissions, urls
+from forum.i18n import available_locales, pick_locale, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 
 
@@ -23,7 +24,7 @@ def _zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def make_environment(locale: str = "en") -> Environment:
+def make_environment(locale: str = "en", locale_dir: Path = LOCALE_DIR) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=select_autoescape(["html", "xml"]),
@@ -32,7 +33,7 @@ def make_environment(locale: str = "en") -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    trans = translations(locale)
+    trans = translations(locale, locale_dir)
     env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["tr"] = lambda message: translate(message, trans.gettext)
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES)
@@ -45,8 +46,10 @@ def _relative(value: datetime, locale: str) -> str:
 
 
 class Renderer:
-    def __init__(self, settings, secret_key: str):
+    def __init__(self, settings, secret_key: str, locale_dir: Path = LOCALE_DIR):
         self.envs: dict[str, Environment] = {}
+        self.locale_dir = locale_dir
+        self.locales = available_locales(locale_dir)
         self.settings = settings
         self.secret_key = secret_key
 
@@ -55,7 +58,7 @@ class Renderer:
         viewer = getattr(request.state, "viewer", None) or permissions.ANONYMOUS
         user = viewer.user
         locale = pick_locale(request.headers.get("accept-language"), user.locale if user else None,
-                             self.settings.default_locale)
+                             self.settings.default_locale, self.locales)
         zone = _zone(user.timezone if user else None)
         new_anon_cookie = None
         binding = getattr(request.state, "csrf_binding", None)
@@ -87,7 +90,7 @@ class Renderer:
             ctx.update(context)
         env = self.envs.get(locale)
         if env is None:
-            env = self.envs[locale] = make_environment(locale)
+            env = self.envs[locale] = make_environment(locale, self.locale_dir)
         html = env.get_template(template).render(ctx)
         response = HTMLResponse(html, status_code=status_code)
         response.headers["Cache-Control"] = "private, no-cache"
