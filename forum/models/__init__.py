@@ -1,5 +1,6 @@
 """Every model, re-exported so Alembic sees all tables."""
 
+from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
 from forum.models.outbox import OutboxItem
@@ -12,3 +13,4 @@ __all__ = [
     "Base", "Category", "OutboxItem", "Post", "PostAction", "PostRevision", "RateLimitBucket", "SiteSetting",
     "Topic", "User", "UserSession", "utcnow",
 ]
+__all__ += ["ALL_FEEDS", "ApiKey", "FeedToken"]
