@@ -3,6 +3,7 @@
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
+from forum.models.moderation import FLAG_NAMES, FLAG_TYPES, Flag, Invitation, ModerationLog
 from forum.models.outbox import OutboxItem
 from forum.models.post import LIKE, Post, PostAction, PostRevision
 from forum.models.topic import Topic
@@ -14,3 +15,4 @@ __all__ = [
     "Topic", "User", "UserSession", "utcnow",
 ]
 __all__ += ["ALL_FEEDS", "ApiKey", "FeedToken"]
+__all__ += ["FLAG_NAMES", "FLAG_TYPES", "Flag", "Invitation", "ModerationLog"]

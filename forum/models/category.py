@@ -30,6 +30,8 @@ class Category(Base):
     level_participant: Mapped[int] = mapped_column(SmallInteger, default=CREATE)
     level_worker: Mapped[int] = mapped_column(SmallInteger, default=CREATE)
     level_member: Mapped[int] = mapped_column(SmallInteger, default=CREATE)
+    # Least seconds between two posts of a new participant in this category (0: only the site-wide rule).
+    new_participant_post_interval: Mapped[int] = mapped_column(Integer, default=0)
     topic_count: Mapped[int] = mapped_column(Integer, default=0)
     post_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

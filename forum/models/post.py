@@ -29,6 +29,9 @@ class Post(Base):
     like_count: Mapped[int] = mapped_column(Integer, default=0)
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden_at: Mapped[datetime | None]
+    # "flags" (hidden by enough community flags) or "moderator".
+    hidden_reason: Mapped[str] = mapped_column(String(20), default="")
     deleted_at: Mapped[datetime | None]
     deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

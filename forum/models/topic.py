@@ -34,6 +34,8 @@ class Topic(Base):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted_at: Mapped[datetime | None]
+    # Slow mode: the least number of seconds between two replies of one person (0: off).
+    slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)
 
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)

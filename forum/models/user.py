@@ -29,6 +29,13 @@ class User(Base):
     last_posted_at: Mapped[datetime | None]
     post_count: Mapped[int] = mapped_column(Integer, default=0)
     topic_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Moderation: sign-ups awaiting approval cannot log in; suspended users neither; silenced users read only.
+    approved: Mapped[bool] = mapped_column(Boolean, default=True)
+    suspended_until: Mapped[datetime | None]
+    suspend_reason: Mapped[str] = mapped_column(String(500), default="")
+    silenced_until: Mapped[datetime | None]
+    silence_reason: Mapped[str] = mapped_column(String(500), default="")
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
     @property
     def is_staff(self) -> bool:
