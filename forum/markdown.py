@@ -17,6 +17,8 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 
+from forum import markdown_decide
+
 MENTION_RE = re.compile(r"@([A-Za-z0-9_][A-Za-z0-9_.-]{0,38}[A-Za-z0-9_]|[A-Za-z0-9_])")
 QUOTE_OPEN_RE = re.compile(r"^\[quote(?:=\"([^\"\]]*)\")?\]\s*$", re.IGNORECASE)
 QUOTE_CLOSE_RE = re.compile(r"^\[/quote\]\s*$", re.IGNORECASE)
@@ -39,6 +41,8 @@ ALLOWED_ATTRIBUTES = {
     "td": {"style"},
     "th": {"style"},
 }
+for _tag, _names in markdown_decide.ALLOWED_ATTRIBUTES.items():  # polls and local dates
+    ALLOWED_ATTRIBUTES.setdefault(_tag, set()).update(_names)
 LINK_REL = "nofollow ugc noopener"
 
 
@@ -47,6 +51,7 @@ class Cooked:
     html: str
     mentions: list[str] = field(default_factory=list)  # usernames that resolved, as written
     quotes: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    polls: list[dict] = field(default_factory=list)  # what each [poll] block says, see markdown_decide
 
 
 def _mention_rule(state: StateInline, silent: bool) -> bool:
@@ -144,6 +149,7 @@ def _build() -> MarkdownIt:
     md.add_render_rule("mention", _render_mention)
     md.add_render_rule("bbquote_open", _render_quote_open)
     md.add_render_rule("bbquote_close", _render_quote_close)
+    markdown_decide.register(md)
     return md
 
 
@@ -186,7 +192,7 @@ def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | No
     env["known_users"] = resolve_users(candidates) if (candidates and resolve_users) else {}
     html = _md.renderer.render(tokens, _md.options, env)
     return Cooked(html=sanitize(html), mentions=sorted(env["known_users"].values()),
-                  quotes=env.get("quotes", []))
+                  quotes=env.get("quotes", []), polls=markdown_decide.polls_in(tokens))
 
 
 def excerpt(cooked_html: str, length: int = 200) -> str:

@@ -3,7 +3,11 @@
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
+from forum.models.decide import Event, EventRsvp, Poll, PollOption, PollVote, Proposal, ProposalPosition
 from forum.models.moderation import FLAG_NAMES, FLAG_TYPES, Flag, Invitation, ModerationLog
+from forum.models.notifications import MUTED, NORMAL, TRACKING, WATCH_LEVEL_NAMES, WATCHING  # noqa: I001
+from forum.models.notifications import CategoryUser, EmailToken, Notification, SearchDocument, TopicUser
+from forum.models.notifications import TopicViewMark, UserOption
 from forum.models.outbox import OutboxItem
 from forum.models.post import LIKE, Post, PostAction, PostRevision
 from forum.models.topic import Topic
@@ -16,3 +20,6 @@ __all__ = [
 ]
 __all__ += ["ALL_FEEDS", "ApiKey", "FeedToken"]
 __all__ += ["FLAG_NAMES", "FLAG_TYPES", "Flag", "Invitation", "ModerationLog"]
+__all__ += ["Event", "EventRsvp", "Poll", "PollOption", "PollVote", "Proposal", "ProposalPosition"]
+__all__ += ["MUTED", "NORMAL", "TRACKING", "WATCHING", "WATCH_LEVEL_NAMES", "CategoryUser", "EmailToken",
+            "Notification", "SearchDocument", "TopicUser", "TopicViewMark", "UserOption"]
