@@ -13,12 +13,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forum import STATIC_DIR, __version__, mail, outbox, sitestate  # noqa: F401  (mail registers its job)
+from forum.api import AcceptJson
+from forum.api import router as api_router
 from forum.config import Settings, get_settings
 from forum.db import Database
 from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
+from forum.web import feeds as web_feeds
+from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
 from forum.web.templating import Renderer, render
 
@@ -67,8 +71,12 @@ def error_response(request: Request, exc: ForumError) -> Response:
     if isinstance(exc, RateLimited | Busy):
         headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
     if wants_json(request):
-        return JSONResponse({"errors": exc.messages, "error_type": exc.error_type},
-                            status_code=exc.status_code, headers=headers,
+        body = {"errors": exc.messages, "error_type": exc.error_type}
+        if isinstance(exc, RateLimited):
+            # Discourse's shape: API clients (pydiscourse) wait extras.wait_seconds, then retry.
+            body["extras"] = {"wait_seconds": exc.retry_after, "time_left": f"{exc.retry_after} seconds"}
+            headers["Discourse-Rate-Limit-Error-Code"] = "rate_limit"
+        return JSONResponse(body, status_code=exc.status_code, headers=headers,
                             media_type="application/json; charset=utf-8")
     response = render(request, "error.html", {"error": exc, "form": _submitted_text(request)},
                       status_code=exc.status_code)
@@ -139,10 +147,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return error_response(request, err)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    # Feeds and the JSON API first: their `.rss`/`.json` paths would otherwise match page routes.
+    app.include_router(web_feeds.router)
+    app.include_router(api_router)
+    app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
     app.include_router(web_admin.router)
     app.include_router(web_topics.router)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AcceptJson)
     return app
 
 

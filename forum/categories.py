@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from forum import permissions
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import AUDIENCES, LEVEL_NAMES, Category
+from forum.models import AUDIENCES, LEVEL_NAMES, Category, Topic
 from forum.permissions import Viewer
 from forum.text import clean, slugify
 
@@ -59,3 +59,53 @@ def set_levels(session: Session, viewer: Viewer, category_id: int, levels: dict[
     for audience in AUDIENCES:
         category.set_level(audience, levels[audience])
     return category
+
+
+def _hex_color(value: str, field: str) -> str:
+    color = clean(value, single_line=True).lstrip("#").upper()
+    if len(color) not in (3, 6) or any(ch not in "0123456789ABCDEF" for ch in color):
+        raise ValidationFailed(fields={field: _("Colours are hex codes such as 0088CC.")})
+    return color
+
+
+def update_category(session: Session, viewer: Viewer, category_id: int, *, name: str | None = None,
+                    color: str | None = None, text_color: str | None = None, description: str | None = None,
+                    slug: str | None = None) -> Category:
+    """Rename or recolour a category; only the given fields change."""
+    permissions.ensure_can_moderate(viewer)
+    category = session.get(Category, category_id)
+    if category is None:
+        raise NotFound()
+    if name is not None:
+        name = clean(name, single_line=True)
+        if not 1 <= len(name) <= 80:
+            raise ValidationFailed(fields={"name": _("Category names are 1 to 80 characters long.")})
+        taken = session.scalar(select(Category.id).where(func.lower(Category.name) == name.lower(),
+                                                         Category.id != category.id))
+        if taken is not None:
+            raise ValidationFailed(fields={"name": _("A category with that name already exists.")})
+        category.name = name
+    if color is not None:
+        category.color = _hex_color(color, "color")
+    if text_color is not None:
+        category.text_color = _hex_color(text_color, "text_color")
+    if description is not None:
+        category.description = clean(description)[:2000]
+    if slug is not None:
+        category.slug = slugify(slug, "category")
+    session.flush()
+    return category
+
+
+def delete_category(session: Session, viewer: Viewer, category_id: int) -> None:
+    """Delete an empty category. One that holds topics or subcategories stays: nothing is lost by accident."""
+    permissions.ensure_can_moderate(viewer)
+    category = session.get(Category, category_id)
+    if category is None:
+        raise NotFound()
+    if session.scalar(select(Topic.id).where(Topic.category_id == category.id).limit(1)) is not None:
+        raise ValidationFailed(_("This category still holds topics; move or delete them first."))
+    if session.scalar(select(Category.id).where(Category.parent_id == category.id).limit(1)) is not None:
+        raise ValidationFailed(_("This category still has subcategories; move or delete them first."))
+    session.delete(category)
+    session.flush()

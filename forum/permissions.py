@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from forum.errors import Forbidden, LoginRequired, NotFound
 from forum.i18n import _
 from forum.models import CREATE, NONE, REPLY, SEE, Category, Post, Topic, User
+from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 
 
 @dataclass
@@ -280,3 +281,48 @@ def ensure_can_administer(viewer: Viewer) -> None:
 
 def can_grant_staff(viewer: Viewer) -> bool:
     return viewer.is_admin
+
+
+# --- posts within a topic, for the API and feeds ----------------------------------------------
+
+def visible_posts_in_topic_clause(viewer: Viewer) -> ColumnElement[bool]:
+    """For posts of one topic the viewer may see: staff see every post, others not deleted or hidden ones."""
+    if viewer.is_staff:
+        return true()
+    return and_(Post.deleted_at.is_(None), Post.hidden.is_(False))
+
+
+def can_read_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
+    """May the viewer read this post's text (through the API or a feed)? Deleted and hidden posts: staff only."""
+    if not can_see_topic(session, viewer, topic):
+        return False
+    return viewer.is_staff or (post.deleted_at is None and not post.hidden)
+
+
+def ensure_can_read_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
+    if post is None or topic is None or not can_read_post(session, viewer, post, topic):
+        raise NotFound()
+    return post
+
+
+# --- API keys and feed tokens -----------------------------------------------------------------
+
+def can_manage_api_keys(viewer: Viewer) -> bool:
+    return viewer.is_admin
+
+
+def ensure_can_manage_api_keys(viewer: Viewer) -> None:
+    if not can_manage_api_keys(viewer):
+        raise NotFound()
+
+
+def api_key_may_act_as(key: ApiKey, user: User) -> bool:
+    """A revoked key acts as nobody; a single-user key only as its user; an all-users key as anyone."""
+    if key.revoked_at is not None:
+        return False
+    return key.user_id is None or key.user_id == user.id
+
+
+def feed_token_opens(token: FeedToken, feed_scope: str) -> bool:
+    """A feed token opens all its owner's feeds or the one feed it was made for; never pages or the API."""
+    return token.scope == ALL_FEEDS or token.scope == feed_scope

@@ -25,16 +25,35 @@ class RateLimiter:
 
             self.redis = redis.Redis.from_url(redis_url)
 
-    def hit(self, session: Session, key: str, limit: int, window: int, message: str | None = None) -> None:
+    def hit(self, session: Session, key: str, limit: int, window: int, message: str | None = None) -> int:
         """Count one event under `key`; raise RateLimited once more than `limit` fall in one window.
 
-        `session` must be in a write transaction; the count commits with it.
+        `session` must be in a write transaction; the count commits with it. Returns the count so far.
         """
         if limit <= 0:
-            return
+            return 0
         count, retry_after = self._incr(session, key, window)
         if count > limit:
             raise RateLimited(retry_after, message)
+        return count
+
+    def check(self, session: Session, key: str, limit: int, window: int) -> None:
+        """Raise RateLimited if `key` is already over `limit` in its window, without counting anything."""
+        if limit <= 0:
+            return
+        if self.redis is not None:
+            rkey = f"{self.prefix}:rl:{key}"
+            pipe = self.redis.pipeline()
+            pipe.get(rkey)
+            pipe.ttl(rkey)
+            count, ttl = pipe.execute()
+            if count is not None and int(count) > limit:
+                raise RateLimited(max(int(ttl), 1))
+            return
+        now = utcnow()
+        bucket = session.get(RateLimitBucket, key, populate_existing=True)
+        if bucket is not None and bucket.count > limit and bucket.window_start + timedelta(seconds=window) > now:
+            raise RateLimited(_remaining(bucket.window_start, window, now))
 
     def _incr(self, session: Session, key: str, window: int) -> tuple[int, int]:
         if self.redis is not None:
@@ -65,3 +84,28 @@ class RateLimiter:
 
 def _remaining(start: datetime, window: int, now: datetime) -> int:
     return max(1, math.ceil((start + timedelta(seconds=window) - now).total_seconds()))
+
+
+# Per-user and per-address limits on writes. Pages and the API count under the same keys, so
+# neither is a way around the other.
+LIKES_PER_DAY = 200
+
+
+def hit_posting(limiter: RateLimiter, session: Session, settings, user_id: int, *, new_topic: bool) -> None:
+    if new_topic:
+        limiter.hit(session, f"topic:{user_id}", settings.topics_per_hour, 3600)
+    limiter.hit(session, f"post:{user_id}", settings.posts_per_minute, 60)
+
+
+def hit_like(limiter: RateLimiter, session: Session, user_id: int) -> int:
+    return limiter.hit(session, f"like:{user_id}", LIKES_PER_DAY, 86400)
+
+
+def hit_signup(limiter: RateLimiter, session: Session, settings, ip: str) -> None:
+    limiter.hit(session, f"signup-ip:{ip}", settings.signups_per_ip_per_hour, 3600)
+
+
+def hit_login(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
+    limiter.hit(session, f"login-ip:{ip}", settings.login_attempts_per_ip, settings.login_window)
+    limiter.hit(session, f"login-account:{login.strip().lower()[:100]}", settings.login_attempts_per_account,
+                settings.login_window)

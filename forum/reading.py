@@ -6,12 +6,13 @@ Every listing applies permissions.visible_topics_clause(); each page costs one p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import permissions
-from forum.models import Category, Post, Topic, User
+from forum.models import LIKE, Category, Post, PostAction, Topic, User, utcnow
 from forum.permissions import Viewer
 from forum.posting import liked_post_ids
 from forum.text import parse_id
@@ -34,8 +35,15 @@ def parse_page(value: str | int | None) -> int:
     return min(max(page, 1), 100_000)
 
 
+# Orders the API accepts (Discourse's `order` parameter); pages use the default.
+TOPIC_ORDERS = {"default": Topic.bumped_at, "activity": Topic.bumped_at, "created": Topic.created_at,
+                "views": Topic.views, "posts": Topic.posts_count, "likes": Topic.like_count,
+                "category": Topic.category_id}
+
+
 def latest_topics(session: Session, viewer: Viewer, *, page: int = 1, per_page: int = 30,
-                  category: Category | None = None) -> TopicList:
+                  category: Category | None = None, order: str = "default",
+                  ascending: bool = False) -> TopicList:
     visible = permissions.visible_topics_clause(session, viewer)
     pinned_col = Topic.pinned if category is not None else Topic.pinned_globally
     base = select(Topic).where(visible)
@@ -44,8 +52,10 @@ def latest_topics(session: Session, viewer: Viewer, *, page: int = 1, per_page: 
     pinned: list[Topic] = []
     if page == 1:
         pinned = list(session.scalars(base.where(pinned_col.is_(True)).order_by(Topic.bumped_at.desc()).limit(20)))
+    column = TOPIC_ORDERS.get(order, Topic.bumped_at)
+    ordering = (column.asc(), Topic.id.asc()) if ascending else (column.desc(), Topic.id.desc())
     rows = list(session.scalars(
-        base.where(pinned_col.is_(False)).order_by(Topic.bumped_at.desc(), Topic.id.desc())
+        base.where(pinned_col.is_(False)).order_by(*ordering)
         .offset((page - 1) * per_page).limit(per_page + 1)))
     return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page,
                      pinned=pinned)
@@ -148,3 +158,94 @@ def user_visible_counts(session: Session, viewer: Viewer, user: User) -> tuple[i
     topics = session.scalar(select(func.count(Topic.id)).where(
         Topic.user_id == user.id, permissions.visible_topics_clause(session, viewer)))
     return topics or 0, posts or 0
+
+
+# --- feeds and the API ------------------------------------------------------------------------
+
+TOP_PERIODS = {"all": None, "yearly": 365, "quarterly": 91, "monthly": 30, "weekly": 7, "daily": 1}
+
+
+def newest_topics(session: Session, viewer: Viewer, *, category: Category | None = None,
+                  limit: int = 30) -> list[Topic]:
+    """Listed topics, newest created first. Ids grow with creation, so the primary key orders them."""
+    stmt = select(Topic).where(permissions.visible_topics_clause(session, viewer))
+    if category is not None:
+        stmt = stmt.where(Topic.category_id == category.id)
+    return list(session.scalars(stmt.order_by(Topic.id.desc()).limit(limit)))
+
+
+def top_topics(session: Session, viewer: Viewer, *, period: str = "all", page: int = 1,
+               per_page: int = 30) -> TopicList:
+    """Topics created in the period, most liked and most replied first."""
+    stmt = select(Topic).where(permissions.visible_topics_clause(session, viewer))
+    days = TOP_PERIODS.get(period)
+    if days is not None:
+        stmt = stmt.where(Topic.created_at >= utcnow() - timedelta(days=days))
+    rows = list(session.scalars(
+        stmt.order_by(Topic.like_count.desc(), Topic.posts_count.desc(), Topic.views.desc(), Topic.id.desc())
+        .offset((page - 1) * per_page).limit(per_page + 1)))
+    return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page)
+
+
+def topics_created_by(session: Session, viewer: Viewer, user: User, *, page: int = 1,
+                      per_page: int = 30) -> TopicList:
+    stmt = (select(Topic).where(Topic.user_id == user.id, permissions.visible_topics_clause(session, viewer))
+            .order_by(Topic.created_at.desc(), Topic.id.desc()).offset((page - 1) * per_page).limit(per_page + 1))
+    rows = list(session.scalars(stmt))
+    return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page)
+
+
+def first_posts(session: Session, topic_ids: list[int]) -> dict[int, Post]:
+    """The opening post of each topic, by topic id (one query for a whole list)."""
+    if not topic_ids:
+        return {}
+    return {p.topic_id: p for p in session.scalars(
+        select(Post).where(Post.topic_id.in_(topic_ids), Post.post_number == 1))}
+
+
+def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: int = 1, limit: int = 20,
+                newest_first: bool = False, post_ids: list[int] | None = None,
+                include_deleted: bool = False) -> list[Post]:
+    """Posts of a topic the viewer may read, a window at a time.
+
+    The window is a range scan on the (topic, post number) index, so its cost does not grow with
+    the topic: the newest 50 of a 5,000-post thread cost what the newest 50 of a 50-post one do.
+    """
+    permissions.ensure_can_see_topic(session, viewer, topic)
+    stmt = select(Post).where(Post.topic_id == topic.id, permissions.visible_posts_in_topic_clause(viewer))
+    if not include_deleted:
+        stmt = stmt.where(Post.deleted_at.is_(None))
+    if post_ids is not None:
+        stmt = stmt.where(Post.id.in_(post_ids[:1000]))
+    elif not newest_first:
+        stmt = stmt.where(Post.post_number >= from_number)
+    order = Post.post_number.desc() if newest_first else Post.post_number
+    return list(session.scalars(stmt.order_by(order).limit(limit)))
+
+
+def topic_stream(session: Session, viewer: Viewer, topic: Topic, *, include_deleted: bool = False) -> list[int]:
+    """Ids of every post of the topic the viewer may read, in order (one column, one index scan)."""
+    permissions.ensure_can_see_topic(session, viewer, topic)
+    stmt = select(Post.id).where(Post.topic_id == topic.id, permissions.visible_posts_in_topic_clause(viewer))
+    if not include_deleted:
+        stmt = stmt.where(Post.deleted_at.is_(None))
+    return list(session.scalars(stmt.order_by(Post.post_number)))
+
+
+def newest_posts(session: Session, viewer: Viewer, *, limit: int = 50,
+                 before_id: int | None = None) -> list[tuple[Post, Topic]]:
+    """Posts site-wide that the viewer may see, newest first."""
+    stmt = (select(Post, Topic).join(Topic, Topic.id == Post.topic_id)
+            .where(permissions.visible_posts_clause(session, viewer))
+            .order_by(Post.id.desc()).limit(limit))
+    if before_id is not None:
+        stmt = stmt.where(Post.id <= before_id)
+    return [(p, t) for p, t in session.execute(stmt)]
+
+
+def post_likers(session: Session, viewer: Viewer, post: Post, topic: Topic, *, limit: int = 200) -> list[User]:
+    permissions.ensure_can_read_post(session, viewer, post, topic)
+    return list(session.scalars(
+        select(User).join(PostAction, PostAction.user_id == User.id)
+        .where(PostAction.post_id == post.id, PostAction.action_type == LIKE)
+        .order_by(PostAction.created_at).limit(limit)))

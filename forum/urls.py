@@ -33,3 +33,15 @@ def user_url(user: User | str) -> str:
 
 def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
+
+
+def topic_feed_url(topic: Topic) -> str:
+    return topic_url(topic) + ".rss"
+
+
+def category_feed_url(category: Category) -> str:
+    return category_url(category) + ".rss"
+
+
+def user_feed_url(user: User | str) -> str:
+    return user_url(user) + "/activity.rss"

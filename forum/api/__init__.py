@@ -1,0 +1,47 @@
+"""The Discourse-compatible JSON API (see API.md).
+
+Routes here are thin: they parse Discourse's parameters, call the same services and permission
+checks as the pages (posting, reading, categories, accounts, permissions) and shape the answer.
+Every route is declared with its `.json` path; `AcceptJson` also serves it at the bare path when
+the client asks for JSON, as Discourse does (pydiscourse calls `POST /posts`, `PUT /posts/{id}`,
+`DELETE /t/{id}`, … without the suffix).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.routing import Match
+
+from forum.api import categories, posts, site, topics, users
+
+router = APIRouter(tags=["discourse api"])
+for module in (topics, posts, categories, users, site):
+    router.include_router(module.router)
+
+
+class AcceptJson:
+    """ASGI middleware: `/foo` + `Accept: application/json` is answered by the `/foo.json` route.
+
+    Only paths that an API route matches (with this method) are rewritten, so pages, forms and
+    the fetch() calls of our own scripts are never taken over.
+    """
+
+    def __init__(self, app, api_routes: APIRouter = router):
+        self.app = app
+        self.routes = api_routes.routes
+
+    def _accepts_json(self, scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"accept":
+                return b"application/json" in value
+        return False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            last = path.rsplit("/", 1)[-1]
+            if last and "." not in last and self._accepts_json(scope):
+                candidate = {**scope, "path": path + ".json", "raw_path": (path + ".json").encode()}
+                if any(route.matches(candidate)[0] == Match.FULL for route in self.routes):
+                    scope = candidate
+        await self.app(scope, receive, send)

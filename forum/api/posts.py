@@ -1,0 +1,197 @@
+"""Posts: create, read, edit, delete; likes through /post_actions; the latest posts."""
+
+from __future__ import annotations
+
+from html import escape
+
+from sqlalchemy import select
+
+from forum import permissions, posting, ratelimit, reading
+from forum.api import serializers
+from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
+from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
+from forum.i18n import _
+from forum.models import LIKE, Post, PostRevision, Topic, User
+from forum.permissions import Viewer
+from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
+
+router = api_router()
+
+
+def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
+    liked = post.id in posting.liked_post_ids(session, viewer, [post.id])
+    reply_to = None
+    if post.reply_to_post_number:
+        reply_to = session.scalar(select(User).join(Post, Post.user_id == User.id).where(
+            Post.topic_id == topic.id, Post.post_number == post.reply_to_post_number))
+    reason = session.scalar(select(PostRevision.reason).where(
+        PostRevision.post_id == post.id, PostRevision.number == post.version - 1)) if post.version > 1 else None
+    return serializers.post(session, viewer, post, topic, liked=liked, include_raw=True, reply_to_user=reply_to,
+                            edit_reason=reason or None)
+
+
+def _readable_post(session, viewer: Viewer, post_id: int) -> tuple[Post, Topic]:
+    post, topic = posting.get_post(session, post_id)
+    permissions.ensure_can_read_post(session, viewer, post, topic)
+    return post, topic
+
+
+def _fresh(session, post_id: int) -> tuple[Post, Topic]:
+    session.expire_all()
+    return posting.get_post(session, post_id)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+@router.get("/posts.json")
+def latest_posts(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
+    rows = reading.newest_posts(session, viewer, limit=50, before_id=params.int("before"))
+    liked = posting.liked_post_ids(session, viewer, [p.id for p, _t in rows])
+    latest = []
+    for post, topic in rows:
+        data = serializers.post(session, viewer, post, topic, liked=post.id in liked, include_raw=True)
+        data.update(topic_title=topic.title, topic_html_title=escape(topic.title, quote=False),
+                    category_id=topic.category_id)
+        latest.append(data)
+    return {"latest_posts": latest}
+
+
+@router.get("/posts/{post_id:int}.json")
+def get_post(session: SessionDep, viewer: ViewerDep, post_id: int):
+    post, topic = _readable_post(session, viewer, post_id)
+    return _one_post(session, viewer, post, topic)
+
+
+@router.get("/posts/by_number/{topic_id:int}/{post_number:int}.json")
+def get_post_by_number(session: SessionDep, viewer: ViewerDep, topic_id: int, post_number: int):
+    topic = reading.get_topic(session, viewer, topic_id)
+    post = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == post_number))
+    permissions.ensure_can_read_post(session, viewer, post, topic)
+    assert post is not None
+    return _one_post(session, viewer, post, topic)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def _create_failed(error: ValidationFailed) -> DiscourseJSON:
+    return DiscourseJSON({"action": "create_post", "errors": [str(m) for m in error.messages]}, status_code=422)
+
+
+@router.post("/posts.json")
+def create_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
+                limiter: LimiterDep, params: ParamsDep):
+    raw = params.str("raw") or ""
+    topic_id = params.str("topic_id")
+    try:
+        with write() as tx:
+            if topic_id:
+                ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=False)
+                tid = params.int("topic_id")
+                if tid is None or tid <= 0:
+                    raise NotFound()
+                post = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
+                                            reply_to_post_number=params.int("reply_to_post_number"))
+            else:
+                ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=True)
+                post = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
+                                            category_id=params.str("category") or params.str("category_id"))
+            post_id = post.id
+    except ValidationFailed as e:
+        return _create_failed(e)
+    post, topic = _fresh(session, post_id)
+    data = _one_post(session, viewer, post, topic)
+    if params.bool("nested_post"):
+        return {"action": "create_post", "post": data}
+    return data
+
+
+@router.put("/posts/{post_id:int}.json")
+def update_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
+                params: ParamsDep, post_id: int):
+    raw = params.str("post", "raw")
+    if raw is None:
+        raw = params.str("raw")
+    if raw is None:
+        raise ForumError(_("param is missing or the value is empty: post"))
+    reason = params.str("post", "edit_reason") or params.str("edit_reason") or ""
+    original = params.str("post", "original_text")
+    _readable_post(session, viewer, post_id)
+    try:
+        with write() as tx:
+            if original is not None:
+                current, _topic = posting.get_post(tx, post_id)
+                if current.raw != original:
+                    raise Conflict(_("This post was changed by someone else while you were editing it."))
+            posting.edit_post(tx, settings, viewer, post_id=post_id, raw=raw, title=params.str("title"),
+                              reason=reason)
+    except ValidationFailed as e:
+        return DiscourseJSON({"errors": [str(m) for m in e.messages], "error_type": e.error_type},
+                             status_code=422)
+    post, topic = _fresh(session, post_id)
+    return {"post": _one_post(session, viewer, post, topic)}
+
+
+@router.delete("/posts/{post_id:int}.json")
+def delete_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, post_id: int):
+    _readable_post(session, viewer, post_id)
+    with write() as tx:
+        posting.delete_post(tx, viewer, post_id=post_id)
+    return empty()
+
+
+# --- likes (and flags) ------------------------------------------------------------------------
+
+def _action_type(params) -> int:
+    type_id = params.int("post_action_type_id")
+    if type_id is None:
+        raise ForumError(_("param is missing or the value is empty: post_action_type_id"))
+    return type_id
+
+
+@router.post("/post_actions.json")
+def create_post_action(session: SessionDep, write: WriteDep, viewer: UserViewerDep, limiter: LimiterDep,
+                       params: ParamsDep):
+    post_id = params.int("id")
+    if post_id is None:
+        raise ForumError(_("param is missing or the value is empty: id"))
+    type_id = _action_type(params)
+    _readable_post(session, viewer, post_id)
+    if type_id != LIKE:
+        raise Forbidden(_("This kind of post action is not available."))
+    try:
+        with write() as tx:
+            used = ratelimit.hit_like(limiter, tx, viewer.user.id)
+            posting.like_post(tx, viewer, post_id=post_id)
+    except Conflict as e:
+        raise Forbidden(*e.messages) from None
+    post, topic = _fresh(session, post_id)
+    response = DiscourseJSON(_one_post(session, viewer, post, topic))
+    response.headers["Discourse-Actions-Remaining"] = str(max(ratelimit.LIKES_PER_DAY - used, 0))
+    response.headers["Discourse-Actions-Max"] = str(ratelimit.LIKES_PER_DAY)
+    return response
+
+
+@router.delete("/post_actions/{post_id:int}.json")
+def destroy_post_action(session: SessionDep, write: WriteDep, viewer: UserViewerDep, params: ParamsDep,
+                        post_id: int):
+    type_id = params.int("post_action_type_id") or LIKE
+    _readable_post(session, viewer, post_id)
+    if type_id != LIKE:
+        raise NotFound()
+    with write() as tx:
+        posting.unlike_post(tx, viewer, post_id=post_id)
+    post, topic = _fresh(session, post_id)
+    return _one_post(session, viewer, post, topic)
+
+
+@router.get("/post_action_users.json")
+def post_action_users(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
+    post_id = params.int("id")
+    if post_id is None:
+        raise ForumError(_("param is missing or the value is empty: id"))
+    type_id = params.int("post_action_type_id") or LIKE
+    post, topic = _readable_post(session, viewer, post_id)
+    users = reading.post_likers(session, viewer, post, topic) if type_id == LIKE else []
+    return {"post_action_users": [{**serializers.basic_user(u), "post_url": None} for u in users],
+            "total_rows_post_action_users": len(users)}
+

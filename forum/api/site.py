@@ -1,0 +1,147 @@
+"""The site as a whole: /about.json, /site.json, /site/basic-info.json, /search.json, /notifications.json."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from sqlalchemy import func, select
+
+from forum import __version__, permissions, reading
+from forum.api import serializers
+from forum.api.base import ParamsDep, api_router
+from forum.errors import ForumError
+from forum.i18n import _
+from forum.models import NONE, Category, Post, Topic, User
+from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep
+
+router = api_router()
+
+
+@router.get("/about.json")
+def about(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
+    # Counts are of what this viewer may see: a private category's size is not public knowledge.
+    topic_count = session.scalar(select(func.count(Topic.id)).where(
+        permissions.visible_topics_clause(session, viewer))) or 0
+    post_count, likes = session.execute(
+        select(func.count(Post.id), func.coalesce(func.sum(Post.like_count), 0))
+        .join(Topic, Topic.id == Post.topic_id)
+        .where(permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None))).one()
+    staff = list(session.scalars(select(User).where((User.is_admin.is_(True)) | (User.is_moderator.is_(True)))
+                                 .order_by(User.id)))
+
+    def person(u: User) -> dict[str, Any]:
+        return {**serializers.basic_user(u), "title": None, "last_seen_at": serializers.iso(u.last_seen_at)}
+
+    user_count = session.scalar(select(func.count(User.id))) or 0
+    return {"about": {
+        "title": settings.site_title, "description": settings.site_description, "locale": settings.default_locale,
+        "version": __version__, "https": settings.base_url.startswith("https://"), "can_see_about_stats": True,
+        "stats": {"topic_count": topic_count, "post_count": post_count, "user_count": user_count,
+                  "likes_count": likes, "active_users_7_days": None, "active_users_30_days": None},
+        "admins": [person(u) for u in staff if u.is_admin],
+        "moderators": [person(u) for u in staff if not u.is_admin],
+        "category_moderators": [],
+    }}
+
+
+def _site_categories(session, viewer) -> list[dict[str, Any]]:
+    levels = permissions.category_levels(session, viewer)
+    cats = [c for c in session.scalars(select(Category).order_by(Category.position, Category.id))
+            if levels.get(c.id, NONE) >= permissions.SEE]
+    children: dict[int, list[int]] = {}
+    for c in cats:
+        if c.parent_id is not None:
+            children.setdefault(c.parent_id, []).append(c.id)
+    return [serializers.category(c, level=levels[c.id], viewer=viewer, subcategory_ids=children.get(c.id, []))
+            for c in cats]
+
+
+@router.get("/site.json")
+def site(session: SessionDep, viewer: ViewerDep):
+    groups = [{"id": gid, "name": name} for name, gid in serializers.GROUP_IDS.items()]
+    return {
+        "default_archetype": "regular",
+        "notification_types": serializers.NOTIFICATION_TYPES,
+        "post_types": serializers.POST_TYPES,
+        "trust_levels": serializers.TRUST_LEVELS,
+        "groups": groups,
+        "filters": ["latest", "top", "categories"],
+        "periods": list(reading.TOP_PERIODS),
+        "top_menu_items": ["latest", "categories", "top"],
+        "anonymous_top_menu_items": ["latest", "categories", "top"],
+        "uncategorized_category_id": None,
+        "post_action_types": [
+            {"id": 2, "name_key": "like", "name": "Like", "is_flag": False, "is_custom_flag": False},
+            {"id": 3, "name_key": "off_topic", "name": "It's Off-Topic", "is_flag": True, "is_custom_flag": False},
+            {"id": 4, "name_key": "inappropriate", "name": "It's Inappropriate", "is_flag": True,
+             "is_custom_flag": False},
+            {"id": 7, "name_key": "notify_moderators", "name": "Something Else", "is_flag": True,
+             "is_custom_flag": True},
+            {"id": 8, "name_key": "spam", "name": "It's Spam", "is_flag": True, "is_custom_flag": False},
+        ],
+        "topic_flag_types": [],
+        "can_create_tag": False, "can_tag_topics": False, "can_tag_pms": False,
+        "tags_filter_regexp": "", "top_tags": [], "wizard_required": False,
+        "topic_featured_link_allowed_category_ids": [],
+        "user_themes": [], "user_color_schemes": [], "censored_regexp": [], "custom_emoji_translation": {},
+        "watched_words_replace": None, "watched_words_link": None,
+        "categories": _site_categories(session, viewer),
+        "archetypes": [{"id": "regular", "name": "Regular Topic", "options": []}],
+        "user_fields": [], "auth_providers": [],
+    }
+
+
+@router.get("/site/basic-info.json")
+def basic_info(settings: SettingsDep):
+    return {"logo_url": None, "logo_small_url": None, "apple_touch_icon_url": None, "favicon_url": None,
+            "title": settings.site_title, "description": settings.site_description,
+            "header_primary_color": "222222", "header_background_color": "ffffff", "login_required": False,
+            "locale": settings.default_locale, "include_in_discourse_discover": False, "mobile_logo_url": None}
+
+
+@router.get("/search.json")
+@router.get("/search/query.json")
+def search_json(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
+    from forum import search
+
+    q = params.str("q") or params.str("term")
+    if not q:
+        raise ForumError(_("param is missing or the value is empty: q"))
+    page = params.int("page") or 1
+    result = search.search(session, viewer, q, page)
+    hits = {h.post.id: h for h in result.hits}
+    posts = []
+    for post, topic in result.posts:
+        hit = hits.get(post.id)
+        posts.append({
+            **serializers.basic_user(post.user), "id": post.id, "created_at": serializers.iso(post.created_at),
+            "like_count": post.like_count, "post_number": post.post_number, "topic_id": topic.id,
+            "blurb": hit.blurb_html if hit else escape(post.raw[:200]),
+            "topic_title_headline": hit.title_html if hit else escape(topic.title),
+        })
+    error = result.error
+    return {
+        "posts": posts, "topics": [serializers.topic_list_item(t) for t in result.topics], "users": [],
+        "categories": [], "tags": [], "groups": [],
+        "grouped_search_result": {
+            "term": q, "post_ids": [p["id"] for p in posts], "user_ids": [], "category_ids": [], "tag_ids": [],
+            "group_ids": [], "more_posts": None, "more_users": None, "more_categories": None,
+            "more_full_page_results": True if result.has_more else None,
+            "can_create_topic": bool(permissions.creatable_categories(session, viewer)),
+            "error": str(error) if error else None, "search_log_id": None,
+        },
+    }
+
+
+@router.get("/notifications.json")
+def notifications(viewer: UserViewerDep, params: ParamsDep):
+    """The notification list's shape; the list itself is filled in by the notifications service."""
+    assert viewer.user is not None
+    return {"notifications": [], "total_rows_notifications": 0, "seen_notification_id": 0,
+            "load_more_notifications": f"/notifications?offset=60&username={viewer.user.username}"}
+
+
+@router.put("/notifications/mark-read.json")
+def mark_read(viewer: UserViewerDep):
+    return {"success": "OK"}

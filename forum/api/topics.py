@@ -1,0 +1,242 @@
+"""Topic lists and topics: /latest.json, /top.json, /c/….json, /t/….json, /t/{id}/posts.json."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+
+from forum import accounts, permissions, posting, reading, urls
+from forum.api import serializers
+from forum.api.base import ParamsDep, api_router, empty
+from forum.errors import NotFound
+from forum.models import Category, Post, Topic, User
+from forum.permissions import Viewer
+from forum.web.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
+
+router = api_router()
+
+CHUNK_SIZE = 20
+MAX_PER_PAGE = 100
+
+
+def _paging(params, settings) -> tuple[int, int]:
+    page = params.int("page") or 0
+    per_page = params.int("per_page") or settings.topics_per_page
+    return min(max(page, 0), 100_000), min(max(per_page, 1), MAX_PER_PAGE)
+
+
+def _more_url(path: str, params, page: int) -> str:
+    query = {k: v for k, v in params.data.items() if isinstance(v, str) and k not in ("page", "api_key")}
+    query["page"] = str(page + 1)
+    return f"{path}?{urlencode(query)}"
+
+
+def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: int, path: str, params,
+                  can_create: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    topics = listing.pinned + listing.topics
+    more = _more_url(path, params, page) if listing.has_more else None
+    return serializers.topic_list(topics, can_create_topic=can_create, per_page=listing.per_page,
+                                  more_topics_url=more, extra=extra)
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+@router.get("/latest.json")
+def latest(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep):
+    page, per_page = _paging(params, settings)
+    listing = reading.latest_topics(session, viewer, page=page + 1, per_page=per_page,
+                                    order=params.str("order") or "default", ascending=params.bool("ascending"))
+    return _listing_json(session, viewer, listing, page=page, path="/latest", params=params,
+                         can_create=bool(permissions.creatable_categories(session, viewer)))
+
+
+@router.get("/top.json")
+@router.get("/top/{period}.json")
+def top(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep,
+        period: str | None = None):
+    period = period or params.str("period") or "all"
+    if period not in reading.TOP_PERIODS:
+        raise NotFound()
+    page, per_page = _paging(params, settings)
+    listing = reading.top_topics(session, viewer, period=period, page=page + 1, per_page=per_page)
+    path = "/top" if period == "all" else f"/top/{period}"
+    return _listing_json(session, viewer, listing, page=page, path=path, params=params,
+                         can_create=bool(permissions.creatable_categories(session, viewer)),
+                         extra={"for_period": period})
+
+
+def _category_topics(session, viewer, settings, params, category_id: int):
+    category = reading.get_category(session, viewer, category_id)
+    page, per_page = _paging(params, settings)
+    listing = reading.latest_topics(session, viewer, page=page + 1, per_page=per_page, category=category,
+                                    order=params.str("order") or "default", ascending=params.bool("ascending"))
+    return _listing_json(session, viewer, listing, page=page, path=urls.category_url(category), params=params,
+                         can_create=permissions.can_create_topic(session, viewer, category),
+                         extra={"filter": f"c/{category.slug}/{category.id}/l/latest"})
+
+
+@router.get("/c/{category_id:int}.json")
+@router.get("/c/{slug}/{category_id:int}.json")
+@router.get("/c/{parent}/{slug}/{category_id:int}.json")
+@router.get("/c/{slug}/{category_id:int}/l/{filter}.json")
+def category_topics(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep,
+                    category_id: int):
+    return _category_topics(session, viewer, settings, params, category_id)
+
+
+@router.get("/c/{slug}/l/{filter}.json")
+@router.get("/c/{parent}/{slug}/l/{filter}.json")
+def category_topics_by_slug(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep,
+                            slug: str, parent: str | None = None):
+    """pydiscourse's category_latest_topics(name, parent) names categories by slug."""
+    visible = permissions.visible_category_ids(session, viewer)
+    stmt = select(Category).where(Category.slug == slug.lower(), Category.id.in_(visible))
+    if parent is not None:
+        parent_ids = select(Category.id).where(Category.slug == parent.lower())
+        stmt = stmt.where(Category.parent_id.in_(parent_ids))
+    category = session.scalars(stmt.order_by(Category.id)).first()
+    if category is None:
+        raise NotFound()
+    return _category_topics(session, viewer, settings, params, category.id)
+
+
+@router.get("/topics/created-by/{username}.json")
+def topics_created_by(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep,
+                      username: str):
+    user = accounts.get_user(session, username)
+    page, per_page = _paging(params, settings)
+    listing = reading.topics_created_by(session, viewer, user, page=page + 1, per_page=per_page)
+    return _listing_json(session, viewer, listing, page=page, path=f"/topics/created-by/{user.username}",
+                         params=params, can_create=bool(permissions.creatable_categories(session, viewer)))
+
+
+# --- one topic --------------------------------------------------------------------------------
+
+def _reply_users(session, topic: Topic, posts: list[Post]) -> dict[int, User]:
+    wanted = {p.reply_to_post_number for p in posts if p.reply_to_post_number}
+    if not wanted:
+        return {}
+    rows = session.execute(select(Post.post_number, User).join(User, User.id == Post.user_id)
+                           .where(Post.topic_id == topic.id, Post.post_number.in_(wanted)))
+    return {number: user for number, user in rows}
+
+
+def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, include_raw: bool) -> list[dict]:
+    liked = posting.liked_post_ids(session, viewer, [p.id for p in posts])
+    targets = _reply_users(session, topic, posts)
+    return [serializers.post(session, viewer, p, topic, liked=p.id in liked, include_raw=include_raw,
+                             reply_to_user=targets.get(p.reply_to_post_number or 0)) for p in posts]
+
+
+def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | None = None) -> dict[str, Any]:
+    show_deleted = viewer.is_staff and params.bool("show_deleted")
+    chunk = 1000 if params.bool("print") else CHUNK_SIZE
+    near = near or params.int("post_number")
+    page = params.int("page")
+    if near:
+        start = max(1, near - 9)
+    elif page and page > 1:
+        start = (page - 1) * chunk + 1
+    else:
+        start = 1
+    posts = reading.topic_posts(session, viewer, topic, from_number=start, limit=chunk,
+                                include_deleted=show_deleted)
+    stream = reading.topic_stream(session, viewer, topic, include_deleted=show_deleted)
+    include_raw = params.bool("include_raw")
+    first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+    participants = session.execute(
+        select(User, func.count(Post.id).label("n")).join(Post, Post.user_id == User.id)
+        .where(Post.topic_id == topic.id, permissions.visible_posts_in_topic_clause(viewer),
+               Post.deleted_at.is_(None))
+        .group_by(User.id).order_by(func.count(Post.id).desc(), User.id).limit(24)).all()
+    can_edit = first is not None and permissions.can_edit_post(session, viewer, first, topic)
+    last_poster = topic.last_post_user or topic.user
+    return {
+        "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
+                        "stream": stream},
+        "timeline_lookup": [], "suggested_topics": [], "tags": [], "tags_descriptions": {},
+        "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
+        "slug": topic.slug, "posts_count": topic.posts_count, "reply_count": topic.reply_count,
+        "created_at": serializers.iso(topic.created_at), "views": topic.views,
+        "like_count": topic.like_count, "last_posted_at": serializers.iso(topic.last_posted_at),
+        "visible": topic.visible, "closed": topic.closed, "archived": topic.archived,
+        "has_summary": False, "archetype": "regular", "category_id": topic.category_id,
+        "word_count": None, "deleted_at": serializers.iso(topic.deleted_at), "user_id": topic.user_id,
+        "pinned": topic.pinned or topic.pinned_globally, "pinned_globally": topic.pinned_globally,
+        "highest_post_number": topic.highest_post_number, "chunk_size": chunk,
+        "participant_count": topic.participant_count, "draft_key": f"topic_{topic.id}", "draft_sequence": 0,
+        "actions_summary": [], "bookmarked": False, "unpinned": None, "featured_link": None,
+        "current_post_number": near or (posts[0].post_number if posts else 1),
+        "details": {
+            "created_by": serializers.basic_user(topic.user),
+            "last_poster": serializers.basic_user(last_poster),
+            "participants": [{**serializers.list_user(u), "post_count": n} for u, n in participants],
+            "can_edit": can_edit,
+            "can_delete": first is not None and permissions.can_delete_post(session, viewer, first, topic),
+            "can_create_post": permissions.can_reply_topic(session, viewer, topic),
+            "can_reply_as_new_topic": permissions.can_reply_topic(session, viewer, topic),
+            "can_flag_topic": not viewer.is_anonymous, "can_moderate": permissions.can_moderate(viewer),
+            "notification_level": 1, "notifications_reason_id": None,
+        },
+    }
+
+
+def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> tuple[Topic, int | None]:
+    """`/t/{a}/{b}.json` is Discourse's `/t/{topic_id}/{post_number}` when `a` is a number,
+    unless `b` is a topic the viewer sees whose slug is `a`."""
+    if first.isdigit():
+        by_slug = session.get(Topic, second)
+        if by_slug is not None and by_slug.slug == first and permissions.can_see_topic(session, viewer, by_slug):
+            return by_slug, None
+        return reading.get_topic(session, viewer, first), second
+    return reading.get_topic(session, viewer, second), None
+
+
+@router.get("/t/{topic_id:int}.json")
+def topic_by_id(session: SessionDep, viewer: ViewerDep, params: ParamsDep, topic_id: int):
+    topic = reading.get_topic(session, viewer, topic_id)
+    return topic_view(session, viewer, topic, params)
+
+
+@router.get("/t/{first}/{second:int}.json")
+def topic_by_slug(session: SessionDep, viewer: ViewerDep, params: ParamsDep, first: str, second: int):
+    # A wrong slug is served, not redirected: API clients do not follow redirects.
+    topic, near = _topic_or_post_number(session, viewer, first, second)
+    return topic_view(session, viewer, topic, params, near=near)
+
+
+@router.get("/t/{slug}/{topic_id:int}/{post_number:int}.json")
+def topic_at_post(session: SessionDep, viewer: ViewerDep, params: ParamsDep, topic_id: int, post_number: int):
+    topic = reading.get_topic(session, viewer, topic_id)
+    return topic_view(session, viewer, topic, params, near=max(post_number, 1))
+
+
+@router.get("/t/{topic_id:int}/posts.json")
+def topic_posts(session: SessionDep, viewer: ViewerDep, params: ParamsDep, topic_id: int):
+    topic = reading.get_topic(session, viewer, topic_id)
+    ids = [int(i) for i in params.list("post_ids") if i.isdigit() and len(i) <= 10]
+    include_raw = params.bool("include_raw")
+    if ids:
+        posts = reading.topic_posts(session, viewer, topic, post_ids=ids, limit=1000)
+    else:
+        start = params.int("post_number") or 1
+        posts = reading.topic_posts(session, viewer, topic, from_number=max(start, 1), limit=CHUNK_SIZE)
+    if params.str("asc") == "false":
+        posts = list(reversed(posts))
+    return {"id": topic.id, "post_stream": {"posts": posts_json(session, viewer, topic, posts,
+                                                                include_raw=include_raw)}}
+
+
+@router.delete("/t/{topic_id:int}.json")
+def delete_topic(write: WriteDep, session: SessionDep, viewer: ViewerDep, topic_id: int):
+    topic = reading.get_topic(session, viewer, topic_id)
+    first = session.scalar(select(Post.id).where(Post.topic_id == topic.id, Post.post_number == 1))
+    if first is None:
+        raise NotFound()
+    with write() as tx:
+        posting.delete_post(tx, viewer, post_id=first)
+    return empty()
+

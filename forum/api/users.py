@@ -1,0 +1,125 @@
+"""Users and the browser session: /u/{username}.json, POST /users, /session/*."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from forum import accounts, auth, honeypot, permissions, ratelimit, reading
+from forum.api import serializers
+from forum.api.base import DiscourseJSON, ParamsDep, api_router
+from forum.errors import Forbidden, NotFound, ValidationFailed
+from forum.i18n import _
+from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip
+
+router = api_router()
+
+LOGIN_FAILED = _("Incorrect username, email or password")
+
+
+# --- the session ------------------------------------------------------------------------------
+
+@router.get("/session/csrf.json")
+def csrf(request: Request, viewer: ViewerDep):
+    """The CSRF token for this browser; an anonymous browser gets the cookie it is bound to."""
+    binding = getattr(request.state, "csrf_binding", None)
+    new_cookie = None
+    if binding is None and getattr(request.state, "api_key_user", None) is None:
+        binding = new_cookie = auth.new_token()
+    token = auth.csrf_token_for(request.app.state.secret_key, binding) if binding else None
+    response = DiscourseJSON({"csrf": token})
+    if new_cookie is not None:
+        settings = request.app.state.settings
+        response.set_cookie(auth.ANON_CSRF_COOKIE, new_cookie, httponly=True, samesite="lax",
+                            secure=settings.cookies_secure, path="/")
+    return response
+
+
+@router.get("/session/current.json")
+def current(session: SessionDep, viewer: ViewerDep):
+    if viewer.user is None:
+        return Response(b"", status_code=404, media_type="text/plain")
+    return {"current_user": serializers.current_user(
+        viewer.user, can_create_topic=bool(permissions.creatable_categories(session, viewer)))}
+
+
+@router.get("/session/hp.json")
+def hp(request: Request):
+    return honeypot.new_challenge(request.app.state.secret_key)
+
+
+@router.post("/session.json")
+def login(request: Request, session: SessionDep, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
+          viewer: ViewerDep, params: ParamsDep):
+    login_name = params.str("login") or ""
+    password = params.str("password") or ""
+    # Counted in a transaction of its own, with the log-in page's counters: failed attempts stay counted.
+    with write() as tx:
+        ratelimit.hit_login(limiter, tx, settings, client_ip(request), login_name)
+    try:
+        with write() as tx:
+            user = accounts.authenticate(tx, login_name, password)
+            token = accounts.start_session(tx, user, request.headers.get("user-agent", "")) if user else None
+    except Forbidden as e:
+        return {"error": str(e.messages[0]), "reason": "not_allowed"}
+    if user is None or token is None:
+        # Discourse answers a failed log-in with 200 and an `error` member.
+        return {"error": str(LOGIN_FAILED)}
+    signed_in = permissions.Viewer(user=user)
+    response = DiscourseJSON({"user": serializers.current_user(
+        user, can_create_topic=bool(permissions.creatable_categories(session, signed_in)))})
+    response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=settings.cookies_secure, max_age=settings.session_max_age, path="/")
+    return response
+
+
+@router.delete("/session/{username}.json")
+def logout(request: Request, write: WriteDep, viewer: UserViewerDep, username: str):
+    if viewer.user is None or username.lower() != viewer.user.username_lower:
+        raise NotFound()
+    token = getattr(request.state, "session_token", None)
+    if token:
+        with write() as tx:
+            accounts.end_session(tx, token)
+    response = DiscourseJSON({"success": "OK", "redirect_url": "/"})
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+# --- users ------------------------------------------------------------------------------------
+
+@router.get("/u/{username}.json")
+@router.get("/users/{username}.json")
+def user(session: SessionDep, viewer: ViewerDep, username: str):
+    target = accounts.get_user(session, username)
+    topic_count, post_count = reading.user_visible_counts(session, viewer, target)
+    return {"user_badges": [], "user": serializers.user_detail(target, topic_count=topic_count,
+                                                               post_count=post_count, viewer=viewer)}
+
+
+@router.post("/users.json")
+def create_user(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
+                viewer: ViewerDep, params: ParamsDep):
+    values = {"name": params.str("name") or "", "username": params.str("username") or "",
+              "email": params.str("email") or ""}
+    is_api = getattr(request.state, "api_key_user", None) is not None
+    if not is_api and not honeypot.passes(request.app.state.secret_key, params.str("password_confirmation"),
+                                          params.str("challenge")):
+        # Bots are told they succeeded; nobody is created.
+        return {"success": True, "active": False,
+                "message": str(_("Your account has been created. Please check your email to activate it."))}
+    with write() as tx:
+        ratelimit.hit_signup(limiter, tx, settings, client_ip(request))
+    try:
+        with write() as tx:
+            created = accounts.create_user(tx, username=values["username"], email=values["email"],
+                                           password=params.str("password") or "", name=values["name"],
+                                           tier=settings.default_tier)
+            user_id = created.id
+    except ValidationFailed as e:
+        return {"success": False, "message": "; ".join(str(m) for m in e.messages),
+                "errors": {field: [str(message)] for field, message in e.fields.items()} or
+                {"base": [str(m) for m in e.messages]},
+                "values": values, "is_developer": False}
+    return {"success": True, "active": True, "message": str(_("Your account is activated and ready to use.")),
+            "user_id": user_id}

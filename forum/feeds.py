@@ -1,0 +1,222 @@
+"""RSS 2.0 feeds at Discourse's paths, built on reading.py, so they show exactly what the reader may see.
+
+Every builder takes the viewer the request reads as: anonymous, or the owner of a feed token.
+Links are absolute and open the HTML page of the topic or post. Items are capped and there is no
+paging: topic lists hold 30 topics, post feeds the 50 newest posts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape, quoteattr
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum import permissions, reading, urls
+from forum.config import Settings
+from forum.i18n import _, translate, translations
+from forum.models import Category, Post, Topic, User, utcnow
+from forum.permissions import Viewer
+
+TOPICS_PER_FEED = 30
+POSTS_PER_FEED = 50
+
+# Characters XML 1.0 does not allow, even escaped.
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_RELATIVE_URL = re.compile(r'(\s(?:href|src))="/(?!/)')
+
+
+@dataclass
+class FeedItem:
+    title: str
+    link: str
+    description: str
+    creator: str
+    pub_date: datetime
+    guid: str
+    updated: datetime
+    category: str | None = None
+    source_url: str | None = None
+    source_title: str | None = None
+    flags: dict[str, bool] = field(default_factory=dict)  # discourse:topicPinned and friends
+
+
+@dataclass
+class Feed:
+    title: str
+    link: str
+    description: str
+    items: list[FeedItem]
+    category: str | None = None
+    built: datetime | None = None
+
+    @property
+    def last_build(self) -> datetime:
+        """When the content last changed, as far as its timestamps tell: for lastBuildDate and Last-Modified."""
+        stamps = [item.updated for item in self.items]
+        if self.built is not None:
+            stamps.append(self.built)
+        return max(stamps) if stamps else datetime(2000, 1, 1, tzinfo=utcnow().tzinfo)
+
+
+class FeedBuilder:
+    """Builds the feeds for one request: one viewer, one site address."""
+
+    def __init__(self, session: Session, viewer: Viewer, settings: Settings):
+        self.session, self.viewer, self.settings = session, viewer, settings
+        self.base = settings.base_url.rstrip("/")
+        self.host = urlsplit(self.base).netloc or "forum"
+        self.gettext = translations(settings.default_locale).gettext
+
+    def t(self, message) -> str:
+        return translate(message, self.gettext)
+
+    def url(self, path: str) -> str:
+        return urls.absolute(self.base, path)
+
+    def absolutize(self, html: str) -> str:
+        """Cooked HTML links to /u/… and /t/…; a feed reader needs the full address."""
+        return _RELATIVE_URL.sub(lambda m: f'{m.group(1)}="{self.base}/', html)
+
+    # --- topic lists --------------------------------------------------------------------------
+
+    def _topic_items(self, topics: list[Topic]) -> list[FeedItem]:
+        firsts = reading.first_posts(self.session, [t.id for t in topics])
+        items = []
+        for topic in topics:
+            first = firsts.get(topic.id)
+            readable = first is not None and permissions.can_read_post(self.session, self.viewer, first, topic)
+            topic_link = self.url(urls.topic_url(topic))
+            body = self.absolutize(first.cooked) if readable and first is not None else ""
+            posts = self.t(_("%(n)s posts", n=topic.posts_count)) if topic.posts_count != 1 else self.t(_("1 post"))
+            people = (self.t(_("%(n)s participants", n=topic.participant_count)) if topic.participant_count != 1
+                      else self.t(_("1 participant")))
+            body += (f"<p><small>{escape(posts)} - {escape(people)}</small></p>"
+                     f'<p><a href="{escape(topic_link)}">{escape(self.t(_("Read full topic")))}</a></p>')
+            updated = max(topic.bumped_at, first.updated_at) if first is not None else topic.bumped_at
+            items.append(FeedItem(
+                title=topic.title, link=topic_link, description=body, creator=topic.user.username,
+                pub_date=topic.created_at, guid=f"{self.host}-topic-{topic.id}", updated=updated,
+                category=topic.category.name, source_url=self.url(urls.topic_feed_url(topic)),
+                source_title=topic.title,
+                flags={"topicPinned": topic.pinned or topic.pinned_globally, "topicClosed": topic.closed,
+                       "topicArchived": topic.archived},
+            ))
+        return items
+
+    def latest(self) -> Feed:
+        topics = reading.newest_topics(self.session, self.viewer, limit=TOPICS_PER_FEED)
+        return Feed(title=self.t(_("%(site)s - Latest topics", site=self.settings.site_title)),
+                    link=self.url("/latest"), description=self.t(_("Latest topics")),
+                    items=self._topic_items(topics))
+
+    def top(self, period: str = "all") -> Feed:
+        listing = reading.top_topics(self.session, self.viewer, period=period, per_page=TOPICS_PER_FEED)
+        return Feed(title=self.t(_("%(site)s - Top topics", site=self.settings.site_title)),
+                    link=self.url("/top" if period == "all" else f"/top/{period}"),
+                    description=self.t(_("Top topics")), items=self._topic_items(listing.topics))
+
+    def category(self, category: Category) -> Feed:
+        permissions.ensure_can_see_category(self.session, self.viewer, category)
+        topics = reading.newest_topics(self.session, self.viewer, category=category, limit=TOPICS_PER_FEED)
+        return Feed(title=f"{category.name} - {self.settings.site_title}",
+                    link=self.url(urls.category_url(category)),
+                    description=category.description or self.t(_("Topics in the %(name)s category", name=category.name)),
+                    items=self._topic_items(topics), category=category.name)
+
+    # --- posts --------------------------------------------------------------------------------
+
+    def topic(self, topic: Topic) -> Feed:
+        """The topic's newest posts, newest first: a range scan on (topic, post number), whatever its size."""
+        posts = reading.topic_posts(self.session, self.viewer, topic, newest_first=True, limit=POSTS_PER_FEED)
+        first = self.session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+        description = topic.title
+        if first is not None and permissions.can_read_post(self.session, self.viewer, first, topic):
+            description = first.raw[:500]
+        items = []
+        for post in posts:
+            link = self.url(urls.post_url(topic, post.post_number))
+            body = (f"<p>@{escape(post.user.username)} {escape(self.t(_('wrote:')))}</p>"
+                    f"<blockquote>{self.absolutize(post.cooked)}</blockquote>"
+                    f'<p><a href="{escape(link)}">{escape(self.t(_("Read full topic")))}</a></p>')
+            items.append(FeedItem(
+                title=topic.title, link=link, description=body, creator=f"@{post.user.username}",
+                pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
+                updated=post.updated_at, category=topic.category.name,
+                source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
+            ))
+        return Feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
+                    items=items, category=topic.category.name, built=topic.bumped_at)
+
+    def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
+        return [FeedItem(
+            title=topic.title, link=self.url(urls.post_url(topic, post.post_number)),
+            description=self.absolutize(post.cooked), creator=post.user.username, pub_date=post.created_at,
+            guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name,
+            source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
+        ) for post, topic in rows]
+
+    def posts(self) -> Feed:
+        rows = reading.newest_posts(self.session, self.viewer, limit=POSTS_PER_FEED)
+        return Feed(title=self.t(_("%(site)s - Latest posts", site=self.settings.site_title)),
+                    link=self.url("/latest"), description=self.t(_("Latest posts")), items=self._post_items(rows))
+
+    def user(self, user: User) -> Feed:
+        rows = reading.user_posts(self.session, self.viewer, user, limit=POSTS_PER_FEED)
+        return Feed(title=self.t(_("%(site)s - Posts by %(user)s", site=self.settings.site_title, user=user.username)),
+                    link=self.url(urls.user_url(user) + "/activity"),
+                    description=self.t(_("Posts by %(user)s", user=user.username)), items=self._post_items(rows))
+
+
+# --- RSS 2.0 ----------------------------------------------------------------------------------
+
+def _text(value: str) -> str:
+    return escape(_XML_INVALID.sub("", value))
+
+
+def _cdata(value: str) -> str:
+    value = _XML_INVALID.sub("", value).replace("]]>", "]]]]><![CDATA[>")
+    return f"<![CDATA[{value}]]>"
+
+
+def rfc2822(value: datetime) -> str:
+    return format_datetime(value.astimezone(utcnow().tzinfo))
+
+
+def render(feed: Feed, *, self_url: str, language: str) -> bytes:
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:discourse="http://www.discourse.org/">\n',
+        "<channel>\n",
+        f"<title>{_text(feed.title)}</title>\n",
+        f"<link>{_text(feed.link)}</link>\n",
+        f"<description>{_text(feed.description)}</description>\n",
+        f"<language>{_text(language)}</language>\n",
+        f"<lastBuildDate>{rfc2822(feed.last_build)}</lastBuildDate>\n",
+        f'<atom:link href={quoteattr(self_url)} rel="self" type="application/rss+xml"/>\n',
+    ]
+    if feed.category:
+        out.append(f"<category>{_text(feed.category)}</category>\n")
+    for item in feed.items:
+        out.append("<item>\n")
+        out.append(f"<title>{_text(item.title)}</title>\n")
+        out.append(f"<dc:creator>{_cdata(item.creator)}</dc:creator>\n")
+        if item.category:
+            out.append(f"<category>{_text(item.category)}</category>\n")
+        out.append(f"<description>{_cdata(item.description)}</description>\n")
+        out.append(f"<link>{_text(item.link)}</link>\n")
+        out.append(f"<pubDate>{rfc2822(item.pub_date)}</pubDate>\n")
+        for name, value in item.flags.items():
+            out.append(f"<discourse:{name}>{'Yes' if value else 'No'}</discourse:{name}>\n")
+        out.append(f'<guid isPermaLink="false">{_text(item.guid)}</guid>\n')
+        if item.source_url:
+            out.append(f"<source url={quoteattr(item.source_url)}>{_text(item.source_title or '')}</source>\n")
+        out.append("</item>\n")
+    out.append("</channel>\n</rss>\n")
+    return "".join(out).encode("utf-8")

@@ -1,0 +1,151 @@
+"""Feed routes: who the request reads as, and conditional GET (ETag, Last-Modified, 304).
+
+A feed reads as an anonymous visitor unless its URL carries a personal feed token (`?token=`),
+or, for Discourse compatibility, an API key (`Api-Key` header or `?api_key=&api_username=`).
+The browser's session cookie is ignored on purpose: a feed URL must mean the same thing in a
+feed reader as in the browser, and public feeds must be safe to cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from email.utils import format_datetime, parsedate_to_datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from forum import accounts, apikeys, feeds, feedtokens, reading, urls
+from forum.errors import NotFound
+from forum.models import utcnow
+from forum.permissions import Viewer
+from forum.web.deps import LimiterDep, SessionDep, SettingsDep, WriteDep, client_ip
+
+router = APIRouter(tags=["feeds"])
+
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+
+
+def feed_reader(request: Request, session, write, limiter, settings, scope: str) -> tuple[Viewer, bool]:
+    """The viewer a feed request reads as, and whether the answer is personal."""
+    token = request.query_params.get("token")
+    if token is not None:
+        key = f"feed-token-ip:{client_ip(request)}"
+        limit, window = settings.feed_token_failures_per_ip, settings.feed_token_failure_window
+        limiter.check(session, key, limit, window)
+        found = feedtokens.reader_for(session, token, scope)
+        if found is None:
+            with write() as tx:
+                limiter.hit(tx, key, limit, window)
+            # A wrong, revoked or other-feed token answers like a missing feed.
+            raise NotFound()
+        viewer, feed_token = found
+        if feedtokens.needs_touch(feed_token):
+            with write() as tx:
+                feedtokens.touch(tx, feed_token.id)
+        return viewer, True
+    api_key = request.headers.get("api-key") or request.query_params.get("api_key")
+    if api_key:
+        username = request.headers.get("api-username") or request.query_params.get("api_username")
+        user_id = request.headers.get("api-user-id")
+        _key, user = apikeys.authenticate(session, api_key, username=username, user_id=user_id)
+        return Viewer(user=user), True
+    return Viewer(), False
+
+
+def _http_date(value) -> str:
+    return format_datetime(value.astimezone(utcnow().tzinfo).replace(microsecond=0), usegmt=True)
+
+
+def _not_modified(request: Request, etag: str, last_modified) -> bool:
+    given = request.headers.get("if-none-match")
+    if given is not None:
+        # Weak comparison, as If-None-Match asks for.
+        tags = {t.strip().removeprefix("W/") for t in given.split(",")}
+        return "*" in tags or etag in tags
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+        if when is None or when.tzinfo is None:
+            return False
+        return last_modified.replace(microsecond=0) <= when
+    return False
+
+
+def rss_response(request: Request, feed: feeds.Feed, settings, *, personal: bool) -> Response:
+    self_url = urls.absolute(settings.base_url, request.url.path)
+    if request.url.query:
+        self_url += "?" + request.url.query
+    body = feeds.render(feed, self_url=self_url, language=settings.default_locale)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    last_modified = feed.last_build
+    headers = {
+        "ETag": etag,
+        "Last-Modified": _http_date(last_modified),
+        # Readers revalidate every time (a 304 is cheap), so a change of permissions shows at once.
+        # Personal feeds stay out of shared caches.
+        "Cache-Control": "private, no-cache" if personal else "public, no-cache",
+        "X-Robots-Tag": "noindex",
+        "Vary": "Api-Key, Api-Username",
+    }
+    if _not_modified(request, etag, last_modified):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=RSS_TYPE, headers=headers)
+
+
+def _builder(session, viewer, settings) -> feeds.FeedBuilder:
+    return feeds.FeedBuilder(session, viewer, settings)
+
+
+@router.get("/latest.rss", response_class=Response)
+def latest_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
+                settings: SettingsDep):
+    viewer, personal = feed_reader(request, session, write, limiter, settings, "latest")
+    return rss_response(request, _builder(session, viewer, settings).latest(), settings, personal=personal)
+
+
+@router.get("/top.rss", response_class=Response)
+@router.get("/top/{period}.rss", response_class=Response)
+def top_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
+             settings: SettingsDep, period: str = "all"):
+    if period not in reading.TOP_PERIODS:
+        raise NotFound()
+    viewer, personal = feed_reader(request, session, write, limiter, settings, "top")
+    return rss_response(request, _builder(session, viewer, settings).top(period), settings, personal=personal)
+
+
+@router.get("/posts.rss", response_class=Response)
+def posts_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
+               settings: SettingsDep):
+    viewer, personal = feed_reader(request, session, write, limiter, settings, "posts")
+    return rss_response(request, _builder(session, viewer, settings).posts(), settings, personal=personal)
+
+
+@router.get("/c/{category_id:int}.rss", response_class=Response)
+@router.get("/c/{slug}/{category_id:int}.rss", response_class=Response)
+@router.get("/c/{parent}/{slug}/{category_id:int}.rss", response_class=Response)
+def category_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
+                  settings: SettingsDep, category_id: int):
+    viewer, personal = feed_reader(request, session, write, limiter, settings, f"category:{category_id}")
+    category = reading.get_category(session, viewer, category_id)
+    return rss_response(request, _builder(session, viewer, settings).category(category), settings,
+                        personal=personal)
+
+
+@router.get("/t/{topic_id:int}.rss", response_class=Response)
+@router.get("/t/{slug}/{topic_id:int}.rss", response_class=Response)
+def topic_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
+               settings: SettingsDep, topic_id: int):
+    viewer, personal = feed_reader(request, session, write, limiter, settings, f"topic:{topic_id}")
+    topic = reading.get_topic(session, viewer, topic_id)
+    return rss_response(request, _builder(session, viewer, settings).topic(topic), settings, personal=personal)
+
+
+@router.get("/u/{username}/activity.rss", response_class=Response)
+def user_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
+              settings: SettingsDep, username: str):
+    user = accounts.get_user(session, username)
+    viewer, personal = feed_reader(request, session, write, limiter, settings, f"user:{user.id}")
+    return rss_response(request, _builder(session, viewer, settings).user(user), settings, personal=personal)
