@@ -283,6 +283,48 @@ def can_grant_staff(viewer: Viewer) -> bool:
     return viewer.is_admin
 
 
+# --- audiences: who may see a topic or post, as a filter on accounts ---------------------------
+# Notifications, emails, digests and "seen by N of M" ask the reverse question: not what one viewer
+# sees, but which accounts see one thing. The answer follows the same rules as level_in() and
+# category_levels(), as a WHERE clause on User so that it costs one query for any number of people.
+
+AUDIENCE_TIERS = ("participant", "worker", "member")
+
+
+def tiers_that_see_category(session: Session, category_id: int) -> list[str]:
+    """The tiers whose (non-staff) accounts may see a category, its parent applied."""
+    category = session.get(Category, category_id)
+    if category is None:
+        return []
+    chain = [category]
+    if category.parent_id is not None:
+        parent = session.get(Category, category.parent_id)
+        if parent is None:
+            return []
+        chain.append(parent)
+    return [tier for tier in AUDIENCE_TIERS
+            if all(max(c.level_everyone, c.level_for(tier)) >= SEE for c in chain)]
+
+
+def staff_clause() -> ColumnElement[bool]:
+    return User.is_admin.is_(True) | User.is_moderator.is_(True)
+
+
+def audience_clause(session: Session, topic: Topic, post: Post | None = None) -> ColumnElement[bool]:
+    """WHERE clause on User: the accounts that may read this topic (and this post of it) now."""
+    if topic.deleted_at is not None or (post is not None and (post.deleted_at is not None or post.hidden)):
+        return staff_clause()
+    tiers = tiers_that_see_category(session, topic.category_id)
+    return (staff_clause() | User.tier.in_(tiers)) if tiers else staff_clause()
+
+
+def readable_posts_clause(viewer: Viewer) -> ColumnElement[bool]:
+    """For a query that already restricts topics: posts whose text the viewer may read."""
+    if viewer.is_staff:
+        return true()
+    return and_(Post.deleted_at.is_(None), Post.hidden.is_(False))
+
+
 # --- posts within a topic, for the API and feeds ----------------------------------------------
 
 def visible_posts_in_topic_clause(viewer: Viewer) -> ColumnElement[bool]:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+import forum.notifications as notifications
+import forum.search as search
+import forum.tracking as tracking
 from forum import permissions
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
@@ -157,6 +160,9 @@ def _append_post(
     topic = session.get(Topic, topic_id)
     if topic is not None:
         session.expire(topic)
+        search.index_post(session, post, topic)
+        tracking.on_posted(session, user_id, topic, number)
+        notifications.on_post_created(session, post, topic, cooked, first=first)
     return post
 
 
@@ -189,8 +195,10 @@ def edit_post(
                              title=topic.title if post.post_number == 1 else None,
                              reason=clean(reason, single_line=True)[:255]))
     now = utcnow()
+    old_mentions = notifications.mentions_in(post.cooked)
     post.raw = raw
-    post.cooked = cook_post(session, raw).html
+    cooked = cook_post(session, raw)
+    post.cooked = cooked.html
     post.version += 1
     post.edited_at = now
     post.updated_at = now
@@ -198,6 +206,8 @@ def edit_post(
         topic.title = new_title
         topic.slug = slugify(new_title)
     session.flush()
+    search.index_post(session, post, topic)
+    notifications.on_post_edited(session, post, topic, old_mentions, cooked, viewer.user.id)
     return post
 
 
@@ -209,6 +219,7 @@ def delete_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
     now = utcnow()
     post.deleted_at = now
     post.deleted_by_id = viewer.user.id
+    search.remove_post(session, post.id)
     session.execute(update(User).where(User.id == post.user_id, User.post_count > 0)
                     .values(post_count=User.post_count - 1), execution_options=_NO_SYNC)
     if post.reply_to_post_number is not None:
@@ -255,6 +266,7 @@ def like_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
         raise Conflict(_("You have already liked this post."))
     session.add(PostAction(post_id=post.id, user_id=viewer.user.id, action_type=LIKE))
     _shift_likes(session, post, topic, +1)
+    notifications.on_liked(session, post, topic, viewer.user)
     return post
 
 

@@ -34,11 +34,29 @@ def _revisions(url):
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
+# The full-text index lives outside the models on purpose: SQLite's FTS5 virtual table `search_fts`
+# (and the shadow tables FTS5 makes for it) and PostgreSQL's GIN index on search_documents.tsv are
+# created by raw SQL in migration 0005. They are the only objects the comparison leaves out.
+SEARCH_INDEX_OBJECTS = ("search_fts",)
+SEARCH_INDEX_NAMES = {"ix_search_documents_tsv"}
+
+
+def _not_search_index(obj, name, type_, reflected, compare_to):
+    if type_ == "table" and name and name.startswith(SEARCH_INDEX_OBJECTS):
+        return False
+    return not (type_ == "index" and name in SEARCH_INDEX_NAMES)
+
+
+def _schema_diff(conn, **opts):
+    return compare_metadata(MigrationContext.configure(conn, opts={"include_object": _not_search_index, **opts}),
+                            Base.metadata)
+
+
 def test_migrations_produce_the_models_schema(scratch_url):
     upgrade(scratch_url)
     engine = create_engine(scratch_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        diff = _schema_diff(conn, compare_type=False)
     engine.dispose()
     assert diff == []
 
@@ -116,5 +134,5 @@ def test_downgrade_to_base_and_back(scratch_url):
     upgrade(scratch_url)
     engine = create_engine(scratch_url)
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert _schema_diff(conn) == []
     engine.dispose()

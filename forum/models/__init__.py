@@ -5,9 +5,20 @@ from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
 from forum.models.decide import Event, EventRsvp, Poll, PollOption, PollVote, Proposal, ProposalPosition
 from forum.models.moderation import FLAG_NAMES, FLAG_TYPES, Flag, Invitation, ModerationLog
-from forum.models.notifications import MUTED, NORMAL, TRACKING, WATCH_LEVEL_NAMES, WATCHING  # noqa: I001
-from forum.models.notifications import CategoryUser, EmailToken, Notification, SearchDocument, TopicUser
-from forum.models.notifications import TopicViewMark, UserOption
+from forum.models.notifications import (
+    MUTED,
+    NORMAL,
+    TRACKING,
+    WATCH_LEVEL_NAMES,
+    WATCHING,
+    CategoryUser,
+    EmailToken,
+    Notification,
+    SearchDocument,
+    TopicUser,
+    TopicViewMark,
+    UserOption,
+)
 from forum.models.outbox import OutboxItem
 from forum.models.post import LIKE, Post, PostAction, PostRevision
 from forum.models.topic import Topic

@@ -1,0 +1,388 @@
+"""Full-text search: one interface over SQLite FTS5 and PostgreSQL tsvector.
+
+`search(session, viewer, q, page)` is the entry point for the page, `/search.json` and anything else.
+
+How the index keeps hidden categories out of the cost of a search: every indexed word is a stem
+prefixed with the post's category (`c0000012` + `cooper`). A search asks the index only for the
+prefixes of the categories the viewer may see, so the index never reads entries of other categories,
+however many there are. The query still joins posts and topics through
+`permissions.visible_posts_clause()`, so a stale index entry (a topic moved since it was indexed)
+can only miss, never leak.
+
+Both engines index the same terms, made here in Python (lowercase, accents folded, Snowball stems in
+the site's language), so both find the same posts. Posts are indexed, re-indexed and removed by the
+posting service in the transaction that writes them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from functools import lru_cache
+
+import nh3
+import snowballstemmer
+from sqlalchemy import Connection, column, delete, func, insert, literal_column, select, table, text
+from sqlalchemy.orm import Session
+
+from forum import permissions
+from forum.i18n import Text, _
+from forum.models import Category, Post, SearchDocument, Topic, User
+from forum.permissions import Viewer
+from forum.text import clean
+from forum.tracking import user_zone
+
+PER_PAGE = 50
+MAX_TERMS = 10
+MAX_QUERY = 300
+_WORD_RE = re.compile(r"[^\W_]+")
+_TOKEN_RE = re.compile(r'"([^"]*)"|(\S+)')
+_STEMMER_LANGUAGES = {
+    "en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian", "pt": "portuguese",
+    "nl": "dutch", "sv": "swedish", "da": "danish", "nb": "norwegian", "no": "norwegian", "fi": "finnish",
+    "ca": "catalan", "eu": "basque", "ro": "romanian", "hu": "hungarian", "tr": "turkish", "ru": "russian",
+    "el": "greek", "id": "indonesian", "ga": "irish", "lt": "lithuanian",
+}
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str):
+    return snowballstemmer.stemmer(_STEMMER_LANGUAGES.get(language, "english"))
+
+
+def _language() -> str:
+    from forum.config import get_settings
+
+    return get_settings().default_locale.split("-")[0].lower()
+
+
+def _fold(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def stem(word: str, language: str | None = None) -> str:
+    return _stemmer(language or _language()).stemWord(_fold(word))
+
+
+def words(text_value: str) -> list[str]:
+    return _WORD_RE.findall(text_value)
+
+
+def stems(text_value: str, language: str | None = None) -> list[str]:
+    stemmer = _stemmer(language or _language())
+    return [s for s in stemmer.stemWords([_fold(w) for w in words(text_value)]) if s]
+
+
+def prefix(category_id: int) -> str:
+    # Fixed width, so "category 1 + word 23x" and "category 12 + word 3x" never make the same term.
+    return f"c{category_id:07d}"
+
+
+def plain_text(cooked: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(nh3.clean(cooked, tags=set()))).strip()
+
+
+def _terms(category_id: int, text_value: str) -> str:
+    p = prefix(category_id)
+    return " ".join(p + s for s in stems(text_value))
+
+
+# --- keeping the index up to date -------------------------------------------------------------
+
+def _document_values(post_id: int, topic_id: int, category_id: int, post_number: int, title: str,
+                     cooked: str) -> dict:
+    return {
+        "post_id": post_id, "topic_id": topic_id, "category_id": category_id,
+        "title_terms": _terms(category_id, title) if post_number == 1 else "",
+        "body_terms": _terms(category_id, plain_text(cooked)),
+    }
+
+
+def _tsv_expression(dialect: str):
+    if dialect != "postgresql":
+        return None
+    simple = literal_column("'simple'::regconfig")
+    return func.setweight(func.to_tsvector(simple, func.coalesce(column("title_terms"), "")), "A").op("||")(
+        func.to_tsvector(simple, func.coalesce(column("body_terms"), "")))
+
+
+def _write(conn_or_session, dialect: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    ids = [r["post_id"] for r in rows]
+    conn_or_session.execute(delete(SearchDocument).where(SearchDocument.post_id.in_(ids)))
+    conn_or_session.execute(insert(SearchDocument), rows)
+    if dialect == "postgresql":
+        conn_or_session.execute(text(
+            "UPDATE search_documents SET tsv = setweight(to_tsvector('simple'::regconfig, title_terms), 'A') "
+            "|| to_tsvector('simple'::regconfig, body_terms) WHERE post_id = ANY(:ids)"), {"ids": ids})
+
+
+def index_post(session: Session, post: Post, topic: Topic) -> None:
+    """Add or refresh one post in the index (in the caller's transaction); deleted posts leave it."""
+    if post.deleted_at is not None or topic.deleted_at is not None:
+        remove_post(session, post.id)
+        return
+    _write(session, session.get_bind().dialect.name,
+           [_document_values(post.id, topic.id, topic.category_id, post.post_number, topic.title, post.cooked)])
+
+
+def remove_post(session: Session, post_id: int) -> None:
+    session.execute(delete(SearchDocument).where(SearchDocument.post_id == post_id))
+
+
+def reindex_topic(session: Session, topic_id: int) -> int:
+    """Re-index every live post of a topic: after a move to another category, a retitle or a restore."""
+    topic = session.get(Topic, topic_id)
+    if topic is None:
+        return 0
+    session.execute(delete(SearchDocument).where(SearchDocument.topic_id == topic_id))
+    if topic.deleted_at is not None:
+        return 0
+    rows = [_document_values(p.id, topic.id, topic.category_id, p.post_number, topic.title, p.cooked)
+            for p in session.scalars(select(Post).where(Post.topic_id == topic_id, Post.deleted_at.is_(None)))]
+    _write(session, session.get_bind().dialect.name, rows)
+    return len(rows)
+
+
+def backfill(conn: Connection, *, batch: int = 500) -> int:
+    """Index every live post, in batches (the migration that creates the index, `forum reindex-search`).
+
+    Uses only columns that exist since the first schema, so the migration can run it.
+    """
+    dialect = conn.dialect.name
+    posts = table("posts", column("id"), column("topic_id"), column("post_number"), column("cooked"),
+                  column("deleted_at"))
+    topics = table("topics", column("id"), column("title"), column("category_id"), column("deleted_at"))
+    conn.execute(delete(SearchDocument))
+    last_id, done = 0, 0
+    while True:
+        rows = conn.execute(
+            select(posts.c.id, posts.c.topic_id, posts.c.post_number, posts.c.cooked, topics.c.title,
+                   topics.c.category_id)
+            .join(topics, topics.c.id == posts.c.topic_id)
+            .where(posts.c.id > last_id, posts.c.deleted_at.is_(None), topics.c.deleted_at.is_(None))
+            .order_by(posts.c.id).limit(batch)).all()
+        if not rows:
+            return done
+        _write(conn, dialect, [_document_values(r.id, r.topic_id, r.category_id, r.post_number, r.title, r.cooked)
+                               for r in rows])
+        last_id, done = rows[-1].id, done + len(rows)
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+@dataclass
+class Query:
+    text: str
+    words: list[str] = field(default_factory=list)
+    username: str | None = None
+    category_slug: str | None = None
+    before: date | None = None
+    after: date | None = None
+    status: str | None = None
+    order: str = "relevance"
+    title_only: bool = False
+    error: Text | None = None
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.username or self.category_slug or self.before or self.after or self.status)
+
+
+def _parse_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse(q: str) -> Query:
+    q = clean(q, single_line=True)[:MAX_QUERY]
+    query = Query(text=q)
+    for quoted, bare in _TOKEN_RE.findall(q):
+        if quoted:
+            query.words.extend(words(quoted))
+            continue
+        lower = bare.lower()
+        key, _sep, value = lower.partition(":")
+        if bare.startswith("@") and len(bare) > 1:
+            query.username = lower[1:]
+        elif bare.startswith("#") and len(bare) > 1:
+            query.category_slug = lower[1:]
+        elif lower == "in:title":
+            query.title_only = True
+        elif key in ("in", "category") and value:
+            query.category_slug = value
+        elif key == "user" and value:
+            query.username = value.lstrip("@")
+        elif key in ("before", "after") and value:
+            day = _parse_date(value)
+            if day is None:
+                query.error = _("Dates in a search look like %(example)s.", example=f"{key}:2026-11-25")
+            elif key == "before":
+                query.before = day
+            else:
+                query.after = day
+        elif key == "status" and value:
+            if value not in ("open", "closed"):
+                query.error = _("Search by status:open or status:closed.")
+            query.status = value
+        elif key == "order" and value:
+            if value not in ("latest", "relevance"):
+                query.error = _("Order results with order:latest (newest first) or leave it out (best first).")
+            query.order = value
+        else:
+            query.words.extend(words(bare))
+    query.words = query.words[:MAX_TERMS]
+    if not query.error and not query.words and not query.has_filters:
+        query.error = _("Type a word to search for.")
+    return query
+
+
+@dataclass
+class Hit:
+    post: Post
+    topic: Topic
+    title_html: str
+    blurb_html: str
+
+
+@dataclass
+class SearchResult:
+    term: str
+    posts: list[tuple[Post, Topic]] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    has_more: bool = False
+    page: int = 1
+    error: Text | None = None
+    query: Query | None = None
+
+    @property
+    def topics(self) -> list[Topic]:
+        seen: dict[int, Topic] = {}
+        for _post, topic in self.posts:
+            seen.setdefault(topic.id, topic)
+        return list(seen.values())
+
+
+def _visible_subtree(session: Session, viewer: Viewer, slug: str) -> list[int] | None:
+    """Visible category ids matching a slug (with their subcategories); None when there is no such visible one."""
+    levels = permissions.category_levels(session, viewer)
+    matched = [c for c in session.scalars(select(Category).where(func.lower(Category.slug) == slug))
+               if levels.get(c.id, 0) >= permissions.SEE]
+    if not matched:
+        return None
+    ids = {c.id for c in matched}
+    ids |= {cid for cid in session.scalars(select(Category.id).where(Category.parent_id.in_(ids)))
+            if levels.get(cid, 0) >= permissions.SEE}
+    return sorted(ids)
+
+
+def _match_sqlite(category_ids: list[int], term_stems: list[str], title_only: bool) -> str:
+    groups = []
+    for cid in category_ids:
+        p = prefix(cid)
+        groups.append("(" + " AND ".join(f'"{p}{s}"' for s in term_stems) + ")")
+    expression = " OR ".join(groups)
+    return "{title_terms} : (" + expression + ")" if title_only else expression
+
+
+def _match_postgres(category_ids: list[int], term_stems: list[str], title_only: bool) -> str:
+    weight = ":A" if title_only else ""
+    return " | ".join("(" + " & ".join(f"{prefix(cid)}{s}{weight}" for s in term_stems) + ")"
+                      for cid in category_ids)
+
+
+def _day_start(day: date, zone) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=zone)
+
+
+def search(session: Session, viewer: Viewer, q: str, page: int = 1) -> SearchResult:
+    """Posts matching every word of `q` that the viewer may see, best (or newest) first; `page` counts from 1."""
+    query = parse(q)
+    page = min(max(page, 1), 1000)
+    result = SearchResult(term=query.text, page=page, query=query, error=query.error)
+    if query.error:
+        return result
+    category_ids = permissions.visible_category_ids(session, viewer)
+    if query.category_slug:
+        wanted = _visible_subtree(session, viewer, query.category_slug)
+        if wanted is None:
+            return result
+        category_ids = [c for c in category_ids if c in wanted]
+    if not category_ids:
+        return result
+    term_stems = list(dict.fromkeys(stems(" ".join(query.words))))
+    dialect = session.get_bind().dialect.name
+
+    stmt = (select(Post, Topic).join(Topic, Topic.id == Post.topic_id)
+            .where(permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None),
+                   Topic.category_id.in_(category_ids)))
+    rank = None
+    if term_stems:
+        if dialect == "postgresql":
+            tsquery = func.to_tsquery(literal_column("'simple'::regconfig"),
+                                      _match_postgres(category_ids, term_stems, query.title_only))
+            stmt = stmt.join(SearchDocument, SearchDocument.post_id == Post.id).where(
+                SearchDocument.tsv.op("@@")(tsquery))
+            rank = func.ts_rank(SearchDocument.tsv, tsquery).desc()
+        else:
+            fts = table("search_fts", column("rowid"))
+            stmt = stmt.join(fts, fts.c.rowid == Post.id).where(
+                literal_column("search_fts").op("MATCH")(_match_sqlite(category_ids, term_stems, query.title_only)))
+            rank = func.bm25(literal_column("search_fts"), 4.0, 1.0).asc()
+    elif query.title_only:
+        stmt = stmt.where(Post.post_number == 1)
+    if query.username:
+        stmt = stmt.join(User, User.id == Post.user_id).where(User.username_lower == query.username)
+    zone = user_zone(viewer.user)
+    if query.after:
+        stmt = stmt.where(Post.created_at >= _day_start(query.after, zone))
+    if query.before:
+        stmt = stmt.where(Post.created_at < _day_start(query.before, zone))
+    if query.status == "open":
+        stmt = stmt.where(Topic.closed.is_(False))
+    elif query.status == "closed":
+        stmt = stmt.where(Topic.closed.is_(True))
+    if rank is not None and query.order != "latest":
+        stmt = stmt.order_by(rank, Post.created_at.desc(), Post.id.desc())
+    else:
+        stmt = stmt.order_by(Post.created_at.desc(), Post.id.desc())
+    rows = [(p, t) for p, t in session.execute(stmt.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))]
+    result.posts = rows[:PER_PAGE]
+    result.has_more = len(rows) > PER_PAGE
+    wanted_stems = set(term_stems)
+    result.hits = [Hit(p, t, highlight(t.title, wanted_stems, whole=True),
+                       highlight(plain_text(p.cooked), wanted_stems)) for p, t in result.posts]
+    return result
+
+
+def highlight(value: str, wanted: set[str], *, whole: bool = False, length: int = 240) -> str:
+    """Escaped HTML of `value` (or an excerpt around the first match) with matching words in <mark>."""
+    matches = [m for m in _WORD_RE.finditer(value) if wanted and stem(m.group(0)) in wanted]
+    start, end = 0, len(value)
+    if not whole and len(value) > length:
+        first = matches[0].start() if matches else 0
+        start = max(0, first - length // 3)
+        if start:
+            space = value.find(" ", start)
+            start = space + 1 if 0 <= space < first else start
+        end = min(len(value), start + length)
+        if end < len(value):
+            space = value.rfind(" ", start, end)
+            end = space if space > start else end
+    out, pos = [], start
+    for m in matches:
+        if m.start() < start or m.end() > end:
+            continue
+        out.append(html.escape(value[pos:m.start()]))
+        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
+        pos = m.end()
+    out.append(html.escape(value[pos:end]))
+    return ("…" if start > 0 else "") + "".join(out) + ("…" if end < len(value) else "")
+

@@ -1,0 +1,429 @@
+"""Read tracking, watching levels, "seen by N of M", and view counting.
+
+- Each signed-in person has a TopicUser row per topic they touched: the last post number they read
+  (advanced by page views without JavaScript, and by posts scrolling into view with it), whether
+  and when they opened the topic, and how closely they watch it.
+- "Seen by N of M": N counts the people who opened the topic page (never an email, never "mark
+  read"); M is the number of accounts allowed to see the topic now, from permissions.
+- Views: one per viewer (account, or address for visitors) per window, however often they reload,
+  counted across processes (Redis when configured, else a row in the database).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forum import permissions
+from forum.errors import NotFound, ValidationFailed
+from forum.i18n import _
+from forum.models import (
+    MUTED,
+    NORMAL,
+    TRACKING,
+    WATCH_LEVEL_NAMES,
+    WATCHING,
+    Category,
+    CategoryUser,
+    Notification,
+    Topic,
+    TopicUser,
+    TopicViewMark,
+    User,
+    utcnow,
+)
+from forum.permissions import Viewer
+
+VIEW_WINDOW = timedelta(minutes=30)
+NEW_TOPIC_DAYS = 7
+_NO_SYNC = {"synchronize_session": False}
+
+
+def user_zone(user: User | None) -> ZoneInfo:
+    name = user.timezone if user is not None else None
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+# --- per-user topic rows ----------------------------------------------------------------------
+
+def topic_user(session: Session, user_id: int, topic_id: int, *, create: bool = False) -> TopicUser | None:
+    row = session.get(TopicUser, (user_id, topic_id))
+    if row is None and create:
+        row = TopicUser(user_id=user_id, topic_id=topic_id, last_read_post_number=0)
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # a concurrent request of the same person made it first
+            row = session.get(TopicUser, (user_id, topic_id), populate_existing=True)
+            assert row is not None
+    return row
+
+
+def _first_visit(session: Session, row: TopicUser, topic_id: int) -> None:
+    if row.first_visited_at is None:
+        row.first_visited_at = utcnow()
+        session.execute(update(Topic).where(Topic.id == topic_id)
+                        .values(seen_by_count=Topic.seen_by_count + 1), execution_options=_NO_SYNC)
+
+
+def _advance(session: Session, row: TopicUser, topic: Topic, post_number: int) -> bool:
+    number = min(post_number, topic.highest_post_number)
+    if number <= row.last_read_post_number:
+        return False
+    row.last_read_post_number = number
+    # Reading a post answers the notifications about it.
+    session.execute(update(Notification).where(
+        Notification.user_id == row.user_id, Notification.topic_id == topic.id, Notification.read.is_(False),
+        or_(Notification.post_number.is_(None), Notification.post_number <= number),
+    ).values(read=True), execution_options=_NO_SYNC)
+    return True
+
+
+def on_posted(session: Session, user_id: int, topic: Topic, post_number: int) -> None:
+    """The author of a post has read the topic up to it, has opened it, and now tracks it."""
+    row = topic_user(session, user_id, topic.id, create=True)
+    assert row is not None
+    _first_visit(session, row, topic.id)
+    if post_number > row.last_read_post_number:
+        row.last_read_post_number = post_number
+    if row.notification_level is None and category_level(session, user_id, topic.category_id) != WATCHING:
+        row.notification_level = TRACKING
+
+
+# --- page views -------------------------------------------------------------------------------
+
+@dataclass
+class VisitPlan:
+    """What a topic page view must write; computed on the read session so most reloads write nothing."""
+
+    count_view: bool
+    visit: bool
+    read_up_to: int | None
+
+
+def plan_visit(session: Session, viewer: Viewer, topic: Topic, who: str, *, read_up_to: int | None,
+               redis=None, prefix: str = "forum") -> VisitPlan:
+    now = utcnow()
+    if viewer.user is None:
+        return VisitPlan(count_view=_view_is_new(session, topic.id, who, redis, prefix, now), visit=False,
+                         read_up_to=None)
+    row = session.get(TopicUser, (viewer.user.id, topic.id))
+    fresh = row is None or row.last_visited_at is None or row.last_visited_at < now - VIEW_WINDOW
+    behind = read_up_to is not None and (row is None or row.last_read_post_number < min(
+        read_up_to, topic.highest_post_number))
+    return VisitPlan(count_view=fresh, visit=fresh or behind or row is None, read_up_to=read_up_to)
+
+
+def _view_is_new(session: Session, topic_id: int, who: str, redis, prefix: str, now) -> bool:
+    key = f"view:{topic_id}:{who}"
+    if redis is not None:
+        # SET NX with an expiry: the first process to see this viewer in the window counts the view.
+        return bool(redis.set(f"{prefix}:{key}", "1", nx=True, ex=int(VIEW_WINDOW.total_seconds())))
+    mark = session.get(TopicViewMark, key)
+    return mark is None or mark.viewed_at < now - VIEW_WINDOW
+
+
+def record_visit(session: Session, viewer: Viewer, topic: Topic, who: str, plan: VisitPlan, *,
+                 redis=None) -> None:
+    """Write what plan_visit() found necessary, in the caller's write transaction."""
+    now = utcnow()
+    count = plan.count_view
+    if viewer.user is None and count and redis is None:
+        key = f"view:{topic.id}:{who}"
+        mark = session.get(TopicViewMark, key, with_for_update=True)
+        if mark is not None and mark.viewed_at >= now - VIEW_WINDOW:
+            count = False  # another process counted it meanwhile
+        elif mark is None:
+            try:
+                with session.begin_nested():
+                    session.add(TopicViewMark(key=key, viewed_at=now))
+            except IntegrityError:
+                count = False
+        else:
+            mark.viewed_at = now
+        if random.random() < 0.01:  # keep the table small without a scheduled job
+            session.execute(delete(TopicViewMark).where(TopicViewMark.viewed_at < now - VIEW_WINDOW))
+    if viewer.user is not None and plan.visit:
+        row = topic_user(session, viewer.user.id, topic.id, create=True)
+        assert row is not None
+        _first_visit(session, row, topic.id)
+        if plan.count_view:
+            row.last_visited_at = now
+        if plan.read_up_to is not None:
+            _advance(session, row, topic, plan.read_up_to)
+    if count:
+        session.execute(update(Topic).where(Topic.id == topic.id).values(views=Topic.views + 1),
+                        execution_options=_NO_SYNC)
+
+
+def mark_read(session: Session, viewer: Viewer, topic: Topic, post_number: int | None = None) -> int:
+    """Advance the viewer's read position (to the end when post_number is None); returns the new position."""
+    permissions.ensure_can_see_topic(session, viewer, topic)
+    assert viewer.user is not None
+    row = topic_user(session, viewer.user.id, topic.id, create=True)
+    assert row is not None
+    _advance(session, row, topic, topic.highest_post_number if post_number is None else post_number)
+    return row.last_read_post_number
+
+
+# --- lists: new and unread --------------------------------------------------------------------
+
+@dataclass
+class TopicState:
+    last_read: int
+    unread: int
+    new: bool
+    level: int
+
+    @property
+    def first_unread(self) -> int:
+        return self.last_read + 1
+
+
+def new_cutoff():
+    return utcnow() - timedelta(days=NEW_TOPIC_DAYS)
+
+
+def topic_states(session: Session, viewer: Viewer, topics: list[Topic]) -> dict[int, TopicState]:
+    """Unread and new state of each listed topic for a signed-in viewer (one query for the page)."""
+    if viewer.user is None or not topics:
+        return {}
+    ids = [t.id for t in topics]
+    rows = {r.topic_id: r for r in session.scalars(
+        select(TopicUser).where(TopicUser.user_id == viewer.user.id, TopicUser.topic_id.in_(ids)))}
+    muted_categories = set(session.scalars(select(CategoryUser.category_id).where(
+        CategoryUser.user_id == viewer.user.id, CategoryUser.notification_level == MUTED)))
+    cutoff = new_cutoff()
+    states: dict[int, TopicState] = {}
+    for t in topics:
+        row = rows.get(t.id)
+        level = row.notification_level if row and row.notification_level is not None else (
+            MUTED if t.category_id in muted_categories else NORMAL)
+        opened = row is not None and (row.last_read_post_number > 0 or row.first_visited_at is not None)
+        if not opened:
+            new = level != MUTED and t.user_id != viewer.user.id and t.created_at >= cutoff
+            states[t.id] = TopicState(0, 0, new, level)
+            continue
+        unread = max(0, t.highest_post_number - row.last_read_post_number) if level != MUTED else 0
+        states[t.id] = TopicState(row.last_read_post_number, unread, False, level)
+    return states
+
+
+def _not_muted(viewer: Viewer):
+    assert viewer.user is not None
+    muted = select(CategoryUser.category_id).where(CategoryUser.user_id == viewer.user.id,
+                                                   CategoryUser.notification_level == MUTED)
+    return or_(TopicUser.notification_level.is_not(None), Topic.category_id.not_in(muted))
+
+
+def _unread_stmt(session: Session, viewer: Viewer, category_ids: list[int] | None):
+    assert viewer.user is not None
+    stmt = (select(Topic).join(TopicUser, and_(TopicUser.topic_id == Topic.id, TopicUser.user_id == viewer.user.id))
+            .where(permissions.visible_topics_clause(session, viewer), TopicUser.last_read_post_number > 0,
+                   Topic.highest_post_number > TopicUser.last_read_post_number,
+                   func.coalesce(TopicUser.notification_level, NORMAL) != MUTED, _not_muted(viewer)))
+    if category_ids is not None:
+        stmt = stmt.where(Topic.category_id.in_(category_ids))
+    return stmt
+
+
+def _new_stmt(session: Session, viewer: Viewer, category_ids: list[int] | None):
+    assert viewer.user is not None
+    stmt = (select(Topic).outerjoin(TopicUser, and_(TopicUser.topic_id == Topic.id,
+                                                    TopicUser.user_id == viewer.user.id))
+            .where(permissions.visible_topics_clause(session, viewer), Topic.created_at >= new_cutoff(),
+                   Topic.user_id != viewer.user.id,
+                   or_(TopicUser.user_id.is_(None),
+                       and_(TopicUser.last_read_post_number == 0, TopicUser.first_visited_at.is_(None))),
+                   func.coalesce(TopicUser.notification_level, NORMAL) != MUTED, _not_muted(viewer)))
+    if category_ids is not None:
+        stmt = stmt.where(Topic.category_id.in_(category_ids))
+    return stmt
+
+
+def subtree_ids(session: Session, category: Category | None) -> list[int] | None:
+    if category is None:
+        return None
+    return [category.id, *session.scalars(select(Category.id).where(Category.parent_id == category.id))]
+
+
+def filtered_topics(session: Session, viewer: Viewer, which: str, *, page: int, per_page: int,
+                    category: Category | None = None):
+    from forum.reading import TopicList
+
+    if viewer.user is None:
+        return TopicList(topics=[], page=page, per_page=per_page, has_more=False)
+    ids = subtree_ids(session, category)
+    stmt = _new_stmt(session, viewer, ids) if which == "new" else _unread_stmt(session, viewer, ids)
+    rows = list(session.scalars(stmt.order_by(Topic.bumped_at.desc(), Topic.id.desc())
+                                .offset((page - 1) * per_page).limit(per_page + 1)))
+    return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page)
+
+
+def tab_counts(session: Session, viewer: Viewer, category: Category | None = None) -> dict[str, int]:
+    if viewer.user is None:
+        return {}
+    ids = subtree_ids(session, category)
+    return {
+        which: session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        for which, stmt in (("new", _new_stmt(session, viewer, ids)), ("unread", _unread_stmt(session, viewer, ids)))
+    }
+
+
+def dismiss(session: Session, viewer: Viewer, category: Category | None = None) -> int:
+    """Mark every new and unread topic (of a category and its subcategories, or everywhere) as read."""
+    assert viewer.user is not None
+    ids = subtree_ids(session, category)
+    unread = list(session.scalars(_unread_stmt(session, viewer, ids).with_only_columns(Topic.id)))
+    if unread:
+        session.execute(update(TopicUser).where(TopicUser.user_id == viewer.user.id, TopicUser.topic_id.in_(unread))
+                        .values(last_read_post_number=select(Topic.highest_post_number)
+                                .where(Topic.id == TopicUser.topic_id).scalar_subquery()),
+                        execution_options=_NO_SYNC)
+    new = session.execute(_new_stmt(session, viewer, ids).with_only_columns(Topic.id, Topic.highest_post_number)).all()
+    for topic_id, highest in new:
+        row = topic_user(session, viewer.user.id, topic_id, create=True)
+        assert row is not None
+        row.last_read_post_number = max(row.last_read_post_number, highest, 1)
+    return len(unread) + len(new)
+
+
+# --- watching levels --------------------------------------------------------------------------
+
+def parse_level(value: str | int | None) -> int:
+    if isinstance(value, str) and value in {v: k for k, v in WATCH_LEVEL_NAMES.items()}:
+        return {v: k for k, v in WATCH_LEVEL_NAMES.items()}[value]
+    try:
+        level = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        level = -1
+    if level not in WATCH_LEVEL_NAMES:
+        raise ValidationFailed(fields={"notification_level": _("Choose watching, tracking, normal or muted.")})
+    return level
+
+
+def category_level(session: Session, user_id: int, category_id: int) -> int:
+    level = session.scalar(select(CategoryUser.notification_level).where(
+        CategoryUser.user_id == user_id, CategoryUser.category_id == category_id))
+    return NORMAL if level is None else level
+
+
+def topic_level(session: Session, user_id: int, topic: Topic) -> int:
+    row = session.get(TopicUser, (user_id, topic.id))
+    if row is not None and row.notification_level is not None:
+        return row.notification_level
+    return category_level(session, user_id, topic.category_id)
+
+
+def set_topic_level(session: Session, viewer: Viewer, topic: Topic | None, level: int) -> None:
+    permissions.ensure_can_see_topic(session, viewer, topic)
+    assert topic is not None and viewer.user is not None
+    row = topic_user(session, viewer.user.id, topic.id, create=True)
+    assert row is not None
+    row.notification_level = level
+
+
+def set_category_level(session: Session, viewer: Viewer, category: Category | None, level: int) -> None:
+    permissions.ensure_can_see_category(session, viewer, category)
+    assert category is not None and viewer.user is not None
+    row = session.get(CategoryUser, (viewer.user.id, category.id))
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(CategoryUser(user_id=viewer.user.id, category_id=category.id, notification_level=level))
+            return
+        except IntegrityError:
+            row = session.get(CategoryUser, (viewer.user.id, category.id), populate_existing=True)
+            if row is None:
+                raise NotFound() from None
+    row.notification_level = level
+
+
+# --- seen by N of M ---------------------------------------------------------------------------
+
+def _accounts_by_tier(session: Session) -> tuple[dict[str, int], int]:
+    rows = session.execute(select(User.tier, permissions.staff_clause(), func.count(User.id))
+                           .where(User.approved.is_(True)).group_by(User.tier, permissions.staff_clause())).all()
+    tiers: dict[str, int] = {}
+    staff = 0
+    for tier, is_staff, count in rows:
+        if is_staff:
+            staff += count
+        else:
+            tiers[tier] = tiers.get(tier, 0) + count
+    return tiers, staff
+
+
+def audience_sizes(session: Session, topics: list[Topic]) -> dict[int, int]:
+    """M for each topic: accounts allowed to see it now (one count query, then per category)."""
+    if not topics:
+        return {}
+    tiers, staff = _accounts_by_tier(session)
+    per_category: dict[int, int] = {}
+    sizes = {}
+    for t in topics:
+        if t.category_id not in per_category:
+            per_category[t.category_id] = staff + sum(
+                tiers.get(tier, 0) for tier in permissions.tiers_that_see_category(session, t.category_id))
+        sizes[t.id] = staff if t.deleted_at is not None else per_category[t.category_id]
+    return sizes
+
+
+@dataclass
+class SeenBy:
+    seen: int
+    audience: int
+
+
+def seen_by_in_lists(session: Session, topics: list[Topic]) -> dict[int, SeenBy]:
+    sizes = audience_sizes(session, topics)
+    return {t.id: SeenBy(min(t.seen_by_count, sizes[t.id]), sizes[t.id]) for t in topics}
+
+
+def _readers(session: Session, topic: Topic):
+    return (select(User).join(TopicUser, TopicUser.user_id == User.id)
+            .where(TopicUser.topic_id == topic.id, TopicUser.first_visited_at.is_not(None),
+                   User.approved.is_(True), permissions.audience_clause(session, topic)))
+
+
+def seen_by(session: Session, topic: Topic) -> SeenBy:
+    """Exact N among the accounts that may see the topic now, and M."""
+    seen = session.scalar(select(func.count()).select_from(_readers(session, topic).subquery())) or 0
+    return SeenBy(seen, audience_sizes(session, [topic])[topic.id])
+
+
+@dataclass
+class SeenByBreakdown:
+    by_tier: dict[str, tuple[int, int]]  # tier (or "staff") -> (seen, allowed)
+    names: list[str]
+    more: int
+
+
+def seen_by_breakdown(session: Session, viewer: Viewer, topic: Topic, *, limit: int = 200) -> SeenByBreakdown:
+    permissions.ensure_can_moderate(viewer)
+    tiers, staff = _accounts_by_tier(session)
+    allowed = set(permissions.tiers_that_see_category(session, topic.category_id)) if topic.deleted_at is None else set()
+    readers = _readers(session, topic).subquery()
+    seen_rows = session.execute(select(readers.c.tier, (readers.c.is_admin | readers.c.is_moderator),
+                                       func.count()).group_by(readers.c.tier,
+                                                              (readers.c.is_admin | readers.c.is_moderator))).all()
+    seen: dict[str, int] = {}
+    for tier, is_staff, count in seen_rows:
+        key = "staff" if is_staff else tier
+        seen[key] = seen.get(key, 0) + count
+    by_tier = {tier: (seen.get(tier, 0), tiers.get(tier, 0) if tier in allowed else 0)
+               for tier in permissions.AUDIENCE_TIERS}
+    by_tier["staff"] = (seen.get("staff", 0), staff)
+    names = list(session.scalars(_readers(session, topic).with_only_columns(User.username)
+                                 .order_by(User.username_lower).limit(limit + 1)))
+    total = sum(s for s, _a in by_tier.values())
+    return SeenByBreakdown(by_tier=by_tier, names=names[:limit], more=max(0, total - limit))
