@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import auth
+from forum import auth, permissions
 from forum.config import Settings
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
@@ -100,11 +100,16 @@ def find_user_by_login(session: Session, login: str) -> User | None:
 
 
 def authenticate(session: Session, login: str, password: str) -> User | None:
-    """The user whose credentials these are, or None; unknown names and wrong passwords look alike."""
+    """The user whose credentials these are, or None; unknown names and wrong passwords look alike.
+
+    A suspended account, or one awaiting approval, raises Forbidden with the reason, but only to
+    someone who knows its password.
+    """
     user = find_user_by_login(session, login)
     ok = auth.verify_password(user.password_hash if user else None, password)
     if not ok or user is None:
         return None
+    permissions.ensure_can_log_in(user)
     if auth.needs_rehash(user.password_hash):
         user.password_hash = auth.hash_password(password)
     return user

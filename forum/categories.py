@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forum import permissions
+from forum import modlog, permissions
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import AUDIENCES, LEVEL_NAMES, Category, Topic
@@ -45,6 +45,8 @@ def create_category(session: Session, viewer: Viewer, *, name: str, description:
         category.set_level(audience, level)
     session.add(category)
     session.flush()
+    modlog.record(session, viewer, "create_category", target_type="category", target_id=category.id,
+                  summary=category.name, details={a: LEVEL_NAMES[category.level_for(a)] for a in AUDIENCES})
     return category
 
 
@@ -56,8 +58,14 @@ def set_levels(session: Session, viewer: Viewer, category_id: int, levels: dict[
     for audience in AUDIENCES:
         if audience not in levels or levels[audience] not in LEVEL_NAMES:
             raise ValidationFailed(_("Choose a level for %(audience)s.", audience=audience))
+    before = {a: LEVEL_NAMES[category.level_for(a)] for a in AUDIENCES}
     for audience in AUDIENCES:
         category.set_level(audience, levels[audience])
+    after = {a: LEVEL_NAMES[category.level_for(a)] for a in AUDIENCES}
+    if before != after:
+        modlog.record(session, viewer, "set_category_levels", target_type="category", target_id=category.id,
+                      summary=category.name, details={a: {"from": before[a], "to": after[a]}
+                                                      for a in AUDIENCES if before[a] != after[a]})
     return category
 
 

@@ -12,6 +12,14 @@ Rules, in the order they are applied:
 5. Replying needs `reply` in the category and an open, unarchived topic; starting a topic needs
    `create`. Anonymous visitors never write.
 6. Authors edit and delete their own posts unless the topic is archived; nobody likes their own post.
+7. Suspended accounts and sign-ups awaiting approval cannot log in; silenced accounts read but never
+   write (no topics, replies or edits). This holds for staff too.
+8. Posts hidden by moderators or by community flags, like deleted ones, are seen only by staff and
+   their author. Any signed-in user may flag a post they can see, once, except their own.
+9. Slow mode limits how often one person replies in a topic; new participants wait a minimum time
+   between posts (per category and site-wide). Staff are exempt.
+10. Moderators act on users who are not staff; only admins act on moderators, and only admins
+   grant or revoke staff roles and set the site policy.
 
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
 over rows to filter them: they add `visible_topics_clause()` to their query.
@@ -19,14 +27,16 @@ over rows to filter them: they add `visible_topics_clause()` to their query.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
-from forum.errors import Forbidden, LoginRequired, NotFound
+from forum.errors import Forbidden, LoginRequired, NotFound, RateLimited
 from forum.i18n import _
-from forum.models import CREATE, NONE, REPLY, SEE, Category, Post, Topic, User
+from forum.models import CREATE, NONE, REPLY, SEE, TIERS, Category, Post, Topic, User, utcnow
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 
 
@@ -127,7 +137,8 @@ def ensure_can_see_category(session: Session, viewer: Viewer, category: Category
 
 
 def can_create_topic(session: Session, viewer: Viewer, category: Category) -> bool:
-    return not viewer.is_anonymous and category_levels(session, viewer).get(category.id, NONE) >= CREATE
+    return (not viewer.is_anonymous and posting_refusal(viewer) is None
+            and category_levels(session, viewer).get(category.id, NONE) >= CREATE)
 
 
 def ensure_can_create_topic(session: Session, viewer: Viewer, category: Category | None) -> Category:
@@ -135,13 +146,16 @@ def ensure_can_create_topic(session: Session, viewer: Viewer, category: Category
         raise LoginRequired()
     ensure_can_see_category(session, viewer, category)
     assert category is not None
+    why = posting_refusal(viewer)
+    if why is not None:
+        raise Forbidden(why)
     if not can_create_topic(session, viewer, category):
         raise Forbidden(_("You may not start topics in this category."))
     return category
 
 
 def creatable_categories(session: Session, viewer: Viewer) -> list[Category]:
-    if viewer.is_anonymous:
+    if viewer.is_anonymous or posting_refusal(viewer) is not None:
         return []
     levels = category_levels(session, viewer)
     ids = [cid for cid, level in levels.items() if level >= CREATE]
@@ -172,6 +186,9 @@ def reply_refusal(session: Session, viewer: Viewer, topic: Topic) -> str | None:
         return _("You need to be logged in to reply.")
     if topic.deleted_at is not None:
         return _("This topic has been deleted.")
+    silenced = posting_refusal(viewer)
+    if silenced is not None:
+        return silenced
     if viewer.is_staff:
         return None
     if topic.archived:
@@ -201,7 +218,7 @@ def ensure_can_reply_topic(session: Session, viewer: Viewer, topic: Topic | None
 def can_see_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
     if not can_see_topic(session, viewer, topic):
         return False
-    return viewer.is_staff or post.deleted_at is None or post.user_id == viewer.id
+    return viewer.is_staff or (post.deleted_at is None and not post.hidden) or post.user_id == viewer.id
 
 
 def ensure_can_see_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
@@ -212,6 +229,8 @@ def ensure_can_see_post(session: Session, viewer: Viewer, post: Post | None, top
 
 def can_edit_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
     if viewer.is_anonymous or post.deleted_at is not None or not can_see_topic(session, viewer, topic):
+        return False
+    if posting_refusal(viewer) is not None:
         return False
     if viewer.is_staff:
         return True
@@ -243,6 +262,7 @@ def can_like_post(session: Session, viewer: Viewer, post: Post, topic: Topic) ->
         not viewer.is_anonymous
         and post.user_id != viewer.id
         and post.deleted_at is None
+        and not post.hidden
         and not topic.archived
         and can_see_topic(session, viewer, topic)
     )
@@ -281,6 +301,191 @@ def ensure_can_administer(viewer: Viewer) -> None:
 
 def can_grant_staff(viewer: Viewer) -> bool:
     return viewer.is_admin
+
+
+def can_moderate_user(viewer: Viewer, target: User) -> bool:
+    """Staff act on ordinary accounts; only admins act on moderators; nobody on admins or themselves."""
+    if not viewer.is_staff or target.id == viewer.id or target.is_admin:
+        return False
+    return viewer.is_admin or not target.is_moderator
+
+
+def ensure_can_moderate_user(viewer: Viewer, target: User | None) -> User:
+    ensure_can_moderate(viewer)
+    if target is None:
+        raise NotFound()
+    if not can_moderate_user(viewer, target):
+        raise Forbidden(_("You may not act on this account."))
+    return target
+
+
+def preview_viewer(tier: str | None) -> Viewer:
+    """Someone of this tier (None: a visitor who is not signed in), for staff to preview what they see."""
+    if tier is None:
+        return Viewer()
+    if tier not in TIERS:
+        raise NotFound()
+    return Viewer(user=User(id=None, username=tier, username_lower=tier, tier=tier, is_admin=False,
+                            is_moderator=False, approved=True))
+
+
+# --- suspended, silenced and unapproved accounts ----------------------------------------------
+
+def _in_force(until: datetime | None) -> bool:
+    return until is not None and until > utcnow()
+
+
+def _utc(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def is_suspended(user: User) -> bool:
+    return _in_force(user.suspended_until)
+
+
+def is_silenced(user: User) -> bool:
+    return _in_force(user.silenced_until)
+
+
+def login_refusal(user: User) -> str | None:
+    """Why this account may not log in or keep a session, or None when it may."""
+    if not user.approved:
+        return _("Your account is waiting for a moderator's approval.")
+    if is_suspended(user):
+        assert user.suspended_until is not None
+        return _("This account is suspended until %(date)s. Reason: %(reason)s",
+                 date=_utc(user.suspended_until), reason=user.suspend_reason or "-")
+    return None
+
+
+def ensure_can_log_in(user: User) -> None:
+    why = login_refusal(user)
+    if why is not None:
+        raise Forbidden(why)
+
+
+def posting_refusal(viewer: Viewer) -> str | None:
+    """Why this signed-in viewer may not write at all (topics, replies, edits, flags), or None."""
+    user = viewer.user
+    if user is None:
+        return None
+    if is_suspended(user):
+        return _("Your account is suspended.")
+    if is_silenced(user):
+        assert user.silenced_until is not None
+        return _("You have been silenced until %(date)s: you can read, but not post.",
+                 date=_utc(user.silenced_until))
+    return None
+
+
+def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, topic: Topic | None = None) -> None:
+    """Slow mode in a topic, and the least time between posts of a new participant. Staff are exempt."""
+    from forum import policy
+
+    user = viewer.user
+    if user is None or viewer.is_staff:
+        return
+    now = utcnow()
+    if topic is not None and topic.slow_mode_seconds > 0:
+        last = session.scalar(select(func.max(Post.created_at)).where(
+            Post.topic_id == topic.id, Post.user_id == user.id))
+        if last is not None:
+            wait = (last + timedelta(seconds=topic.slow_mode_seconds) - now).total_seconds()
+            if wait > 0:
+                raise RateLimited(math.ceil(wait), _(
+                    "This topic is in slow mode: one reply every %(interval)s seconds per person. "
+                    "You may reply again in %(n)s seconds.", interval=topic.slow_mode_seconds, n=math.ceil(wait)))
+    rules = policy.load(session)
+    if user.tier != "participant" or user.created_at <= now - timedelta(days=rules.new_participant_days):
+        return
+    interval = max(rules.new_participant_post_interval, category.new_participant_post_interval)
+    if interval <= 0:
+        return
+    # Locking the author's row orders two posts sent at once (PostgreSQL; SQLite writers queue anyway).
+    last = session.scalar(select(User.last_posted_at).where(User.id == user.id).with_for_update())
+    if last is not None:
+        wait = (last + timedelta(seconds=interval) - now).total_seconds()
+        if wait > 0:
+            raise RateLimited(math.ceil(wait), _(
+                "New participants wait %(interval)s seconds between posts here. "
+                "You may post again in %(n)s seconds.", interval=interval, n=math.ceil(wait)))
+
+
+# --- flags and invitations --------------------------------------------------------------------
+
+def can_flag_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
+    return (
+        not viewer.is_anonymous
+        and post.user_id != viewer.id
+        and post.deleted_at is None
+        and posting_refusal(viewer) is None
+        and can_see_post(session, viewer, post, topic)
+    )
+
+
+def ensure_can_flag_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
+    ensure_can_see_post(session, viewer, post, topic)
+    assert post is not None and topic is not None
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if post.user_id == viewer.id:
+        raise Forbidden(_("You cannot flag your own post."))
+    why = posting_refusal(viewer)
+    if why is not None:
+        raise Forbidden(why)
+    if not can_flag_post(session, viewer, post, topic):
+        raise Forbidden(_("You may not flag this post."))
+    return post
+
+
+INVITE_WINDOW = timedelta(days=30)
+
+
+def invitations_left(session: Session, viewer: Viewer) -> int | None:
+    """How many more invitations the viewer may send in the current 30 days; None means no limit (staff)."""
+    from forum import policy
+    from forum.models import Invitation
+
+    if viewer.user is None or posting_refusal(viewer) is not None:
+        return 0
+    if viewer.is_staff:
+        return None
+    quota = policy.load(session).invite_quota(viewer.user.tier)
+    if quota <= 0:
+        return 0
+    used = session.scalar(select(func.count(Invitation.id)).where(
+        Invitation.created_by_id == viewer.user.id, Invitation.created_at >= utcnow() - INVITE_WINDOW)) or 0
+    return max(quota - used, 0)
+
+
+def may_invite(session: Session, viewer: Viewer) -> bool:
+    """Whether inviting is open to this viewer at all (their quota may still be used up)."""
+    from forum import policy
+
+    if viewer.user is None:
+        return False
+    return viewer.is_staff or policy.load(session).invite_quota(viewer.user.tier) > 0
+
+
+def invitable_tiers(viewer: Viewer) -> tuple[str, ...]:
+    """Staff invite to any tier; others to their own tier or a lower one."""
+    if viewer.user is None:
+        return ()
+    if viewer.is_staff:
+        return TIERS
+    return TIERS[: TIERS.index(viewer.user.tier) + 1] if viewer.user.tier in TIERS else ()
+
+
+def ensure_can_invite(session: Session, viewer: Viewer) -> None:
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if not may_invite(session, viewer):
+        raise NotFound()
+    why = posting_refusal(viewer)
+    if why is not None:
+        raise Forbidden(why)
+    if invitations_left(session, viewer) == 0:
+        raise Forbidden(_("You have used all your invitations for the last 30 days."))
 
 
 # --- audiences: who may see a topic or post, as a filter on accounts ---------------------------

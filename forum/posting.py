@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import forum.notifications as notifications
 import forum.search as search
 import forum.tracking as tracking
-from forum import permissions
+from forum import modlog, permissions
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -89,6 +89,7 @@ def create_topic(
         raise ValidationFailed(fields=fields)
     assert category is not None
     permissions.ensure_can_create_topic(session, viewer, category)
+    permissions.ensure_can_post_now(session, viewer, category)
     assert viewer.user is not None
     now = utcnow()
     topic = Topic(
@@ -118,6 +119,7 @@ def create_reply(
     permissions.ensure_can_reply_topic(session, viewer, topic)
     assert topic is not None and viewer.user is not None
     raw = validate_raw(settings, raw)
+    permissions.ensure_can_post_now(session, viewer, topic.category, topic)
     if reply_to_post_number is not None:
         target = session.scalar(select(Post.id).where(
             Post.topic_id == topic.id, Post.post_number == reply_to_post_number, Post.deleted_at.is_(None)))
@@ -205,17 +207,29 @@ def edit_post(
     if new_title is not None:
         topic.title = new_title
         topic.slug = slugify(new_title)
+    if viewer.is_staff and post.user_id != viewer.user.id:
+        modlog.record(session, viewer, "edit_post", target_type="post", target_id=post.id,
+                      target_user_id=post.user_id, topic_id=topic.id,
+                      summary=f"#{post.post_number} {topic.title}", reason=clean(reason, single_line=True),
+                      details={"version": post.version})
     session.flush()
     search.index_post(session, post, topic)
     notifications.on_post_edited(session, post, topic, old_mentions, cooked, viewer.user.id)
     return post
 
 
-def delete_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
+def delete_post(session: Session, viewer: Viewer, *, post_id: int, reason: str = "") -> Post:
     """Soft-delete a post; deleting the first post deletes the topic. Counters are recomputed."""
     post, topic = get_post(session, post_id)
     permissions.ensure_can_delete_post(session, viewer, post, topic)
     assert viewer.user is not None
+    if viewer.is_staff and post.user_id != viewer.user.id:
+        first = post.post_number == 1
+        modlog.record(session, viewer, "delete_topic" if first else "delete_post",
+                      target_type="topic" if first else "post", target_id=topic.id if first else post.id,
+                      target_user_id=post.user_id, topic_id=topic.id,
+                      summary=topic.title if first else f"#{post.post_number} {topic.title}",
+                      reason=clean(reason, single_line=True))
     now = utcnow()
     post.deleted_at = now
     post.deleted_by_id = viewer.user.id

@@ -66,9 +66,12 @@ def login(request: Request, write: WriteDep, settings: SettingsDep, limiter: Lim
         response = render(request, "login.html", {"form": form, "errors": e.form_errors()}, status_code=429)
         response.headers["Retry-After"] = str(e.retry_after)
         return response
-    with write() as session:
-        user = accounts.authenticate(session, login, password)
-        token = accounts.start_session(session, user, request.headers.get("user-agent", "")) if user else None
+    try:
+        with write() as session:
+            user = accounts.authenticate(session, login, password)
+            token = accounts.start_session(session, user, request.headers.get("user-agent", "")) if user else None
+    except ForumError as e:
+        return render(request, "login.html", {"form": form, "errors": e.form_errors()}, status_code=e.status_code)
     if token is None:
         return render(request, "login.html", {"form": form, "errors": {"_": LOGIN_FAILED}}, status_code=401)
     return _signed_in(settings, token, next)

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from forum import accounts, auth
+from forum import accounts, auth, permissions
 from forum.config import Settings
 from forum.db import Database
 from forum.errors import ForumError, LoginRequired
@@ -76,6 +76,8 @@ def get_viewer(request: Request, session: SessionDep, write: WriteDep, settings:
     viewer = Viewer()
     request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
     user_session = accounts.session_for_token(session, request.cookies.get(auth.SESSION_COOKIE), settings)
+    if user_session is not None and permissions.login_refusal(user_session.user) is not None:
+        user_session = None  # suspended since the session began: it no longer counts
     if user_session is not None:
         viewer = Viewer(user=user_session.user)
         request.state.csrf_binding = user_session.csrf_secret

@@ -1,0 +1,121 @@
+"""Site policy that admins set in the browser: sign-up mode, flags, limits for new participants, invitations.
+
+Kept in the database (site_settings rows named `policy.*`) so every process sees a change at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum import modlog
+from forum.errors import ValidationFailed
+from forum.i18n import _
+from forum.models import SiteSetting
+
+SIGNUP_OPEN, SIGNUP_INVITE_ONLY, SIGNUP_APPROVAL = "open", "invite_only", "approval"
+SIGNUP_MODES = (SIGNUP_OPEN, SIGNUP_INVITE_ONLY, SIGNUP_APPROVAL)
+SIGNUP_MODE_LABELS = {
+    SIGNUP_OPEN: _("Open: anyone may sign up"),
+    SIGNUP_INVITE_ONLY: _("Invitation only"),
+    SIGNUP_APPROVAL: _("Open, with approval by a moderator"),
+}
+PREFIX = "policy."
+
+# name -> (lowest, highest) for the numeric settings
+LIMITS = {
+    "flags_to_hide": (1, 100),
+    "new_participant_days": (0, 3650),
+    "new_participant_post_interval": (0, 86400),
+    "invitation_days": (1, 365),
+    "invite_quota_participant": (0, 1000),
+    "invite_quota_worker": (0, 1000),
+    "invite_quota_member": (0, 1000),
+}
+
+
+@dataclass
+class Policy:
+    signup_mode: str = SIGNUP_OPEN
+    # Flags from this many different people hide a post until a moderator reviews it.
+    flags_to_hide: int = 3
+    # Participants whose account is younger than this are "new participants".
+    new_participant_days: int = 7
+    # Site-wide least seconds between two posts of a new participant (0: off).
+    new_participant_post_interval: int = 0
+    # How long an invitation stays valid unless its maker chooses otherwise.
+    invitation_days: int = 7
+    # Invitations a non-staff user of each tier may send per 30 days (0: may not invite).
+    invite_quota_participant: int = 0
+    invite_quota_worker: int = 0
+    invite_quota_member: int = 0
+
+    def invite_quota(self, tier: str) -> int:
+        return int(getattr(self, f"invite_quota_{tier}", 0))
+
+
+def load(session: Session) -> Policy:
+    policy = Policy()
+    names = {f.name: f for f in fields(Policy)}
+    for key, value in session.execute(select(SiteSetting.key, SiteSetting.value)
+                                      .where(SiteSetting.key.startswith(PREFIX))):
+        name = key[len(PREFIX):]
+        if name not in names:
+            continue
+        if name == "signup_mode":
+            if value in SIGNUP_MODES:
+                policy.signup_mode = value
+        else:
+            try:
+                setattr(policy, name, int(value))
+            except ValueError:
+                pass
+    return policy
+
+
+def save(session: Session, viewer, values: dict[str, str]) -> Policy:
+    """Validate and store the submitted settings (admins only); the change is logged."""
+    from forum import permissions
+
+    permissions.ensure_can_administer(viewer)
+    current = load(session)
+    errors: dict[str, str] = {}
+    changes: dict[str, tuple[object, object]] = {}
+    for f in fields(Policy):
+        if f.name not in values:
+            continue
+        raw = str(values[f.name]).strip()
+        if f.name == "signup_mode":
+            if raw not in SIGNUP_MODES:
+                errors[f.name] = _("Choose a sign-up mode.")
+                continue
+            value: object = raw
+        else:
+            low, high = LIMITS[f.name]
+            try:
+                value = int(raw)
+            except ValueError:
+                errors[f.name] = _("Enter a whole number from %(low)s to %(high)s.", low=low, high=high)
+                continue
+            if not low <= value <= high:
+                errors[f.name] = _("Enter a whole number from %(low)s to %(high)s.", low=low, high=high)
+                continue
+        if getattr(current, f.name) != value:
+            changes[f.name] = (getattr(current, f.name), value)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    for name, (_old, new) in changes.items():
+        row = session.get(SiteSetting, PREFIX + name)
+        if row is None:
+            session.add(SiteSetting(key=PREFIX + name, value=str(new)))
+        else:
+            row.value = str(new)
+        setattr(current, name, new)
+    if changes:
+        modlog.record(session, viewer, "change_policy", target_type="site",
+                      summary=", ".join(f"{k}: {o} → {n}" for k, (o, n) in sorted(changes.items())),
+                      details={k: {"from": o, "to": n} for k, (o, n) in changes.items()})
+    return current
+

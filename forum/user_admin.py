@@ -1,0 +1,228 @@
+"""Staff actions on accounts: tier, suspension, silencing, staff roles, approval of sign-ups.
+
+Each function checks who may act on whom (permissions.ensure_can_moderate_user), acts, and logs.
+Suspending ends every session of the account at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from forum import accounts, mail, modlog, permissions, urls
+from forum.config import Settings
+from forum.errors import Conflict, NotFound, ValidationFailed
+from forum.i18n import _
+from forum.models import TIERS, Flag, Post, Topic, User, utcnow
+from forum.permissions import Viewer
+from forum.text import clean, parse_id
+
+ROLES = ("moderator", "admin")
+
+
+def get_user(session: Session, user_id: int | str | None) -> User:
+    uid = parse_id(user_id)
+    user = session.get(User, uid) if uid is not None else None
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def _target(session: Session, viewer: Viewer, user_id: int | str) -> User:
+    permissions.ensure_can_moderate(viewer)
+    return permissions.ensure_can_moderate_user(viewer, get_user(session, user_id))
+
+
+def _required_reason(reason: str) -> str:
+    reason = clean(reason, single_line=True)
+    if not reason:
+        raise ValidationFailed(fields={"reason": _("Give a reason; the person will see it.")})
+    if len(reason) > 500:
+        raise ValidationFailed(fields={"reason": _("Reasons may be at most 500 characters.")})
+    return reason
+
+
+def parse_until(value: str | None) -> datetime:
+    """The end of a suspension or silence from a form: a date (YYYY-MM-DD), ending at 00:00 UTC that day."""
+    try:
+        day = date.fromisoformat((value or "").strip())
+    except ValueError:
+        raise ValidationFailed(fields={"until": _("Enter the end date as YYYY-MM-DD.")}) from None
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def _future(until: datetime) -> datetime:
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if until <= utcnow():
+        raise ValidationFailed(fields={"until": _("The end date must be in the future.")})
+    if until > utcnow() + timedelta(days=365 * 100):
+        raise ValidationFailed(fields={"until": _("The end date is too far away.")})
+    return until
+
+
+def _log(session: Session, viewer: Viewer, action: str, user: User, reason: str = "", **details) -> None:
+    modlog.record(session, viewer, action, target_type="user", target_id=user.id, target_user_id=user.id,
+                  summary=user.username, reason=reason, details=details or None)
+
+
+def set_tier(session: Session, viewer: Viewer, user_id: int | str, tier: str, *, reason: str = "") -> User:
+    user = _target(session, viewer, user_id)
+    if tier not in TIERS:
+        raise ValidationFailed(fields={"tier": _("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS))})
+    if user.tier == tier:
+        return user
+    before = user.tier
+    accounts.set_tier(session, user, tier)
+    _log(session, viewer, "set_tier", user, clean(reason, single_line=True), **{"from": before, "to": tier})
+    return user
+
+
+def suspend(session: Session, viewer: Viewer, user_id: int | str, *, until: datetime, reason: str) -> User:
+    """The account cannot log in until then, and every session it has ends now."""
+    user = _target(session, viewer, user_id)
+    reason = _required_reason(reason)
+    until = _future(until)
+    user.suspended_until = until
+    user.suspend_reason = reason
+    accounts.end_all_sessions(session, user.id)
+    _log(session, viewer, "suspend_user", user, reason, until=until.isoformat())
+    session.flush()
+    return user
+
+
+def unsuspend(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
+    user = _target(session, viewer, user_id)
+    if not permissions.is_suspended(user):
+        raise Conflict(_("This account is not suspended."))
+    user.suspended_until = None
+    user.suspend_reason = ""
+    _log(session, viewer, "unsuspend_user", user, clean(reason, single_line=True))
+    session.flush()
+    return user
+
+
+def silence(session: Session, viewer: Viewer, user_id: int | str, *, until: datetime, reason: str) -> User:
+    """The account can read but not post until then."""
+    user = _target(session, viewer, user_id)
+    reason = _required_reason(reason)
+    until = _future(until)
+    user.silenced_until = until
+    user.silence_reason = reason
+    _log(session, viewer, "silence_user", user, reason, until=until.isoformat())
+    session.flush()
+    return user
+
+
+def unsilence(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
+    user = _target(session, viewer, user_id)
+    if not permissions.is_silenced(user):
+        raise Conflict(_("This account is not silenced."))
+    user.silenced_until = None
+    user.silence_reason = ""
+    _log(session, viewer, "unsilence_user", user, clean(reason, single_line=True))
+    session.flush()
+    return user
+
+
+def set_role(session: Session, viewer: Viewer, user_id: int | str, role: str, enabled: bool, *,
+             reason: str = "") -> User:
+    """Admins grant and revoke moderator and admin. Nobody changes their own role, and one admin always stays."""
+    permissions.ensure_can_administer(viewer)
+    user = get_user(session, user_id)
+    if role not in ROLES:
+        raise ValidationFailed(fields={"role": _("Role must be moderator or admin.")})
+    if user.id == viewer.id:
+        raise ValidationFailed(_("You cannot change your own staff role."))
+    column = "is_moderator" if role == "moderator" else "is_admin"
+    if getattr(user, column) == enabled:
+        return user
+    if role == "admin" and not enabled:
+        admins = session.scalar(select(func.count(User.id)).where(User.is_admin.is_(True))) or 0
+        if admins <= 1:
+            raise ValidationFailed(_("The forum needs at least one admin."))
+    setattr(user, column, enabled)
+    if role == "admin" and enabled:
+        user.is_moderator = True
+    action = f"{'grant' if enabled else 'revoke'}_{role}"
+    _log(session, viewer, action, user, clean(reason, single_line=True))
+    session.flush()
+    return user
+
+
+# --- sign-ups awaiting approval ---------------------------------------------------------------
+
+def pending_signups(session: Session, *, limit: int = 100) -> list[User]:
+    return list(session.scalars(select(User).where(User.approved.is_(False))
+                                .order_by(User.created_at, User.id).limit(limit)))
+
+
+def approve(session: Session, settings: Settings, viewer: Viewer, user_id: int | str) -> User:
+    permissions.ensure_can_moderate(viewer)
+    user = get_user(session, user_id)
+    if user.approved:
+        raise Conflict(_("This account is already approved."))
+    user.approved = True
+    _log(session, viewer, "approve_user", user)
+    if user.email:
+        login_url = urls.absolute(settings.base_url, "/login")
+        mail.queue_email(
+            session, to=user.email,
+            subject=str(_("Your account at %(site)s is ready", site=settings.site_title)),
+            text=str(_("Hello %(user)s,\n\nA moderator has approved your account at %(site)s. "
+                       "You can log in now:\n\n%(url)s\n", user=user.username, site=settings.site_title,
+                       url=login_url)),
+            dedupe_key=f"approved:{user.id}")
+    session.flush()
+    return user
+
+
+def reject(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> None:
+    """Remove a sign-up that was never approved (it has no posts: it could not log in)."""
+    permissions.ensure_can_moderate(viewer)
+    user = get_user(session, user_id)
+    if user.approved:
+        raise Conflict(_("Only sign-ups awaiting approval can be rejected."))
+    modlog.record(session, viewer, "reject_user", target_type="user", target_id=user.id,
+                  summary=f"{user.username} <{user.email}>", reason=clean(reason, single_line=True))
+    session.delete(user)
+    session.flush()
+
+
+# --- what staff see about a person ------------------------------------------------------------
+
+@dataclass
+class FlagRow:
+    flag: Flag
+    flagger: str
+    author: str
+    post: Post
+    topic: Topic
+
+
+def _flag_rows(session: Session, where, limit: int) -> list[FlagRow]:
+    flagger, author = aliased(User), aliased(User)
+    stmt = (select(Flag, flagger.username, author.username, Post, Topic)
+            .join(flagger, flagger.id == Flag.user_id)
+            .join(Post, Post.id == Flag.post_id)
+            .join(author, author.id == Post.user_id)
+            .join(Topic, Topic.id == Post.topic_id)
+            .where(where).order_by(Flag.id.desc()).limit(limit))
+    return [FlagRow(f, a, b, p, t) for f, a, b, p, t in session.execute(stmt)]
+
+
+def flags_received(session: Session, user: User, *, limit: int = 50) -> list[FlagRow]:
+    """Flags on this person's posts, newest first."""
+    return _flag_rows(session, and_(Post.user_id == user.id), limit)
+
+
+def flags_given(session: Session, user: User, *, limit: int = 50) -> list[FlagRow]:
+    return _flag_rows(session, and_(Flag.user_id == user.id), limit)
+
+
+def invitees(session: Session, user: User, *, limit: int = 100) -> list[User]:
+    return list(session.scalars(select(User).where(User.invited_by_id == user.id)
+                                .order_by(User.created_at, User.id).limit(limit)))
