@@ -216,11 +216,21 @@ def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: 
     if not include_deleted:
         stmt = stmt.where(Post.deleted_at.is_(None))
     if post_ids is not None:
-        stmt = stmt.where(Post.id.in_(post_ids[:1000]))
-    elif not newest_first:
-        stmt = stmt.where(Post.post_number >= from_number)
-    order = Post.post_number.desc() if newest_first else Post.post_number
-    return list(session.scalars(stmt.order_by(order).limit(limit)))
+        return list(session.scalars(stmt.where(Post.id.in_(post_ids[:1000])).order_by(Post.post_number)
+                                    .limit(limit)))
+    if not newest_first:
+        return list(session.scalars(stmt.where(Post.post_number >= from_number).order_by(Post.post_number)
+                                    .limit(limit)))
+    # Newest first: bound the post numbers too, so the cost stays that of one window whatever the
+    # planner believes about the topic's size; widen it only when deleted posts thin it out.
+    window = limit + 10
+    while True:
+        floor = topic.highest_post_number - window
+        posts = list(session.scalars(stmt.where(Post.post_number > floor)
+                                     .order_by(Post.post_number.desc()).limit(limit)))
+        if len(posts) >= limit or floor <= 0:
+            return posts
+        window *= 4
 
 
 def topic_stream(session: Session, viewer: Viewer, topic: Topic, *, include_deleted: bool = False) -> list[int]:

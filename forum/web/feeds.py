@@ -1,4 +1,4 @@
-"""Feed routes: who the request reads as, and conditional GET (ETag, Last-Modified, 304).
+"""Feed routes: who the request reads as, and conditional GET (ETag, Last-Modified, 304); and /top.
 
 A feed reads as an anonymous visitor unless its URL carries a personal feed token (`?token=`),
 or, for Discourse compatibility, an API key (`Api-Key` header or `?api_key=&api_username=`).
@@ -14,11 +14,12 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forum import accounts, apikeys, feeds, feedtokens, reading, urls
+from forum import accounts, apikeys, feeds, feedtokens, permissions, reading, urls
 from forum.errors import NotFound
 from forum.models import utcnow
 from forum.permissions import Viewer
-from forum.web.deps import LimiterDep, SessionDep, SettingsDep, WriteDep, client_ip
+from forum.web.deps import LimiterDep, SessionDep, SettingsDep, ViewerDep, WriteDep, client_ip
+from forum.web.templating import render
 
 router = APIRouter(tags=["feeds"])
 
@@ -149,3 +150,19 @@ def user_feed(request: Request, session: SessionDep, write: WriteDep, limiter: L
     user = accounts.get_user(session, username)
     viewer, personal = feed_reader(request, session, write, limiter, settings, f"user:{user.id}")
     return rss_response(request, _builder(session, viewer, settings).user(user), settings, personal=personal)
+
+
+# --- the page behind /top.rss -----------------------------------------------------------------
+
+@router.get("/top", include_in_schema=False)
+@router.get("/top/{period}", include_in_schema=False)
+def top_page(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+             period: str = "all", page: str = "1"):
+    if period not in reading.TOP_PERIODS:
+        raise NotFound()
+    listing = reading.top_topics(session, viewer, period=period, page=reading.parse_page(page),
+                                 per_page=settings.topics_per_page)
+    base = "/top" if period == "all" else f"/top/{period}"
+    return render(request, "latest.html", {
+        "listing": listing, "category": None, "top_period": period, "top_base": base,
+        "top_feed": base + ".rss", "can_create": bool(permissions.creatable_categories(session, viewer))})
