@@ -564,12 +564,16 @@ def ensure_can_manage_api_keys(viewer: Viewer) -> None:
 
 
 def api_key_may_act_as(key: ApiKey, user: User) -> bool:
-    """A revoked key acts as nobody; a single-user key only as its user; an all-users key as anyone."""
-    if key.revoked_at is not None:
+    """A revoked key acts as nobody; a single-user key only as its user; an all-users key as anyone
+    who may log in (not a suspended account or one awaiting approval)."""
+    if key.revoked_at is not None or login_refusal(user) is not None:
         return False
     return key.user_id is None or key.user_id == user.id
 
 
 def feed_token_opens(token: FeedToken, feed_scope: str) -> bool:
-    """A feed token opens all its owner's feeds or the one feed it was made for; never pages or the API."""
+    """A feed token opens all its owner's feeds or the one feed it was made for; never pages or the API.
+    It stops working while its owner may not log in."""
+    if login_refusal(token.user) is not None:
+        return False
     return token.scope == ALL_FEEDS or token.scope == feed_scope

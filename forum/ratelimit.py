@@ -38,7 +38,7 @@ class RateLimiter:
         return count
 
     def check(self, session: Session, key: str, limit: int, window: int) -> None:
-        """Raise RateLimited if `key` is already over `limit` in its window, without counting anything."""
+        """Raise RateLimited if one more event under `key` would go over `limit`, without counting it."""
         if limit <= 0:
             return
         if self.redis is not None:
@@ -47,12 +47,12 @@ class RateLimiter:
             pipe.get(rkey)
             pipe.ttl(rkey)
             count, ttl = pipe.execute()
-            if count is not None and int(count) > limit:
+            if count is not None and int(count) >= limit:
                 raise RateLimited(max(int(ttl), 1))
             return
         now = utcnow()
         bucket = session.get(RateLimitBucket, key, populate_existing=True)
-        if bucket is not None and bucket.count > limit and bucket.window_start + timedelta(seconds=window) > now:
+        if bucket is not None and bucket.count >= limit and bucket.window_start + timedelta(seconds=window) > now:
             raise RateLimited(_remaining(bucket.window_start, window, now))
 
     def _incr(self, session: Session, key: str, window: int) -> tuple[int, int]:

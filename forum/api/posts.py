@@ -1,4 +1,4 @@
-"""Posts: create, read, edit, delete; likes through /post_actions; the latest posts."""
+"""Posts: create, read, edit, delete; likes and flags through /post_actions; the latest posts."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from html import escape
 
 from sqlalchemy import select
 
-from forum import permissions, posting, ratelimit, reading
+from forum import flags, permissions, posting, ratelimit, reading
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import LIKE, Post, PostRevision, Topic, User
+from forum.models import FLAG_TYPES, LIKE, Post, PostRevision, Topic, User
 from forum.permissions import Viewer
 from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
@@ -156,6 +156,16 @@ def create_post_action(session: SessionDep, write: WriteDep, viewer: UserViewerD
         raise ForumError(_("param is missing or the value is empty: id"))
     type_id = _action_type(params)
     _readable_post(session, viewer, post_id)
+    if type_id in FLAG_TYPES:
+        try:
+            with write() as tx:
+                flags.flag_post(tx, viewer, post_id=post_id, flag_type=type_id, message=params.str("message") or "")
+        except Conflict as e:
+            raise Forbidden(*e.messages) from None
+        post, topic = _fresh(session, post_id)
+        if not permissions.can_read_post(session, viewer, post, topic):
+            return empty()  # the flag hid the post from its flagger
+        return _one_post(session, viewer, post, topic)
     if type_id != LIKE:
         raise Forbidden(_("This kind of post action is not available."))
     try:

@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from forum import __version__, permissions, reading
+from forum import __version__, notifications, permissions, reading
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ForumError
 from forum.i18n import _
 from forum.models import NONE, Category, Post, Topic, User
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep
+from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 
@@ -135,13 +135,21 @@ def search_json(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
 
 
 @router.get("/notifications.json")
-def notifications(viewer: UserViewerDep, params: ParamsDep):
-    """The notification list's shape; the list itself is filled in by the notifications service."""
+def notifications_list(session: SessionDep, viewer: UserViewerDep, params: ParamsDep):
     assert viewer.user is not None
-    return {"notifications": [], "total_rows_notifications": 0, "seen_notification_id": 0,
-            "load_more_notifications": f"/notifications?offset=60&username={viewer.user.username}"}
+    page = notifications.list_for(session, viewer, limit=params.int("limit") or 60,
+                                  offset=params.int("offset") or 0, filter=params.str("filter"))
+    return {
+        "notifications": [notifications.discourse_json(view) for view in page.items],
+        "total_rows_notifications": page.total,
+        "seen_notification_id": max((view.id for view in page.items), default=0),
+        "load_more_notifications": f"/notifications?offset={page.offset + page.limit}"
+                                   f"&username={viewer.user.username}",
+    }
 
 
 @router.put("/notifications/mark-read.json")
-def mark_read(viewer: UserViewerDep):
+def mark_read(write: WriteDep, viewer: UserViewerDep, params: ParamsDep):
+    with write() as tx:
+        notifications.mark_read(tx, viewer, params.int("id"))
     return {"success": "OK"}

@@ -8,13 +8,13 @@ from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
-from forum import accounts, permissions, posting, reading, urls
+from forum import accounts, moderation, permissions, posting, reading, urls
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
 from forum.errors import NotFound
 from forum.models import Category, Post, Topic, User
 from forum.permissions import Viewer
-from forum.web.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
+from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 
@@ -240,3 +240,13 @@ def delete_topic(write: WriteDep, session: SessionDep, viewer: ViewerDep, topic_
         posting.delete_post(tx, viewer, post_id=first)
     return empty()
 
+
+
+@router.put("/t/{topic_id:int}/status.json")
+def update_topic_status(session: SessionDep, write: WriteDep, viewer: UserViewerDep, params: ParamsDep,
+                        topic_id: int):
+    reading.get_topic(session, viewer, topic_id)
+    status = params.str("status") or ""
+    with write() as tx:
+        moderation.set_topic_status(tx, viewer, topic_id, status, params.bool("enabled"))
+    return {"success": "OK", "topic_status_update": None}

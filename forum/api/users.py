@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from forum import accounts, auth, honeypot, permissions, ratelimit, reading
+from forum import accounts, auth, honeypot, notifications, permissions, ratelimit, reading
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router
 from forum.errors import Forbidden, NotFound, ValidationFailed
@@ -40,7 +40,8 @@ def current(session: SessionDep, viewer: ViewerDep):
     if viewer.user is None:
         return Response(b"", status_code=404, media_type="text/plain")
     return {"current_user": serializers.current_user(
-        viewer.user, can_create_topic=bool(permissions.creatable_categories(session, viewer)))}
+        viewer.user, can_create_topic=bool(permissions.creatable_categories(session, viewer)),
+        unread_notifications=notifications.unread_count(session, viewer))}
 
 
 @router.get("/session/hp.json")
