@@ -21,6 +21,7 @@ from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
+from forum.web import decide as web_decide
 from forum.web import feeds as web_feeds
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
     app.include_router(web_admin.router)
+    app.include_router(web_decide.router)
     app.include_router(web_topics.router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AcceptJson)

@@ -88,7 +88,7 @@ def cmd_worker(args) -> int:
     import logging
     import signal
 
-    from forum import mail, outbox  # noqa: F401  (mail registers the email job)
+    from forum import events, mail, outbox, proposals  # noqa: F401  (they register their jobs)
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()

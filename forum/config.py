@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 5
     outbox_max_attempts: int = 8
 
+    # Polls, proposals and events. Poll options with votes can be changed only this soon after posting.
+    poll_edit_grace_minutes: int = 5
+    # Hours before a proposal closes that non-responders are reminded; before an event, those going.
+    proposal_reminder_hours: float = 24
+    event_reminder_hours: float = 24
+
     # Seconds an idle session stays valid.
     session_max_age: int = 60 * 60 * 24 * 60
     # SQLite busy timeout in milliseconds; past it a write answers 503.

@@ -577,3 +577,123 @@ def feed_token_opens(token: FeedToken, feed_scope: str) -> bool:
     if login_refusal(token.user) is not None:
         return False
     return token.scope == ALL_FEEDS or token.scope == feed_scope
+
+
+# --- polls, proposals and events ---------------------------------------------------------------
+
+def poll_vote_refusal(session: Session, viewer: Viewer, topic: Topic, post: Post, *, closed: bool) -> str | None:
+    """Why this viewer may not vote in a poll of this post, or None: voting is replying's sibling."""
+    if viewer.is_anonymous:
+        return _("Log in to vote.")
+    if closed:
+        return _("This poll is closed.")
+    if post.deleted_at is not None or post.hidden:
+        return _("This post has been removed; its polls no longer take votes.")
+    return reply_refusal(session, viewer, topic)
+
+
+def ensure_can_vote_in_poll(session: Session, viewer: Viewer, topic: Topic, post: Post, *, closed: bool) -> None:
+    why = poll_vote_refusal(session, viewer, topic, post, closed=closed)
+    if why is not None:
+        raise LoginRequired(why) if viewer.is_anonymous else Forbidden(why)
+
+
+def can_close_poll(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
+    return viewer.is_staff or (viewer.id is not None and post.user_id == viewer.id
+                               and posting_refusal(viewer) is None and not topic.archived)
+
+
+def ensure_can_close_poll(session: Session, viewer: Viewer, post: Post, topic: Topic) -> None:
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if not can_close_poll(session, viewer, post, topic):
+        raise Forbidden(_("Only the author of the post or a moderator can close this poll."))
+
+
+def position_refusal(session: Session, viewer: Viewer, topic: Topic, *, closed: bool) -> str | None:
+    """Why this viewer may not take a position on a proposal, or None."""
+    if viewer.is_anonymous:
+        return _("Log in to take a position.")
+    if closed:
+        return _("This proposal has closed.")
+    return reply_refusal(session, viewer, topic)
+
+
+def ensure_can_take_position(session: Session, viewer: Viewer, topic: Topic, *, closed: bool) -> None:
+    why = position_refusal(session, viewer, topic, closed=closed)
+    if why is not None:
+        raise LoginRequired(why) if viewer.is_anonymous else Forbidden(why)
+
+
+def can_manage_proposal(viewer: Viewer) -> bool:
+    """Closing a proposal early and extending it are moderators' decisions."""
+    return viewer.is_staff
+
+
+def ensure_can_manage_proposal(viewer: Viewer) -> None:
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if not can_manage_proposal(viewer):
+        raise Forbidden(_("Only moderators can close a proposal early or extend it."))
+
+
+def can_write_outcome(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    return viewer.is_staff or (viewer.id is not None and topic.user_id == viewer.id
+                               and reply_refusal(session, viewer, topic) is None)
+
+
+def eligible_repliers_clause(session: Session, category: Category) -> ColumnElement[bool]:
+    """WHERE clause on User: the accounts that may reply in this category now (staff always may).
+
+    It mirrors `category_levels()` for each tier, so "12 of 40 have responded" counts exactly the
+    people a proposal asks.
+    """
+    parent = session.get(Category, category.parent_id) if category.parent_id is not None else None
+    tiers = [t for t in TIERS
+             if max(category.level_everyone, category.level_for(t)) >= REPLY
+             and (parent is None or max(parent.level_everyone, parent.level_for(t)) >= SEE)]
+    now = utcnow()
+    active = and_(User.approved.is_(True),
+                  (User.suspended_until.is_(None)) | (User.suspended_until <= now),
+                  (User.silenced_until.is_(None)) | (User.silenced_until <= now))
+    may = (User.is_admin.is_(True)) | (User.is_moderator.is_(True))
+    if tiers:
+        may = may | User.tier.in_(tiers)
+    return and_(active, may)
+
+
+def rsvp_refusal(session: Session, viewer: Viewer, topic: Topic, *, cancelled: bool, over: bool) -> str | None:
+    if viewer.is_anonymous:
+        return _("Log in to say whether you are going.")
+    if cancelled:
+        return _("This event has been cancelled.")
+    if over:
+        return _("This event is over.")
+    return reply_refusal(session, viewer, topic)
+
+
+def ensure_can_rsvp(session: Session, viewer: Viewer, topic: Topic, *, cancelled: bool, over: bool) -> None:
+    why = rsvp_refusal(session, viewer, topic, cancelled=cancelled, over=over)
+    if why is not None:
+        raise LoginRequired(why) if viewer.is_anonymous else Forbidden(why)
+
+
+def can_see_rsvp_names(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """Who is going is shown to signed-in people who can see the event; visitors see counts only."""
+    return not viewer.is_anonymous and can_see_topic(session, viewer, topic)
+
+
+def can_edit_event(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    if viewer.is_anonymous or topic.deleted_at is not None or not can_see_topic(session, viewer, topic):
+        return False
+    if viewer.is_staff:
+        return True
+    return topic.user_id == viewer.id and not topic.archived and posting_refusal(viewer) is None
+
+
+def ensure_can_edit_event(session: Session, viewer: Viewer, topic: Topic) -> None:
+    ensure_can_see_topic(session, viewer, topic)
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if not can_edit_event(session, viewer, topic):
+        raise Forbidden(_("Only the organiser or a moderator can change this event."))

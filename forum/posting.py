@@ -8,11 +8,13 @@ UPDATE … RETURNING on the topic row, which also takes the row lock that orders
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 import forum.notifications as notifications
+import forum.polls as polls
 import forum.search as search
 import forum.tracking as tracking
 from forum import modlog, permissions
@@ -134,6 +136,7 @@ def _append_post(
     reply_to: int | None, now, *, first: bool
 ) -> Post:
     cooked = cook_post(session, raw)
+    polls.specs_from(cooked.polls)  # a bad [poll] block refuses the post before anything is written
     has_posted = not first and session.scalar(
         select(Post.id).where(Post.topic_id == topic_id, Post.user_id == user_id).limit(1)) is not None
     number = session.execute(
@@ -158,6 +161,7 @@ def _append_post(
     session.execute(update(User).where(User.id == user_id)
                     .values(post_count=User.post_count + 1, last_posted_at=now), execution_options=_NO_SYNC)
     session.flush()
+    polls.sync_post(session, post, cooked.polls, cooked.html, now=now)
     # The topic may be in the identity map with stale counters; reload it when next used.
     topic = session.get(Topic, topic_id)
     if topic is not None:
@@ -200,6 +204,9 @@ def edit_post(
     old_mentions = notifications.mentions_in(post.cooked)
     post.raw = raw
     cooked = cook_post(session, raw)
+    # Refuses an edit that would change the options of a poll people have voted in, after the grace period.
+    polls.sync_post(session, post, cooked.polls, cooked.html, now=now,
+                    grace=timedelta(minutes=settings.poll_edit_grace_minutes))
     post.cooked = cooked.html
     post.version += 1
     post.edited_at = now

@@ -180,3 +180,11 @@ def describe(value: datetime, organiser_zone: str, reader_zone: str | None, gett
         return text + " · " + translate(_("your time"), gettext)
     when = p.reader.time if p.reader_same_day else f"{p.reader.short_date}, {p.reader.time}"
     return text + " · " + translate(_("%(time)s your time (%(zone)s)", time=when, zone=p.reader.inner), gettext)
+
+
+def set_user_zone(user, value: str | None) -> None:
+    """A person's own zone (empty clears it); used for pages and emails."""
+    value = (value or "").strip()
+    if value and not is_valid_zone(value):
+        raise ValidationFailed(fields={"timezone": _("Choose a time zone from the list, such as Europe/London.")})
+    user.timezone = value or None

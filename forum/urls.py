@@ -35,6 +35,18 @@ def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 
 
+def event_ics_url(event_id: int) -> str:
+    return f"/events/{event_id}.ics"
+
+
+def category_events_url(category: Category) -> str:
+    return category_url(category) + "/events"
+
+
+def category_calendar_url(category: Category) -> str:
+    return category_url(category) + "/events.ics"
+
+
 def topic_feed_url(topic: Topic) -> str:
     return topic_url(topic) + ".rss"
 

@@ -88,6 +88,7 @@ class Proposal(Base):
     eligible_count: Mapped[int | None] = mapped_column(Integer)
     responded_count: Mapped[int | None] = mapped_column(Integer)
     quorum_met: Mapped[bool | None] = mapped_column(Boolean)
+    final_tally: Mapped[str] = mapped_column(Text, default="")  # JSON, written when it closes
     outcome_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

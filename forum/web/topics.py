@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from forum import permissions, posting, reading, urls
+from forum import decide, permissions, posting, reading, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.markdown import cook
@@ -122,6 +122,7 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
         "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
         "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
+        "decide": decide.for_topic_page(session, viewer, topic, view.posts),
     }, status_code=status_code)
 
 

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("eligible_count", sa.Integer(), nullable=True),
         sa.Column("responded_count", sa.Integer(), nullable=True),
         sa.Column("quorum_met", sa.Boolean(), nullable=True),
+        sa.Column("final_tally", sa.Text(), nullable=False),
         sa.Column("outcome_post_id", sa.Integer(), nullable=True),
         _ts("created_at"),
         _ts("updated_at"),
