@@ -23,6 +23,7 @@ from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
 from forum.web import decide as web_decide
 from forum.web import feeds as web_feeds
+from forum.web import notifications as web_notifications
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
 from forum.web.templating import Renderer, render
@@ -114,7 +115,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.secret_key = sitestate.secret_key(db)
     app.state.renderer = Renderer(settings, app.state.secret_key)
     app.state.limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
-    app.state.views = web_topics.ViewCounter()
 
     @app.exception_handler(ForumError)
     async def forum_error(request: Request, exc: ForumError):
@@ -149,6 +149,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # Feeds and the JSON API first: their `.rss`/`.json` paths would otherwise match page routes.
+    app.include_router(web_notifications.oneclick_router)
+    app.include_router(web_notifications.router)
     app.include_router(web_feeds.router)
     app.include_router(api_router)
     app.include_router(web_tokens.router)

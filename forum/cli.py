@@ -88,6 +88,7 @@ def cmd_worker(args) -> int:
     import logging
     import signal
 
+    import forum.emails  # noqa: F401  (notification emails and digests)
     from forum import events, mail, outbox, proposals  # noqa: F401  (they register their jobs)
 
     logging.basicConfig(level=logging.INFO)
@@ -99,6 +100,16 @@ def cmd_worker(args) -> int:
         worker.run()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def cmd_reindex_search(args) -> int:
+    from forum import search
+
+    db = _database()
+    with db.engine.begin() as conn:
+        count = search.backfill(conn)
+    print(f"Indexed {count} posts.")
     return 0
 
 
@@ -141,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run background jobs (emails, scheduled closes) for several server processes")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("reindex-search", help="rebuild the full-text search index from every post")
+    p.set_defaults(func=cmd_reindex_search)
 
     p = sub.add_parser("demo", help="fill an empty database with a demo federation")
     p.add_argument("--password", default="demo-password-1", help="password for every demo account")

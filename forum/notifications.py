@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, lazyload
 
 from forum import outbox, permissions
 from forum.errors import NotFound
@@ -248,7 +248,10 @@ def _base(session: Session, viewer: Viewer):
             .outerjoin(Topic, Topic.id == Notification.topic_id)
             .outerjoin(Post, Post.id == Notification.post_id)
             .outerjoin(actor, actor.id == Notification.actor_id)
-            .where(Notification.user_id == viewer.user.id, _visible(session, viewer)))
+            .where(Notification.user_id == viewer.user.id, _visible(session, viewer))
+            # Their eager inner joins would drop notifications about no topic.
+            .options(lazyload(Topic.category), lazyload(Topic.user), lazyload(Topic.last_post_user),
+                     lazyload(Post.user)))
 
 
 def unread_count(session: Session, viewer: Viewer) -> int:
@@ -397,7 +400,7 @@ def discourse_json(view: NotificationView) -> dict[str, Any]:
     }
 
 
-_MENTION_LINK_RE = re.compile(r'<a class="mention" href="/u/([^"]+)">')
+_MENTION_LINK_RE = re.compile(r'<a\b[^>]*\bclass="mention"[^>]*>@([^<]+)</a>')
 
 
 def mentions_in(cooked_html: str) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+import forum.emails as emails
 from forum import accounts, auth, reading
 from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
 from forum.i18n import _
@@ -107,6 +108,7 @@ def signup(request: Request, write: WriteDep, settings: SettingsDep, limiter: Li
             user = accounts.create_user(session, username=username, email=email, password=password, name=name,
                                         tier=settings.default_tier)
             token = accounts.start_session(session, user, request.headers.get("user-agent", ""))
+            emails.send_confirmation(session, settings, request.app.state.secret_key, user)
     except ForumError as e:
         return render(request, "signup.html", {
             "form": form, "errors": e.form_errors()}, status_code=e.status_code)

@@ -85,6 +85,7 @@ class Renderer:
             "relative_time": relative,
             "iso": lambda v: v.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "session": getattr(request.state, "db_session", None),
+            "unread_notifications": lambda: _unread_notifications(request),
         }
         if context:
             ctx.update(context)
@@ -99,6 +100,12 @@ class Renderer:
             response.set_cookie(auth.ANON_CSRF_COOKIE, new_anon_cookie, httponly=True, samesite="lax",
                                 secure=self.settings.cookies_secure, path="/")
         return response
+
+
+def _unread_notifications(request: Request) -> int:
+    from forum.web.notifications import unread_for_request
+
+    return unread_for_request(request)
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from threading import Lock
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import update
-from sqlalchemy.exc import OperationalError
 
 from forum import decide, permissions, posting, reading, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
@@ -18,6 +13,7 @@ from forum.i18n import _
 from forum.markdown import cook
 from forum.models import Post, Topic
 from forum.text import parse_id
+from forum.web import notifications as web_notifications
 from forum.web.deps import (
     CsrfDep,
     LimiterDep,
@@ -26,7 +22,6 @@ from forum.web.deps import (
     UserViewerDep,
     ViewerDep,
     WriteDep,
-    client_ip,
 )
 from forum.web.templating import render
 
@@ -49,6 +44,7 @@ def latest(request: Request, session: SessionDep, viewer: ViewerDep, settings: S
     listing = reading.latest_topics(session, viewer, page=reading.parse_page(page),
                                     per_page=settings.topics_per_page)
     return render(request, "latest.html", {"listing": listing, "category": None,
+                                           **web_notifications.list_context(session, viewer, listing),
                                            "can_create": bool(permissions.creatable_categories(session, viewer))})
 
 
@@ -74,44 +70,16 @@ def category_page(request: Request, session: SessionDep, viewer: ViewerDep, sett
                                     per_page=settings.topics_per_page, category=category)
     return render(request, "latest.html", {
         "listing": listing, "category": category,
+        **web_notifications.list_context(session, viewer, listing, category=category),
         "can_create": permissions.can_create_topic(session, viewer, category),
     })
 
 
 # --- a topic ----------------------------------------------------------------------------------
 
-class ViewCounter:
-    """Counts a topic view once per viewer per window, so reloads do not inflate it."""
-
-    def __init__(self, window: float = 600, size: int = 50_000):
-        self.window, self.size = window, size
-        self.seen: OrderedDict[tuple[int, str], float] = OrderedDict()
-        self.lock = Lock()
-
-    def first_view(self, topic_id: int, who: str) -> bool:
-        now = time.monotonic()
-        key = (topic_id, who)
-        with self.lock:
-            last = self.seen.get(key)
-            if last is not None and now - last < self.window:
-                return False
-            self.seen[key] = now
-            self.seen.move_to_end(key)
-            while len(self.seen) > self.size:
-                self.seen.popitem(last=False)
-        return True
-
-
-def _count_view(request: Request, write, viewer, topic: Topic) -> None:
-    who = f"u{viewer.id}" if viewer.id else f"ip{client_ip(request)}"
-    if not request.app.state.views.first_view(topic.id, who):
-        return
-    try:
-        with write() as session:
-            session.execute(update(Topic).where(Topic.id == topic.id).values(views=Topic.views + 1),
-                            execution_options={"synchronize_session": False})
-    except OperationalError:
-        pass  # a busy database may drop a view count, never a page
+def _count_view(request: Request, write, viewer, topic: Topic, session=None, last_on_page: int = 0) -> None:
+    # Views (once per viewer per window, across processes), read position and "seen by": forum/tracking.py.
+    web_notifications.record_topic_visit(request, session, write, viewer, topic, last_on_page)
 
 
 def _render_topic(request: Request, session, viewer, settings, topic: Topic, page: int, *,
@@ -123,6 +91,7 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
         "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
         "decide": decide.for_topic_page(session, viewer, topic, view.posts),
+        **web_notifications.topic_context(session, viewer, topic),
     }, status_code=status_code)
 
 
@@ -155,7 +124,7 @@ def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: V
     page_number = reading.parse_page(page)
     if slug != topic.slug:
         return RedirectResponse(urls.topic_page_url(topic, page_number), status_code=301)
-    _count_view(request, write, viewer, topic)
+    _count_view(request, write, viewer, topic, session, page_number * settings.posts_per_page)
     return _render_topic(request, session, viewer, settings, topic, page_number)
 
 
@@ -171,7 +140,8 @@ def topic_post(request: Request, session: SessionDep, write: WriteDep, viewer: V
         raise NotFound()
     if slug != topic.slug:
         return RedirectResponse(urls.post_url(topic, number), status_code=301)
-    _count_view(request, write, viewer, topic)
+    _count_view(request, write, viewer, topic, session,
+                reading.page_of_post(number, settings.posts_per_page) * settings.posts_per_page)
     return _render_topic(request, session, viewer, settings, topic,
                          reading.page_of_post(number, settings.posts_per_page), highlight=number)
 

@@ -1,0 +1,440 @@
+"""Email to people: notification emails, digests, password reset and address confirmation.
+
+Every email goes through the outbox (forum/outbox.py, forum/mail.py): queued in the transaction of
+the change that causes it, sent by the worker, once. Notification emails and digests are composed
+by outbox jobs, when they run, with the recipient's permissions at that moment; nothing a person may
+not read goes into their email. Each email carries a one-click unsubscribe link and the
+List-Unsubscribe / List-Unsubscribe-Post headers (RFC 8058), and writes every time in the
+recipient's own time zone, labelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from forum import accounts, auth, mail, notifications, outbox, permissions, timezones, urls
+from forum.errors import NotFound, ValidationFailed
+from forum.i18n import Text, _, pick_locale, translate, translations
+from forum.markdown import excerpt
+from forum.models import (
+    MUTED,
+    CategoryUser,
+    EmailToken,
+    Notification,
+    Topic,
+    TopicUser,
+    User,
+    UserOption,
+    utcnow,
+)
+from forum.models.notifications import DIGEST_DAILY, DIGEST_NONE, DIGEST_WEEKLY, EMAIL_IMMEDIATE, EMAIL_NONE
+from forum.permissions import Viewer
+
+RESET, CONFIRM = "reset_password", "confirm_email"
+TOKEN_LIFETIME = {RESET: timedelta(hours=1), CONFIRM: timedelta(days=7)}
+UNSUBSCRIBE_WHAT = ("notifications", "digest", "all")
+DIGEST_TOPICS = 20
+
+
+# --- options ----------------------------------------------------------------------------------
+
+def options(session: Session, user_id: int, *, create: bool = False) -> UserOption:
+    row = session.get(UserOption, user_id)
+    if row is None:
+        row = UserOption(user_id=user_id, email_notifications=EMAIL_IMMEDIATE, email_digest=DIGEST_NONE,
+                         digest_hour=8, digest_weekday=0)
+        if create:
+            session.add(row)
+            session.flush()
+    return row
+
+
+def confirm_address(session: Session, user_id: int) -> None:
+    opts = options(session, user_id, create=True)
+    if opts.email_confirmed_at is None:
+        opts.email_confirmed_at = utcnow()
+
+
+def next_digest_time(after: datetime, zone_name: str | None, hour: int, weekday: int, weekly: bool) -> datetime:
+    """The next instant after `after` when the recipient's own clock shows `hour` (on `weekday` if weekly)."""
+    zone = timezones.zone(zone_name)
+    day = after.astimezone(zone).date()
+    for i in range(16):
+        d = day + timedelta(days=i)
+        if weekly and d.weekday() != weekday:
+            continue
+        candidate = datetime.combine(d, time(hour, 0), tzinfo=zone).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    raise AssertionError("no digest time within two weeks")
+
+
+def set_preferences(session: Session, user: User, *, timezone: str, email_notifications: str, email_digest: str,
+                    digest_hour: str | int, digest_weekday: str | int) -> UserOption:
+    fields: dict[str, Text] = {}
+    timezone = (timezone or "").strip()
+    if timezone and not timezones.is_valid_zone(timezone):
+        fields["timezone"] = _("Choose a time zone from the list, such as Europe/London.")
+    if email_notifications not in (EMAIL_IMMEDIATE, EMAIL_NONE):
+        fields["email_notifications"] = _("Choose whether to get an email for each notification.")
+    if email_digest not in (DIGEST_NONE, DIGEST_DAILY, DIGEST_WEEKLY):
+        fields["email_digest"] = _("Choose a daily digest, a weekly digest or none.")
+    hour = _small_int(digest_hour, 0, 23)
+    if hour is None:
+        fields["digest_hour"] = _("Choose an hour from 0 to 23.")
+    weekday = _small_int(digest_weekday, 0, 6)
+    if weekday is None:
+        fields["digest_weekday"] = _("Choose a day of the week.")
+    if fields:
+        raise ValidationFailed(fields=fields)
+    assert hour is not None and weekday is not None
+    user.timezone = timezone or None
+    opts = options(session, user.id, create=True)
+    opts.email_notifications, opts.email_digest = email_notifications, email_digest
+    opts.digest_hour, opts.digest_weekday = hour, weekday
+    schedule_digest(session, user, opts)
+    return opts
+
+
+def _small_int(value: str | int, low: int, high: int) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if low <= number <= high else None
+
+
+def schedule_digest(session: Session, user: User, opts: UserOption, *, after: datetime | None = None) -> None:
+    """Plan the next digest; a job planned before a change of mind finds the plan changed and does nothing."""
+    if opts.email_digest == DIGEST_NONE:
+        opts.next_digest_at = None
+        return
+    slot = next_digest_time(after or utcnow(), user.timezone, opts.digest_hour, opts.digest_weekday,
+                            opts.email_digest == DIGEST_WEEKLY)
+    opts.next_digest_at = slot
+    outbox.enqueue(session, "digest", {"user_id": user.id, "slot": slot.isoformat()}, available_at=slot,
+                   dedupe_key=f"digest:{user.id}:{slot.isoformat()}")
+
+
+# --- unsubscribe links ------------------------------------------------------------------------
+
+def unsubscribe_signature(secret_key: str, user_id: int, what: str) -> str:
+    return hmac.new(secret_key.encode(), f"unsubscribe:{user_id}:{what}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def unsubscribe_path(secret_key: str, user_id: int, what: str) -> str:
+    return f"/email/unsubscribe/{user_id}/{what}/{unsubscribe_signature(secret_key, user_id, what)}"
+
+
+def check_unsubscribe(session: Session, secret_key: str, user_id: str, what: str, signature: str) -> User:
+    uid = int(user_id) if user_id.isdigit() and len(user_id) < 11 else None
+    if uid is None or what not in UNSUBSCRIBE_WHAT or not hmac.compare_digest(
+            unsubscribe_signature(secret_key, uid, what), signature):
+        raise NotFound()
+    user = session.get(User, uid)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def unsubscribe(session: Session, user: User, what: str) -> None:
+    opts = options(session, user.id, create=True)
+    if what in ("notifications", "all"):
+        opts.email_notifications = EMAIL_NONE
+    if what in ("digest", "all"):
+        opts.email_digest = DIGEST_NONE
+        opts.next_digest_at = None
+
+
+def resubscribe(session: Session, user: User, what: str) -> None:
+    opts = options(session, user.id, create=True)
+    if what in ("notifications", "all"):
+        opts.email_notifications = EMAIL_IMMEDIATE
+    if what in ("digest", "all") and opts.email_digest == DIGEST_NONE:
+        opts.email_digest = DIGEST_WEEKLY
+        schedule_digest(session, user, opts)
+
+
+# --- composing --------------------------------------------------------------------------------
+
+@dataclass
+class Letter:
+    """An email being written for one recipient, in their language and time zone."""
+
+    user: User
+    settings: Any
+    secret_key: str
+    locale: str
+
+    def t(self, message: Text | str) -> str:
+        return translate(message, translations(self.locale).gettext)
+
+    def when(self, value: datetime) -> str:
+        """A time in the recipient's zone, labelled with it: "Wed 25 Nov 2026, 14:05 Madrid (CET)"."""
+        return timezones.zoned_text(value, self.user.timezone or "UTC", self.locale).full
+
+    def link(self, path: str) -> str:
+        return urls.absolute(self.settings.base_url, path)
+
+    def queue(self, session: Session, *, subject: str, text_lines: list[str], html_body: str, what: str,
+              dedupe_key: str | None) -> None:
+        unsubscribe_url = self.link(unsubscribe_path(self.secret_key, self.user.id, what))
+        preferences_url = self.link("/my/email")
+        footer_text = [
+            "", "-- ",
+            self.t(_("Times in this email are in %(zone)s.", zone=self.user.timezone or "UTC")),
+            self.t(_("Email settings: %(url)s", url=preferences_url)),
+            self.t(_("Unsubscribe with one click: %(url)s", url=unsubscribe_url)),
+        ]
+        footer_html = (
+            '<hr><p style="color:#555;font-size:small">'
+            + html.escape(self.t(_("Times in this email are in %(zone)s.", zone=self.user.timezone or "UTC")))
+            + f'<br><a href="{html.escape(preferences_url)}">{html.escape(self.t(_("Email settings")))}</a>'
+            + f' · <a href="{html.escape(unsubscribe_url)}">{html.escape(self.t(_("Unsubscribe")))}</a></p>'
+        )
+        assert self.user.email
+        mail.queue_email(
+            session, to=self.user.email, subject=subject, text="\n".join(text_lines + footer_text),
+            html=f'<!doctype html><html lang="{self.locale}"><body>{html_body}{footer_html}</body></html>',
+            headers={"List-Unsubscribe": f"<{unsubscribe_url}>",
+                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                     "Auto-Submitted": "auto-generated"},
+            dedupe_key=dedupe_key)
+
+
+def _letter(session: Session, user: User, settings, secret_key: str) -> Letter:
+    return Letter(user, settings, secret_key, pick_locale(None, user.locale, settings.default_locale))
+
+
+def _may_email(session: Session, user: User, opts: UserOption) -> bool:
+    return bool(user.email) and opts.email_confirmed_at is not None and user.approved
+
+
+def compose_notification_email(session: Session, settings, secret_key: str, notification_id: int) -> bool:
+    """Queue the email for one notification, if it is still unread, still readable and still wanted."""
+    n = session.get(Notification, notification_id)
+    if n is None or n.read or n.emailed_at is not None:
+        return False
+    user = session.get(User, n.user_id)
+    if user is None:
+        return False
+    opts = options(session, user.id)
+    if opts.email_notifications != EMAIL_IMMEDIATE or not _may_email(session, user, opts):
+        return False
+    try:
+        # The reader's permissions now, not when the notification was written.
+        view = notifications.get_visible(session, Viewer(user), n.id)
+    except NotFound:
+        return False
+    letter = _letter(session, user, settings, secret_key)
+    message = letter.t(view.message)
+    lines = [message, ""]
+    body = f"<p>{html.escape(message)}</p>"
+    if view.post is not None:
+        lines += [view.excerpt, ""]
+        body += f'<blockquote>{html.escape(view.excerpt)}</blockquote>'
+        lines.append(letter.t(_("Posted %(when)s", when=letter.when(view.post.created_at))))
+        body += f"<p>{html.escape(letter.t(_('Posted %(when)s', when=letter.when(view.post.created_at))))}</p>"
+    if view.url:
+        lines += ["", letter.link(view.url)]
+        body += f'<p><a href="{html.escape(letter.link(view.url))}">{html.escape(letter.t(_("Open it on the forum")))}</a></p>'
+    letter.queue(session, subject=f"[{settings.site_title}] {message}"[:250], text_lines=lines, html_body=body,
+                 what="notifications", dedupe_key=f"email:notification:{n.id}")
+    n.emailed_at = utcnow()
+    return True
+
+
+@dataclass
+class DigestItem:
+    topic: Topic
+    new: bool
+    excerpt: str
+
+
+def digest_items(session: Session, user: User, since: datetime, until: datetime) -> list[DigestItem]:
+    """Topics with activity in the period, in categories the recipient may see now and has not muted."""
+    viewer = Viewer(user)
+    muted_categories = select(CategoryUser.category_id).where(CategoryUser.user_id == user.id,
+                                                               CategoryUser.notification_level == MUTED)
+    muted_topics = select(TopicUser.topic_id).where(TopicUser.user_id == user.id,
+                                                    TopicUser.notification_level == MUTED)
+    topics = list(session.scalars(
+        select(Topic).where(permissions.visible_topics_clause(session, viewer),
+                            Topic.bumped_at >= since, Topic.bumped_at < until,
+                            Topic.category_id.not_in(muted_categories), Topic.id.not_in(muted_topics),
+                            or_(Topic.last_post_user_id.is_(None), Topic.last_post_user_id != user.id,
+                                and_(Topic.user_id != user.id, Topic.created_at >= since)))
+        .order_by(Topic.bumped_at.desc(), Topic.id.desc()).limit(DIGEST_TOPICS)))
+    from forum.reading import first_posts
+
+    firsts = first_posts(session, [t.id for t in topics])
+    items = []
+    for t in topics:
+        first = firsts.get(t.id)
+        readable = first is not None and first.deleted_at is None and not first.hidden
+        items.append(DigestItem(t, t.created_at >= since, excerpt(first.cooked, 200) if readable else ""))
+    return items
+
+
+def compose_digest(session: Session, settings, secret_key: str, user_id: int, slot: datetime) -> bool:
+    """Run one planned digest: queue the email (if there is anything), plan the next. False when stale."""
+    user = session.get(User, user_id)
+    if user is None:
+        return False
+    opts = options(session, user_id)
+    if opts.email_digest == DIGEST_NONE or opts.next_digest_at is None or opts.next_digest_at != slot:
+        return False
+    period = timedelta(days=7 if opts.email_digest == DIGEST_WEEKLY else 1)
+    since = max(opts.last_digest_at or slot - period, slot - period)
+    sent = False
+    if _may_email(session, user, opts):
+        items = digest_items(session, user, since, slot)
+        if items:
+            _queue_digest(session, user, settings, secret_key, items, since, slot, opts.email_digest)
+            sent = True
+    opts.last_digest_at = slot
+    schedule_digest(session, user, opts, after=slot)
+    return sent
+
+
+def _queue_digest(session, user, settings, secret_key, items, since, until, kind) -> None:
+    letter = _letter(session, user, settings, secret_key)
+    title = letter.t(_("Your daily digest") if kind == DIGEST_DAILY else _("Your weekly digest"))
+    period = letter.t(_("Activity from %(start)s to %(end)s", start=letter.when(since), end=letter.when(until)))
+    lines = [f"{title} - {settings.site_title}", period, ""]
+    body = f"<h1>{html.escape(title)}</h1><p>{html.escape(period)}</p><ul>"
+    for item in items:
+        t = item.topic
+        url = letter.link(urls.topic_url(t))
+        label = letter.t(_("New topic") if item.new else _("New replies"))
+        last = letter.t(_("Last post %(when)s", when=letter.when(t.last_posted_at)))
+        lines += [f"* {t.title} ({t.category.name}) - {label}", f"  {last}"]
+        if item.excerpt:
+            lines.append(f"  {item.excerpt}")
+        lines += [f"  {url}", ""]
+        body += (f'<li><p><a href="{html.escape(url)}"><strong>{html.escape(t.title)}</strong></a> '
+                 f'({html.escape(t.category.name)}) · {html.escape(label)}<br><small>{html.escape(last)}</small></p>'
+                 + (f"<p>{html.escape(item.excerpt)}</p>" if item.excerpt else "") + "</li>")
+    body += "</ul>"
+    letter.queue(session, subject=f"[{settings.site_title}] {title}", text_lines=lines, html_body=body,
+                 what="digest", dedupe_key=f"email:digest:{user.id}:{until.isoformat()}")
+
+
+# --- tokens: password reset and address confirmation ------------------------------------------
+
+def _new_token(session: Session, user: User, purpose: str) -> str:
+    token = auth.new_token()
+    now = utcnow()
+    session.add(EmailToken(user_id=user.id, purpose=purpose, token_hash=auth.token_hash(token), email=user.email or "",
+                           created_at=now, expires_at=now + TOKEN_LIFETIME[purpose]))
+    return token
+
+
+def _token_email(session: Session, user: User, settings, secret_key: str, *, purpose: str, path: str) -> None:
+    letter = _letter(session, user, settings, secret_key)
+    link = letter.link(path)
+    expires = letter.when(utcnow() + TOKEN_LIFETIME[purpose])
+    if purpose == RESET:
+        subject = letter.t(_("Reset your password"))
+        intro = letter.t(_("Someone asked to reset the password of %(username)s. If it was you, open this link:",
+                           username=user.username))
+        outro = letter.t(_("The link works once, until %(when)s. If you did not ask, ignore this email.", when=expires))
+    else:
+        subject = letter.t(_("Confirm your email address"))
+        intro = letter.t(_("Confirm that %(email)s is the address of %(username)s:", email=user.email or "",
+                           username=user.username))
+        outro = letter.t(_("The link works once, until %(when)s.", when=expires))
+    body = (f"<p>{html.escape(intro)}</p><p><a href=\"{html.escape(link)}\">{html.escape(link)}</a></p>"
+            f"<p>{html.escape(outro)}</p>")
+    letter.queue(session, subject=f"[{settings.site_title}] {subject}", text_lines=[intro, "", link, "", outro],
+                 html_body=body, what="all", dedupe_key=None)
+
+
+def request_password_reset(session: Session, settings, secret_key: str, login: str) -> None:
+    """Send a reset link if the account exists; the answer to the asker is the same either way."""
+    user = accounts.find_user_by_login(session, login)
+    if user is None or not user.email:
+        return
+    token = _new_token(session, user, RESET)
+    _token_email(session, user, settings, secret_key, purpose=RESET, path=f"/password-reset/{token}")
+
+
+def send_confirmation(session: Session, settings, secret_key: str, user: User) -> None:
+    if not user.email:
+        return
+    token = _new_token(session, user, CONFIRM)
+    _token_email(session, user, settings, secret_key, purpose=CONFIRM, path=f"/confirm-email/{token}")
+
+
+EXPIRED = _("This link has expired or has already been used. Ask for a new one.")
+
+
+def valid_token(session: Session, token: str, purpose: str, *, lock: bool = False) -> EmailToken:
+    if not token or len(token) > 100:
+        raise ValidationFailed(EXPIRED)
+    stmt = select(EmailToken).where(EmailToken.token_hash == auth.token_hash(token), EmailToken.purpose == purpose)
+    row = session.scalar(stmt.with_for_update() if lock else stmt)
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise ValidationFailed(EXPIRED)
+    user = session.get(User, row.user_id)
+    if user is None or (user.email or "") != row.email:
+        raise ValidationFailed(EXPIRED)  # the address changed since the link was sent
+    return row
+
+
+def reset_password(session: Session, token: str, new_password: str) -> User:
+    row = valid_token(session, token, RESET, lock=True)
+    user = session.get(User, row.user_id)
+    assert user is not None
+    problem = accounts.password_problem(new_password, user.username)
+    if problem:
+        raise ValidationFailed(fields={"password": problem})
+    user.password_hash = auth.hash_password(new_password)
+    now = utcnow()
+    # Single use, and the other reset links of this account die with it.
+    session.execute(update(EmailToken).where(EmailToken.user_id == user.id, EmailToken.purpose == RESET,
+                                             EmailToken.used_at.is_(None)).values(used_at=now),
+                    execution_options={"synchronize_session": False})
+    accounts.end_all_sessions(session, user.id)
+    confirm_address(session, user.id)  # the link reached the inbox: the address works
+    return user
+
+
+def confirm_email(session: Session, token: str) -> User:
+    row = valid_token(session, token, CONFIRM, lock=True)
+    row.used_at = utcnow()
+    confirm_address(session, row.user_id)
+    user = session.get(User, row.user_id)
+    assert user is not None
+    return user
+
+
+# --- outbox jobs ------------------------------------------------------------------------------
+
+def _secret(ctx: outbox.JobContext) -> str:
+    from forum import sitestate
+
+    return sitestate.secret_key(ctx.db)
+
+
+@outbox.handler("notification_email")
+def _notification_email_job(payload: dict[str, Any], ctx: outbox.JobContext) -> None:
+    secret = _secret(ctx)
+    with ctx.db.write() as session:
+        compose_notification_email(session, ctx.settings, secret, int(payload["notification_id"]))
+
+
+@outbox.handler("digest")
+def _digest_job(payload: dict[str, Any], ctx: outbox.JobContext) -> None:
+    secret = _secret(ctx)
+    slot = datetime.fromisoformat(payload["slot"])
+    with ctx.db.write() as session:
+        compose_digest(session, ctx.settings, secret, int(payload["user_id"]), slot)

@@ -1,0 +1,415 @@
+"""Pages for staying in the loop: notifications, new and unread topics, watching, search, email settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from sqlalchemy import select
+
+from forum import emails, notifications, permissions, reading, search, timezones, tracking, urls
+from forum.errors import ForumError, LoginRequired, NotFound, ValidationFailed
+from forum.models import WATCH_LEVEL_NAMES, Category, Topic, User
+from forum.permissions import Viewer
+from forum.text import parse_id
+from forum.web.deps import (
+    CsrfDep,
+    LimiterDep,
+    SessionDep,
+    SettingsDep,
+    UserViewerDep,
+    ViewerDep,
+    WriteDep,
+    client_ip,
+)
+from forum.web.templating import render
+
+router = APIRouter(dependencies=[CsrfDep])
+# RFC 8058 one-click unsubscribe: mail clients POST to the link with no session and no CSRF token.
+# The signed link itself is the credential (no cookie is read), so there is nothing for CSRF to forge.
+oneclick_router = APIRouter()
+
+JS_COOKIE = "forum_js"
+
+
+def is_fetch(request: Request) -> bool:
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _back(next_url: str | None, fallback: str) -> str:
+    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
+        return next_url
+    return fallback
+
+
+# --- helpers other page modules call ------------------------------------------------------------
+
+def unread_for_request(request: Request) -> int:
+    """The header's unread count: one indexed count, only for signed-in viewers."""
+    viewer = getattr(request.state, "viewer", None)
+    if viewer is None or viewer.user is None:
+        return 0
+    with request.app.state.db.read() as session:
+        return notifications.unread_count(session, Viewer(viewer.user))
+
+
+def list_context(session, viewer: Viewer, listing, *, tab: str = "latest", category: Category | None = None) -> dict:
+    """Unread/new state, seen-by and tab counts for a topic list page."""
+    topics = listing.pinned + listing.topics
+    return {
+        "tab": tab,
+        "states": tracking.topic_states(session, viewer, topics),
+        "seen": tracking.seen_by_in_lists(session, topics),
+        "tab_counts": tracking.tab_counts(session, viewer, category),
+        "category_level": tracking.category_level(session, viewer.user.id, category.id)
+        if category is not None and viewer.user is not None else None,
+    }
+
+
+def topic_context(session, viewer: Viewer, topic: Topic) -> dict:
+    level = tracking.topic_level(session, viewer.user.id, topic) if viewer.user else None
+    return {
+        "seen_by": tracking.seen_by(session, topic),
+        "watch_level": level,
+        "watch_levels": WATCH_LEVEL_NAMES,
+    }
+
+
+def read_up_to_for(request: Request, last_on_page: int) -> int | None:
+    # With JavaScript on, posts count as read when they scroll into view (static/notify.js);
+    # without it, a page view reads every post on the page.
+    return None if request.cookies.get(JS_COOKIE) == "1" else last_on_page
+
+
+def record_topic_visit(request: Request, session, write, viewer: Viewer, topic: Topic, last_on_page: int) -> None:
+    who = f"u{viewer.id}" if viewer.id else f"ip{client_ip(request)}"
+    limiter = request.app.state.limiter
+    redis = getattr(limiter, "redis", None)
+    prefix = getattr(limiter, "prefix", "forum")
+    plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to_for(request, last_on_page),
+                               redis=redis, prefix=prefix)
+    if not (plan.count_view or plan.visit):
+        return
+    try:
+        with write() as tx:
+            fresh = tx.get(Topic, topic.id)
+            if fresh is not None:
+                tracking.record_visit(tx, viewer, fresh, who, plan, redis=redis)
+    except Exception as exc:  # a busy database may drop a view or a read mark, never a page
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(exc, OperationalError):
+            raise
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+@router.get("/u/{username}/notifications")
+def notifications_page(request: Request, session: SessionDep, viewer: ViewerDep, username: str,
+                       filter: str = "", page: str = "1"):
+    if viewer.user is None or viewer.user.username_lower != username.lower():
+        raise NotFound()  # other people's notifications look missing
+    per_page = 30
+    number = reading.parse_page(page)
+    result = notifications.list_for(session, viewer, limit=per_page, offset=(number - 1) * per_page,
+                                    filter=filter if filter in ("read", "unread") else None)
+    return render(request, "notifications/page.html", {"page": result, "page_number": number,
+                                                        "filter": filter})
+
+
+@router.get("/notifications/menu")
+def notifications_menu(request: Request, session: SessionDep, viewer: UserViewerDep):
+    result = notifications.list_for(session, viewer, limit=8, filter="menu")
+    return render(request, "notifications/menu.html", {"page": result})
+
+
+def _after_mark(request: Request, session, viewer, next_url: str):
+    if is_fetch(request):
+        return JSONResponse({"success": "OK", "unread": notifications.unread_count(session, viewer)})
+    return see_other(_back(next_url, f"/u/{viewer.user.username}/notifications"))
+
+
+@router.post("/notifications/{notification_id}/read")
+def mark_notification_read(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                           notification_id: str, next: Annotated[str, Form()] = ""):
+    nid = parse_id(notification_id)
+    if nid is None:
+        raise NotFound()
+    with write() as tx:
+        notifications.mark_read(tx, viewer, nid)
+    return _after_mark(request, session, viewer, next)
+
+
+@router.post("/notifications/mark-all-read")
+def mark_all_notifications_read(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                                next: Annotated[str, Form()] = ""):
+    with write() as tx:
+        notifications.mark_read(tx, viewer)
+    return _after_mark(request, session, viewer, next)
+
+
+@router.get("/u/search/users")
+@router.get("/u/search/users.json")
+def mention_candidates(session: SessionDep, viewer: ViewerDep, term: str = ""):
+    """@mention autocomplete: usernames and names only, never content."""
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    term = term.strip().lstrip("@").lower()[:40]
+    users = []
+    if term:
+        pattern = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        users = list(session.scalars(select(User).where(User.username_lower.like(pattern, escape="\\"),
+                                                        User.approved.is_(True))
+                                     .order_by(User.username_lower).limit(8)))
+    return JSONResponse({"users": [{"username": u.username, "name": u.name,
+                                    "avatar_template": f"/letter_avatar_proxy/v4/letter/{u.username[0].lower()}/888888/{{size}}.png"}
+                                   for u in users]}, media_type="application/json; charset=utf-8")
+
+
+# --- new and unread topics, read marks, watching levels ---------------------------------------
+
+def _filtered(request: Request, session, viewer, settings, which: str, page: str):
+    if viewer.user is None:
+        return see_other(f"/login?next=/{which}")
+    listing = tracking.filtered_topics(session, viewer, which, page=reading.parse_page(page),
+                                       per_page=settings.topics_per_page)
+    return render(request, "latest.html", {
+        "listing": listing, "category": None,
+        "can_create": bool(permissions.creatable_categories(session, viewer)),
+        **list_context(session, viewer, listing, tab=which),
+    })
+
+
+@router.get("/new")
+def new_topics(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep, page: str = "1"):
+    return _filtered(request, session, viewer, settings, "new", page)
+
+
+@router.get("/unread")
+def unread_topics(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+                  page: str = "1"):
+    return _filtered(request, session, viewer, settings, "unread", page)
+
+
+@router.post("/t/{topic_id}/read")
+def read_progress(request: Request, write: WriteDep, viewer: UserViewerDep, topic_id: str,
+                  post_number: Annotated[str, Form()] = ""):
+    number = parse_id(post_number)
+    with write() as tx:
+        topic = reading.get_topic(tx, viewer, topic_id)
+        last = tracking.mark_read(tx, viewer, topic, number)
+    if is_fetch(request):
+        return JSONResponse({"last_read_post_number": last})
+    return see_other(urls.topic_url(topic))
+
+
+@router.post("/t/{topic_id}/mark-read")
+def mark_topic_read(write: WriteDep, viewer: UserViewerDep, topic_id: str):
+    with write() as tx:
+        topic = reading.get_topic(tx, viewer, topic_id)
+        tracking.mark_read(tx, viewer, topic)
+        url = urls.topic_url(topic)
+    return see_other(url)
+
+
+@router.post("/mark-all-read")
+def mark_all_read(write: WriteDep, viewer: UserViewerDep, next: Annotated[str, Form()] = ""):
+    with write() as tx:
+        tracking.dismiss(tx, viewer)
+    return see_other(_back(next, "/latest"))
+
+
+@router.post("/c/{category_id}/mark-read")
+def mark_category_read(write: WriteDep, viewer: UserViewerDep, category_id: str):
+    with write() as tx:
+        category = reading.get_category(tx, viewer, category_id)
+        tracking.dismiss(tx, viewer, category)
+        url = urls.category_url(category)
+    return see_other(url)
+
+
+@router.post("/t/{topic_id}/notification-level")
+def set_topic_level(write: WriteDep, viewer: UserViewerDep, topic_id: str,
+                    notification_level: Annotated[str, Form()] = ""):
+    level = tracking.parse_level(notification_level)
+    with write() as tx:
+        topic = reading.get_topic(tx, viewer, topic_id)
+        tracking.set_topic_level(tx, viewer, topic, level)
+        url = urls.topic_url(topic)
+    return see_other(url)
+
+
+@router.post("/c/{category_id}/notification-level")
+def set_category_level(write: WriteDep, viewer: UserViewerDep, category_id: str,
+                       notification_level: Annotated[str, Form()] = ""):
+    level = tracking.parse_level(notification_level)
+    with write() as tx:
+        category = reading.get_category(tx, viewer, category_id)
+        tracking.set_category_level(tx, viewer, category, level)
+        url = urls.category_url(category)
+    return see_other(url)
+
+
+@router.get("/t/{topic_id}/seen-by")
+def seen_by_page(request: Request, session: SessionDep, viewer: ViewerDep, topic_id: str):
+    topic = reading.get_topic(session, viewer, topic_id)
+    breakdown = tracking.seen_by_breakdown(session, viewer, topic)
+    return render(request, "notifications/seen_by.html", {"topic": topic, "breakdown": breakdown,
+                                                           "seen_by": tracking.seen_by(session, topic)})
+
+
+# --- search -----------------------------------------------------------------------------------
+
+@router.get("/search")
+def search_page(request: Request, session: SessionDep, viewer: ViewerDep, q: str = "", page: str = "1"):
+    if not q.strip():
+        return render(request, "search.html", {"q": "", "result": None})
+    result = search.search(session, viewer, q, reading.parse_page(page))
+    return render(request, "search.html", {"q": result.term, "result": result},
+                  status_code=400 if result.error else 200)
+
+
+# --- email settings ---------------------------------------------------------------------------
+
+def _email_page(request: Request, session, viewer: Viewer, *, form: dict | None = None, errors: dict | None = None,
+                saved: str | None = None, status_code: int = 200):
+    opts = emails.options(session, viewer.user.id)
+    form = form or {"timezone": viewer.user.timezone or "", "email_notifications": opts.email_notifications,
+                    "email_digest": opts.email_digest, "digest_hour": str(opts.digest_hour),
+                    "digest_weekday": str(opts.digest_weekday)}
+    return render(request, "notifications/email.html", {
+        "form": form, "errors": errors or {}, "saved": saved, "options": opts, "zones": timezones.all_zones(),
+        "next_digest": opts.next_digest_at,
+    }, status_code=status_code)
+
+
+@router.get("/my/email")
+def email_settings_form(request: Request, session: SessionDep, viewer: UserViewerDep):
+    return _email_page(request, session, viewer)
+
+
+@router.post("/my/email")
+def email_settings(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                   timezone: Annotated[str, Form()] = "", email_notifications: Annotated[str, Form()] = "",
+                   email_digest: Annotated[str, Form()] = "", digest_hour: Annotated[str, Form()] = "",
+                   digest_weekday: Annotated[str, Form()] = "0"):
+    form = {"timezone": timezone, "email_notifications": email_notifications, "email_digest": email_digest,
+            "digest_hour": digest_hour, "digest_weekday": digest_weekday}
+    try:
+        with write() as tx:
+            user = tx.get(User, viewer.id)
+            emails.set_preferences(tx, user, timezone=timezone, email_notifications=email_notifications,
+                                   email_digest=email_digest, digest_hour=digest_hour, digest_weekday=digest_weekday)
+            viewer.user.timezone = user.timezone
+    except ValidationFailed as e:
+        return _email_page(request, session, viewer, form=form, errors=e.form_errors(), status_code=422)
+    session.expire_all()
+    return _email_page(request, session, viewer, saved="email")
+
+
+@router.post("/my/email/confirm")
+def resend_confirmation(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                        settings: SettingsDep, limiter: LimiterDep):
+    with write() as tx:
+        limiter.hit(tx, f"confirm-email:{viewer.id}", 5, 3600)
+        emails.send_confirmation(tx, settings, request.app.state.secret_key, tx.get(User, viewer.id))
+    return _email_page(request, session, viewer, saved="confirmation")
+
+
+@router.get("/email/unsubscribe/{user_id}/{what}/{signature}")
+def unsubscribe_link(request: Request, write: WriteDep, user_id: str, what: str, signature: str):
+    with write() as tx:
+        user = emails.check_unsubscribe(tx, request.app.state.secret_key, user_id, what, signature)
+        emails.unsubscribe(tx, user, what)
+    return render(request, "notifications/unsubscribed.html", {"what": what, "done": "unsubscribed",
+                                                               "path": request.url.path})
+
+
+@oneclick_router.post("/email/unsubscribe/{user_id}/{what}/{signature}")
+def unsubscribe_one_click(request: Request, write: WriteDep, user_id: str, what: str, signature: str):
+    with write() as tx:
+        user = emails.check_unsubscribe(tx, request.app.state.secret_key, user_id, what, signature)
+        emails.unsubscribe(tx, user, what)
+    return PlainTextResponse("Unsubscribed.")
+
+
+@router.post("/email/resubscribe/{user_id}/{what}/{signature}")
+def resubscribe(request: Request, write: WriteDep, user_id: str, what: str, signature: str):
+    with write() as tx:
+        user = emails.check_unsubscribe(tx, request.app.state.secret_key, user_id, what, signature)
+        emails.resubscribe(tx, user, what)
+    return render(request, "notifications/unsubscribed.html", {
+        "what": what, "done": "resubscribed", "path": f"/email/unsubscribe/{user_id}/{what}/{signature}"})
+
+
+# --- password reset and address confirmation --------------------------------------------------
+
+@router.get("/password-reset")
+def password_reset_form(request: Request):
+    return render(request, "notifications/reset_request.html", {"form": {}, "errors": {}, "sent": False})
+
+
+@router.post("/password-reset")
+def password_reset_request(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
+                           login: Annotated[str, Form()] = ""):
+    form = {"login": login}
+    try:
+        with write() as tx:
+            limiter.hit(tx, f"reset-ip:{client_ip(request)}", settings.login_attempts_per_ip, 3600)
+            limiter.hit(tx, f"reset-account:{login.strip().lower()[:100]}", 3, 3600)
+        with write() as tx:
+            emails.request_password_reset(tx, settings, request.app.state.secret_key, login)
+    except ForumError as e:
+        return render(request, "notifications/reset_request.html", {"form": form, "errors": e.form_errors(),
+                                                                    "sent": False}, status_code=e.status_code)
+    return render(request, "notifications/reset_request.html", {"form": form, "errors": {}, "sent": True})
+
+
+@router.get("/password-reset/{token}")
+def password_reset_token_form(request: Request, session: SessionDep, token: str):
+    try:
+        emails.valid_token(session, token, emails.RESET)
+    except ValidationFailed as e:
+        return render(request, "notifications/reset_password.html", {"token": "", "errors": e.form_errors(),
+                                                                     "done": False}, status_code=400)
+    return render(request, "notifications/reset_password.html", {"token": token, "errors": {}, "done": False})
+
+
+@router.post("/password-reset/{token}")
+def password_reset(request: Request, write: WriteDep, token: str, password: Annotated[str, Form()] = ""):
+    try:
+        with write() as tx:
+            emails.reset_password(tx, token, password)
+    except ValidationFailed as e:
+        valid = "password" in e.fields
+        return render(request, "notifications/reset_password.html", {
+            "token": token if valid else "", "errors": e.form_errors(), "done": False},
+            status_code=422 if valid else 400)
+    return render(request, "notifications/reset_password.html", {"token": "", "errors": {}, "done": True})
+
+
+@router.get("/confirm-email/{token}")
+def confirm_email_form(request: Request, session: SessionDep, token: str):
+    try:
+        emails.valid_token(session, token, emails.CONFIRM)
+    except ValidationFailed as e:
+        return render(request, "notifications/confirm_email.html", {"token": "", "errors": e.form_errors(),
+                                                                    "done": False}, status_code=400)
+    return render(request, "notifications/confirm_email.html", {"token": token, "errors": {}, "done": False})
+
+
+@router.post("/confirm-email/{token}")
+def confirm_email(request: Request, write: WriteDep, token: str):
+    try:
+        with write() as tx:
+            emails.confirm_email(tx, token)
+    except ValidationFailed as e:
+        return render(request, "notifications/confirm_email.html", {"token": "", "errors": e.form_errors(),
+                                                                    "done": False}, status_code=400)
+    return render(request, "notifications/confirm_email.html", {"token": "", "errors": {}, "done": True})
+
