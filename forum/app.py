@@ -23,6 +23,9 @@ from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
 from forum.web import decide as web_decide
 from forum.web import feeds as web_feeds
+from forum.web import flags as web_flags
+from forum.web import invites as web_invites
+from forum.web import mod as web_mod
 from forum.web import notifications as web_notifications
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
@@ -156,6 +159,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
     app.include_router(web_admin.router)
+    app.include_router(web_mod.router)
+    app.include_router(web_flags.router)
+    app.include_router(web_invites.router)
     app.include_router(web_decide.router)
     app.include_router(web_topics.router)
     app.add_middleware(SecurityHeaders)

@@ -200,15 +200,22 @@ def redeem(session: Session, settings: Settings, *, code: str, username: str, em
 
 # --- sign-up without an invitation ------------------------------------------------------------
 
+SIGNUP_INVITE_ONLY, SIGNUP_APPROVAL = policy.SIGNUP_INVITE_ONLY, policy.SIGNUP_APPROVAL
+
+
+def signup_mode(session: Session) -> str:
+    return policy.load(session).signup_mode
+
+
 def sign_up(session: Session, settings: Settings, *, username: str, email: str, password: str,
             name: str = "") -> User:
     """Open sign-up under the site's mode. In approval mode the account waits for a moderator."""
-    mode = policy.load(session).signup_mode
-    if mode == policy.SIGNUP_INVITE_ONLY:
+    mode = signup_mode(session)
+    if mode == SIGNUP_INVITE_ONLY:
         raise Forbidden(_("This forum is open by invitation only. Ask a member for an invitation."))
     user = accounts.create_user(session, username=username, email=email, password=password, name=name,
                                 tier=settings.default_tier)
-    if mode == policy.SIGNUP_APPROVAL:
+    if mode == SIGNUP_APPROVAL:
         user.approved = False
     session.flush()
     return user

@@ -12,6 +12,7 @@ import forum.emails as emails
 from forum import accounts, auth, reading
 from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
 from forum.i18n import _
+from forum.invitations import SIGNUP_APPROVAL, SIGNUP_INVITE_ONLY, sign_up, signup_mode
 from forum.models import User
 from forum.web.deps import (
     CsrfDep,
@@ -90,10 +91,13 @@ def logout(request: Request, write: WriteDep, viewer: ViewerDep):
 
 
 @router.get("/signup")
-def signup_form(request: Request, viewer: ViewerDep):
+def signup_form(request: Request, session: SessionDep, viewer: ViewerDep):
     if not viewer.is_anonymous:
         return RedirectResponse("/", status_code=303)
-    return render(request, "signup.html", {"form": {}, "errors": {}})
+    mode = signup_mode(session)
+    if mode == SIGNUP_INVITE_ONLY:
+        return render(request, "mod/signup_closed.html", {})
+    return render(request, "signup.html", {"form": {}, "errors": {}, "needs_approval": mode == SIGNUP_APPROVAL})
 
 
 @router.post("/signup")
@@ -105,13 +109,15 @@ def signup(request: Request, write: WriteDep, settings: SettingsDep, limiter: Li
         with write() as session:
             limiter.hit(session, f"signup-ip:{client_ip(request)}", settings.signups_per_ip_per_hour, 3600)
         with write() as session:
-            user = accounts.create_user(session, username=username, email=email, password=password, name=name,
-                                        tier=settings.default_tier)
-            token = accounts.start_session(session, user, request.headers.get("user-agent", ""))
+            user = sign_up(session, settings, username=username, email=email, password=password, name=name)
+            # In approval mode the account waits for a moderator: no session yet.
+            token = accounts.start_session(session, user, request.headers.get("user-agent", "")) if user.approved else None
             emails.send_confirmation(session, settings, request.app.state.secret_key, user)
     except ForumError as e:
         return render(request, "signup.html", {
             "form": form, "errors": e.form_errors()}, status_code=e.status_code)
+    if token is None:
+        return render(request, "mod/signup_pending.html", {"username": username})
     return _signed_in(settings, token, "/")
 
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import or_, select
 
-from forum import accounts, categories, permissions
+from forum import categories, permissions, user_admin
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User
+from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User, utcnow
 from forum.text import parse_id
 from forum.web.deps import CsrfDep, SessionDep, ViewerDep, WriteDep
+from forum.web.mod import category_page, index_extras
 from forum.web.templating import render
 
 
@@ -35,10 +36,11 @@ def _category_form_levels(form) -> dict[str, int]:
 
 
 @router.get("")
-def admin_index(request: Request, session: SessionDep):
+def admin_index(request: Request, session: SessionDep, viewer: ViewerDep):
     cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
     return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
-                                                 "audiences": AUDIENCES, "form": {}, "errors": {}})
+                                                 "audiences": AUDIENCES, "form": {}, "errors": {},
+                                                 **index_extras(session, viewer)})
 
 
 @router.post("/categories")
@@ -59,18 +61,18 @@ async def admin_create_category(request: Request, write: WriteDep, session: Sess
         cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
         return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
                                                      "audiences": AUDIENCES, "form": dict(form),
-                                                     "errors": e.form_errors()}, status_code=422)
+                                                     "errors": e.form_errors(), **index_extras(session, viewer)},
+                      status_code=422)
     return RedirectResponse(f"/admin/categories/{cid}", status_code=303)
 
 
 @router.get("/categories/{category_id}")
-def admin_category(request: Request, session: SessionDep, category_id: str):
+def admin_category(request: Request, session: SessionDep, viewer: ViewerDep, category_id: str):
     cid = parse_id(category_id)
     category = session.get(Category, cid) if cid else None
     if category is None:
         raise NotFound()
-    return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
-                                                   "presets": categories.PRESETS, "errors": {}, "saved": False})
+    return category_page(request, session, viewer, category)
 
 
 @router.post("/categories/{category_id}")
@@ -87,33 +89,41 @@ async def admin_category_save(request: Request, write: WriteDep, session: Sessio
             categories.set_levels(tx, viewer, cid, levels)
     except ValidationFailed as e:
         category = session.get(Category, cid)
-        return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
-                                                       "presets": categories.PRESETS,
-                                                       "errors": e.form_errors(), "saved": False},
-                      status_code=422)
+        if category is None:
+            raise NotFound() from None
+        return category_page(request, session, viewer, category, errors=e.form_errors(), status_code=422)
     session.expire_all()
     category = session.get(Category, cid)
-    return render(request, "admin/category.html", {"category": category, "audiences": AUDIENCES,
-                                                   "presets": categories.PRESETS, "errors": {}, "saved": True})
+    if category is None:
+        raise NotFound()
+    return category_page(request, session, viewer, category, saved=True)
 
 
 @router.get("/users")
-def admin_users(request: Request, session: SessionDep, q: str = ""):
+def admin_users(request: Request, session: SessionDep, q: str = "", show: str = ""):
     stmt = select(User).order_by(User.username_lower).limit(100)
     if q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(or_(User.username_lower.like(like), User.email.like(like)))
-    return render(request, "admin/users.html", {"users": list(session.scalars(stmt)), "tiers": TIERS, "q": q})
+    now = utcnow()
+    if show == "suspended":
+        stmt = stmt.where(User.suspended_until > now)
+    elif show == "silenced":
+        stmt = stmt.where(User.silenced_until > now)
+    elif show == "pending":
+        stmt = stmt.where(User.approved.is_(False))
+    elif show == "staff":
+        stmt = stmt.where(or_(User.is_moderator.is_(True), User.is_admin.is_(True)))
+    return render(request, "admin/users.html", {"users": list(session.scalars(stmt)), "tiers": TIERS, "q": q,
+                                                "show": show})
 
 
 @router.post("/users/{user_id}/tier")
-def admin_set_tier(write: WriteDep, user_id: str, tier: Annotated[str, Form()] = ""):
+def admin_set_tier(write: WriteDep, viewer: ViewerDep, user_id: str, tier: Annotated[str, Form()] = "",
+                   reason: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""):
     uid = parse_id(user_id)
     if uid is None:
         raise NotFound()
     with write() as tx:
-        user = tx.get(User, uid)
-        if user is None:
-            raise NotFound()
-        accounts.set_tier(tx, user, tier)
-    return RedirectResponse("/admin/users", status_code=303)
+        user_admin.set_tier(tx, viewer, uid, tier, reason=reason)
+    return RedirectResponse(f"/admin/users/{uid}" if next == "user" else "/admin/users", status_code=303)

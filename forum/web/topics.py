@@ -9,9 +9,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from forum import decide, permissions, posting, reading, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
+from forum.flags import flagged_by
 from forum.i18n import _
 from forum.markdown import cook
 from forum.models import Post, Topic
+from forum.revisions import edits as revision_edits
 from forum.text import parse_id
 from forum.web import notifications as web_notifications
 from forum.web.deps import (
@@ -84,12 +86,15 @@ def _count_view(request: Request, write, viewer, topic: Topic, session=None, las
 
 def _render_topic(request: Request, session, viewer, settings, topic: Topic, page: int, *,
                   form: dict | None = None, errors: dict | None = None, status_code: int = 200,
-                  highlight: int | None = None):
+                  highlight: int | None = None, extra: dict | None = None):
     view = reading.topic_page(session, viewer, topic, page=page, per_page=settings.posts_per_page)
     return render(request, "topic.html", {
         "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
         "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
         "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
+        "can_flag": lambda p: permissions.can_flag_post(session, viewer, p, topic),
+        "flagged": flagged_by(session, viewer, [p.id for p in view.posts]),
+        **(extra or {}),
         "decide": decide.for_topic_page(session, viewer, topic, view.posts),
         **web_notifications.topic_context(session, viewer, topic),
     }, status_code=status_code)
@@ -104,7 +109,7 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
     quoted = _int_or_none(quote)
     if quoted:
         post = session.query(Post).filter_by(topic_id=topic.id, post_number=quoted).one_or_none()
-        if post is not None and post.deleted_at is None:
+        if post is not None and post.deleted_at is None and permissions.can_see_post(session, viewer, post, topic):
             body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
             raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
     return render(request, "reply.html", {"topic": topic, "form": {"raw": raw, "reply_to_post_number": to or quote},
@@ -239,7 +244,8 @@ def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id:
     from forum.models import PostRevision
     revs = list(session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)
                                 .order_by(PostRevision.number)))
-    return render(request, "revisions.html", {"post": post, "topic": topic, "revisions": revs})
+    return render(request, "revisions.html", {"post": post, "topic": topic, "revisions": revs,
+                                              "edits": revision_edits(session, post, topic, revs)})
 
 
 @router.post("/posts/{post_id}/delete")
