@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
 from typing import Any
@@ -22,7 +23,8 @@ def queue_email(session: Session, *, to: str, subject: str, text: str, html: str
 
 
 def build_message(settings: Settings, payload: dict[str, Any], item_id: int | None = None) -> EmailMessage:
-    message = EmailMessage()
+    # Long headers stay whole: a List-Unsubscribe URL folded into RFC 2047 encoded words is unusable.
+    message = EmailMessage(policy=policy.default.clone(max_line_length=998))
     name, address = parseaddr(settings.mail_from)
     message["From"] = formataddr((name, address))
     message["To"] = payload["to"]
