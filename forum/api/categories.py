@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from forum import categories, permissions, reading
+from forum import categories, permissions, reading, tracking
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ValidationFailed
@@ -114,8 +114,9 @@ def delete_category(session: SessionDep, write: WriteDep, viewer: UserViewerDep,
 
 
 @router.post("/category/{category_id:int}/notifications.json")
-def category_notification_level(session: SessionDep, viewer: UserViewerDep, params: ParamsDep, category_id: int):
-    """pydiscourse's notifications(category_id): a watch level per category. Levels are not kept yet;
-    the call is accepted for categories the user can see, and changes nothing."""
-    reading.get_category(session, viewer, category_id)
-    return {"success": "OK", "notification_level": params.int("notification_level") or 1}
+def category_notification_level(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, category_id: int):
+    """pydiscourse's notifications(category_id): the person's watching level for a category (0-3)."""
+    level = tracking.parse_level(params.int("notification_level"))
+    with write() as tx:
+        tracking.set_category_level(tx, viewer, reading.get_category(tx, viewer, category_id), level)
+    return {"success": "OK", "notification_level": level}
