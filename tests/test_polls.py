@@ -84,7 +84,7 @@ def test_several_named_polls_in_one_post_each_get_their_own_votes(db, make_user,
     assert vote(client, place, place_options[:1]).status_code == 303
     assert vote(client, month, month_options[1:]).status_code == 303
     page = client.get(topic_url(topic)).text
-    assert 'id="poll-%d"' % place.id in page and 'id="poll-%d"' % month.id in page
+    assert f'id="poll-{place.id}"' in page and f'id="poll-{month.id}"' in page
     with db.read() as s:
         assert s.scalar(select(PollVote.option_id).where(PollVote.poll_id == place.id)) == place_options[0].id
         assert s.scalar(select(PollVote.option_id).where(PollVote.poll_id == month.id)) == month_options[1].id

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 
 from forum import notifications, outbox, proposals
 from forum.models import Notification, OutboxItem, Poll, Proposal, ProposalPosition, Topic, User, utcnow
-from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 from forum.permissions import Viewer
 from tests.conftest import csrf_of, login, post_form
+from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 
 FORM = {"title": "Adopt the shared kitchen charter", "raw": "We propose to adopt the charter as drafted.",
         "kind": "consent", "closes_date": "2026-12-14", "closes_time": "15:00", "timezone": "Europe/London"}
@@ -326,8 +326,8 @@ def test_the_reminder_a_day_before_goes_to_those_who_have_not_responded_in_their
     assert str(view.message).startswith("Adopt the shared kitchen charter closes Mon 14 Dec 2026, 15:00 London")
 
 
-def test_the_reminder_email_states_the_closing_time_in_the_recipients_zone(db, mail_settings, smtp_server, client,
-                                                                            make_user, make_category):
+def test_the_reminder_email_states_the_closing_time_in_the_recipients_zone(
+        db, mail_settings, smtp_server, client, make_user, make_category):  # noqa: F811 (fixtures)
     from forum import emails
 
     category, _ana, wes, _pat = federation(make_user, make_category)
