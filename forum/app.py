@@ -154,8 +154,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # Feeds and the JSON API first: their `.rss`/`.json` paths would otherwise match page routes.
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
-    app.include_router(web_feeds.router)
     app.include_router(api_router)
+    app.include_router(web_feeds.router)
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
     app.include_router(web_admin.router)
