@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import modlog, permissions, posting
+from forum import modlog, permissions, posting, search
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -104,6 +104,7 @@ def move_topic(session: Session, viewer: Viewer, topic_id: int | str, category_i
     topic.category_id = target.id
     _log_topic(session, viewer, "move_topic", topic, reason, **{"from": source.name, "to": target.name})
     session.flush()
+    search.reindex_topic(session, topic.id)  # index terms carry the category
     session.expire(topic)
     session.expire(source)
     session.expire(target)
@@ -214,6 +215,10 @@ def restore_post(session: Session, viewer: Viewer, post_id: int | str, *, reason
     session.flush()
     posting.recount_topic(session, topic)
     session.flush()
+    if restoring_topic:
+        search.reindex_topic(session, topic.id)
+    else:
+        search.index_post(session, post, topic)
     return post
 
 
@@ -275,6 +280,8 @@ def _transfer(session: Session, source: Topic, destination: Topic, moving: list[
     if destination.last_posted_at and destination.last_posted_at > destination.bumped_at:
         destination.bumped_at = destination.last_posted_at
     session.flush()
+    for topic in (source, destination):
+        search.reindex_topic(session, topic.id)
     return new_numbers
 
 

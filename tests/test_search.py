@@ -191,3 +191,17 @@ def test_search_cost_does_not_grow_with_the_size_of_hidden_categories(db, settin
     assert after <= before * 1.5 + 50, (before, after)
     # The same search by a member reads the 300 hidden posts: the measure does see them.
     assert _count_search_work(db, ana, "pension") > after * 5
+
+
+def test_a_moved_topic_is_found_in_its_new_category_only_by_those_who_may_see_it(db, make_user, make_category,
+                                                                                  make_topic, staff):
+    from forum import moderation
+
+    ana, pat = make_user("ana", tier="member"), make_user("pat", tier="participant")
+    news, board = make_category("News"), make_category("Board", "members_only")
+    topic = make_topic(ana, news, title="Warehouse lease renewal", raw="The warehouse lease ends in March.")
+    assert len(_search(db, pat, "warehouse").posts) == 1
+    with db.write() as session:
+        moderation.move_topic(session, Viewer(staff), topic.id, board.id)
+    assert _search(db, pat, "warehouse").posts == []
+    assert _titles(_search(db, ana, "warehouse #board")) == [topic.title]
