@@ -160,3 +160,11 @@ def test_watch_and_read_forms_on_hidden_topics_answer_404(client, make_user, mak
     assert post_form(client, f"/t/{topic.id}/notification-level", {"notification_level": "3"}).status_code == 404
     assert post_form(client, f"/t/{topic.id}/mark-read", {}).status_code == 404
     assert post_form(client, f"/c/{board.id}/mark-read", {}).status_code == 404
+
+
+def test_read_progress_needs_a_post_number(client, make_user, make_category, make_topic):
+    topic = make_topic(make_user("ana", tier="member"), make_category("News"))
+    login(client, "ana")
+    r = client.post(f"/t/{topic.id}/read", data={"post_number": "lots"},
+                    headers={"X-CSRF-Token": csrf_of(client), "Accept": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"] == ["Say up to which post number you have read."]

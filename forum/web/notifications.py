@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from forum import emails, notifications, permissions, reading, search, timezones, tracking, urls
 from forum.errors import ForumError, LoginRequired, NotFound, ValidationFailed
+from forum.i18n import _
 from forum.models import WATCH_LEVEL_NAMES, Category, Topic, User
 from forum.permissions import Viewer
 from forum.text import parse_id
@@ -200,6 +201,8 @@ def unread_topics(request: Request, session: SessionDep, viewer: ViewerDep, sett
 def read_progress(request: Request, write: WriteDep, viewer: UserViewerDep, topic_id: str,
                   post_number: Annotated[str, Form()] = ""):
     number = parse_id(post_number)
+    if number is None:
+        raise ValidationFailed(fields={"post_number": _("Say up to which post number you have read.")})
     with write() as tx:
         topic = reading.get_topic(tx, viewer, topic_id)
         last = tracking.mark_read(tx, viewer, topic, number)
