@@ -301,3 +301,22 @@ def for_calendar(session: Session, viewer: Viewer, *, category: Category | None 
         stmt = stmt.join(EventRsvp, EventRsvp.event_id == Event.id).where(
             EventRsvp.user_id == going_user.id, EventRsvp.status == "going")
     return [(e, t) for e, t in session.execute(stmt.order_by(Event.starts_at, Event.id).limit(limit))]
+
+
+def feed_notes(session: Session, topic_ids: list[int], gettext, locale: str = "en") -> dict[int, str]:
+    """For feeds: topic id -> "Starts: … London (GMT) · 15:00 UTC", in the organiser's zone and UTC."""
+    if not topic_ids:
+        return {}
+    from forum.i18n import translate
+
+    notes: dict[int, str] = {}
+    for event in session.scalars(select(Event).where(Event.topic_id.in_(topic_ids))):
+        text = translate(_("Starts: %(when)s", when=timezones.describe(event.starts_at, event.timezone, None,
+                                                                        gettext, locale)), gettext)
+        if event.ends_at is not None:
+            text += "; " + translate(_("ends: %(when)s", when=timezones.describe(event.ends_at, event.timezone, None,
+                                                                                gettext, locale)), gettext)
+        if event.cancelled_at is not None:
+            text = translate(_("Cancelled"), gettext) + ". " + text
+        notes[event.topic_id] = text
+    return notes

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import permissions, reading, urls
+from forum import events, permissions, reading, urls
 from forum.config import Settings
 from forum.i18n import _, translate, translations
 from forum.models import Category, Post, Topic, User, utcnow
@@ -87,12 +87,17 @@ class FeedBuilder:
 
     def _topic_items(self, topics: list[Topic]) -> list[FeedItem]:
         firsts = reading.first_posts(self.session, [t.id for t in topics])
+        # Events name their time in the organiser's zone and in UTC: a feed has no reader's zone.
+        event_notes = events.feed_notes(self.session, [t.id for t in topics], self.gettext,
+                                        self.settings.default_locale)
         items = []
         for topic in topics:
             first = firsts.get(topic.id)
             readable = first is not None and permissions.can_read_post(self.session, self.viewer, first, topic)
             topic_link = self.url(urls.topic_url(topic))
             body = self.absolutize(first.cooked) if readable and first is not None else ""
+            if topic.id in event_notes:
+                body = f"<p><strong>{escape(event_notes[topic.id])}</strong></p>" + body
             posts = self.t(_("%(n)s posts", n=topic.posts_count)) if topic.posts_count != 1 else self.t(_("1 post"))
             people = (self.t(_("%(n)s participants", n=topic.participant_count)) if topic.participant_count != 1
                       else self.t(_("1 participant")))

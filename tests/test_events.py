@@ -428,3 +428,17 @@ def test_one_click_sets_the_profile_zone_and_bad_zones_are_refused(db, client, m
     assert r.status_code == 422 and "Choose a time zone from the list" in r.text
     page = client.get("/events").text
     assert 'data-profile-zone="Europe/Paris"' in page and "Your profile says Paris" in page
+
+
+def test_rss_items_of_events_name_the_organisers_zone_and_utc(db, client, make_user, make_category):
+    import feedparser
+
+    make_user("ana")
+    category = make_category("Pacific")
+    login(client, "ana")
+    create(client, category, timezone="Pacific/Auckland", start_time="09:00", end_time="11:00")
+    logout(client)
+    feed = feedparser.parse(client.get(f"/c/{category.slug}/{category.id}.rss").content)
+    [item] = feed.entries
+    assert ("Starts: Mon 14 Dec 2026, 09:00 Auckland (NZDT) · Sun 13 Dec, 20:00 UTC; "
+            "ends: Mon 14 Dec 2026, 11:00 Auckland (NZDT) · Sun 13 Dec, 22:00 UTC") in item.description
