@@ -270,3 +270,18 @@ def test_private_feeds_show_each_tier_exactly_what_it_may_read(preset, who, clie
         body = client.get(path + query).text
         assert ("Seeds for the spring exchange" in body) == allowed, path
         assert ("labelled envelopes" in body) == allowed or path in ("/latest.rss", "/top.rss"), path
+
+
+def test_discourse_style_api_key_in_the_feed_url(client, db, people, lounge, staff):
+    """For compatibility, feeds also take ?api_key=&api_username= (Discourse's way for private sites)."""
+    from forum import apikeys
+
+    category, topic = lounge
+    with db.write() as s:
+        key = apikeys.create_api_key(s, Viewer(staff), username="mei").secret
+    feed = f"/t/{topic.slug}/{topic.id}.rss"
+    r = client.get(feed, params={"api_key": key, "api_username": "mei"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "private, no-cache"
+    assert client.get(feed, headers={"Api-Key": key, "Api-Username": "mei"}).status_code == 200
+    assert client.get(feed, params={"api_key": key, "api_username": "pia"}).status_code == 403
+    assert client.get(feed, params={"api_key": "0" * 64, "api_username": "mei"}).status_code == 403

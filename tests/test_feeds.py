@@ -295,3 +295,8 @@ def test_thread_feed_skips_deleted_posts_at_the_end(client, db, make_category, m
     entries = parse(client.get(f"/t/{topic.slug}/{topic.id}.rss")).entries
     assert len(entries) == 50
     assert entries[0].link.endswith(f"/{topic.id}/200") and entries[-1].link.endswith(f"/{topic.id}/151")
+
+
+def test_feed_readers_may_ask_with_head(client, forum):
+    r = client.head("/latest.rss")
+    assert r.status_code == 200 and r.headers["etag"] and r.headers["content-type"].startswith("application/rss+xml")

@@ -334,3 +334,10 @@ def test_hidden_posts_are_left_out_for_everyone_but_staff(client, db, forum, as_
     with db.read() as s:
         assert s.scalar(select(Topic.posts_count)) == 3
     assert JSON
+
+
+def test_avatar_templates_resolve(client, forum):
+    template = client.get("/u/ana.json").json()["user"]["avatar_template"]
+    r = client.get(template.replace("{size}", "90"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and b">A<" in r.content
+    assert client.get("/letter_avatar_proxy/v4/letter/a/zzzzzz/90.png").status_code == 404
