@@ -44,8 +44,11 @@ def _category_json(session, viewer: Viewer, category: Category) -> dict[str, Any
     children = [c for c in session.scalars(select(Category.id).where(Category.parent_id == category.id)
                                            .order_by(Category.position, Category.id))
                 if levels.get(c, NONE) >= permissions.SEE]
-    return serializers.category(category, level=levels.get(category.id, NONE), viewer=viewer,
+    data = serializers.category(category, level=levels.get(category.id, NONE), viewer=viewer,
                                 subcategory_ids=children)
+    if viewer.user is not None:
+        data["notification_level"] = tracking.category_level(session, viewer.user.id, category.id)
+    return data
 
 
 @router.get("/categories.json")
@@ -115,8 +118,9 @@ def delete_category(session: SessionDep, write: WriteDep, viewer: UserViewerDep,
 
 @router.post("/category/{category_id:int}/notifications.json")
 def category_notification_level(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, category_id: int):
-    """pydiscourse's notifications(category_id): the person's watching level for a category (0-3)."""
-    level = tracking.parse_level(params.int("notification_level"))
+    """pydiscourse's notifications(category_id): the user's watch level for a category."""
+    level = tracking.parse_level(params.str("notification_level"))
     with write() as tx:
-        tracking.set_category_level(tx, viewer, reading.get_category(tx, viewer, category_id), level)
+        category = reading.get_category(tx, viewer, category_id)
+        tracking.set_category_level(tx, viewer, category, level)
     return {"success": "OK", "notification_level": level}

@@ -265,11 +265,18 @@ def test_only_staff_create_categories(client, forum, as_user):
     assert r.status_code in (404, 422)
 
 
-def test_category_notification_level_is_accepted_for_visible_categories(client, forum, as_user):
+def test_category_watch_level(client, forum, as_user, make_category):
     ana = as_user(forum["ana"])
-    r = client.post(f"/category/{forum['news'].id}/notifications", headers=ana, data={"notification_level": 3})
+    news = forum["news"]
+    r = client.post(f"/category/{news.id}/notifications", headers=ana, data={"notification_level": 3})
     assert r.status_code == 200 and r.json()["success"] == "OK"
+    assert client.get(f"/c/{news.id}/show.json", headers=ana).json()["category"]["notification_level"] == 3
     assert client.post("/category/9999/notifications", headers=ana, data={"notification_level": 3}).status_code == 404
+    hidden = make_category("Staff room", "staff_only")
+    r = client.post(f"/category/{hidden.id}/notifications", headers=ana, data={"notification_level": 3})
+    assert r.status_code == 404
+    r = client.post(f"/category/{news.id}/notifications", headers=ana, data={"notification_level": 9})
+    assert r.status_code == 422
 
 
 def test_topic_status_through_the_api(client, forum, as_user, staff):
