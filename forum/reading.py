@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forum import permissions
+from forum.errors import NotFound
 from forum.models import LIKE, Category, Post, PostAction, Topic, User, utcnow
 from forum.permissions import Viewer
 from forum.posting import liked_post_ids
@@ -259,3 +260,43 @@ def post_likers(session: Session, viewer: Viewer, post: Post, topic: Topic, *, l
         select(User).join(PostAction, PostAction.user_id == User.id)
         .where(PostAction.post_id == post.id, PostAction.action_type == LIKE)
         .order_by(PostAction.created_at).limit(limit)))
+
+
+def topic_participants(session: Session, viewer: Viewer, topic: Topic, *, limit: int = 24) -> list[tuple[User, int]]:
+    """Who wrote the posts of a topic the viewer may read, with how many, most active first."""
+    permissions.ensure_can_see_topic(session, viewer, topic)
+    posts = func.count(Post.id)
+    return [(user, n) for user, n in session.execute(
+        select(User, posts).join(Post, Post.user_id == User.id)
+        .where(Post.topic_id == topic.id, Post.deleted_at.is_(None),
+               permissions.visible_posts_in_topic_clause(viewer))
+        .group_by(User.id).order_by(posts.desc(), User.id).limit(limit))]
+
+
+def category_by_slug(session: Session, viewer: Viewer, slug: str, parent_slug: str | None = None) -> Category:
+    """A category the viewer may see, named by its slug (and its parent's); NotFound otherwise."""
+    stmt = select(Category).where(Category.slug == slug.lower(),
+                                  Category.id.in_(permissions.visible_category_ids(session, viewer)))
+    if parent_slug is not None:
+        stmt = stmt.where(Category.parent_id.in_(select(Category.id).where(Category.slug == parent_slug.lower())))
+    category = session.scalars(stmt.order_by(Category.id)).first()
+    if category is None:
+        raise NotFound()
+    return category
+
+
+@dataclass
+class SiteCounts:
+    topics: int
+    posts: int
+    likes: int
+
+
+def site_counts(session: Session, viewer: Viewer) -> SiteCounts:
+    """Totals of what this viewer may see: the size of a private category is not public knowledge."""
+    topics = session.scalar(select(func.count(Topic.id)).where(permissions.visible_topics_clause(session, viewer)))
+    posts, likes = session.execute(
+        select(func.count(Post.id), func.coalesce(func.sum(Post.like_count), 0))
+        .join(Topic, Topic.id == Post.topic_id)
+        .where(permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None))).one()
+    return SiteCounts(topics=topics or 0, posts=posts or 0, likes=likes or 0)

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from forum import __version__, notifications, permissions, reading
+from forum import __version__, notifications, permissions, reading, search
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ForumError
 from forum.i18n import _
-from forum.models import NONE, Category, Post, Topic, User
+from forum.models import NONE, Category, User
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
@@ -20,13 +20,7 @@ router = api_router()
 
 @router.get("/about.json")
 def about(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
-    # Counts are of what this viewer may see: a private category's size is not public knowledge.
-    topic_count = session.scalar(select(func.count(Topic.id)).where(
-        permissions.visible_topics_clause(session, viewer))) or 0
-    post_count, likes = session.execute(
-        select(func.count(Post.id), func.coalesce(func.sum(Post.like_count), 0))
-        .join(Topic, Topic.id == Post.topic_id)
-        .where(permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None))).one()
+    counts = reading.site_counts(session, viewer)
     staff = list(session.scalars(select(User).where((User.is_admin.is_(True)) | (User.is_moderator.is_(True)))
                                  .order_by(User.id)))
 
@@ -37,8 +31,8 @@ def about(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
     return {"about": {
         "title": settings.site_title, "description": settings.site_description, "locale": settings.default_locale,
         "version": __version__, "https": settings.base_url.startswith("https://"), "can_see_about_stats": True,
-        "stats": {"topic_count": topic_count, "post_count": post_count, "user_count": user_count,
-                  "likes_count": likes, "active_users_7_days": None, "active_users_30_days": None},
+        "stats": {"topic_count": counts.topics, "post_count": counts.posts, "user_count": user_count,
+                  "likes_count": counts.likes, "active_users_7_days": None, "active_users_30_days": None},
         "admins": [person(u) for u in staff if u.is_admin],
         "moderators": [person(u) for u in staff if not u.is_admin],
         "category_moderators": [],
@@ -103,8 +97,6 @@ def basic_info(settings: SettingsDep):
 @router.get("/search.json")
 @router.get("/search/query.json")
 def search_json(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
-    from forum import search
-
     q = params.str("q") or params.str("term")
     if not q:
         raise ForumError(_("param is missing or the value is empty: q"))

@@ -6,13 +6,13 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from forum import accounts, moderation, permissions, posting, reading, urls
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
 from forum.errors import NotFound
-from forum.models import Category, Post, Topic, User
+from forum.models import Post, Topic, User
 from forum.permissions import Viewer
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
@@ -92,14 +92,7 @@ def category_topics(session: SessionDep, viewer: ViewerDep, settings: SettingsDe
 def category_topics_by_slug(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep,
                             slug: str, parent: str | None = None):
     """pydiscourse's category_latest_topics(name, parent) names categories by slug."""
-    visible = permissions.visible_category_ids(session, viewer)
-    stmt = select(Category).where(Category.slug == slug.lower(), Category.id.in_(visible))
-    if parent is not None:
-        parent_ids = select(Category.id).where(Category.slug == parent.lower())
-        stmt = stmt.where(Category.parent_id.in_(parent_ids))
-    category = session.scalars(stmt.order_by(Category.id)).first()
-    if category is None:
-        raise NotFound()
+    category = reading.category_by_slug(session, viewer, slug, parent)
     return _category_topics(session, viewer, settings, params, category.id)
 
 
@@ -147,11 +140,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     stream = reading.topic_stream(session, viewer, topic, include_deleted=show_deleted)
     include_raw = params.bool("include_raw")
     first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
-    participants = session.execute(
-        select(User, func.count(Post.id).label("n")).join(Post, Post.user_id == User.id)
-        .where(Post.topic_id == topic.id, permissions.visible_posts_in_topic_clause(viewer),
-               Post.deleted_at.is_(None))
-        .group_by(User.id).order_by(func.count(Post.id).desc(), User.id).limit(24)).all()
+    participants = reading.topic_participants(session, viewer, topic)
     can_edit = first is not None and permissions.can_edit_post(session, viewer, first, topic)
     last_poster = topic.last_post_user or topic.user
     return {

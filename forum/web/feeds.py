@@ -100,15 +100,18 @@ def _builder(session, viewer, settings) -> feeds.FeedBuilder:
     return feeds.FeedBuilder(session, viewer, settings)
 
 
-@router.api_route("/latest.rss", methods=["GET", "HEAD"], response_class=Response)
+@router.get("/latest.rss", response_class=Response)
+@router.head("/latest.rss", response_class=Response, include_in_schema=False)
 def latest_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
                 settings: SettingsDep):
     viewer, personal = feed_reader(request, session, write, limiter, settings, "latest")
     return rss_response(request, _builder(session, viewer, settings).latest(), settings, personal=personal)
 
 
-@router.api_route("/top.rss", methods=["GET", "HEAD"], response_class=Response)
-@router.api_route("/top/{period}.rss", methods=["GET", "HEAD"], response_class=Response)
+@router.get("/top.rss", response_class=Response)
+@router.head("/top.rss", response_class=Response, include_in_schema=False)
+@router.get("/top/{period}.rss", response_class=Response)
+@router.head("/top/{period}.rss", response_class=Response, include_in_schema=False)
 def top_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
              settings: SettingsDep, period: str = "all"):
     if period not in reading.TOP_PERIODS:
@@ -117,16 +120,20 @@ def top_feed(request: Request, session: SessionDep, write: WriteDep, limiter: Li
     return rss_response(request, _builder(session, viewer, settings).top(period), settings, personal=personal)
 
 
-@router.api_route("/posts.rss", methods=["GET", "HEAD"], response_class=Response)
+@router.get("/posts.rss", response_class=Response)
+@router.head("/posts.rss", response_class=Response, include_in_schema=False)
 def posts_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
                settings: SettingsDep):
     viewer, personal = feed_reader(request, session, write, limiter, settings, "posts")
     return rss_response(request, _builder(session, viewer, settings).posts(), settings, personal=personal)
 
 
-@router.api_route("/c/{category_id:int}.rss", methods=["GET", "HEAD"], response_class=Response)
-@router.api_route("/c/{slug}/{category_id:int}.rss", methods=["GET", "HEAD"], response_class=Response)
-@router.api_route("/c/{parent}/{slug}/{category_id:int}.rss", methods=["GET", "HEAD"], response_class=Response)
+@router.get("/c/{category_id:int}.rss", response_class=Response)
+@router.head("/c/{category_id:int}.rss", response_class=Response, include_in_schema=False)
+@router.get("/c/{slug}/{category_id:int}.rss", response_class=Response)
+@router.head("/c/{slug}/{category_id:int}.rss", response_class=Response, include_in_schema=False)
+@router.get("/c/{parent}/{slug}/{category_id:int}.rss", response_class=Response)
+@router.head("/c/{parent}/{slug}/{category_id:int}.rss", response_class=Response, include_in_schema=False)
 def category_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
                   settings: SettingsDep, category_id: int):
     viewer, personal = feed_reader(request, session, write, limiter, settings, f"category:{category_id}")
@@ -135,8 +142,10 @@ def category_feed(request: Request, session: SessionDep, write: WriteDep, limite
                         personal=personal)
 
 
-@router.api_route("/t/{topic_id:int}.rss", methods=["GET", "HEAD"], response_class=Response)
-@router.api_route("/t/{slug}/{topic_id:int}.rss", methods=["GET", "HEAD"], response_class=Response)
+@router.get("/t/{topic_id:int}.rss", response_class=Response)
+@router.head("/t/{topic_id:int}.rss", response_class=Response, include_in_schema=False)
+@router.get("/t/{slug}/{topic_id:int}.rss", response_class=Response)
+@router.head("/t/{slug}/{topic_id:int}.rss", response_class=Response, include_in_schema=False)
 def topic_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
                settings: SettingsDep, topic_id: int):
     viewer, personal = feed_reader(request, session, write, limiter, settings, f"topic:{topic_id}")
@@ -144,7 +153,8 @@ def topic_feed(request: Request, session: SessionDep, write: WriteDep, limiter: 
     return rss_response(request, _builder(session, viewer, settings).topic(topic), settings, personal=personal)
 
 
-@router.api_route("/u/{username}/activity.rss", methods=["GET", "HEAD"], response_class=Response)
+@router.get("/u/{username}/activity.rss", response_class=Response)
+@router.head("/u/{username}/activity.rss", response_class=Response, include_in_schema=False)
 def user_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
               settings: SettingsDep, username: str):
     user = accounts.get_user(session, username)

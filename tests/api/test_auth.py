@@ -224,3 +224,14 @@ def test_sign_ups_share_the_per_address_limit_with_the_sign_up_page(settings, db
         r = c.post("/signup", data={"username": "cid", "email": "cid@example.org", "password": "a-long-password-2",
                                     "csrf_token": token})
         assert r.status_code == 429
+
+
+def test_api_keys_in_the_query_string_are_ignored_outside_feeds(client, make_user, make_category, make_topic,
+                                                                  staff, make_key):
+    """As in Discourse since 2020: only headers carry keys, except on feeds."""
+    mei = make_user("mei", tier="member")
+    lounge = make_category("Members' lounge", "members_only")
+    topic = make_topic(staff, lounge, title="Pension fund talks")
+    key = make_key(mei)
+    assert client.get(f"/t/{topic.id}.json", params={"api_key": key, "api_username": "mei"}).status_code == 404
+    assert client.get(f"/t/{topic.id}.json", headers={"Api-Key": key, "Api-Username": "mei"}).status_code == 200
