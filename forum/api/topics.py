@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 
-from forum import accounts, moderation, permissions, posting, reading, urls
+from forum import accounts, moderation, permissions, posting, reading, tracking, urls
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
-from forum.errors import NotFound
+from forum.errors import ForumError, NotFound
+from forum.i18n import _
 from forum.models import Post, Topic, User
 from forum.permissions import Viewer
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
@@ -239,3 +240,37 @@ def update_topic_status(session: SessionDep, write: WriteDep, viewer: UserViewer
     with write() as tx:
         moderation.set_topic_status(tx, viewer, topic_id, status, params.bool("enabled"))
     return {"success": "OK", "topic_status_update": None}
+
+
+@router.put("/t/{slug}/{topic_id:int}.json")
+@router.put("/t/{topic_id:int}.json")
+def update_topic(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
+                 params: ParamsDep, topic_id: int):
+    """pydiscourse's update_topic(url, title): a new title is an edit of the first post."""
+    topic = reading.get_topic(session, viewer, topic_id)
+    title = params.str("title")
+    if title is None:
+        raise ForumError(_("param is missing or the value is empty: title"))
+    first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+    if first is None:
+        raise NotFound()
+    with write() as tx:
+        posting.edit_post(tx, settings, viewer, post_id=first.id, raw=first.raw, title=title)
+    session.expire_all()
+    topic = reading.get_topic(session, viewer, topic_id)
+    return {"basic_topic": {"id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
+                            "slug": topic.slug, "posts_count": topic.posts_count}}
+
+
+@router.post("/topics/timings.json")
+def topic_timings(write: WriteDep, viewer: UserViewerDep, params: ParamsDep):
+    """Reading progress: the posts named in `timings[N]` have been read."""
+    numbers = [int(n) for n in params.dict("timings") if str(n).isdigit() and len(str(n)) <= 9]
+    topic_id = params.int("topic_id")
+    if topic_id is None:
+        raise ForumError(_("param is missing or the value is empty: topic_id"))
+    if numbers:
+        with write() as tx:
+            topic = reading.get_topic(tx, viewer, topic_id)
+            tracking.mark_read(tx, viewer, topic, max(numbers))
+    return empty()

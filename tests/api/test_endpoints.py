@@ -348,3 +348,19 @@ def test_avatar_templates_resolve(client, forum):
     r = client.get(template.replace("{size}", "90"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and b">A<" in r.content
     assert client.get("/letter_avatar_proxy/v4/letter/a/zzzzzz/90.png").status_code == 404
+
+
+def test_rename_a_topic_and_report_reading_progress(client, db, forum, as_user):
+    from forum.models import TopicUser
+
+    t = forum["topic"]
+    ana, bob = as_user(forum["ana"]), as_user(forum["bob"])
+    r = client.put(f"/t/{t.slug}/{t.id}", headers=ana, data={"title": "General assembly in Porto"})
+    assert r.status_code == 200 and r.json()["basic_topic"]["slug"] == "general-assembly-in-porto"
+    assert client.put(f"/t/{t.id}.json", headers=bob, data={"title": "Bob renames it"}).status_code == 403
+    r = client.post("/topics/timings", headers=bob, data={"topic_id": t.id, "topic_time": 3000,
+                                                          "timings[1]": 1000, "timings[3]": 2000})
+    assert r.status_code == 200 and r.content == b""
+    with db.read() as s:
+        row = s.get(TopicUser, (forum["bob"].id, t.id))
+        assert row is not None and row.last_read_post_number == 3

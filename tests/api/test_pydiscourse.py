@@ -108,6 +108,10 @@ def test_writing_with_pydiscourse(server, db, forum, client_for, staff, make_key
         ana.create_post("x", category_id=news.id, title="no")
     assert e.value.response.status_code == 422
 
+    renamed = ana.update_topic(f"/t/a-cooking-co-op-joins/{topic_id}", "A cooking co-op joins us")
+    assert renamed["basic_topic"]["title"] == "A cooking co-op joins us"
+    assert ana.topic_timings(topic_id, 5000, timings={1: 5000}) is None
+
     assert ana.delete_topic(topic_id) is None
     with pytest.raises(DiscourseClientError):
         ana.topic("a-cooking-co-op-joins", topic_id)
