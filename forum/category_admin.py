@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import categories, modlog, permissions
+from forum import categories, modlog, permissions, search
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import Text, _
 from forum.models import AUDIENCES, CREATE, NONE, REPLY, SEE, Category, Invitation, Topic
@@ -166,8 +166,12 @@ def delete_category(session: Session, viewer: Viewer, category_id: int | str, *,
         raise ValidationFailed(fields={"move_to": _(
             "This category still has %(n)s topics; choose a category to move them to.", n=topics)})
     if target is not None and topics:
+        moved = list(session.scalars(select(Topic.id).where(Topic.category_id == category.id)))
         session.execute(update(Topic).where(Topic.category_id == category.id).values(category_id=target.id),
                         execution_options=_NO_SYNC)
+        session.expire_all()
+        for topic_id in moved:
+            search.reindex_topic(session, topic_id)  # the index files words under the category
         session.execute(update(Category).where(Category.id == target.id).values(
             topic_count=Category.topic_count + category.topic_count,
             post_count=Category.post_count + category.post_count), execution_options=_NO_SYNC)

@@ -123,7 +123,7 @@ def test_a_category_is_deleted_only_when_empty_or_after_moving_its_topics(admin,
     ana = make_user("ana", tier="member")
     old = make_category("Old news")
     archive = make_category("Archive")
-    topic = make_topic(ana, old, title="A topic from the old days")
+    topic = make_topic(ana, old, title="A topic from the old days", raw="Harvest festival memories.")
     r = post_form(admin, f"/admin/categories/{old.id}/delete", {}, csrf_from="/admin")
     assert r.status_code == 422 and "still has 1 topics" in r.text
     with db.read() as s:
@@ -135,6 +135,7 @@ def test_a_category_is_deleted_only_when_empty_or_after_moving_its_topics(admin,
         assert s.get(Topic, topic.id).category_id == archive.id
         assert s.get(Category, archive.id).topic_count == 1
     assert client.get(f"/t/{topic.slug}/{topic.id}").status_code == 200
+    assert "A topic from the old days" in client.get("/search", params={"q": "harvest"}).text
     empty = make_category("Empty corner")
     assert post_form(admin, f"/admin/categories/{empty.id}/delete", {}, csrf_from="/admin").status_code == 303
 
