@@ -82,6 +82,9 @@ def create_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, set
                 limiter: LimiterDep, params: ParamsDep):
     raw = params.str("raw") or ""
     topic_id = params.str("topic_id")
+    # What the client means to keep private must not be published as an ordinary post.
+    if params.str("archetype") == "private_message" or params.bool("whisper"):
+        return _create_failed(ValidationFailed(_("Private messages and whispers are not available on this forum.")))
     try:
         with write() as tx:
             if topic_id:

@@ -364,3 +364,15 @@ def test_rename_a_topic_and_report_reading_progress(client, db, forum, as_user):
     with db.read() as s:
         row = s.get(TopicUser, (forum["bob"].id, t.id))
         assert row is not None and row.last_read_post_number == 3
+
+
+def test_private_messages_and_whispers_are_refused_not_published(client, forum, as_user):
+    ana = as_user(forum["ana"])
+    r = client.post("/posts.json", headers=ana, data={"raw": "Just between us two.", "title": "A private word",
+                                                      "archetype": "private_message", "target_recipients": "bob"})
+    assert r.status_code == 422 and r.json()["action"] == "create_post"
+    r = client.post("/posts.json", headers=ana, data={"raw": "Staff-only note.", "topic_id": forum["topic"].id,
+                                                      "whisper": "true"})
+    assert r.status_code == 422
+    assert "A private word" not in client.get("/latest.json").text
+    assert "Staff-only note" not in client.get(f"/t/{forum['topic'].id}.json").text
