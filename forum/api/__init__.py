@@ -31,9 +31,11 @@ class AcceptJson:
         self.routes = api_routes.routes
 
     def _accepts_json(self, scope) -> bool:
+        """JSON is asked for, and before HTML when both are named (a page's fetch() may accept either)."""
         for name, value in scope.get("headers", []):
             if name == b"accept":
-                return b"application/json" in value
+                json_at, html_at = value.find(b"application/json"), value.find(b"text/html")
+                return json_at >= 0 and (html_at < 0 or json_at < html_at)
         return False
 
     async def __call__(self, scope, receive, send):

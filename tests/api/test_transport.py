@@ -218,3 +218,9 @@ def test_api_key_requests_need_no_csrf_token(client, forum, as_user):
     r = client.post("/posts.json", headers=as_user(forum["ana"]),
                     data={"raw": "No CSRF token needed here.", "topic_id": forum["topic"].id})
     assert r.status_code == 200
+
+
+def test_a_client_preferring_html_gets_the_page(client, forum):
+    t = forum["topic"]
+    r = client.get(f"/t/{t.slug}/{t.id}", headers={"Accept": "text/html, application/json;q=0.5"})
+    assert r.headers["content-type"].startswith("text/html")
