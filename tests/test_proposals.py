@@ -379,3 +379,32 @@ def test_rank_the_themes_variant_makes_a_ranked_poll(db, client, make_user, make
     with db.read() as s:
         poll = s.scalar(select(Poll))
     assert (poll.type, poll.max_choices) == ("ranked", 3)
+
+
+def test_forum_worker_closes_a_due_proposal_in_its_own_process(db, database_url, settings, make_user,
+                                                                make_category):
+    import os
+    import subprocess
+    import sys
+
+    category, ana, *_ = federation(make_user, make_category)
+    with db.write() as s:
+        post = proposals.create_proposal(s, settings, Viewer(s.get(User, ana.id)), title="Closed by the worker",
+                                         raw="A proposal for the worker process.", category_id=category.id,
+                                         closes_date="2026-12-14", closes_time="15:00", timezone="Europe/London")
+        proposal_id = s.scalar(select(Proposal.id).where(Proposal.topic_id == post.topic_id))
+    _due_now(db, proposal_id, seconds=1)
+    env = {**os.environ, "FORUM_DATABASE_URL": database_url, "FORUM_OUTBOX_POLL_SECONDS": "0.2"}
+    worker = subprocess.Popen([sys.executable, "-m", "forum.cli", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        closed_at = None
+        while closed_at is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with db.read() as s:
+                closed_at = s.get(Proposal, proposal_id).closed_at
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+    assert closed_at is not None
