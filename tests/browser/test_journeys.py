@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, require_playwright
 from tests.conftest import PASSWORD
+
+require_playwright()
+from playwright.sync_api import expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -77,6 +79,7 @@ def test_reply_quoting_another_post(new_page, make_user, make_category, make_top
     page.get_by_role("link", name="General assembly 2027").click()
     expect(page).to_have_url(re.compile(re.escape(topic_path(topic)) + "$"))
     first = page.locator("#post_1")
+    quote_head = f'[quote="ana, post:1, topic:{topic.id}"]'
     if javascript:
         # Select the first paragraph (triple click), then "Quote" copies just that into the composer.
         first.locator(".cooked p").first.click(click_count=3)
@@ -84,7 +87,7 @@ def test_reply_quoting_another_post(new_page, make_user, make_category, make_top
         expect(page).to_have_url(re.compile(re.escape(topic_path(topic)) + "$"))
         composer = page.locator("#reply-raw")
         expect(composer).to_have_value(re.compile(
-            r'^\[quote="ana, post:1, topic:%d"\]\nWe meet in Lisbon in spring\.\n\[/quote\]\n' % topic.id))
+            "^" + re.escape(quote_head) + r"\nWe meet in Lisbon in spring\.\n\[/quote\]\n"))
         expect(composer).to_be_focused()
         page.keyboard.type("Lisbon suits our delegation.")
     else:
@@ -92,8 +95,7 @@ def test_reply_quoting_another_post(new_page, make_user, make_category, make_top
         first.get_by_role("link", name="Quote").click()
         expect(page).to_have_url(re.compile(rf"/t/{topic.id}/reply\?quote=1$"))
         composer = page.get_by_label("Your reply (Markdown)")
-        expect(composer).to_have_value(re.compile(r'^\[quote="ana, post:1, topic:%d"\]\nWe meet in Lisbon'
-                                                  % topic.id))
+        expect(composer).to_have_value(re.compile("^" + re.escape(quote_head) + r"\nWe meet in Lisbon"))
         composer.fill(composer.input_value() + "Lisbon suits our delegation.")
     page.get_by_role("button", name="Post reply").click()
 
@@ -208,8 +210,9 @@ def test_members_only_preset_hides_category_from_participant(new_page, make_user
     expect(admin.get_by_role("heading", level=1)).to_have_text("Viewing levels: Co-op finances")
     admin.get_by_role("button", name="members only").click()
     expect(admin.get_by_role("status")).to_contain_text("Viewing levels saved")
-    expect(admin.get_by_label("participant: none")).to_be_checked()
     expect(admin.get_by_label("everyone: none")).to_be_checked()
+    expect(admin.get_by_label("participant: none")).to_be_checked()
+    expect(admin.get_by_label("worker: none")).to_be_checked()
     expect(admin.get_by_label("member: create")).to_be_checked()
 
     # The participant's next requests no longer show the category or its topic.
@@ -282,7 +285,7 @@ def test_first_tab_reaches_skip_link(page, make_user, make_category, make_topic)
     "one, so every anonymous form already open (log in, sign up) fails with 403"))
 def test_login_form_survives_a_not_found_page_in_another_tab(new_page, make_user):
     make_user("bob")
-    page = new_page()
+    page = new_page(favicon=True)
     page.goto("/login")
     page.get_by_label("Username or email").fill("bob")
     page.get_by_label("Password").fill(PASSWORD)
