@@ -63,6 +63,10 @@ class Renderer:
         new_anon_cookie = None
         binding = getattr(request.state, "csrf_binding", None)
         if binding is None:
+            # Pages rendered before the viewer is resolved (a 404 for an unknown path) must keep the
+            # visitor's cookie: replacing it would expire every form they have open elsewhere.
+            binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
+        if binding is None:
             binding = new_anon_cookie = auth.new_token()
             request.state.csrf_binding = binding
 

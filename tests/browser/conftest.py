@@ -167,17 +167,11 @@ def new_page(chromium, live_server) -> Iterator[Callable[..., object]]:
     """Opens a page in a fresh browser context: one context per person, each with its own cookies."""
     contexts = []
 
-    def make(*, javascript: bool = True, favicon: bool = False):
+    def make(*, javascript: bool = True, favicon: bool = True):
         context = chromium.new_context(base_url=live_server, java_script_enabled=javascript,
                                        locale="en-GB", timezone_id="UTC")
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
-        if not favicon:
-            # Chromium fetches /favicon.ico once per context, at a moment of its choosing, and the
-            # app's 404 page replaces the anonymous CSRF cookie (test_journeys.py:
-            # test_login_form_survives_a_not_found_page_in_another_tab), which would make the first
-            # anonymous form of a journey fail at random. Answer it here; drop this once fixed.
-            context.route("**/favicon.ico", lambda route: route.fulfill(status=404, body=""))
         return context.new_page()
 
     yield make

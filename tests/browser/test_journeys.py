@@ -277,12 +277,8 @@ def test_first_tab_reaches_skip_link(page, make_user, make_category, make_topic)
         expect(page.locator("main#main")).to_be_focused()
 
 
-# --- bugs found by these journeys -------------------------------------------------------------
+# --- regressions ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG forum/web/templating.py Renderer.render: a page rendered before get_viewer ran (e.g. the 404 "
-    "for an unknown path such as /favicon.ico) mints a new _csrf cookie although the request carried "
-    "one, so every anonymous form already open (log in, sign up) fails with 403"))
 def test_login_form_survives_a_not_found_page_in_another_tab(new_page, make_user):
     make_user("bob")
     page = new_page(favicon=True)
