@@ -34,7 +34,7 @@ def test_thirty_simultaneous_replies_all_land(database_url, db, make_user, make_
         for c in clients:
             page = c.get(f"/t/{topic.slug}/{topic.id}")
             csrf.append(re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1))
-        barrier = threading.Barrier(CLIENTS)
+        barrier = threading.Barrier(CLIENTS, timeout=60)
         results: list[int] = [0] * CLIENTS
 
         def reply(i):
