@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from forum import MIGRATIONS_DIR, ROOT
 
@@ -18,6 +20,17 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+    refresh_statistics(database_url)
+
+
+def refresh_statistics(database_url: str) -> None:
+    """Give the query planner table statistics; without them SQLite picks poor indexes for topic lists."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA optimize=0x10002" if engine.dialect.name == "sqlite" else "ANALYZE")
+    finally:
+        engine.dispose()
 
 
 def downgrade(database_url: str, revision: str) -> None:

@@ -51,3 +51,8 @@ class Topic(Base):
 Index("ix_topics_bumped", Topic.bumped_at.desc())
 Index("ix_topics_category_bumped", Topic.category_id, Topic.bumped_at.desc())
 Index("ix_topics_user", Topic.user_id, Topic.created_at.desc())
+# Topic lists read these in order: the pinned and unpinned streams of /latest and of a category,
+# and "new" topics by creation time.
+Index("ix_topics_global_stream", Topic.pinned_globally, Topic.bumped_at.desc(), Topic.id.desc())
+Index("ix_topics_category_stream", Topic.category_id, Topic.pinned, Topic.bumped_at.desc(), Topic.id.desc())
+Index("ix_topics_created", Topic.created_at)
