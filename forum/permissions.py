@@ -241,6 +241,9 @@ def ensure_can_edit_post(session: Session, viewer: Viewer, post: Post, topic: To
     ensure_can_see_post(session, viewer, post, topic)
     if viewer.is_anonymous:
         raise LoginRequired()
+    why = posting_refusal(viewer)
+    if why is not None:
+        raise Forbidden(why)
     if not can_edit_post(session, viewer, post, topic):
         raise Forbidden(_("You may not edit this post."))
 
