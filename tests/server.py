@@ -45,7 +45,8 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
+                proc.kill()  # reading the output of a live process would block forever
+                out = proc.communicate(timeout=10)[0].decode() if proc.stdout else ""
                 raise RuntimeError(f"server did not start: {out}")
             time.sleep(0.1)
         yield base
