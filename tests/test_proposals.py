@@ -167,6 +167,10 @@ def test_a_moderator_closes_early_and_the_author_is_invited_to_write_the_outcome
     assert post_form(client, f"/proposals/{proposal.id}/close", {}).status_code == 303
     page = client.get(url).text
     assert "Closed:" in page and "2 of 3 have responded" in page
+    again = post_form(client, f"/proposals/{proposal.id}/close", {})
+    assert again.status_code == 422
+    panel = again.text[again.text.index('id="proposal"'):again.text.index("</section>", again.text.index('id="proposal"'))]
+    assert "This proposal has already closed." in panel
     with db.read() as s:
         kinds = {(n.user_id, n.kind) for n in s.scalars(select(Notification))}
         ana_id, wes_id = (s.scalar(select(User.id).where(User.username == n)) for n in ("ana", "wes"))

@@ -159,6 +159,14 @@ def new_proposal(request: Request, session: SessionDep, write: WriteDep, viewer:
     return see_other(url)
 
 
+def _panel_errors(error: ForumError | None) -> dict:
+    # A message about the proposal as a whole is the panel's, not the reply box's (which shows "_").
+    errors = error.form_errors() if error else {}
+    if "_" in errors:
+        errors["proposal"] = errors.pop("_")
+    return errors
+
+
 def _proposal_response(request: Request, session, settings, viewer, proposal_id, *,
                        form: dict | None = None, error: ForumError | None = None) -> Response:
     session.expire_all()  # the change was written in another session
@@ -166,11 +174,11 @@ def _proposal_response(request: Request, session, settings, viewer, proposal_id,
     if is_fetch(request):
         d = decide.TopicDecide(clock=decide.clock_for(viewer), proposal=proposals.view(session, viewer, topic))
         return render(request, "proposals/panel.html", {
-            "decide": d, "topic": topic, "form": form or {}, "errors": error.form_errors() if error else {},
+            "decide": d, "topic": topic, "form": form or {}, "errors": _panel_errors(error),
             **_common(viewer)}, status_code=error.status_code if error else 200)
     if error is None:
         return see_other(urls.topic_url(topic) + "#proposal")
-    return _render_topic(request, session, viewer, settings, topic, 1, form=form or {}, errors=error.form_errors(),
+    return _render_topic(request, session, viewer, settings, topic, 1, form=form or {}, errors=_panel_errors(error),
                          status_code=error.status_code)
 
 
