@@ -7,6 +7,7 @@ from html import escape
 from sqlalchemy import select
 
 from forum import flags, permissions, posting, ratelimit, reading
+from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
@@ -26,8 +27,10 @@ def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
             Post.topic_id == topic.id, Post.post_number == post.reply_to_post_number))
     reason = session.scalar(select(PostRevision.reason).where(
         PostRevision.post_id == post.id, PostRevision.number == post.version - 1)) if post.version > 1 else None
-    return serializers.post(session, viewer, post, topic, liked=liked, include_raw=True, reply_to_user=reply_to,
+    data = serializers.post(session, viewer, post, topic, liked=liked, include_raw=True, reply_to_user=reply_to,
                             edit_reason=reason or None)
+    api_decide.add_to_posts(session, viewer, topic, [post], [data])
+    return data
 
 
 def _readable_post(session, viewer: Viewer, post_id: int) -> tuple[Post, Topic]:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 
 from forum import accounts, moderation, permissions, posting, reading, tracking, urls
+from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
 from forum.errors import ForumError, NotFound
@@ -121,8 +122,10 @@ def _reply_users(session, topic: Topic, posts: list[Post]) -> dict[int, User]:
 def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, include_raw: bool) -> list[dict]:
     liked = posting.liked_post_ids(session, viewer, [p.id for p in posts])
     targets = _reply_users(session, topic, posts)
-    return [serializers.post(session, viewer, p, topic, liked=p.id in liked, include_raw=include_raw,
+    data = [serializers.post(session, viewer, p, topic, liked=p.id in liked, include_raw=include_raw,
                              reply_to_user=targets.get(p.reply_to_post_number or 0)) for p in posts]
+    api_decide.add_to_posts(session, viewer, topic, posts, data)
+    return data
 
 
 def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | None = None) -> dict[str, Any]:
@@ -144,7 +147,9 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     participants = reading.topic_participants(session, viewer, topic)
     can_edit = first is not None and permissions.can_edit_post(session, viewer, first, topic)
     last_poster = topic.last_post_user or topic.user
+    proposal = api_decide.proposal_json(session, viewer, topic)
     return {
+        **({"proposal": proposal} if proposal is not None else {}),
         "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
                         "stream": stream},
         "timeline_lookup": [], "suggested_topics": [], "tags": [], "tags_descriptions": {},
