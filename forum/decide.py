@@ -2,19 +2,24 @@
 
 `segments(post)` cuts a post's cooked HTML around its polls and local dates, so the template can put
 the live poll (forms and results) and the date in the reader's zone where the markdown had them.
+`list_markers()` gives topic lists their "Event · date" and "Proposal · closes …" marks, in one query
+for the whole page.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import unescape
 
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from forum import events, polls, proposals, timezones
-from forum.models import Post, Topic
+from forum.markdown import excerpt
+from forum.models import Event, Post, Proposal, Topic
 from forum.permissions import Viewer
 
 LOCAL_DATE_RE = re.compile(
@@ -85,3 +90,54 @@ def for_topic_page(session: Session, viewer: Viewer, topic: Topic, posts: list[P
         event=events.view(session, viewer, topic),
         polls=polls.views_for_posts(session, viewer, topic, posts),
     )
+
+
+# --- marks in topic lists ---------------------------------------------------------------------
+
+@dataclass
+class ListMarker:
+    """What a topic row says about the event or proposal its topic carries."""
+
+    clock: Clock
+    event: Event | None = None
+    proposal: Proposal | None = None
+    outcome_number: int | None = None
+    outcome_excerpt: str = ""
+    labels: dict = field(default_factory=lambda: proposals.POSITION_LABELS)
+
+    @property
+    def proposal_closed(self) -> bool:
+        return self.proposal is not None and proposals.is_closed(self.proposal)
+
+    @property
+    def tally(self) -> dict[str, int]:
+        """A closed consent proposal's positions as they stood at the close (empty otherwise)."""
+        if self.proposal is None or self.proposal.kind != "consent" or not self.proposal.final_tally:
+            return {}
+        return {k: int(v) for k, v in json.loads(self.proposal.final_tally).get("positions", {}).items()}
+
+
+def list_markers(session: Session, viewer: Viewer, topics: list[Topic]) -> dict[int, ListMarker]:
+    """Topic id -> its event or proposal mark, for the topics of one list page: a single query.
+
+    The topics are those the viewer may already see; an outcome post that was deleted or hidden
+    since is left out.
+    """
+    ids = [t.id for t in topics]
+    if not ids:
+        return {}
+    outcome = aliased(Post)
+    rows = session.execute(
+        select(Topic.id, Event, Proposal, outcome.post_number, outcome.cooked)
+        .select_from(Topic)
+        .outerjoin(Event, Event.topic_id == Topic.id)
+        .outerjoin(Proposal, Proposal.topic_id == Topic.id)
+        .outerjoin(outcome, and_(outcome.id == Proposal.outcome_post_id, outcome.deleted_at.is_(None),
+                                 outcome.hidden.is_(False)))
+        .where(Topic.id.in_(ids), or_(Event.id.is_not(None), Proposal.id.is_not(None))))
+    clock = clock_for(viewer)
+    markers: dict[int, ListMarker] = {}
+    for topic_id, event, proposal, number, cooked in rows:
+        markers[topic_id] = ListMarker(clock=clock, event=event, proposal=proposal, outcome_number=number,
+                                       outcome_excerpt=excerpt(cooked, 120) if cooked else "")
+    return markers

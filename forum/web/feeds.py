@@ -14,7 +14,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forum import accounts, apikeys, feeds, feedtokens, permissions, reading, urls
+from forum import accounts, apikeys, decide, feeds, feedtokens, permissions, reading, urls
 from forum.errors import NotFound
 from forum.models import utcnow
 from forum.permissions import Viewer
@@ -175,4 +175,5 @@ def top_page(request: Request, session: SessionDep, viewer: ViewerDep, settings:
     base = "/top" if period == "all" else f"/top/{period}"
     return render(request, "latest.html", {
         "listing": listing, "category": None, "top_period": period, "top_base": base,
-        "top_feed": base + ".rss", "can_create": bool(permissions.creatable_categories(session, viewer))})
+        "top_feed": base + ".rss", "can_create": bool(permissions.creatable_categories(session, viewer)),
+        "markers": decide.list_markers(session, viewer, listing.pinned + listing.topics)})

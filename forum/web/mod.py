@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from forum import (
     categories,
     category_admin,
+    decide,
     flags,
     invitations,
     moderation,
@@ -149,6 +150,7 @@ def preview_latest(request: Request, session: SessionDep, settings: SettingsDep,
     seen_as = _preview_viewer(audience)
     listing = reading.latest_topics(session, seen_as, page=1, per_page=settings.topics_per_page)
     return render(request, "latest.html", {"listing": listing, "category": None, "can_create": False,
+                                           "markers": decide.list_markers(session, seen_as, listing.topics),
                                            "viewer": seen_as, "preview_audience": audience,
                                            "preview_audiences": PREVIEW_AUDIENCES, "preview_path": "/latest"})
 
@@ -172,6 +174,7 @@ def preview_category(request: Request, session: SessionDep, settings: SettingsDe
     listing = reading.latest_topics(session, seen_as, page=1, per_page=settings.topics_per_page, category=category)
     return render(request, "latest.html", {
         "listing": listing, "category": category, "viewer": seen_as, "preview_audience": audience,
+        "markers": decide.list_markers(session, seen_as, listing.pinned + listing.topics),
         "can_create": permissions.can_create_topic(session, seen_as, category),
         "preview_audiences": PREVIEW_AUDIENCES, "preview_path": path})
 

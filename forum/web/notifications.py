@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 
-from forum import emails, notifications, permissions, reading, search, timezones, tracking, urls
+from forum import decide, emails, notifications, permissions, reading, search, timezones, tracking, urls
 from forum.errors import ForumError, LoginRequired, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import WATCH_LEVEL_NAMES, Category, Topic, User
@@ -66,6 +66,7 @@ def list_context(session, viewer: Viewer, listing, *, tab: str = "latest", categ
         "tab": tab,
         "states": tracking.topic_states(session, viewer, topics),
         "seen": tracking.seen_by_in_lists(session, topics),
+        "markers": decide.list_markers(session, viewer, topics),  # events and proposals: one query
         "tab_counts": tracking.tab_counts(session, viewer, category),
         "category_level": tracking.category_level(session, viewer.user.id, category.id)
         if category is not None and viewer.user is not None else None,
