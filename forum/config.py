@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     posts_per_minute: int = 10
     topics_per_hour: int = 20
     signups_per_ip_per_hour: int = 20
+    # Seconds during which a person cannot post the same text again (case and spacing ignored), as
+    # Discourse's duplicate-post check; 0 switches it off. Staff are exempt.
+    unique_post_window: int = 120
     # Wrong feed tokens one address may present per window before it gets 429s.
     feed_token_failures_per_ip: int = 20
     feed_token_failure_window: int = 600

@@ -67,6 +67,48 @@ def validate_raw(settings: Settings, raw: str) -> str:
     return raw
 
 
+class DuplicatePost(ValidationFailed):
+    """The author posted the same text moments ago: most often one form sent twice."""
+
+    def __init__(self, existing: Post):
+        self.existing_post_id = existing.id
+        super().__init__(fields={"raw": _("Body is too similar to what you recently posted.")})
+
+
+def _fingerprint(raw: str) -> str:
+    return "".join(raw.split()).casefold()
+
+
+def recent_duplicate(session: Session, settings: Settings, user_id: int, raw: str) -> Post | None:
+    """The author's own live post with the same text (spacing and case ignored) written within
+    `settings.unique_post_window` seconds, or None."""
+    wanted = _fingerprint(raw)
+    if settings.unique_post_window <= 0 or not wanted:
+        return None
+    since = utcnow() - timedelta(seconds=settings.unique_post_window)
+    recent = session.scalars(select(Post).where(Post.user_id == user_id, Post.created_at >= since,
+                                                Post.deleted_at.is_(None))
+                             .order_by(Post.created_at.desc(), Post.id.desc()).limit(50))
+    return next((p for p in recent if _fingerprint(p.raw) == wanted), None)
+
+
+def lock_author(session: Session, user_id: int) -> None:
+    """Order the author's concurrent posts, so that the second of two identical ones sees the first
+    (a row lock on PostgreSQL; SQLite writers queue anyway)."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+def ensure_not_duplicate(session: Session, settings: Settings, viewer: Viewer, raw: str) -> None:
+    """Discourse's unique-post check: refuse the same text twice within the window. Staff are exempt
+    (a moderator may well post the same notice in several topics)."""
+    if viewer.is_staff or viewer.user is None or settings.unique_post_window <= 0:
+        return
+    lock_author(session, viewer.user.id)
+    existing = recent_duplicate(session, settings, viewer.user.id, raw)
+    if existing is not None:
+        raise DuplicatePost(existing)
+
+
 def _load_category(session: Session, category_id: int | str | None) -> Category | None:
     cid = parse_id(category_id)
     return session.get(Category, cid) if cid is not None else None
@@ -92,6 +134,7 @@ def create_topic(
     assert category is not None
     permissions.ensure_can_create_topic(session, viewer, category)
     permissions.ensure_can_post_now(session, viewer, category)
+    ensure_not_duplicate(session, settings, viewer, raw)
     assert viewer.user is not None
     now = utcnow()
     topic = Topic(
@@ -127,6 +170,7 @@ def create_reply(
             Post.topic_id == topic.id, Post.post_number == reply_to_post_number, Post.deleted_at.is_(None)))
         if target is None:
             raise ValidationFailed(fields={"reply_to_post_number": _("The post you are replying to does not exist.")})
+    ensure_not_duplicate(session, settings, viewer, raw)
     return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, reply_to_post_number,
                         utcnow(), first=False)
 

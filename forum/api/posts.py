@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from fastapi import Request
 from sqlalchemy import select
 
 from forum import flags, permissions, posting, ratelimit, reading
@@ -14,6 +15,7 @@ from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFa
 from forum.i18n import _
 from forum.models import FLAG_TYPES, LIKE, Post, PostRevision, Topic, User
 from forum.permissions import Viewer
+from forum.text import clean, parse_id
 from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
@@ -80,28 +82,53 @@ def _create_failed(error: ValidationFailed) -> DiscourseJSON:
     return DiscourseJSON({"action": "create_post", "errors": [str(m) for m in error.messages]}, status_code=422)
 
 
+def _same_post_again(tx, settings, viewer: Viewer, params, raw: str) -> int | None:
+    """The post an API client already made with these very parameters moments ago, if any.
+
+    Discourse memoizes API posts for 120 s: a client that repeats a request (a retry after a lost
+    answer) gets the post it made, not a copy and not an error. The same text sent elsewhere is
+    still refused by the duplicate-post check.
+    """
+    posting.lock_author(tx, viewer.user.id)  # two copies of one request sent at once: the second waits
+    existing = posting.recent_duplicate(tx, settings, viewer.user.id, raw)
+    if existing is None:
+        return None
+    topic = tx.get(Topic, existing.topic_id)
+    if topic is None or not permissions.can_read_post(tx, viewer, existing, topic):
+        return None
+    if params.str("topic_id"):
+        same = (existing.topic_id == params.int("topic_id") and existing.post_number > 1
+                and existing.reply_to_post_number == params.int("reply_to_post_number"))
+    else:
+        same = (existing.post_number == 1
+                and topic.category_id == parse_id(params.str("category") or params.str("category_id"))
+                and topic.title == clean(params.str("title") or "", single_line=True))
+    return existing.id if same else None
+
+
 @router.post("/posts.json")
-def create_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
-                limiter: LimiterDep, params: ParamsDep):
+def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                settings: SettingsDep, limiter: LimiterDep, params: ParamsDep):
     raw = params.str("raw") or ""
     topic_id = params.str("topic_id")
     # What the client means to keep private must not be published as an ordinary post.
     if params.str("archetype") == "private_message" or params.bool("whisper"):
         return _create_failed(ValidationFailed(_("Private messages and whispers are not available on this forum.")))
+    api_client = getattr(request.state, "api_key_user", None) is not None
     try:
         with write() as tx:
-            if topic_id:
+            post_id = _same_post_again(tx, settings, viewer, params, raw) if api_client else None
+            if post_id is None and topic_id:
                 ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=False)
                 tid = params.int("topic_id")
                 if tid is None or tid <= 0:
                     raise NotFound()
-                post = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
-                                            reply_to_post_number=params.int("reply_to_post_number"))
-            else:
+                post_id = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
+                                               reply_to_post_number=params.int("reply_to_post_number")).id
+            elif post_id is None:
                 ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=True)
-                post = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
-                                            category_id=params.str("category") or params.str("category_id"))
-            post_id = post.id
+                post_id = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
+                                               category_id=params.str("category") or params.str("category_id")).id
     except ValidationFailed as e:
         return _create_failed(e)
     post, topic = _fresh(session, post_id)
