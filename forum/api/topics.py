@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from starlette.requests import Request
 
 from forum import accounts, moderation, permissions, posting, reading, tracking, urls
 from forum.api import decide as api_decide
@@ -16,6 +17,7 @@ from forum.errors import ForumError, NotFound
 from forum.i18n import _
 from forum.models import Post, Topic, User
 from forum.permissions import Viewer
+from forum.web import notifications as web_notifications
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
@@ -179,6 +181,16 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     }
 
 
+def _track_visit(request: Request, session, write, viewer: Viewer, topic: Topic, params) -> None:
+    """A view of a topic's JSON counts only when the client asks, as in Discourse: `track_visit=true`,
+    or the `Discourse-Track-View` header of its web app. It then counts like a page view: once per
+    viewer (account, or address) per window, however often they reload, and a signed-in viewer's
+    visit shows in "seen by". Reading positions move with /topics/timings, not here."""
+    header = (request.headers.get("discourse-track-view") or "").strip().lower()
+    if params.bool("track_visit") or header not in ("", "0", "false"):
+        web_notifications.record_topic_visit(request, session, write, viewer, topic, 0)
+
+
 def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> tuple[Topic, int | None]:
     """`/t/{a}/{b}.json` is Discourse's `/t/{topic_id}/{post_number}` when `a` is a number,
     unless `b` is a topic the viewer sees whose slug is `a`."""
@@ -191,21 +203,27 @@ def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> t
 
 
 @router.get("/t/{topic_id:int}.json")
-def topic_by_id(session: SessionDep, viewer: ViewerDep, params: ParamsDep, topic_id: int):
+def topic_by_id(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
+                topic_id: int):
     topic = reading.get_topic(session, viewer, topic_id)
+    _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params)
 
 
 @router.get("/t/{first}/{second:int}.json")
-def topic_by_slug(session: SessionDep, viewer: ViewerDep, params: ParamsDep, first: str, second: int):
+def topic_by_slug(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
+                  first: str, second: int):
     # A wrong slug is served, not redirected: API clients do not follow redirects.
     topic, near = _topic_or_post_number(session, viewer, first, second)
+    _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params, near=near)
 
 
 @router.get("/t/{slug}/{topic_id:int}/{post_number:int}.json")
-def topic_at_post(session: SessionDep, viewer: ViewerDep, params: ParamsDep, topic_id: int, post_number: int):
+def topic_at_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
+                  topic_id: int, post_number: int):
     topic = reading.get_topic(session, viewer, topic_id)
+    _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params, near=max(post_number, 1))
 
 
