@@ -18,6 +18,7 @@ from forum.api import router as api_router
 from forum.config import Settings, get_settings
 from forum.db import Database
 from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
+from forum.pagecache import AnonymousPageCache
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
@@ -166,6 +167,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_topics.router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AcceptJson)
+    app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=app.state.renderer.locales,
+                       limiter=app.state.limiter)
     return app
 
 

@@ -60,6 +60,10 @@ class Database:
         self.write_sessions = sessionmaker(
             self.engine.execution_options(forum_write=True), expire_on_commit=False
         )
+        from forum.pagecache import track_writes
+
+        track_writes(self.read_sessions)
+        track_writes(self.write_sessions)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -138,20 +138,7 @@ def record_visit(session: Session, viewer: Viewer, topic: Topic, who: str, plan:
     now = utcnow()
     count = plan.count_view
     if viewer.user is None and count and redis is None:
-        key = f"view:{topic.id}:{who}"
-        mark = session.get(TopicViewMark, key, with_for_update=True)
-        if mark is not None and mark.viewed_at >= now - VIEW_WINDOW:
-            count = False  # another process counted it meanwhile
-        elif mark is None:
-            try:
-                with session.begin_nested():
-                    session.add(TopicViewMark(key=key, viewed_at=now))
-            except IntegrityError:
-                count = False
-        else:
-            mark.viewed_at = now
-        if random.random() < 0.01:  # keep the table small without a scheduled job
-            session.execute(delete(TopicViewMark).where(TopicViewMark.viewed_at < now - VIEW_WINDOW))
+        count = _claim_view_mark(session, topic.id, who, now)
     if viewer.user is not None and plan.visit:
         row = topic_user(session, viewer.user.id, topic.id, create=True)
         assert row is not None
@@ -163,6 +150,36 @@ def record_visit(session: Session, viewer: Viewer, topic: Topic, who: str, plan:
     if count:
         session.execute(update(Topic).where(Topic.id == topic.id).values(views=Topic.views + 1),
                         execution_options=_NO_SYNC)
+
+
+def _claim_view_mark(session: Session, topic_id: int, who: str, now) -> bool:
+    key = f"view:{topic_id}:{who}"
+    mark = session.get(TopicViewMark, key, with_for_update=True)
+    if mark is not None and mark.viewed_at >= now - VIEW_WINDOW:
+        return False  # another process counted it meanwhile
+    if mark is None:
+        try:
+            with session.begin_nested():
+                session.add(TopicViewMark(key=key, viewed_at=now))
+        except IntegrityError:
+            return False
+    else:
+        mark.viewed_at = now
+    if random.random() < 0.01:  # keep the table small without a scheduled job
+        session.execute(delete(TopicViewMark).where(TopicViewMark.viewed_at < now - VIEW_WINDOW))
+    return True
+
+
+def anonymous_view_is_new(session: Session, topic_id: int, who: str, *, redis=None, prefix: str = "forum") -> bool:
+    return _view_is_new(session, topic_id, who, redis, prefix, utcnow())
+
+
+def record_anonymous_view(session: Session, topic_id: int, who: str, *, redis=None) -> None:
+    """A visitor's view of a page served from the anonymous page cache (forum/pagecache.py)."""
+    if redis is None and not _claim_view_mark(session, topic_id, who, utcnow()):
+        return
+    session.execute(update(Topic).where(Topic.id == topic_id).values(views=Topic.views + 1),
+                    execution_options=_NO_SYNC)
 
 
 def mark_read(session: Session, viewer: Viewer, topic: Topic, post_number: int | None = None) -> int:

@@ -207,6 +207,10 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def csrf_of(client, path: str = "/latest") -> str:
     page = client.get(path)
     match = CSRF_RE.search(page.text) or re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+    if match is None and path == "/latest":
+        # Pages anonymous visitors share (the page cache) carry no token; the login form has one.
+        page = client.get("/login")
+        match = CSRF_RE.search(page.text)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
 

@@ -5,6 +5,7 @@ from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
 from forum.models.decide import Event, EventRsvp, Poll, PollOption, PollVote, Proposal, ProposalPosition
 from forum.models.moderation import FLAG_NAMES, FLAG_TYPES, Flag, Invitation, ModerationLog
+from forum.models.moved import MovedPost
 from forum.models.notifications import (
     MUTED,
     NORMAL,
@@ -20,6 +21,7 @@ from forum.models.notifications import (
     UserOption,
 )
 from forum.models.outbox import OutboxItem
+from forum.models.pagecache import ContentGeneration
 from forum.models.post import LIKE, Post, PostAction, PostRevision
 from forum.models.topic import Topic
 from forum.models.user import TIERS, RateLimitBucket, SiteSetting, User, UserSession
@@ -29,8 +31,10 @@ __all__ = [
     "Base", "Category", "OutboxItem", "Post", "PostAction", "PostRevision", "RateLimitBucket", "SiteSetting",
     "Topic", "User", "UserSession", "utcnow",
 ]
+__all__ += ["ContentGeneration"]
 __all__ += ["ALL_FEEDS", "ApiKey", "FeedToken"]
 __all__ += ["FLAG_NAMES", "FLAG_TYPES", "Flag", "Invitation", "ModerationLog"]
 __all__ += ["Event", "EventRsvp", "Poll", "PollOption", "PollVote", "Proposal", "ProposalPosition"]
 __all__ += ["MUTED", "NORMAL", "TRACKING", "WATCHING", "WATCH_LEVEL_NAMES", "CategoryUser", "EmailToken",
             "Notification", "SearchDocument", "TopicUser", "TopicViewMark", "UserOption"]
+__all__ += ["MovedPost"]

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from forum import accounts, auth, permissions
+from forum import accounts, auth, pagecache, permissions
 from forum.config import Settings
 from forum.db import Database
 from forum.errors import ForumError, LoginRequired
@@ -85,7 +85,7 @@ def get_viewer(request: Request, session: SessionDep, write: WriteDep, settings:
         # Refresh the session's clock at most every few minutes: reads should not all write.
         if user_session.last_used_at < utcnow() - timedelta(minutes=5):
             with write() as w:
-                accounts.touch_session(w, user_session.id, user_session.user_id)
+                accounts.touch_session(pagecache.quiet(w), user_session.id, user_session.user_id)
     request.state.viewer = viewer
     return viewer
 

@@ -8,7 +8,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 
-from forum import decide, emails, notifications, permissions, reading, search, timezones, tracking, urls
+from forum import (
+    decide,
+    emails,
+    notifications,
+    pagecache,
+    permissions,
+    reading,
+    search,
+    timezones,
+    tracking,
+    urls,
+)
 from forum.errors import ForumError, LoginRequired, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import WATCH_LEVEL_NAMES, Category, Topic, User
@@ -101,7 +112,8 @@ def record_topic_visit(request: Request, session, write, viewer: Viewer, topic: 
         with write() as tx:
             fresh = tx.get(Topic, topic.id)
             if fresh is not None:
-                tracking.record_visit(tx, viewer, fresh, who, plan, redis=redis)
+                # Views and read positions reach cached pages within anon_cache_seconds.
+                tracking.record_visit(pagecache.quiet(tx), viewer, fresh, who, plan, redis=redis)
     except Exception as exc:  # a busy database may drop a view or a read mark, never a page
         from sqlalchemy.exc import OperationalError
 

@@ -61,12 +61,13 @@ class Renderer:
                              self.settings.default_locale, self.locales)
         zone = _zone(user.timezone if user else None)
         new_anon_cookie = None
+        shared = user is None and getattr(request.state, "shared_page", False)
         binding = getattr(request.state, "csrf_binding", None)
         if binding is None:
             # Pages rendered before the viewer is resolved (a 404 for an unknown path) must keep the
             # visitor's cookie: replacing it would expire every form they have open elsewhere.
             binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
-        if binding is None:
+        if binding is None and not shared:
             binding = new_anon_cookie = auth.new_token()
             request.state.csrf_binding = binding
 
@@ -83,7 +84,8 @@ class Renderer:
             "current_user": user,
             "settings": self.settings,
             "site_title": self.settings.site_title,
-            "csrf_token": auth.csrf_token_for(self.secret_key, binding),
+            # A page kept in the anonymous page cache is shown to many visitors: it carries no token.
+            "csrf_token": "" if shared else auth.csrf_token_for(self.secret_key, binding),
             "locale": locale,
             "exact_time": exact,
             "relative_time": relative,
