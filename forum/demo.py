@@ -1234,6 +1234,9 @@ def load_demo(db: Database, settings: Settings, password: str) -> str:
                     parent_id=parent_id, levels=c.levels).id
             viewers = {name: Viewer(user) for name, user in users.items()}
             written = [_write_topic(session, settings, viewers, category_ids, spec) for spec in _topics(now)]
+            from forum.demo_decide import write_topics  # it builds on this module's topic types
+
+            written += write_topics(session, settings, users, viewers, category_ids, now)
             likes = _like_all(session, viewers, written, rng)
             _backdate(session, users, written, likes, now, rng)
     except ForumError as e:

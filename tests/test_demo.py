@@ -188,3 +188,48 @@ def test_demo_refuses_without_writing_anything(db, settings, make_user):
         load_demo(db, settings, PASSWORD)
     assert "marta.ferreira" in str(refused.value.code)
     assert _counts(db) == {"User": 1, "Category": 0, "Topic": 0, "Post": 0, "PostAction": 0}
+
+
+def test_demo_decides_and_meets_across_time_zones(db, settings, client, make_client):
+    from forum.models import Event, EventRsvp, Poll, PollVote, Proposal, ProposalPosition
+
+    load_demo(db, settings, PASSWORD)
+    with db.read() as session:
+        proposal, topic = session.execute(select(Proposal, Topic).join(Topic, Topic.id == Proposal.topic_id)).one()
+        assert "General Assembly" in topic.title and topic.category.name == "Proposals"
+        assert proposal.kind == "consent" and proposal.timezone == "Europe/Brussels"
+        assert proposal.closes_at > datetime.now(UTC) and proposal.closed_at is None
+        positions = session.scalars(select(ProposalPosition).where(ProposalPosition.proposal_id == proposal.id)).all()
+        assert len(positions) >= 5 and {p.position for p in positions} == {"agree", "abstain", "disagree", "block"}
+        assert all(p.reason for p in positions if p.position == "block")
+
+        event, meetup = session.execute(select(Event, Topic).join(Topic, Topic.id == Event.topic_id)).one()
+        assert event.timezone == "Europe/Brussels" and event.online_url.startswith("https://")
+        assert event.starts_at > datetime.now(UTC) and meetup.category.name == "News and events"
+        answers = dict(session.execute(select(EventRsvp.status, func.count()).where(EventRsvp.event_id == event.id)
+                                       .group_by(EventRsvp.status)).all())
+        assert answers["going"] >= 3 and answers["interested"] >= 1 and answers["not_going"] >= 1
+
+        poll, number = session.execute(select(Poll, Post.post_number).join(Post, Post.id == Poll.post_id)).one()
+        assert number > 1 and poll.public and poll.type == "multiple"
+        assert session.scalar(select(func.count(func.distinct(PollVote.user_id))).where(PollVote.poll_id == poll.id)) >= 5
+        hana_zone = session.scalar(select(User.timezone).where(User.username == "hana.sato"))
+    assert hana_zone == "Asia/Tokyo"
+
+    # A visitor sees the meet-up in Brussels time, marked in the list; the proposal is for signed-in people.
+    status, page = _page(client, f"/t/{meetup.slug}/{meetup.id}")
+    assert status == 200 and re.search(r"15:00 Brussels \(CES?T\)", page) and "Languages for the breakout rooms" in page
+    assert re.search(r"tell us by <span class=\"local-date\"><span class=\"zoned\"[^>]*><time [^>]*>\w{3} \d+ \w{3} \d{4}, "
+                     r"12:00 Brussels \(CES?T\)", page)  # the inline [date=…]
+    _, page = _page(client, "/latest")
+    assert 'class="list-marker event-marker"' in page and "proposal-marker" not in page
+
+    browser = make_client()
+    login(browser, "hana.sato", PASSWORD)
+    _, page = _page(browser, f"/t/{meetup.slug}/{meetup.id}")
+    assert re.search(r"15:00 Brussels \(CES?T\)</time> <span class=\"zoned-reader\">· (\w{3} \d+ \w{3}, )?\d\d:00 your "
+                     r"time \(Tokyo, JST\)", page)
+    status, page = _page(browser, f"/t/{topic.slug}/{topic.id}")
+    assert status == 200 and "have responded" in page and "Latin American recyclers" in page
+    _, page = _page(browser, "/latest")
+    assert "Proposal</span> closes" in page

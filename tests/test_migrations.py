@@ -140,3 +140,24 @@ def test_downgrade_to_base_and_back(scratch_url):
     with engine.connect() as conn:
         assert _schema_diff(conn) == []
     engine.dispose()
+
+
+def test_serving_gives_the_query_planner_statistics(scratch_url):
+    """`forum serve` analyses the database, so topic lists use their indexes from the first start."""
+    from sqlalchemy import text
+
+    from forum.migrate import refresh_statistics
+
+    upgrade(scratch_url)
+    _write_forum_content(scratch_url)
+    refresh_statistics(scratch_url)
+    engine = create_engine(scratch_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                rows = conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'topics'")).scalar()
+            else:
+                rows = conn.execute(text("SELECT count(*) FROM pg_stats WHERE tablename = 'topics'")).scalar()
+        assert rows > 0
+    finally:
+        engine.dispose()
