@@ -5,6 +5,13 @@ post that triggers it is saved. Workers claim due items with a lease (PostgreSQL
 LOCKED, so several `forum worker` processes share the queue; SQLite: the write lock), run the
 handler registered for the item's kind, and mark it done. An item whose worker died is claimed
 again when its lease runs out; failures are retried with backoff, then parked as failed.
+
+A claim is fenced by the item's attempt count: a worker whose lease ran out while the item waited
+in its batch finds that another worker claimed it since, and leaves it alone, so a slow batch
+cannot send an email twice.
+
+Periodic tasks (`periodic()`) run on the worker's tick, before each drain: work that is due by the
+clock rather than by an event (digests, in each recipient's own time zone) is queued from there.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +47,9 @@ class JobContext:
 
 Handler = Callable[[dict[str, Any], JobContext], None]
 HANDLERS: dict[str, Handler] = {}
+Periodic = Callable[[Database, Settings, datetime], None]
+# name -> (seconds between runs, task)
+PERIODIC: dict[str, tuple[float, Periodic]] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -49,6 +60,25 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
         return func
 
     return register
+
+
+def periodic(name: str, every_seconds: float) -> Callable[[Periodic], Periodic]:
+    """Register a task the worker runs every `every_seconds` (each worker process on its own clock)."""
+
+    def register(func: Periodic) -> Periodic:
+        PERIODIC[name] = (every_seconds, func)
+        return func
+
+    return register
+
+
+def tick(db: Database, settings: Settings, *, now: datetime | None = None) -> None:
+    """Run every periodic task once, as if the clock showed `now`; a failing task does not stop the others."""
+    for name, (_every, func) in list(PERIODIC.items()):
+        try:
+            func(db, settings, now or utcnow())
+        except Exception:
+            log.exception("periodic task %s failed", name)
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, available_at: datetime | None = None,
@@ -71,7 +101,7 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, available_a
     return item
 
 
-def _claim(db: Database, limit: int) -> list[tuple[int, str, str]]:
+def _claim(db: Database, limit: int) -> list[tuple[int, str, str, int]]:
     now = utcnow()
     with db.write() as session:
         stmt = (select(OutboxItem)
@@ -85,14 +115,26 @@ def _claim(db: Database, limit: int) -> list[tuple[int, str, str]]:
         for item in items:
             item.locked_until = now + LEASE
             item.attempts += 1
-        return [(i.id, i.kind, i.payload) for i in items]
+        return [(i.id, i.kind, i.payload, i.attempts) for i in items]
 
 
-def _finish(db: Database, item_id: int, error: str | None, max_attempts: int) -> None:
+def _still_ours(db: Database, item_id: int, attempt: int) -> bool:
+    """Renew the lease of a claimed item just before running it, unless another worker claimed it since."""
+    now = utcnow()
+    with db.write() as session:
+        return session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.attempts == attempt, OutboxItem.done_at.is_(None),
+                   OutboxItem.failed_at.is_(None))
+            .values(locked_until=now + LEASE),
+            execution_options={"synchronize_session": False}).rowcount == 1
+
+
+def _finish(db: Database, item_id: int, attempt: int, error: str | None, max_attempts: int) -> None:
     with db.write() as session:
         item = session.get(OutboxItem, item_id)
-        if item is None:
-            return
+        if item is None or item.attempts != attempt:
+            return  # claimed again by another worker meanwhile: the outcome is theirs to record
         if error is None:
             item.done_at = utcnow()
             item.locked_until = None
@@ -112,7 +154,9 @@ def drain(db: Database, settings: Settings, *, limit: int = 50) -> int:
         batch = _claim(db, limit)
         if not batch:
             return done
-        for item_id, kind, payload in batch:
+        for item_id, kind, payload, attempt in batch:
+            if not _still_ours(db, item_id, attempt):
+                continue
             func = HANDLERS.get(kind)
             error = None
             if func is None:
@@ -123,7 +167,7 @@ def drain(db: Database, settings: Settings, *, limit: int = 50) -> int:
                 except Exception as exc:  # a failing job must not stop the others
                     log.exception("outbox item %s (%s) failed", item_id, kind)
                     error = f"{type(exc).__name__}: {exc}"
-            _finish(db, item_id, error, settings.outbox_max_attempts)
+            _finish(db, item_id, attempt, error, settings.outbox_max_attempts)
             done += 1
 
 
@@ -141,13 +185,26 @@ class Worker:
         self.thread.start()
 
     def run(self) -> None:
+        last_run: dict[str, float] = {}
         while not self.stopping.is_set():
+            self._run_periodic(last_run)
             try:
                 drain(self.db, self.settings)
             except Exception:  # the database may be briefly unavailable; try again later
                 log.exception("outbox drain failed")
             self.wake.wait(self.settings.outbox_poll_seconds)
             self.wake.clear()
+
+    def _run_periodic(self, last_run: dict[str, float]) -> None:
+        for name, (every, func) in list(PERIODIC.items()):
+            clock = time.monotonic()
+            if name in last_run and clock - last_run[name] < every:
+                continue
+            last_run[name] = clock
+            try:
+                func(self.db, self.settings, utcnow())
+            except Exception:  # retried on the next tick
+                log.exception("periodic task %s failed", name)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -1,5 +1,9 @@
 """The outbox sends queued email over real SMTP exactly once, and loses nothing when a worker dies."""
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -54,6 +58,73 @@ def test_a_worker_that_died_mid_job_is_replaced_after_its_lease(db, mail_setting
         session.execute(update(OutboxItem).values(locked_until=utcnow() - timedelta(seconds=1)))
     assert outbox.drain(db, mail_settings) == 1
     assert len(smtp_server.wait_for(1)) == 1
+
+
+def _claimed(db) -> bool:
+    with db.read() as session:
+        item = session.scalar(select(OutboxItem))
+        return item.attempts == 1 and item.locked_until is not None
+
+
+def test_a_worker_process_killed_between_claiming_and_sending_loses_nothing_and_sends_once(
+        database_url, db, mail_settings, smtp_server):
+    # A mail server that accepts the connection and never answers: the worker is caught mid-send.
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen()
+    stuck.settimeout(30)
+    _queue(db)
+    env = {**os.environ, "FORUM_DATABASE_URL": database_url, "FORUM_SMTP_HOST": "127.0.0.1",
+           "FORUM_SMTP_PORT": str(stuck.getsockname()[1]), "FORUM_SMTP_TIMEOUT": "120",
+           "FORUM_OUTBOX_POLL_SECONDS": "0.2"}
+    worker = subprocess.Popen([sys.executable, "-c", "from forum.cli import main; main(['worker'])"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        connection, _address = stuck.accept()  # the worker has claimed the email and is sending it
+        assert _claimed(db)
+        worker.kill()  # the process dies, as in a power cut: nothing is cleaned up
+        worker.wait(timeout=10)
+        connection.close()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+        stuck.close()
+    with db.read() as session:
+        item = session.scalar(select(OutboxItem))
+        assert item.done_at is None and item.failed_at is None  # not lost, not given up
+    assert outbox.drain(db, mail_settings) == 0  # its lease still holds: nobody sends it meanwhile
+    with db.write() as session:  # the lease runs out
+        session.execute(update(OutboxItem).values(locked_until=utcnow() - timedelta(seconds=1)))
+    assert outbox.drain(db, mail_settings) == 1
+    [message] = smtp_server.wait_for(1)
+    assert message["Subject"] == "Board report ready"
+    assert outbox.drain(db, mail_settings) == 0
+    assert len(smtp_server.wait_for(2, timeout=1)) == 1  # sent once
+
+
+def test_a_slow_batch_leaves_alone_an_email_another_worker_took_over(db, mail_settings, smtp_server):
+    taken_over = []
+
+    def slow(payload, ctx):
+        # This worker is so slow that its lease on the rest of its batch runs out and another worker sends it.
+        with db.write() as session:
+            session.execute(update(OutboxItem).where(OutboxItem.kind == "email")
+                            .values(locked_until=utcnow() - timedelta(seconds=1)))
+        taken_over.append(outbox.drain(db, mail_settings))
+
+    outbox.HANDLERS["test-slow"] = slow
+    try:
+        with db.write() as session:
+            outbox.enqueue(session, "test-slow", {})
+        _queue(db)
+        outbox.drain(db, mail_settings)
+    finally:
+        del outbox.HANDLERS["test-slow"]
+    assert taken_over == [1]
+    assert len(smtp_server.wait_for(2, timeout=1)) == 1
+    with db.read() as session:
+        assert session.scalar(select(OutboxItem.done_at).where(OutboxItem.kind == "email")) is not None
 
 
 def test_unreachable_smtp_is_retried_then_parked(db, settings):
