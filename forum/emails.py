@@ -6,6 +6,12 @@ by outbox jobs, when they run, with the recipient's permissions at that moment; 
 not read goes into their email. Each email carries a one-click unsubscribe link and the
 List-Unsubscribe / List-Unsubscribe-Post headers (RFC 8058), and writes every time in the
 recipient's own time zone, labelled.
+
+Digests are planned, not chained: `user_options.next_digest_at` says when each person's next digest
+is due (their hour, in their zone). The worker's tick (`plan_due_digests`, every minute) queues a job
+for every digest that has come due and moves the plan on to the next slot in the same transaction,
+so a digest job that fails for good never stops the ones after it, and the next digest covers what
+the failed one would have.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ RESET, CONFIRM = "reset_password", "confirm_email"
 TOKEN_LIFETIME = {RESET: timedelta(hours=1), CONFIRM: timedelta(days=7)}
 UNSUBSCRIBE_WHAT = ("notifications", "digest", "all")
 DIGEST_TOPICS = 20
+DIGEST_BATCH = 500
+# A digest covers the activity since the last one that went out, but never more than this many periods.
+DIGEST_MAX_PERIODS = 2
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -77,6 +86,14 @@ def next_digest_time(after: datetime, zone_name: str | None, hour: int, weekday:
     raise AssertionError("no digest time within two weeks")
 
 
+def is_digest_slot(user: User, opts: UserOption, slot: datetime) -> bool:
+    """Is `slot` one of the times the person's current choice (zone, hour, day, frequency) gives?"""
+    if opts.email_digest == DIGEST_NONE:
+        return False
+    return next_digest_time(slot - timedelta(seconds=1), user.timezone, opts.digest_hour, opts.digest_weekday,
+                            opts.email_digest == DIGEST_WEEKLY) == slot
+
+
 def set_preferences(session: Session, user: User, *, timezone: str, email_notifications: str, email_digest: str,
                     digest_hour: str | int, digest_weekday: str | int) -> UserOption:
     fields: dict[str, Text] = {}
@@ -98,6 +115,8 @@ def set_preferences(session: Session, user: User, *, timezone: str, email_notifi
     assert hour is not None and weekday is not None
     user.timezone = timezone or None
     opts = options(session, user.id, create=True)
+    if opts.email_digest == DIGEST_NONE and email_digest != DIGEST_NONE:
+        opts.last_digest_at = utcnow()  # the first digest covers what happened since subscribing
     opts.email_notifications, opts.email_digest = email_notifications, email_digest
     opts.digest_hour, opts.digest_weekday = hour, weekday
     schedule_digest(session, user, opts)
@@ -113,15 +132,46 @@ def _small_int(value: str | int, low: int, high: int) -> int | None:
 
 
 def schedule_digest(session: Session, user: User, opts: UserOption, *, after: datetime | None = None) -> None:
-    """Plan the next digest; a job planned before a change of mind finds the plan changed and does nothing."""
+    """Plan the next digest (the worker's tick queues it when it comes due)."""
     if opts.email_digest == DIGEST_NONE:
         opts.next_digest_at = None
         return
-    slot = next_digest_time(after or utcnow(), user.timezone, opts.digest_hour, opts.digest_weekday,
-                            opts.email_digest == DIGEST_WEEKLY)
-    opts.next_digest_at = slot
-    outbox.enqueue(session, "digest", {"user_id": user.id, "slot": slot.isoformat()}, available_at=slot,
-                   dedupe_key=f"digest:{user.id}:{slot.isoformat()}")
+    opts.next_digest_at = next_digest_time(after or utcnow(), user.timezone, opts.digest_hour, opts.digest_weekday,
+                                           opts.email_digest == DIGEST_WEEKLY)
+
+
+def plan_due_digests(session: Session, now: datetime | None = None, *, limit: int = DIGEST_BATCH) -> int:
+    """Queue the digests that have come due by `now` and plan each person's next one; returns how many were due.
+
+    Idempotent: a digest is queued under a key made of its person and slot, and the plan moves on in
+    the same transaction, so ticks of several workers (or a tick retried after a crash) queue it once.
+    """
+    now = now or utcnow()
+    stmt = (select(UserOption, User).join(User, User.id == UserOption.user_id)
+            .where(UserOption.email_digest != DIGEST_NONE, UserOption.next_digest_at.is_not(None),
+                   UserOption.next_digest_at <= now)
+            .order_by(UserOption.next_digest_at).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=UserOption, skip_locked=True)
+    rows = session.execute(stmt).all()
+    for opts, user in rows:
+        slot = opts.next_digest_at
+        assert slot is not None
+        # A plan made before the person changed zone or hour by another route is not sent; the next one is.
+        if is_digest_slot(user, opts, slot):
+            outbox.enqueue(session, "digest", {"user_id": user.id, "slot": slot.isoformat()},
+                           dedupe_key=f"digest:{user.id}:{slot.isoformat()}")
+        # After an outage, one digest for the missed time rather than one per missed slot.
+        schedule_digest(session, user, opts, after=max(slot, now))
+    return len(rows)
+
+
+@outbox.periodic("digests", 60)
+def _plan_digests_tick(db, settings, now: datetime) -> None:
+    while True:
+        with db.write() as session:
+            if plan_due_digests(session, now) < DIGEST_BATCH:
+                return
 
 
 # --- unsubscribe links ------------------------------------------------------------------------
@@ -160,6 +210,7 @@ def resubscribe(session: Session, user: User, what: str) -> None:
         opts.email_notifications = EMAIL_IMMEDIATE
     if what in ("digest", "all") and opts.email_digest == DIGEST_NONE:
         opts.email_digest = DIGEST_WEEKLY
+        opts.last_digest_at = utcnow()
         schedule_digest(session, user, opts)
 
 
@@ -285,15 +336,20 @@ def digest_items(session: Session, user: User, since: datetime, until: datetime)
 
 
 def compose_digest(session: Session, settings, secret_key: str, user_id: int, slot: datetime) -> bool:
-    """Run one planned digest: queue the email (if there is anything), plan the next. False when stale."""
+    """Write one due digest: queue the email, if there is anything to tell. False when there was not.
+
+    A digest queued before a change of mind (no digest, another hour or zone) is not sent, nor one
+    whose slot an earlier or later digest has already covered.
+    """
     user = session.get(User, user_id)
     if user is None:
         return False
     opts = options(session, user_id)
-    if opts.email_digest == DIGEST_NONE or opts.next_digest_at is None or opts.next_digest_at != slot:
+    if not is_digest_slot(user, opts, slot) or (opts.last_digest_at is not None and opts.last_digest_at >= slot):
         return False
     period = timedelta(days=7 if opts.email_digest == DIGEST_WEEKLY else 1)
-    since = max(opts.last_digest_at or slot - period, slot - period)
+    # From the last digest that went out: activity a failed digest would have told is told now.
+    since = max(opts.last_digest_at or slot - period, slot - DIGEST_MAX_PERIODS * period)
     sent = False
     if _may_email(session, user, opts):
         items = digest_items(session, user, since, slot)
@@ -301,7 +357,6 @@ def compose_digest(session: Session, settings, secret_key: str, user_id: int, sl
             _queue_digest(session, user, settings, secret_key, items, since, slot, opts.email_digest)
             sent = True
     opts.last_digest_at = slot
-    schedule_digest(session, user, opts, after=slot)
     return sent
 
 
