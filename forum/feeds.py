@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import events, permissions, reading, urls
+from forum import events, permissions, proposals, reading, urls
 from forum.config import Settings
 from forum.i18n import _, translate, translations
 from forum.models import Category, Post, Topic, User, utcnow
@@ -87,9 +87,11 @@ class FeedBuilder:
 
     def _topic_items(self, topics: list[Topic]) -> list[FeedItem]:
         firsts = reading.first_posts(self.session, [t.id for t in topics])
-        # Events name their time in the organiser's zone and in UTC: a feed has no reader's zone.
+        # Events and proposals name their time in the organiser's zone and in UTC: a feed has no reader's zone.
         event_notes = events.feed_notes(self.session, [t.id for t in topics], self.gettext,
                                         self.settings.default_locale)
+        event_notes |= proposals.feed_notes(self.session, [t.id for t in topics], self.gettext,
+                                            self.settings.default_locale)
         items = []
         for topic in topics:
             first = firsts.get(topic.id)

@@ -451,6 +451,21 @@ def view(session: Session, viewer: Viewer, topic: Topic) -> ProposalView | None:
     )
 
 
+def feed_notes(session: Session, topic_ids: list[int], gettext, locale: str = "en") -> dict[int, str]:
+    """For feeds: topic id -> "Proposal, closes: … Brussels (CET) · 17:00 UTC", in the author's zone and UTC."""
+    if not topic_ids:
+        return {}
+    from forum.i18n import translate
+
+    notes: dict[int, str] = {}
+    for proposal in session.scalars(select(Proposal).where(Proposal.topic_id.in_(topic_ids))):
+        when = timezones.describe(proposal.closed_at or proposal.closes_at, proposal.timezone, None, gettext, locale)
+        note = _("Proposal, closed: %(when)s", when=when) if is_closed(proposal) else _(
+            "Proposal, closes: %(when)s", when=when)
+        notes[proposal.topic_id] = translate(note, gettext)
+    return notes
+
+
 # --- background jobs --------------------------------------------------------------------------
 
 def _current(session: Session, payload: dict) -> tuple[Proposal, Topic] | None:
