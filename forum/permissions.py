@@ -322,6 +322,12 @@ def ensure_can_moderate_user(viewer: Viewer, target: User | None) -> User:
     return target
 
 
+def can_see_private_activity(viewer: Viewer, user: User) -> bool:
+    """The likes a person received (and Discourse's other private user actions) are theirs and
+    admins' to list, as in Discourse; what they did themselves is public, within what one may see."""
+    return viewer.user is not None and (viewer.id == user.id or viewer.is_admin)
+
+
 def preview_viewer(tier: str | None) -> Viewer:
     """Someone of this tier (None: a visitor who is not signed in), for staff to preview what they see."""
     if tier is None:
