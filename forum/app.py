@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_topics.router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AcceptJson)
-    app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=app.state.renderer.locales,
+    app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
                        limiter=app.state.limiter)
     return app
 

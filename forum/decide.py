@@ -55,6 +55,10 @@ class TopicDecide:
     event: events.EventView | None = None
     polls: dict[int, dict[str, polls.PollView]] = field(default_factory=dict)
 
+    def live(self, post: Post) -> bool:
+        """Whether the post holds a poll or a [date] to render for the reader (most posts hold neither)."""
+        return post.id in self.polls or 'class="local-date"' in post.cooked
+
     def segments(self, post: Post) -> list[tuple[str, object]]:
         pieces: list[tuple[str, object]] = []
         for kind, part in polls.post_segments(post.cooked, self.polls.get(post.id)):

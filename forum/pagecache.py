@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -145,7 +146,7 @@ def _cookies(headers: list[tuple[bytes, bytes]]) -> set[str] | None:
 class AnonymousPageCache:
     """ASGI middleware answering anonymous page views from the cache (see the module docstring)."""
 
-    def __init__(self, app, *, db, settings, locales, limiter):
+    def __init__(self, app, *, db, settings, locales: Callable[[], tuple[str, ...]], limiter):
         self.app = app
         self.db = db
         self.settings = settings
@@ -171,7 +172,7 @@ class AnonymousPageCache:
                 return None
             elif name in (b"api-key", b"user-api-key", b"authorization"):
                 return None
-        locale = pick_locale(accept_language, None, self.settings.default_locale, self.locales)
+        locale = pick_locale(accept_language, None, self.settings.default_locale, self.locales())
         return (path, scope.get("query_string", b""), locale)
 
     def _generation_and_view(self, path: str, client: str, cached_generation: int) -> int:

@@ -34,8 +34,9 @@ def get_limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter
 
 
-def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
     with db.read() as session:
+        request.state.db_session = session  # the page's header (unread count) reads through it too
         yield session
 
 

@@ -66,6 +66,9 @@ def unread_for_request(request: Request) -> int:
     viewer = getattr(request.state, "viewer", None)
     if viewer is None or viewer.user is None:
         return 0
+    session = getattr(request.state, "db_session", None)
+    if session is not None:
+        return notifications.unread_count(session, Viewer(viewer.user))
     with request.app.state.db.read() as session:
         return notifications.unread_count(session, Viewer(viewer.user))
 
