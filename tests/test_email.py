@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from forum import emails, outbox
 from forum.models import EmailToken, User, UserOption, utcnow
 from forum.permissions import Viewer
-from tests.conftest import PASSWORD, login, post_form
+from tests.conftest import PASSWORD, csrf_of, login, post_form
 from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 
 
@@ -175,3 +175,36 @@ def test_sign_up_sends_a_confirmation_link_that_confirms_the_address_once(client
         user = session.scalar(select(User).where(User.username == "newcomer"))
         assert emails.options(session, user.id).email_confirmed_at is not None
         assert Viewer(user).id == user.id
+
+
+def test_a_used_reset_link_cannot_set_another_password(client, db, mail_settings, smtp_server, make_user):
+    make_user("pat", tier="participant")
+    post_form(client, "/password-reset", {"login": "pat"}, csrf_from="/password-reset")
+    outbox.drain(db, mail_settings)
+    path = httpx.URL(_link(smtp_server.wait_for(1)[0], r"http://testserver/password-reset/[\w-]+")).path
+    assert post_form(client, path, {"password": "a-brand-new-password"}, csrf_from=path).status_code == 200
+    # Someone who saw the link (a shared inbox, a browser history) tries it again.
+    other = client.__class__(client.app)
+    r = post_form(other, path, {"password": "an-attackers-password"}, csrf_from="/login")
+    assert r.status_code == 400 and "expired or has already been used" in r.text
+    login(other, "pat", "a-brand-new-password")
+    r = other.post("/login", data={"login": "pat", "password": "an-attackers-password",
+                                   "csrf_token": csrf_of(other, "/login")}, follow_redirects=False)
+    assert r.status_code != 303
+
+
+def test_an_expired_confirmation_link_confirms_nothing(client, db, mail_settings, smtp_server):
+    r = post_form(client, "/signup", {"username": "newcomer", "email": "newcomer@example.org",
+                                      "password": PASSWORD}, csrf_from="/signup")
+    assert r.status_code == 303
+    outbox.drain(db, mail_settings)
+    path = httpx.URL(_link(smtp_server.wait_for(1)[0], r"http://testserver/confirm-email/[\w-]+")).path
+    with db.write() as session:  # seven days later
+        session.execute(update(EmailToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert client.get(path).status_code == 400
+    r = post_form(client, path, {}, csrf_from="/login")
+    assert r.status_code == 400 and "expired or has already been used" in r.text
+    assert "not confirmed yet" in client.get("/my/email").text
+    with db.read() as session:
+        user = session.scalar(select(User).where(User.username == "newcomer"))
+        assert emails.options(session, user.id).email_confirmed_at is None
