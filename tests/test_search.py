@@ -125,9 +125,16 @@ def test_bad_search_filters_answer_400_with_a_message(client, make_user):
 def test_search_json_uses_the_same_engine(client, make_user, make_category, make_topic):
     ana = make_user("ana", tier="member")
     make_topic(ana, make_category("Board", "members_only"), title="Secret cooperative accounts")
-    topic = make_topic(ana, make_category("News"), title="Open cooperative accounts")
+    topic = make_topic(ana, make_category("News"), title="Open cooperative accounts",
+                       raw="Every cooperative <publishes> its accounts.")
     body = client.get("/search.json?q=cooperative").json()
     assert [p["topic_id"] for p in body["posts"]] == [topic.id]
+    # Highlighted like the page: matching words in <mark>, the rest escaped.
+    assert body["posts"][0]["topic_title_headline"] == "Open <mark>cooperative</mark> accounts"
+    assert body["posts"][0]["blurb"] == "Every <mark>cooperative</mark> &lt;publishes&gt; its accounts."
+    r = client.get("/search.json?q=cooperative+status:pending")
+    assert r.status_code == 200 and r.json()["posts"] == []
+    assert "status:open or status:closed" in r.json()["grouped_search_result"]["error"]
     login(client, "ana")
     assert len(client.get("/search.json?q=cooperative").json()["posts"]) == 2
 
