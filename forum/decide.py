@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import unescape
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from forum import events, polls, proposals, timezones
@@ -128,6 +128,11 @@ def list_markers(session: Session, viewer: Viewer, topics: list[Topic]) -> dict[
     since is left out.
     """
     ids = [t.id for t in topics]
+    if not ids:
+        return {}
+    # Most pages list no event or proposal: a light look first, the full rows only for those that do.
+    ids = list(session.scalars(union(select(Event.topic_id).where(Event.topic_id.in_(ids)),
+                                     select(Proposal.topic_id).where(Proposal.topic_id.in_(ids)))))
     if not ids:
         return {}
     outcome = aliased(Post)

@@ -68,7 +68,7 @@ def unread_for_request(request: Request) -> int:
         return 0
     session = getattr(request.state, "db_session", None)
     if session is not None:
-        return notifications.unread_count(session, Viewer(viewer.user))
+        return notifications.unread_count(session, viewer)
     with request.app.state.db.read() as session:
         return notifications.unread_count(session, Viewer(viewer.user))
 
