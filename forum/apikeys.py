@@ -30,6 +30,14 @@ class InvalidApiKey(Forbidden):
     default_message = INVALID_KEY
 
 
+class UserApiKeyRefused(Forbidden):
+    """Discourse's user API keys (the `User-Api-Key` header, `?user_api_key=` on feeds) are not offered:
+    such a request is refused, never quietly served as an anonymous one."""
+
+    default_message = _("User API keys are not supported on this forum. Ask an administrator for an API key "
+                        "and send it in the Api-Key and Api-Username headers.")
+
+
 @dataclass
 class NewApiKey:
     key: ApiKey

@@ -33,7 +33,7 @@ def api_key_auth(request: Request, session: SessionDep, write: WriteDep) -> None
     secret = request.headers.get("api-key")
     if secret is None:
         if request.headers.get("user-api-key") is not None:
-            raise apikeys.InvalidApiKey()  # user API keys are not offered (yet): refuse, never ignore
+            raise apikeys.UserApiKeyRefused()
         return
     key, user = apikeys.authenticate(session, secret, username=request.headers.get("api-username"),
                                      user_id=request.headers.get("api-user-id"))

@@ -44,6 +44,8 @@ def feed_reader(request: Request, session, write, limiter, settings, scope: str)
             with write() as tx:
                 feedtokens.touch(tx, feed_token.id)
         return viewer, True
+    if request.headers.get("user-api-key") is not None or request.query_params.get("user_api_key") is not None:
+        raise apikeys.UserApiKeyRefused()
     api_key = request.headers.get("api-key") or request.query_params.get("api_key")
     if api_key:
         username = request.headers.get("api-username") or request.query_params.get("api_username")
