@@ -152,7 +152,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return error_response(request, err)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    # Feeds and the JSON API first: their `.rss`/`.json` paths would otherwise match page routes.
+    # The pages read most come first (routes are tried in order). Their ids match digits only
+    # (forum/web/convertors.py), so `.rss`/`.json` paths fall through to the feeds and the API.
+    app.include_router(web_topics.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(api_router)
@@ -164,7 +166,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_flags.router)
     app.include_router(web_invites.router)
     app.include_router(web_decide.router)
-    app.include_router(web_topics.router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AcceptJson)
     app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,

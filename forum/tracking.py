@@ -255,9 +255,13 @@ def _unread_stmt(session: Session, viewer: Viewer, category_ids: list[int] | Non
 
 def _new_stmt(session: Session, viewer: Viewer, category_ids: list[int] | None):
     assert viewer.user is not None
+    cutoff = new_cutoff()
     stmt = (select(Topic).outerjoin(TopicUser, and_(TopicUser.topic_id == Topic.id,
                                                     TopicUser.user_id == viewer.user.id))
-            .where(permissions.visible_topics_clause(session, viewer), Topic.created_at >= new_cutoff(),
+            # bumped_at >= created_at always: the second bound lets the (category_id, bumped_at)
+            # index read only the recent part of each category.
+            .where(permissions.visible_topics_clause(session, viewer), Topic.created_at >= cutoff,
+                   Topic.bumped_at >= cutoff,
                    Topic.user_id != viewer.user.id,
                    or_(TopicUser.user_id.is_(None),
                        and_(TopicUser.last_read_post_number == 0, TopicUser.first_visited_at.is_(None))),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from forum import accounts, auth, pagecache, permissions
 from forum.config import Settings
@@ -37,10 +38,18 @@ async def get_limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter
 
 
-def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
-    with db.read() as session:
-        request.state.db_session = session  # the page's header (unread count) reads through it too
+async def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> AsyncIterator[Session]:
+    # Opening a session does no I/O; closing one that holds a pooled connection may, so only that
+    # goes to the thread pool.
+    session = db.read_sessions()
+    request.state.db_session = session  # the page's header (unread count) reads through it too
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 DbDep = Annotated[Database, Depends(get_db)]
@@ -73,10 +82,19 @@ async def get_writer(db: DbDep, session: SessionDep) -> Writer:
 WriteDep = Annotated[Writer, Depends(get_writer)]
 
 
-def get_viewer(request: Request, session: SessionDep, write: WriteDep, settings: SettingsDep) -> Viewer:
+async def get_viewer(request: Request, session: SessionDep, write: WriteDep, settings: SettingsDep) -> Viewer:
     cached = getattr(request.state, "viewer", None)
     if cached is not None:
         return cached
+    if not request.cookies.get(auth.SESSION_COOKIE):
+        # A visitor without a session cookie: nothing to look up.
+        request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
+        request.state.viewer = viewer = Viewer()
+        return viewer
+    return await run_in_threadpool(_session_viewer, request, session, write, settings)
+
+
+def _session_viewer(request: Request, session: Session, write: Writer, settings: Settings) -> Viewer:
     viewer = Viewer()
     request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
     user_session = accounts.session_for_token(session, request.cookies.get(auth.SESSION_COOKIE), settings)

@@ -15,6 +15,7 @@ from forum.markdown import cook
 from forum.models import Post, Topic
 from forum.revisions import edits as revision_edits
 from forum.text import parse_id
+from forum.web import convertors  # noqa: F401  (registers {name:id} before the routes below)
 from forum.web import notifications as web_notifications
 from forum.web.deps import (
     CsrfDep,
@@ -56,13 +57,13 @@ def categories(request: Request, session: SessionDep, viewer: ViewerDep):
     return render(request, "categories.html", {"rows": rows})
 
 
-@router.get("/c/{category_id}")
+@router.get("/c/{category_id:id}")
 def category_by_id(session: SessionDep, viewer: ViewerDep, category_id: str):
     category = reading.get_category(session, viewer, category_id)
     return RedirectResponse(urls.category_url(category), status_code=301)
 
 
-@router.get("/c/{slug}/{category_id}")
+@router.get("/c/{slug}/{category_id:id}")
 def category_page(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep,
                   slug: str, category_id: str, page: str = "1"):
     category = reading.get_category(session, viewer, category_id)
@@ -100,7 +101,7 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
     }, status_code=status_code)
 
 
-@router.get("/t/{topic_id}/reply")
+@router.get("/t/{topic_id:id}/reply")
 def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, topic_id: str,
                quote: str = "", to: str = ""):
     topic = reading.get_topic(session, viewer, topic_id)
@@ -116,13 +117,13 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
                                           "errors": {}})
 
 
-@router.get("/t/{topic_id}")
+@router.get("/t/{topic_id:id}")
 def topic_by_id(session: SessionDep, viewer: ViewerDep, topic_id: str):
     topic = reading.get_topic(session, viewer, topic_id)
     return RedirectResponse(urls.topic_url(topic), status_code=301)
 
 
-@router.get("/t/{slug}/{topic_id}")
+@router.get("/t/{slug}/{topic_id:id}")
 def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, page: str = "1"):
     topic = reading.get_topic(session, viewer, topic_id)
@@ -133,7 +134,7 @@ def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: V
     return _render_topic(request, session, viewer, settings, topic, page_number)
 
 
-@router.get("/t/{slug}/{topic_id}/{post_number}")
+@router.get("/t/{slug}/{topic_id:id}/{post_number:id}")
 def topic_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, post_number: str):
     topic = reading.get_topic(session, viewer, topic_id)
@@ -185,7 +186,7 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
     return see_other(url)
 
 
-@router.post("/t/{topic_id}/reply")
+@router.post("/t/{topic_id:id}/reply")
 def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
           settings: SettingsDep, limiter: LimiterDep, topic_id: str,
           raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = ""):
