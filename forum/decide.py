@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import unescape
 
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import and_, exists, false, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from forum import events, polls, proposals, timezones
 from forum.markdown import excerpt
-from forum.models import Event, Post, Proposal, Topic
+from forum.models import Event, Poll, Post, Proposal, Topic
 from forum.permissions import Viewer
 
 LOCAL_DATE_RE = re.compile(
@@ -88,11 +88,17 @@ def _dates(html: str) -> list[tuple[str, object]]:
 
 
 def for_topic_page(session: Session, viewer: Viewer, topic: Topic, posts: list[Post]) -> TopicDecide:
+    # Most topics carry no proposal, event or poll: one look says which of the three to load.
+    has_proposal, has_event, has_polls = session.execute(select(
+        exists().where(Proposal.topic_id == topic.id),
+        exists().where(Event.topic_id == topic.id),
+        exists().where(Poll.post_id.in_([p.id for p in posts])) if posts else false(),
+    )).one()
     return TopicDecide(
         clock=clock_for(viewer),
-        proposal=proposals.view(session, viewer, topic),
-        event=events.view(session, viewer, topic),
-        polls=polls.views_for_posts(session, viewer, topic, posts),
+        proposal=proposals.view(session, viewer, topic) if has_proposal else None,
+        event=events.view(session, viewer, topic) if has_event else None,
+        polls=polls.views_for_posts(session, viewer, topic, posts) if has_polls else {},
     )
 
 
