@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import modlog, permissions, posting, search
+from forum import merges, modlog, permissions, posting, postmoves, search
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -244,15 +244,22 @@ def _recount_replies(session: Session, topic_id: int) -> None:
         post.reply_count = counts.get(post.post_number, 0)
 
 
-def _transfer(session: Session, source: Topic, destination: Topic, moving: list[Post]) -> dict[int, int]:
+def _transfer(session: Session, source: Topic, destination: Topic, moving: list[Post], *,
+              copy_first: bool = False) -> dict[int, int]:
     """Append `moving` (in their order) to `destination` and close the gaps they leave in `source`.
 
-    Returns the new number of each moved post, by its old number.
+    With `copy_first`, the source's first post (if selected) is copied rather than moved: it stays.
+    Readers' positions and notifications follow (forum/postmoves.py). Returns the new number of
+    each moved post, by its old number.
     """
     moving = sorted(moving, key=lambda p: p.post_number)
-    moved_old = {p.post_number for p in moving}
     base = destination.highest_post_number
     new_numbers = {p.post_number: base + i for i, p in enumerate(moving, 1)}
+    copied = moving[0] if copy_first and moving and moving[0].post_number == 1 else None
+    if copied is not None:
+        moving = moving[1:]
+    moved_old = {p.post_number for p in moving}
+    positions = postmoves.read_positions(session, source.id)
     for p in moving:
         p.reply_to_post_number = new_numbers.get(p.reply_to_post_number) if p.reply_to_post_number else None
         # Negative first: the destination's numbers and the source's may overlap until both settle.
@@ -262,17 +269,23 @@ def _transfer(session: Session, source: Topic, destination: Topic, moving: list[
     for p in moving:
         p.post_number = -p.post_number
     session.flush()
+    if copied is not None:
+        postmoves.copy_first_post(session, copied, destination.id, new_numbers[1])
 
     staying = list(session.scalars(select(Post).where(Post.topic_id == source.id).order_by(Post.post_number)))
+    postmoves.carry_read_positions(session, source_id=source.id, destination_id=destination.id,
+                                   destination_base=base, moved_old=list(new_numbers),
+                                   staying_old=[p.post_number for p in staying], positions=positions)
     renumbered = {p.post_number: i for i, p in enumerate(staying, 1)}
     for p in staying:
         target = p.reply_to_post_number
         if target is not None:
             p.reply_to_post_number = None if target in moved_old else renumbered.get(target)
     _renumber(session, staying, {p.id: renumbered[p.post_number] for p in staying})
+    postmoves.follow_notifications(session, source.id)
 
     source.highest_post_number = len(staying)
-    destination.highest_post_number = base + len(moving)
+    destination.highest_post_number = base + len(new_numbers)
     session.flush()
     for topic in (source, destination):
         _recount_replies(session, topic.id)
@@ -288,7 +301,11 @@ def _transfer(session: Session, source: Topic, destination: Topic, moving: list[
 def move_posts(session: Session, settings: Settings, viewer: Viewer, *, topic_id: int | str,
                post_ids: list[int | str], destination_topic_id: int | str | None = None,
                title: str | None = None, category_id: int | str | None = None, reason: str = "") -> Topic:
-    """Move replies into a new topic (title and category) or onto the end of an existing one."""
+    """Move posts into a new topic (title and category) or onto the end of an existing one.
+
+    As in Discourse, a selected first post is copied, not moved: the source keeps it (and so never
+    becomes empty), and a source whose every post was selected is closed.
+    """
     source = get_topic(session, viewer, topic_id)
     ids = {i for i in (parse_id(v) for v in post_ids) if i is not None}
     if not ids:
@@ -296,9 +313,10 @@ def move_posts(session: Session, settings: Settings, viewer: Viewer, *, topic_id
     moving = list(session.scalars(select(Post).where(Post.id.in_(ids), Post.topic_id == source.id)))
     if len(moving) != len(ids):
         raise ValidationFailed(fields={"post_ids": _("Some of the selected posts are not in this topic.")})
-    if any(p.post_number == 1 for p in moving):
+    if any(p.post_number == 1 and p.deleted_at is not None for p in moving):
         raise ValidationFailed(fields={"post_ids": _(
-            "The first post cannot be moved on its own; merge the whole topic instead.")})
+            "The first post is deleted; restore the topic before copying its first post.")})
+    moving_all = len(moving) == session.scalar(select(func.count(Post.id)).where(Post.topic_id == source.id))
     if destination_topic_id not in (None, ""):
         destination = session.get(Topic, parse_id(destination_topic_id) or 0)
         if destination is None or destination.deleted_at is not None:
@@ -328,9 +346,15 @@ def move_posts(session: Session, settings: Settings, viewer: Viewer, *, topic_id
                         .values(topic_count=Category.topic_count + 1), execution_options=_NO_SYNC)
         session.execute(update(User).where(User.id == first.user_id)
                         .values(topic_count=User.topic_count + 1), execution_options=_NO_SYNC)
-    numbers = _transfer(session, source, destination, moving)
+    numbers = _transfer(session, source, destination, moving, copy_first=True)
     _log_topic(session, viewer, "move_posts", source, reason, to_topic=destination.id,
-               to_title=destination.title, posts={str(k): v for k, v in sorted(numbers.items())})
+               to_title=destination.title, posts={str(k): v for k, v in sorted(numbers.items())},
+               **({"copied_first_post": True} if 1 in numbers else {}))
+    if moving_all and not source.closed:
+        source.closed = True
+        _log_topic(session, viewer, "close_topic", source, _("All its posts were moved to “%(title)s”.",
+                                                              title=destination.title))
+        session.flush()
     return destination
 
 
@@ -344,7 +368,9 @@ def merge_topics(session: Session, viewer: Viewer, *, topic_id: int | str, desti
     if destination.id == source.id:
         raise ValidationFailed(fields={"destination_topic_id": _("Choose a different topic.")})
     moving = list(session.scalars(select(Post).where(Post.topic_id == source.id)))
+    old_addresses = {p.post_number: p.id for p in moving}
     numbers = _transfer(session, source, destination, moving)
+    merges.record(session, source.id, old_addresses)  # the emptied topic's links lead to the posts
     if source.deleted_at is None:
         source.deleted_at = utcnow()
         session.execute(update(Category).where(Category.id == source.category_id, Category.topic_count > 0)

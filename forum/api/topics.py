@@ -6,10 +6,11 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.requests import Request
 
-from forum import accounts, moderation, permissions, posting, reading, tracking, urls
+from forum import accounts, merges, moderation, permissions, posting, reading, tracking, urls
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
@@ -202,9 +203,17 @@ def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> t
     return reading.get_topic(session, viewer, second), None
 
 
+def _merged(session, viewer: Viewer, topic_id: int | str, post_number: int | None = None) -> Response | None:
+    """A merged topic's address moves, like Discourse's, to where its posts are now (301)."""
+    moved = merges.find(session, viewer, topic_id, post_number)
+    return None if moved is None else RedirectResponse(moved.json_url(), status_code=301)
+
+
 @router.get("/t/{topic_id:int}.json")
 def topic_by_id(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
                 topic_id: int):
+    if (redirect := _merged(session, viewer, topic_id)) is not None:
+        return redirect
     topic = reading.get_topic(session, viewer, topic_id)
     _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params)
@@ -213,6 +222,9 @@ def topic_by_id(request: Request, session: SessionDep, write: WriteDep, viewer: 
 @router.get("/t/{first}/{second:int}.json")
 def topic_by_slug(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
                   first: str, second: int):
+    redirect = _merged(session, viewer, first, second) if first.isdigit() else _merged(session, viewer, second)
+    if redirect is not None:
+        return redirect
     # A wrong slug is served, not redirected: API clients do not follow redirects.
     topic, near = _topic_or_post_number(session, viewer, first, second)
     _track_visit(request, session, write, viewer, topic, params)
@@ -222,6 +234,8 @@ def topic_by_slug(request: Request, session: SessionDep, write: WriteDep, viewer
 @router.get("/t/{slug}/{topic_id:int}/{post_number:int}.json")
 def topic_at_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
                   topic_id: int, post_number: int):
+    if (redirect := _merged(session, viewer, topic_id, post_number)) is not None:
+        return redirect
     topic = reading.get_topic(session, viewer, topic_id)
     _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params, near=max(post_number, 1))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from forum import decide, permissions, posting, reading, urls
+from forum import decide, merges, permissions, posting, reading, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.flags import flagged_by
 from forum.i18n import _
@@ -119,6 +119,9 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
 
 @router.get("/t/{topic_id:id}")
 def topic_by_id(session: SessionDep, viewer: ViewerDep, topic_id: str):
+    moved = merges.find(session, viewer, topic_id)
+    if moved is not None:
+        return RedirectResponse(moved.page_url(), status_code=301)
     topic = reading.get_topic(session, viewer, topic_id)
     return RedirectResponse(urls.topic_url(topic), status_code=301)
 
@@ -126,6 +129,9 @@ def topic_by_id(session: SessionDep, viewer: ViewerDep, topic_id: str):
 @router.get("/t/{slug}/{topic_id:id}")
 def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, page: str = "1"):
+    moved = merges.find(session, viewer, topic_id)
+    if moved is not None:  # a merged topic: its posts are in another one now
+        return RedirectResponse(moved.page_url(), status_code=301)
     topic = reading.get_topic(session, viewer, topic_id)
     page_number = reading.parse_page(page)
     if slug != topic.slug:
@@ -137,6 +143,9 @@ def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: V
 @router.get("/t/{slug}/{topic_id:id}/{post_number:id}")
 def topic_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, post_number: str):
+    moved = merges.find(session, viewer, topic_id, post_number)
+    if moved is not None:
+        return RedirectResponse(moved.page_url(), status_code=301)
     topic = reading.get_topic(session, viewer, topic_id)
     try:
         number = int(post_number)
