@@ -226,3 +226,25 @@ def post_form(client, path: str, data: dict, *, csrf_from: str = "/latest", **kw
     data = dict(data)
     data.setdefault("csrf_token", csrf_of(client, csrf_from))
     return client.post(path, data=data, follow_redirects=False, **kw)
+
+
+# --- the permission matrix: who is asked, and which category presets each may see ---------------
+
+VIEWERS = ["anonymous", "participant", "worker", "member", "moderator"]
+SEES = {  # category preset -> the viewers who may see it
+    "public": {"anonymous", "participant", "worker", "member", "moderator"},
+    "signed_in": {"participant", "worker", "member", "moderator"},
+    "members_and_workers": {"worker", "member", "moderator"},
+    "members_only": {"member", "moderator"},
+    "staff_only": {"moderator"},
+}
+
+
+@pytest.fixture
+def people(make_user):
+    return {
+        "participant": make_user("pia", tier="participant"),
+        "worker": make_user("wes", tier="worker"),
+        "member": make_user("mei", tier="member"),
+        "moderator": make_user("moe", tier="participant", moderator=True),
+    }

@@ -13,28 +13,9 @@ from forum import auth, feedtokens
 from forum.config import Settings
 from forum.models import FeedToken, User
 from forum.permissions import Viewer
-from tests.conftest import csrf_of, login, post_form
+from tests.conftest import SEES, VIEWERS, csrf_of, login, post_form
 
 TOKEN_URL_RE = re.compile(r'value="(http://testserver/[^"?]+\?token=([A-Za-z0-9_-]+))"')
-
-VIEWERS = ["anonymous", "participant", "worker", "member", "moderator"]
-SEES = {
-    "public": {"anonymous", "participant", "worker", "member", "moderator"},
-    "signed_in": {"participant", "worker", "member", "moderator"},
-    "members_and_workers": {"worker", "member", "moderator"},
-    "members_only": {"member", "moderator"},
-    "staff_only": {"moderator"},
-}
-
-
-@pytest.fixture
-def people(make_user):
-    return {
-        "participant": make_user("pia", tier="participant"),
-        "worker": make_user("wes", tier="worker"),
-        "member": make_user("mei", tier="member"),
-        "moderator": make_user("moe", tier="participant", moderator=True),
-    }
 
 
 @pytest.fixture

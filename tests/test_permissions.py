@@ -7,28 +7,7 @@ import pytest
 from forum import permissions
 from forum.models import CREATE, NONE, REPLY, SEE
 from forum.permissions import ANONYMOUS, Viewer
-from tests.conftest import login, post_form
-
-VIEWERS = ["anonymous", "participant", "worker", "member", "moderator"]
-
-# preset -> the viewers who may see it
-SEES = {
-    "public": {"anonymous", "participant", "worker", "member", "moderator"},
-    "signed_in": {"participant", "worker", "member", "moderator"},
-    "members_and_workers": {"worker", "member", "moderator"},
-    "members_only": {"member", "moderator"},
-    "staff_only": {"moderator"},
-}
-
-
-@pytest.fixture
-def people(make_user):
-    return {
-        "participant": make_user("pia", tier="participant"),
-        "worker": make_user("wes", tier="worker"),
-        "member": make_user("mei", tier="member"),
-        "moderator": make_user("moe", tier="participant", moderator=True),
-    }
+from tests.conftest import SEES, VIEWERS, login, post_form
 
 
 def browser_for(make_client, people, who):

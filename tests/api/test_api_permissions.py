@@ -4,25 +4,7 @@ import pytest
 
 from forum.models import CREATE, NONE, REPLY, SEE, User
 from tests.api.conftest import JSON
-
-VIEWERS = ["anonymous", "participant", "worker", "member", "moderator"]
-SEES = {
-    "public": {"anonymous", "participant", "worker", "member", "moderator"},
-    "signed_in": {"participant", "worker", "member", "moderator"},
-    "members_and_workers": {"worker", "member", "moderator"},
-    "members_only": {"member", "moderator"},
-    "staff_only": {"moderator"},
-}
-
-
-@pytest.fixture
-def people(make_user):
-    return {
-        "participant": make_user("pia", tier="participant"),
-        "worker": make_user("wes", tier="worker"),
-        "member": make_user("mei", tier="member"),
-        "moderator": make_user("moe", tier="participant", moderator=True),
-    }
+from tests.conftest import SEES, VIEWERS
 
 
 @pytest.mark.parametrize("preset", list(SEES))
