@@ -32,6 +32,12 @@ def cmd_serve(args) -> int:
     from forum.migrate import upgrade
 
     settings = get_settings()
+    if "base_url" not in settings.model_fields_set:
+        # No public address configured: links (the setup link, emails, feeds) use the one served.
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        os.environ["FORUM_BASE_URL"] = f"http://{host}:{args.port}"
+        get_settings.cache_clear()
+        settings = get_settings()
     upgrade(settings.database_url)
     db = _database()
     with db.write() as session:

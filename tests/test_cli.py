@@ -39,7 +39,8 @@ def test_create_admin_refuses_reserved_name_clearly(database_url, db):
 def test_serve_migrates_and_prints_a_working_setup_link(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     port = free_port()
-    env = {**os.environ, "FORUM_DATABASE_URL": url, "FORUM_BASE_URL": f"http://127.0.0.1:{port}"}
+    # No FORUM_BASE_URL: the printed link must use the port actually served.
+    env = {k: v for k, v in os.environ.items() if k != "FORUM_BASE_URL"} | {"FORUM_DATABASE_URL": url}
     proc = subprocess.Popen([sys.executable, "-m", "forum.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -51,6 +52,7 @@ def test_serve_migrates_and_prints_a_working_setup_link(tmp_path):
             if match:
                 link = match.group(1)
         assert link, "no setup link printed"
+        assert f"http://127.0.0.1:{port}/setup?token=" in link
         for _ in range(100):
             try:
                 page = httpx.get(link, timeout=2)
