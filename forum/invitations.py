@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import accounts, mail, modlog, permissions, policy, urls
+from forum import accounts, mail, modlog, notifications, permissions, policy, urls
 from forum.config import Settings
 from forum.errors import Forbidden, NotFound, ValidationFailed
 from forum.i18n import _
@@ -195,6 +195,8 @@ def redeem(session: Session, settings: Settings, *, code: str, username: str, em
     if taken != 1:
         raise Forbidden(_("This invitation has already been used."))
     session.flush()
+    notifications.notify(session, invitation.created_by_id, "invitee_accepted", actor_id=user.id,
+                         data={"url": urls.user_url(user)})
     return user
 
 

@@ -202,3 +202,19 @@ def test_other_services_notify_through_notify_and_respect_visibility(db, make_us
     with db.read() as session:
         [item] = notifications.list_for(session, Viewer(session.get(User, pat.id))).items
         assert str(item.message) == "Message from the moderators: Please tone it down."
+
+
+def test_the_inviter_hears_when_their_invitation_is_accepted(client, db, settings, staff):
+    from forum import invitations
+
+    with db.write() as session:
+        code = invitations.create_invitation(session, settings, Viewer(session.get(User, staff.id)),
+                                             tier="participant", max_uses=1).code
+    with db.write() as session:
+        invitations.redeem(session, settings, code=code, username="lucia", email="lucia@bakery.coop",
+                           password="correct-horse-battery")
+    assert _kinds(db, staff) == ["invitee_accepted"]
+    login(client, "staffer")
+    page = _page(client, "staffer")
+    assert "lucia accepted your invitation" in page and 'href="/u/lucia"' in page
+    assert client.get("/notifications.json").json()["notifications"][0]["notification_type"] == 8
