@@ -46,6 +46,9 @@ async def get_session(request: Request, db: Annotated[Database, Depends(get_db)]
     try:
         yield session
     finally:
+        # An error page is rendered after this cleanup: its header must not reopen a closed session
+        # (that would leave a connection in a transaction until the garbage collector came by).
+        request.state.db_session = None
         if session.in_transaction():
             await run_in_threadpool(session.close)
         else:
