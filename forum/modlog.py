@@ -58,6 +58,7 @@ ACTIONS = {
     "revoke_admin": _("revoked admin"),
     "approve_user": _("approved sign-up"),
     "reject_user": _("rejected sign-up"),
+    "message_user": _("sent a message"),
     "create_invitation": _("created invitation"),
     "revoke_invitation": _("revoked invitation"),
     "change_policy": _("changed site policy"),

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from forum import accounts, mail, modlog, permissions, urls
+from forum import accounts, mail, modlog, notifications, permissions, urls
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -21,6 +21,7 @@ from forum.permissions import Viewer
 from forum.text import clean, parse_id
 
 ROLES = ("moderator", "admin")
+MESSAGE_MAX = 1000
 
 
 def get_user(session: Session, user_id: int | str | None) -> User:
@@ -43,6 +44,23 @@ def _required_reason(reason: str) -> str:
     if len(reason) > 500:
         raise ValidationFailed(fields={"reason": _("Reasons may be at most 500 characters.")})
     return reason
+
+
+def send_message(session: Session, viewer: Viewer, user_id: int | str, message: str) -> User:
+    """A message from the moderators to one person: a notification they cannot mute (and an email, if
+    they take notification emails). The log keeps its text."""
+    user = _target(session, viewer, user_id)
+    text = clean(message, single_line=True)
+    if not text:
+        raise ValidationFailed(fields={"message": _("Write the message.")})
+    if len(text) > MESSAGE_MAX:
+        raise ValidationFailed(fields={"message": _("Messages may be at most %(n)s characters.", n=MESSAGE_MAX)})
+    sent = notifications.notify(session, user.id, "moderator_message", data={"message": text}, actor_id=viewer.id,
+                                high_priority=True)
+    if sent is None:
+        raise ValidationFailed(_("This account cannot receive messages until its sign-up is approved."))
+    _log(session, viewer, "message_user", user, reason=text)
+    return user
 
 
 def parse_until(value: str | None) -> datetime:

@@ -372,7 +372,7 @@ def user_tools(request: Request, session: SessionDep, viewer: ViewerDep, user_id
     return _user_page(request, session, viewer, user_admin.get_user(session, user_id))
 
 
-USER_ACTIONS = ("suspend", "unsuspend", "silence", "unsilence", "role", "approve", "reject")
+USER_ACTIONS = ("suspend", "unsuspend", "silence", "unsilence", "role", "approve", "reject", "message")
 
 
 @router.post("/users/{user_id}/{action}")
@@ -399,6 +399,8 @@ async def user_action(request: Request, session: SessionDep, write: WriteDep, vi
                                     reason=reason)
             elif action == "approve":
                 user_admin.approve(tx, settings, viewer, user.id)
+            elif action == "message":
+                user_admin.send_message(tx, viewer, user.id, form.get("message", ""))
             else:
                 user_admin.reject(tx, viewer, user.id, reason=reason)
     except ForumError as e:
