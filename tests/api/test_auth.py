@@ -97,8 +97,9 @@ def test_admins_create_and_revoke_keys_in_the_admin_pages(client, make_user, sta
 
     r = post_form(client, "/admin/api-keys", {"description": "Sync", "scope": "all"}, csrf_from="/admin/api-keys")
     every = re.search(r'class="api-key" readonly value="([0-9a-f]{64})"', r.text).group(1)
-    assert client.get("/session/current.json", headers={"Api-Key": every, "Api-Username": "staffer"}).json()[
-        "current_user"]["username"] == "staffer"
+    me = client.get("/session/current.json", headers={"Api-Key": every, "Api-Username": "staffer"})
+    assert me.status_code == 200, me.text  # a refusal says why, instead of a KeyError on its body
+    assert me.json()["current_user"]["username"] == "staffer"
 
     r = post_form(client, "/admin/api-keys", {"description": "Oops", "scope": "user", "username": "ghost"},
                   csrf_from="/admin/api-keys")
