@@ -73,7 +73,9 @@ def _not_modified(request: Request, etag: str, last_modified) -> bool:
             return False
         if when is None or when.tzinfo is None:
             return False
-        return last_modified.replace(microsecond=0) <= when
+        # Only the very date we gave: the newest timestamp of a feed goes back when its newest post
+        # is deleted or hidden, or a category is closed to the reader, and that is a change too.
+        return last_modified.replace(microsecond=0) == when
     return False
 
 
