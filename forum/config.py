@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    # A CA bundle (PEM) to verify the SMTP server's certificate, for a mail server with a private CA;
+    # unset, the system's trusted certificates are used. Certificates are always verified.
+    smtp_ca_file: str | None = None
     smtp_timeout: float = 30
     mail_from: str = "Forum <forum@localhost>"
     # Run background jobs (the outbox) inside each serving process; switch off when `forum worker` runs.

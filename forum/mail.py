@@ -40,16 +40,19 @@ def build_message(settings: Settings, payload: dict[str, Any], item_id: int | No
     return message
 
 
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+
+
 def send(settings: Settings, message: EmailMessage) -> None:
     if settings.smtp_security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port,
-                                                timeout=settings.smtp_timeout,
-                                                context=ssl.create_default_context())
+                                                timeout=settings.smtp_timeout, context=_tls_context(settings))
     else:
         client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
     with client:
         if settings.smtp_security == "starttls":
-            client.starttls(context=ssl.create_default_context())
+            client.starttls(context=_tls_context(settings))
         if settings.smtp_user:
             client.login(settings.smtp_user, settings.smtp_password or "")
         client.send_message(message)
