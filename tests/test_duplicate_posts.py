@@ -210,3 +210,22 @@ def test_a_browser_session_posting_json_twice_gets_422(client, db, forum):
     r = client.post("/posts.json", headers=headers, data=data)
     assert r.status_code == 422 and r.json() == {"action": "create_post", "errors": [TOO_SIMILAR]}
     assert len(_posts_by(db, forum["ana"])) == 1
+
+
+@pytest.mark.server
+def test_pydiscourse_against_a_server_with_the_default_window(database_url, forum, make_key):
+    from pydiscourse import DiscourseClient
+    from pydiscourse.exceptions import DiscourseClientError
+
+    from tests.server import running_server
+
+    with running_server(database_url) as base:
+        ana = DiscourseClient(base, api_username="ana", api_key=make_key(forum["ana"]), timeout=30)
+        body = "Posted by a bot that retries when it hears nothing back."
+        first = ana.create_post(body, topic_id=forum["assembly"].id)
+        # The very same call again (a retry) answers the post already made, as Discourse's memoization.
+        assert ana.create_post(body, topic_id=forum["assembly"].id)["id"] == first["id"]
+        with pytest.raises(DiscourseClientError) as refused:
+            ana.create_post(body, topic_id=forum["other"].id)
+        assert refused.value.response.status_code == 422
+        assert str(refused.value) == TOO_SIMILAR
