@@ -107,6 +107,10 @@ def test_seen_by_counts_people_who_opened_it_against_those_allowed_to_see_it(
     client.get(f"/t/{topic.slug}/{topic.id}")
     breakdown = html.unescape(client.get(f"/t/{topic.id}/seen-by").text)
     assert "ana" in breakdown and "Seen by 2 of 3" in breakdown  # ana and now the staffer
+    with db.read() as session:
+        by_tier = tracking.seen_by_breakdown(session, Viewer(staff), session.get(Topic, topic.id)).by_tier
+    # (opened it, may see it) per group: bob no longer counts, wendy may see it but has not opened it.
+    assert by_tier == {"participant": (0, 0), "worker": (0, 1), "member": (1, 1), "staff": (1, 1)}
     login(client, "wendy")
     assert client.get(f"/t/{topic.id}/seen-by").status_code == 404
 
