@@ -95,7 +95,7 @@ def cmd_worker(args) -> int:
     import signal
 
     import forum.emails  # noqa: F401  (notification emails and digests)
-    from forum import events, mail, outbox, proposals  # noqa: F401  (they register their jobs)
+    from forum import events, mail, outbox, proposals, signup_alerts  # noqa: F401  (they register their jobs)
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()

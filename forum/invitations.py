@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import accounts, mail, modlog, notifications, permissions, policy, urls
+from forum import accounts, mail, modlog, notifications, permissions, policy, signup_alerts, urls
 from forum.config import Settings
 from forum.errors import Forbidden, NotFound, ValidationFailed
 from forum.i18n import _
@@ -220,6 +220,8 @@ def sign_up(session: Session, settings: Settings, *, username: str, email: str, 
     if mode == SIGNUP_APPROVAL:
         user.approved = False
     session.flush()
+    if mode == SIGNUP_APPROVAL:
+        signup_alerts.queue(session, user)  # moderators hear of it by email
     return user
 
 

@@ -7,7 +7,7 @@ from html import escape
 from fastapi import Request
 from fastapi.responses import Response
 
-from forum import accounts, auth, honeypot, notifications, permissions, ratelimit, reading
+from forum import accounts, auth, honeypot, invitations, notifications, permissions, ratelimit, reading
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router
 from forum.errors import Forbidden, NotFound, ValidationFailed
@@ -64,7 +64,10 @@ def login(request: Request, session: SessionDep, write: WriteDep, settings: Sett
             user = accounts.authenticate(tx, login_name, password)
             token = accounts.start_session(tx, user, request.headers.get("user-agent", "")) if user else None
     except Forbidden as e:
-        return {"error": str(e.messages[0]), "reason": "not_allowed"}
+        # Only someone who gave the right password gets here, so the reason may be told (as Discourse does).
+        refused = accounts.find_user_by_login(session, login_name)
+        reason = "suspended" if refused is not None and permissions.is_suspended(refused) else "not_approved"
+        return {"error": str(e.messages[0]), "reason": reason}
     if user is None or token is None:
         # Discourse answers a failed log-in with 200 and an `error` member.
         return {"error": str(LOGIN_FAILED)}
@@ -115,15 +118,26 @@ def create_user(request: Request, write: WriteDep, settings: SettingsDep, limite
         ratelimit.hit_signup(limiter, tx, settings, client_ip(request))
     try:
         with write() as tx:
-            created = accounts.create_user(tx, username=values["username"], email=values["email"],
-                                           password=params.str("password") or "", name=values["name"],
-                                           tier=settings.default_tier)
-            user_id = created.id
+            password = params.str("password") or ""
+            if is_api and viewer.is_staff:
+                # Staff creating accounts through the API, as Discourse's admin API does: approved at once.
+                created = accounts.create_user(tx, username=values["username"], email=values["email"],
+                                               password=password, name=values["name"], tier=settings.default_tier)
+            else:
+                # Everyone else signs up as on the sign-up page: invitation-only and approval modes apply.
+                created = invitations.sign_up(tx, settings, username=values["username"], email=values["email"],
+                                              password=password, name=values["name"])
+            user_id, approved = created.id, created.approved
+    except Forbidden as e:
+        return {"success": False, "message": str(e.messages[0])}
     except ValidationFailed as e:
         return {"success": False, "message": "; ".join(str(m) for m in e.messages),
                 "errors": {field: [str(message)] for field, message in e.fields.items()} or
                 {"base": [str(m) for m in e.messages]},
                 "values": values, "is_developer": False}
+    if not approved:
+        return {"success": True, "active": True, "approved": False, "user_id": user_id,
+                "message": str(_("Your account waits for a moderator's approval. You can log in once it is approved."))}
     return {"success": True, "active": True, "message": str(_("Your account is activated and ready to use.")),
             "user_id": user_id}
 
