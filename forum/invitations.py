@@ -93,8 +93,11 @@ def create_invitation(
         category = session.get(Category, parse_id(category_id) or 0)
         if category is None or not permissions.can_see_category(session, viewer, category):
             fields["category_id"] = _("Please choose a category.")
+    left = permissions.invitations_left(session, viewer)
     try:
-        uses = _int_field(max_uses, "max_uses", 1, MAX_USES if viewer.is_staff else 1, 1)
+        uses = _int_field(max_uses, "max_uses", 1, MAX_USES, 1)
+        if left is not None and uses > left and not email:
+            fields["max_uses"] = _("You may invite %(n)s more people in the current 30 days.", n=left)
     except ValidationFailed as e:
         fields.update(e.fields)
         uses = 1

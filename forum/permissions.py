@@ -451,7 +451,11 @@ INVITE_WINDOW = timedelta(days=30)
 
 
 def invitations_left(session: Session, viewer: Viewer) -> int | None:
-    """How many more invitations the viewer may send in the current 30 days; None means no limit (staff)."""
+    """How many more people the viewer may invite in the current 30 days; None means no limit (staff).
+
+    The quota counts places, not links: an invitation for 3 people uses 3. A revoked or expired one
+    keeps only the places that were used.
+    """
     from forum import policy
     from forum.models import Invitation
 
@@ -462,8 +466,12 @@ def invitations_left(session: Session, viewer: Viewer) -> int | None:
     quota = policy.load(session).invite_quota(viewer.user.tier)
     if quota <= 0:
         return 0
-    used = session.scalar(select(func.count(Invitation.id)).where(
-        Invitation.created_by_id == viewer.user.id, Invitation.created_at >= utcnow() - INVITE_WINDOW)) or 0
+    now = utcnow()
+    rows = session.execute(select(Invitation.max_uses, Invitation.uses, Invitation.revoked_at, Invitation.expires_at)
+                           .where(Invitation.created_by_id == viewer.user.id,
+                                  Invitation.created_at >= now - INVITE_WINDOW))
+    used = sum(uses if revoked is not None or expires <= now else max(places, uses)
+               for places, uses, revoked, expires in rows)
     return max(quota - used, 0)
 
 

@@ -184,7 +184,7 @@ def test_members_invite_within_their_tiers_quota_and_never_above_their_own_tier(
 
     ana = browser(make_client, "ana")
     page = ana.get("/my/invitations").text
-    assert "2 more invitations" in page
+    assert "2 more people" in page
     assert invite(ana, "/my/invitations", tier="member").status_code == 200
     link = created_link(invite(ana, "/my/invitations", tier="worker"))
     third = invite(ana, "/my/invitations", tier="participant")

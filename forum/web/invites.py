@@ -40,7 +40,8 @@ async def my_invitations_create(request: Request, session: SessionDep, write: Wr
         with write() as tx:
             invitation = invitations.create_invitation(
                 tx, settings, viewer, tier=form.get("tier", ""), email=form.get("email", ""),
-                category_id=form.get("category_id") or None, message=form.get("message", ""))
+                category_id=form.get("category_id") or None, message=form.get("message", ""),
+                max_uses=form.get("max_uses") or 1)
             invitation_id = invitation.id
     except ForumError as e:
         return _mine_page(request, session, viewer, settings, errors=e.form_errors(), form=form,
