@@ -12,10 +12,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.routing import Match
 
-from forum.api import categories, moderation, posts, site, topics, useractions, users
+from forum.api import categories, moderation, posts, review, site, tiers, topics, useractions, users
 
 router = APIRouter(tags=["discourse api"])
-for module in (topics, posts, categories, users, useractions, site, moderation):
+for module in (topics, posts, categories, users, useractions, site, moderation, review, tiers):
     router.include_router(module.router)
 
 

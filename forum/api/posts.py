@@ -20,6 +20,8 @@ from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, V
 
 router = api_router()
 
+NOTIFY_USER = 6  # Discourse's post_action_type_id for a message to the post's author
+
 
 def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
     liked = post.id in posting.liked_post_ids(session, viewer, [post.id])
@@ -189,6 +191,12 @@ def create_post_action(session: SessionDep, write: WriteDep, viewer: UserViewerD
         raise ForumError(_("param is missing or the value is empty: id"))
     type_id = _action_type(params)
     _readable_post(session, viewer, post_id)
+    if type_id == NOTIFY_USER:
+        # Discourse sends this "flag" as a private message to the author; this forum has no private
+        # messages, so it refuses rather than pretend (flag 7 reaches the moderators instead).
+        raise ValidationFailed(_("Messages to a post's author are not available on this forum: private messages "
+                                 "do not exist here. Flag the post for the moderators instead (post_action_type_id "
+                                 "7, with a message)."))
     if type_id in FLAG_TYPES:
         try:
             with write() as tx:
