@@ -196,6 +196,10 @@ def test_a_topic_moved_to_a_members_only_category_disappears_for_participants_ev
         "category feed": lambda: anon.get(f"/c/{news.slug}/{news.id}.rss"),
         "posts feed": lambda: anon.get("/posts.rss"),
         "activity feed": lambda: anon.get("/u/ana/activity.rss"),
+        # A visitor's pages come from the anonymous page cache once seen: they must not linger.
+        "visitor's topic page": lambda: anon.get(f"/t/{topic.slug}/{topic.id}"),
+        "visitor's latest": lambda: anon.get("/latest"),
+        "visitor's category page": lambda: anon.get(f"/c/{news.slug}/{news.id}"),
     }
 
     def shows(name):
@@ -203,6 +207,7 @@ def test_a_topic_moved_to_a_members_only_category_disappears_for_participants_ev
         return r.status_code == 200 and title in r.text
 
     assert {name for name in places if not shows(name)} == set()
+    assert "age" in anon.get("/latest").headers  # served from the cache before the move
     counts_before = pia.get("/u/ana.json").json()["user"]
 
     admin = make_client()
