@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,14 +28,20 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] | None = None):
-    port = free_port()
+    # The listening socket is bound here and handed to uvicorn (--fd): no other test worker can take
+    # the port between choosing it and the server starting, so the checks below reach this server.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    port = listener.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, **RELAXED_LIMITS, "FORUM_DATABASE_URL": database_url, "FORUM_BASE_URL": base,
                 **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "forum.app:app_from_env", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "uvicorn", "--factory", "forum.app:app_from_env", "--fd", str(listener.fileno()),
+         "--workers", str(workers), "--log-level", "warning"],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
+        start_new_session=True,  # its own process group: stopping it stops every worker it started
     )
     try:
         deadline = time.monotonic() + 30
@@ -45,14 +52,24 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()  # reading the output of a live process would block forever
+                _stop_group(proc)  # reading the output of a live process would block forever
                 out = proc.communicate(timeout=10)[0].decode() if proc.stdout else ""
                 raise RuntimeError(f"server did not start: {out}")
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
+        _stop_group(proc)
+        listener.close()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         try:
-            proc.wait(timeout=10)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
         except subprocess.TimeoutExpired:
-            proc.kill()
+            continue
