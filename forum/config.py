@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     inprocess_worker: bool = True
     outbox_poll_seconds: float = 5
     outbox_max_attempts: int = 8
+    # Finished outbox items are deleted after this many days (failed ones are kept for inspection).
+    outbox_keep_days: int = 30
 
     # Polls, proposals and events. Poll options with votes can be changed only this soon after posting.
     poll_edit_grace_minutes: int = 5

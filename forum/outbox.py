@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +79,19 @@ def tick(db: Database, settings: Settings, *, now: datetime | None = None) -> No
             func(db, settings, now or utcnow())
         except Exception:
             log.exception("periodic task %s failed", name)
+
+
+@periodic("outbox-cleanup", 3600)
+def delete_finished(db: Database, settings: Settings, now: datetime) -> int:
+    """Finished items older than `outbox_keep_days` go; failed ones stay until an operator looks."""
+    from forum import pagecache
+
+    with db.write() as session:
+        pagecache.quiet(session)  # no page shows the outbox
+        return session.execute(
+            delete(OutboxItem).where(OutboxItem.done_at.is_not(None),
+                                     OutboxItem.done_at < now - timedelta(days=settings.outbox_keep_days)),
+            execution_options={"synchronize_session": False}).rowcount
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, available_at: datetime | None = None,

@@ -190,3 +190,21 @@ def test_serving_process_drains_in_process(mail_settings, db, smtp_server):
         while not smtp_server.messages and time.monotonic() < deadline:
             time.sleep(0.05)
     assert len(smtp_server.messages) == 1
+
+
+def test_finished_items_are_deleted_after_the_keeping_period_and_failed_ones_stay(db, settings):
+    now = utcnow()
+    with db.write() as session:
+        old_done = outbox.enqueue(session, "email", {"n": 1})
+        recent_done = outbox.enqueue(session, "email", {"n": 2})
+        old_failed = outbox.enqueue(session, "email", {"n": 3})
+        pending = outbox.enqueue(session, "email", {"n": 4})
+        session.flush()
+        old_done.done_at = now - timedelta(days=settings.outbox_keep_days + 1)
+        recent_done.done_at = now - timedelta(days=1)
+        old_failed.failed_at = now - timedelta(days=settings.outbox_keep_days + 100)
+        ids = [i.id for i in (old_done, recent_done, old_failed, pending)]
+    outbox.tick(db, settings, now=now)  # the worker's periodic tasks, as its tick runs them
+    with db.read() as session:
+        left = set(session.scalars(select(OutboxItem.id).where(OutboxItem.id.in_(ids))))
+    assert left == {ids[1], ids[2], ids[3]}
