@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from forum import accounts, mail, modlog, notifications, permissions, urls
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
-from forum.i18n import _
+from forum.i18n import _, pick_locale, translate
 from forum.models import TIERS, Flag, Post, Topic, User, utcnow
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
@@ -186,13 +186,17 @@ def approve(session: Session, settings: Settings, viewer: Viewer, user_id: int |
     user.approved = True
     _log(session, viewer, "approve_user", user)
     if user.email:
+        from forum import emails
+
         login_url = urls.absolute(settings.base_url, "/login")
+        # In the newcomer's language, when they chose one.
+        gettext = emails.translations(pick_locale(None, user.locale, settings.default_locale)).gettext
         mail.queue_email(
             session, to=user.email,
-            subject=str(_("Your account at %(site)s is ready", site=settings.site_title)),
-            text=str(_("Hello %(user)s,\n\nA moderator has approved your account at %(site)s. "
-                       "You can log in now:\n\n%(url)s\n", user=user.username, site=settings.site_title,
-                       url=login_url)),
+            subject=translate(_("Your account at %(site)s is ready", site=settings.site_title), gettext),
+            text=translate(_("Hello %(user)s,\n\nA moderator has approved your account at %(site)s. "
+                             "You can log in now:\n\n%(url)s\n", user=user.username, site=settings.site_title,
+                             url=login_url), gettext),
             dedupe_key=f"approved:{user.id}")
     session.flush()
     return user

@@ -129,3 +129,29 @@ def test_signing_up_through_the_api_follows_the_sign_up_mode(make_client, staff,
     assert r.status_code == 200 and r.json()["success"] is False and "invitation only" in r.json()["message"]
     with db.read() as s:
         assert s.scalar(select(User).where(User.username == "closed_out")) is None
+
+
+READY = "Your account at %(site)s is ready"
+READY_ES = "Tu cuenta en %(site)s está lista"
+
+
+def test_the_account_ready_email_is_in_the_newcomers_language(
+        make_client, staff, smtp_server, mail_settings, db, tmp_path, monkeypatch):
+    spanish_catalog(tmp_path, monkeypatch)
+    catalog_file = tmp_path / "es" / "LC_MESSAGES" / "messages.po"
+    catalog = Catalog(locale="es")
+    catalog.add(READY, READY_ES)
+    with catalog_file.open("wb") as f:
+        write_po(f, catalog)
+    admin = make_client()
+    login(admin, staff.username)
+    set_policy(admin, signup_mode="approval")
+    sign_up(make_client(), "lucia")
+    with db.write() as s:
+        lucia = s.scalar(select(User).where(User.username == "lucia"))
+        lucia.locale = "es"
+        lucia_id = lucia.id
+    assert post_form(admin, f"/admin/users/{lucia_id}/approve", {}, csrf_from="/admin").status_code == 303
+    drain(db, mail_settings)
+    subjects = {subject_of(m) for m in smtp_server.wait_for(2, timeout=3) if m["To"] == "lucia@example.org"}
+    assert READY_ES % {"site": mail_settings.site_title} in subjects
