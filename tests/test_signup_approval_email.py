@@ -118,8 +118,11 @@ def test_signing_up_through_the_api_follows_the_sign_up_mode(make_client, staff,
     with db.read() as s:
         assert s.scalar(select(User.approved).where(User.username == "via_api")) is False
     drain(db, mail_settings)
-    assert [m["Subject"] for m in smtp_server.wait_for(1)] == [
-        f"[{mail_settings.site_title}] New sign-up awaiting approval: via_api"]
+    by_recipient = {m["To"]: m for m in smtp_server.wait_for(2)}
+    assert subject_of(by_recipient[staff.email]) == \
+        f"[{mail_settings.site_title}] New sign-up awaiting approval: via_api"
+    # The newcomer is asked to confirm the address, as after the sign-up page.
+    assert "/confirm-email/" in text_of(by_recipient["via_api@example.org"])
 
     set_policy(admin, signup_mode="invite_only")
     hp = c.get("/session/hp.json").json()

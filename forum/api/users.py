@@ -7,7 +7,17 @@ from html import escape
 from fastapi import Request
 from fastapi.responses import Response
 
-from forum import accounts, auth, honeypot, invitations, notifications, permissions, ratelimit, reading
+from forum import (
+    accounts,
+    auth,
+    emails,
+    honeypot,
+    invitations,
+    notifications,
+    permissions,
+    ratelimit,
+    reading,
+)
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router
 from forum.errors import Forbidden, NotFound, ValidationFailed
@@ -127,6 +137,7 @@ def create_user(request: Request, write: WriteDep, settings: SettingsDep, limite
                 # Everyone else signs up as on the sign-up page: invitation-only and approval modes apply.
                 created = invitations.sign_up(tx, settings, username=values["username"], email=values["email"],
                                               password=password, name=values["name"])
+                emails.send_confirmation(tx, settings, request.app.state.secret_key, created)
             user_id, approved = created.id, created.approved
     except Forbidden as e:
         return {"success": False, "message": str(e.messages[0])}
