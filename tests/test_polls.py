@@ -280,6 +280,24 @@ def test_results_on_close_stay_hidden_until_the_poll_closes(db, client, make_use
     assert "1 vote · 100%" in client.get(topic_url(topic)).text
 
 
+def test_staff_only_results_are_shown_to_moderators_and_to_nobody_else(db, client, make_client, make_user,
+                                                                          make_category, make_topic, staff):
+    ana = make_user("ana")
+    topic = make_topic(ana, make_category("Assemblies"), raw="Q\n\n[poll results=staff_only]\n* Yes\n* No\n[/poll]")
+    poll, options = poll_of(db, topic)
+    login(client, "ana")
+    vote(client, poll, options[:1])
+    page = client.get(topic_url(topic)).text
+    assert "Results are shown to moderators only." in page and "1 vote" not in page
+    assert post_form(client, f"/polls/{poll.id}/close", {}).status_code == 303
+    with db.read() as s:
+        assert s.get(Poll, poll.id).closed_at is not None
+    assert "1 vote" not in client.get(topic_url(topic)).text  # closing does not show them to the author
+    moderator = make_client()
+    login(moderator, staff.username)
+    assert "1 vote · 100%" in moderator.get(topic_url(topic)).text
+
+
 def test_public_polls_name_voters_and_anonymous_polls_do_not(db, client, make_user, make_category, make_topic):
     ana = make_user("ana")
     make_user("bob_voter")
