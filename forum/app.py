@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from forum import STATIC_DIR, __version__, mail, outbox, sitestate  # noqa: F401  (mail registers its job)
+from forum import STATIC_DIR, __version__, mail, merges, outbox, sitestate  # noqa: F401  (mail registers its job)
 from forum.api import AcceptJson
 from forum.api import router as api_router
 from forum.config import Settings, get_settings
@@ -124,6 +124,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @app.exception_handler(ForumError)
     async def forum_error(request: Request, exc: ForumError):
         return error_response(request, exc)
+
+    @app.exception_handler(merges.Moved)
+    async def merged_topic(request: Request, exc: merges.Moved):
+        # A merged topic's old address moves, as in Discourse, to where its posts are now.
+        location = exc.location
+        return RedirectResponse(location.json_url() if request.url.path.endswith(".json") else location.page_url(),
+                                status_code=301)
 
     @app.exception_handler(OperationalError)
     async def db_busy(request: Request, exc: OperationalError):

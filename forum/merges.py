@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from forum import permissions, urls
+from forum import permissions, reading, urls
+from forum.errors import NotFound
 from forum.models import MovedPost, Post, Topic
 from forum.permissions import Viewer
 from forum.text import parse_id
@@ -67,3 +68,30 @@ def find(session: Session, viewer: Viewer, topic_id: int | str, post_number: int
         return None
     number = post.post_number if permissions.can_see_post(session, viewer, post, target) else None
     return Location(target, number)
+
+
+class Moved(Exception):
+    """Answered with a 301 to where the merged topic's post is now (forum/app.py)."""
+
+    def __init__(self, location: Location):
+        super().__init__(location.page_url())
+        self.location = location
+
+
+def get_topic(session: Session, viewer: Viewer, topic_id: int | str, post_number: int | str | None = None) -> Topic:
+    """reading.get_topic for the addresses people and clients follow: a merged topic raises Moved.
+
+    Only a topic that is missing to this viewer, or deleted, can have been merged, so a live topic
+    costs nothing more than reading.get_topic.
+    """
+    try:
+        topic: Topic | None = reading.get_topic(session, viewer, topic_id)
+    except NotFound:
+        topic = None
+    if topic is None or topic.deleted_at is not None:
+        moved = find(session, viewer, topic_id, post_number)
+        if moved is not None:
+            raise Moved(moved)
+        if topic is None:
+            raise NotFound()
+    return topic

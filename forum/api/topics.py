@@ -6,7 +6,6 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.requests import Request
 
@@ -199,22 +198,14 @@ def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> t
         by_slug = session.get(Topic, second)
         if by_slug is not None and by_slug.slug == first and permissions.can_see_topic(session, viewer, by_slug):
             return by_slug, None
-        return reading.get_topic(session, viewer, first), second
-    return reading.get_topic(session, viewer, second), None
-
-
-def _merged(session, viewer: Viewer, topic_id: int | str, post_number: int | None = None) -> Response | None:
-    """A merged topic's address moves, like Discourse's, to where its posts are now (301)."""
-    moved = merges.find(session, viewer, topic_id, post_number)
-    return None if moved is None else RedirectResponse(moved.json_url(), status_code=301)
+        return merges.get_topic(session, viewer, first, second), second
+    return merges.get_topic(session, viewer, second), None
 
 
 @router.get("/t/{topic_id:int}.json")
 def topic_by_id(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
                 topic_id: int):
-    if (redirect := _merged(session, viewer, topic_id)) is not None:
-        return redirect
-    topic = reading.get_topic(session, viewer, topic_id)
+    topic = merges.get_topic(session, viewer, topic_id)  # a merged topic's address moves (301)
     _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params)
 
@@ -222,9 +213,6 @@ def topic_by_id(request: Request, session: SessionDep, write: WriteDep, viewer: 
 @router.get("/t/{first}/{second:int}.json")
 def topic_by_slug(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
                   first: str, second: int):
-    redirect = _merged(session, viewer, first, second) if first.isdigit() else _merged(session, viewer, second)
-    if redirect is not None:
-        return redirect
     # A wrong slug is served, not redirected: API clients do not follow redirects.
     topic, near = _topic_or_post_number(session, viewer, first, second)
     _track_visit(request, session, write, viewer, topic, params)
@@ -234,9 +222,7 @@ def topic_by_slug(request: Request, session: SessionDep, write: WriteDep, viewer
 @router.get("/t/{slug}/{topic_id:int}/{post_number:int}.json")
 def topic_at_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, params: ParamsDep,
                   topic_id: int, post_number: int):
-    if (redirect := _merged(session, viewer, topic_id, post_number)) is not None:
-        return redirect
-    topic = reading.get_topic(session, viewer, topic_id)
+    topic = merges.get_topic(session, viewer, topic_id, post_number)
     _track_visit(request, session, write, viewer, topic, params)
     return topic_view(session, viewer, topic, params, near=max(post_number, 1))
 

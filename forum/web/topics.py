@@ -119,20 +119,14 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
 
 @router.get("/t/{topic_id:id}")
 def topic_by_id(session: SessionDep, viewer: ViewerDep, topic_id: str):
-    moved = merges.find(session, viewer, topic_id)
-    if moved is not None:
-        return RedirectResponse(moved.page_url(), status_code=301)
-    topic = reading.get_topic(session, viewer, topic_id)
+    topic = merges.get_topic(session, viewer, topic_id)
     return RedirectResponse(urls.topic_url(topic), status_code=301)
 
 
 @router.get("/t/{slug}/{topic_id:id}")
 def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, page: str = "1"):
-    moved = merges.find(session, viewer, topic_id)
-    if moved is not None:  # a merged topic: its posts are in another one now
-        return RedirectResponse(moved.page_url(), status_code=301)
-    topic = reading.get_topic(session, viewer, topic_id)
+    topic = merges.get_topic(session, viewer, topic_id)  # a merged topic's address moves (301)
     page_number = reading.parse_page(page)
     if slug != topic.slug:
         return RedirectResponse(urls.topic_page_url(topic, page_number), status_code=301)
@@ -143,10 +137,7 @@ def topic_page(request: Request, session: SessionDep, write: WriteDep, viewer: V
 @router.get("/t/{slug}/{topic_id:id}/{post_number:id}")
 def topic_post(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep, settings: SettingsDep,
                slug: str, topic_id: str, post_number: str):
-    moved = merges.find(session, viewer, topic_id, post_number)
-    if moved is not None:
-        return RedirectResponse(moved.page_url(), status_code=301)
-    topic = reading.get_topic(session, viewer, topic_id)
+    topic = merges.get_topic(session, viewer, topic_id, post_number)
     try:
         number = int(post_number)
     except ValueError:
