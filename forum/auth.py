@@ -15,6 +15,8 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 SESSION_COOKIE = "_t"
 ANON_CSRF_COOKIE = "_csrf"
+# Set by static/notify.js: posts count as read as they scroll into view, not by page views.
+JS_COOKIE = "forum_js"
 
 
 def hash_password(password: str) -> str:

@@ -34,10 +34,10 @@ from forum import auth
 from forum.i18n import pick_locale
 from forum.models import ContentGeneration
 
-CACHEABLE = re.compile(r"^/(?:|latest|categories|c/[^/]+/\d+|c/[^/]+/\d+/l/latest|t/[^/]+/\d+(?:/\d+)?)$")
+CACHEABLE = re.compile(r"^/(?:|latest|categories|c/[^/]+/\d+|t/[^/]+/\d+(?:/\d+)?)$")
 TOPIC_PATH = re.compile(r"^/t/[^/]+/(\d+)")
 PAGE_QUERY = re.compile(rb"^(?:page=\d{1,6})?$")
-ALLOWED_COOKIES = {auth.ANON_CSRF_COOKIE, "forum_js"}
+ALLOWED_COOKIES = {auth.ANON_CSRF_COOKIE, auth.JS_COOKIE}
 # An upsert, so that a database whose row went missing (emptied by hand) keeps counting.
 BUMP = text("INSERT INTO content_generation (id, value) VALUES (1, 1) "
             "ON CONFLICT (id) DO UPDATE SET value = content_generation.value + 1")
@@ -73,11 +73,9 @@ def _note_flush(session: Session, _flush_context) -> None:
 def _bump_before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint: the outer transaction decides
-    info = session.info
-    wrote = info.pop(WROTE, False) or session.new or session.dirty or session.deleted
-    if wrote and not info.get(QUIET):
+    wrote = session.info.get(WROTE) or session.new or session.dirty or session.deleted
+    if wrote and not session.info.get(QUIET):
         session.execute(BUMP)
-    info.pop(WROTE, None)
 
 
 def _reset(session: Session, transaction) -> None:
@@ -127,12 +125,8 @@ class PageStore:
             while len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)
 
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
 
-
-def _cookies(headers: list[tuple[bytes, bytes]]) -> set[str] | None:
+def _cookies(headers: list[tuple[bytes, bytes]]) -> set[str]:
     names: set[str] = set()
     for name, value in headers:
         if name == b"cookie":

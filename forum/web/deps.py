@@ -89,30 +89,27 @@ async def get_viewer(request: Request, session: SessionDep, write: WriteDep, set
     cached = getattr(request.state, "viewer", None)
     if cached is not None:
         return cached
-    if not request.cookies.get(auth.SESSION_COOKIE):
-        # A visitor without a session cookie: nothing to look up.
-        request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
-        request.state.viewer = viewer = Viewer()
-        return viewer
-    return await run_in_threadpool(_session_viewer, request, session, write, settings)
-
-
-def _session_viewer(request: Request, session: Session, write: Writer, settings: Settings) -> Viewer:
-    viewer = Viewer()
     request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
-    user_session = accounts.session_for_token(session, request.cookies.get(auth.SESSION_COOKIE), settings)
-    if user_session is not None and permissions.login_refusal(user_session.user) is not None:
-        user_session = None  # suspended since the session began: it no longer counts
-    if user_session is not None:
-        viewer = Viewer(user=user_session.user)
-        request.state.csrf_binding = user_session.csrf_secret
-        request.state.session_token = request.cookies.get(auth.SESSION_COOKIE)
-        # Refresh the session's clock at most every few minutes: reads should not all write.
-        if user_session.last_used_at < utcnow() - timedelta(minutes=5):
-            with write() as w:
-                accounts.touch_session(pagecache.quiet(w), user_session.id, user_session.user_id)
+    viewer = Viewer()
+    if request.cookies.get(auth.SESSION_COOKIE):  # without one there is nothing to look up
+        viewer = await run_in_threadpool(_session_viewer, request, session, write, settings) or viewer
     request.state.viewer = viewer
     return viewer
+
+
+def _session_viewer(request: Request, session: Session, write: Writer, settings: Settings) -> Viewer | None:
+    """The account behind the session cookie, or None when the session no longer counts."""
+    token = request.cookies.get(auth.SESSION_COOKIE)
+    user_session = accounts.session_for_token(session, token, settings)
+    if user_session is None or permissions.login_refusal(user_session.user) is not None:
+        return None  # unknown, expired, or suspended since the session began
+    request.state.csrf_binding = user_session.csrf_secret
+    request.state.session_token = token
+    # Refresh the session's clock at most every few minutes: reads should not all write.
+    if user_session.last_used_at < utcnow() - timedelta(minutes=5):
+        with write() as w:
+            accounts.touch_session(pagecache.quiet(w), user_session.id, user_session.user_id)
+    return Viewer(user=user_session.user)
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]

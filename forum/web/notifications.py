@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 
 from forum import (
+    auth,
     decide,
     emails,
     notifications,
@@ -41,8 +42,6 @@ router = APIRouter(dependencies=[CsrfDep])
 # RFC 8058 one-click unsubscribe: mail clients POST to the link with no session and no CSRF token.
 # The signed link itself is the credential (no cookie is read), so there is nothing for CSRF to forge.
 oneclick_router = APIRouter()
-
-JS_COOKIE = "forum_js"
 
 
 def is_fetch(request: Request) -> bool:
@@ -99,7 +98,7 @@ def topic_context(session, viewer: Viewer, topic: Topic) -> dict:
 def read_up_to_for(request: Request, last_on_page: int) -> int | None:
     # With JavaScript on, posts count as read when they scroll into view (static/notify.js);
     # without it, a page view reads every post on the page.
-    return None if request.cookies.get(JS_COOKIE) == "1" else last_on_page
+    return None if request.cookies.get(auth.JS_COOKIE) == "1" else last_on_page
 
 
 def record_topic_visit(request: Request, session, write, viewer: Viewer, topic: Topic, last_on_page: int) -> None:

@@ -50,13 +50,13 @@ def _relative(value: datetime, locale: str) -> str:
     """
     delta = value - utcnow()
     seconds = int(delta.days * 86400 + delta.seconds)
-    for unit, per_unit in TIMEDELTA_UNITS:
+    for unit, per_unit in TIMEDELTA_UNITS:  # the last unit, "second", always answers
         amount = abs(seconds) / per_unit
         if amount >= 1.1 or unit == "second":
             if unit == "second" and amount > 0:
                 amount = max(1, amount)
             return _relative_words(unit, int(round(amount)), seconds >= 0, locale)
-    return ""
+    raise AssertionError("babel's units end with seconds")
 
 
 @lru_cache(maxsize=4096)
