@@ -78,7 +78,7 @@ def build(url: str, clock: Clock):
         clock.statements.append((statement, params))
 
     # The routes call these through their modules, so patching the module attributes is enough.
-    for name in ("latest_topics", "topic_page", "get_topic", "get_category"):
+    for name in ("latest_topics", "posts_page", "get_topic", "get_category"):
         clock.wrap(reading, name, "load")
     for name in ("creatable_categories", "can_create_topic"):
         clock.wrap(topics.permissions, name, "load")

@@ -19,6 +19,7 @@ from forum.api import router as api_router
 from forum.config import Settings, get_settings
 from forum.db import Database
 from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
+from forum.fragments import FragmentCache
 from forum.pagecache import AnonymousPageCache
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.secret_key = sitestate.secret_key(db)
     app.state.renderer = Renderer(settings, app.state.secret_key)
+    app.state.fragments = FragmentCache(settings.anon_cache_seconds, settings.anon_cache_entries)
     app.state.limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
 
     @app.exception_handler(ForumError)

@@ -87,13 +87,33 @@ def _dates(html: str) -> list[tuple[str, object]]:
     return pieces
 
 
-def for_topic_page(session: Session, viewer: Viewer, topic: Topic, posts: list[Post]) -> TopicDecide:
-    # Most topics carry no proposal, event or poll: one look says which of the three to load.
-    has_proposal, has_event, has_polls = session.execute(select(
+@dataclass
+class Probe:
+    has_proposal: bool
+    has_event: bool
+    has_polls: bool
+
+
+def probe(session: Session, topic: Topic, posts: list[Post]) -> Probe:
+    """Most topics carry no proposal, event or poll: one look says which of the three to load."""
+    return Probe(*session.execute(select(
         exists().where(Proposal.topic_id == topic.id),
         exists().where(Event.topic_id == topic.id),
         exists().where(Poll.post_id.in_([p.id for p in posts])) if posts else false(),
-    )).one()
+    )).one())
+
+
+def for_topic_page(session: Session, viewer: Viewer, topic: Topic, posts: list[Post], *,
+                   has_proposal: bool | None = None, has_event: bool | None = None) -> TopicDecide:
+    """The reader's view of a topic's proposal, event and the polls among `posts`.
+
+    Pass what an earlier probe() found to skip it (then `posts` is empty: their polls are not wanted).
+    """
+    if has_proposal is None or has_event is None:
+        found = probe(session, topic, posts)
+        has_proposal, has_event, has_polls = found.has_proposal, found.has_event, found.has_polls
+    else:
+        has_polls = False
     return TopicDecide(
         clock=clock_for(viewer),
         proposal=proposals.view(session, viewer, topic) if has_proposal else None,

@@ -15,7 +15,6 @@ from forum import permissions
 from forum.errors import NotFound
 from forum.models import LIKE, Category, Post, PostAction, Topic, User, utcnow
 from forum.permissions import Viewer
-from forum.posting import liked_post_ids
 from forum.text import parse_id
 
 
@@ -99,23 +98,22 @@ class ReplyTarget:
 
 
 @dataclass
-class TopicPage:
-    topic: Topic
+class PostsPage:
+    """One page of a topic's posts, as every reader gets them (deleted and hidden ones included:
+    the page shows a note in their place to those who may not read them)."""
+
     posts: list[Post]
     page: int
     pages: int
     per_page: int
-    liked: set[int]
     reply_targets: dict[int, ReplyTarget]
-    can_reply: bool
-    reply_refusal: str | None
 
 
 def page_of_post(post_number: int, per_page: int) -> int:
     return (max(post_number, 1) - 1) // per_page + 1
 
 
-def topic_page(session: Session, viewer: Viewer, topic: Topic, *, page: int, per_page: int) -> TopicPage:
+def posts_page(session: Session, topic: Topic, *, page: int, per_page: int) -> PostsPage:
     pages = max(1, page_of_post(topic.highest_post_number, per_page))
     page = min(page, pages)
     first = (page - 1) * per_page + 1
@@ -125,18 +123,18 @@ def topic_page(session: Session, viewer: Viewer, topic: Topic, *, page: int, per
                            Post.post_number < first + per_page).order_by(Post.post_number)))
     wanted = {p.reply_to_post_number for p in posts if p.reply_to_post_number}
     targets: dict[int, ReplyTarget] = {}
+    on_page = {p.post_number: p for p in posts}
+    for number in list(wanted):
+        if number in on_page:  # most replies answer a post just above them
+            targets[number] = ReplyTarget(number, on_page[number].user.username)
+            wanted.discard(number)
     if wanted:
         for number, username in session.execute(
             select(Post.post_number, User.username).join(User, User.id == Post.user_id)
             .where(Post.topic_id == topic.id, Post.post_number.in_(wanted))
         ):
             targets[number] = ReplyTarget(number, username)
-    refusal = permissions.reply_refusal(session, viewer, topic)
-    return TopicPage(
-        topic=topic, posts=posts, page=page, pages=pages, per_page=per_page,
-        liked=liked_post_ids(session, viewer, [p.id for p in posts]), reply_targets=targets,
-        can_reply=refusal is None, reply_refusal=refusal,
-    )
+    return PostsPage(posts=posts, page=page, pages=pages, per_page=per_page, reply_targets=targets)
 
 
 def user_posts(session: Session, viewer: Viewer, user: User, *, limit: int = 30,

@@ -14,10 +14,11 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forum import accounts, apikeys, decide, feeds, feedtokens, permissions, reading, urls
+from forum import accounts, apikeys, feeds, feedtokens, permissions, reading, urls
 from forum.errors import NotFound
 from forum.models import utcnow
 from forum.permissions import Viewer
+from forum.web import lists
 from forum.web.deps import LimiterDep, SessionDep, SettingsDep, ViewerDep, WriteDep, client_ip
 from forum.web.templating import render
 
@@ -174,10 +175,10 @@ def top_page(request: Request, session: SessionDep, viewer: ViewerDep, settings:
              period: str = "all", page: str = "1"):
     if period not in reading.TOP_PERIODS:
         raise NotFound()
-    listing = reading.top_topics(session, viewer, period=period, page=reading.parse_page(page),
-                                 per_page=settings.topics_per_page)
+    rows = lists.topic_rows(request, session, viewer, lambda: reading.top_topics(
+        session, viewer, period=period, page=reading.parse_page(page), per_page=settings.topics_per_page),
+        with_seen=False)
     base = "/top" if period == "all" else f"/top/{period}"
     return render(request, "latest.html", {
-        "listing": listing, "category": None, "top_period": period, "top_base": base,
-        "top_feed": base + ".rss", "can_create": bool(permissions.creatable_categories(session, viewer)),
-        "markers": decide.list_markers(session, viewer, listing.pinned + listing.topics)})
+        "rows": rows, "category": None, "top_period": period, "top_base": base,
+        "top_feed": base + ".rss", "can_create": bool(permissions.creatable_categories(session, viewer))})

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from forum import (
     categories,
     category_admin,
-    decide,
     flags,
     invitations,
     moderation,
@@ -30,6 +29,7 @@ from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translations
 from forum.models import AUDIENCES, TIERS, Category, Flag, Post, Topic, User
 from forum.text import clean, parse_id
+from forum.web import lists
 from forum.web.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep
 from forum.web.templating import render
 
@@ -148,9 +148,9 @@ def preview_categories(request: Request, session: SessionDep, audience: str):
 @router.get("/preview/{audience}/latest")
 def preview_latest(request: Request, session: SessionDep, settings: SettingsDep, audience: str):
     seen_as = _preview_viewer(audience)
-    listing = reading.latest_topics(session, seen_as, page=1, per_page=settings.topics_per_page)
-    return render(request, "latest.html", {"listing": listing, "category": None, "can_create": False,
-                                           "markers": decide.list_markers(session, seen_as, listing.topics),
+    rows = lists.topic_rows(request, session, seen_as, lambda: reading.latest_topics(
+        session, seen_as, page=1, per_page=settings.topics_per_page), with_seen=False)
+    return render(request, "latest.html", {"rows": rows, "category": None, "can_create": False,
                                            "viewer": seen_as, "preview_audience": audience,
                                            "preview_audiences": PREVIEW_AUDIENCES, "preview_path": "/latest"})
 
@@ -171,10 +171,11 @@ def preview_category(request: Request, session: SessionDep, settings: SettingsDe
     path = f"/c/{category.id}"
     if not permissions.can_see_category(session, seen_as, category):
         return _hidden_from(request, audience, category.name, path)
-    listing = reading.latest_topics(session, seen_as, page=1, per_page=settings.topics_per_page, category=category)
+    rows = lists.topic_rows(request, session, seen_as, lambda: reading.latest_topics(
+        session, seen_as, page=1, per_page=settings.topics_per_page, category=category),
+        category=category, with_seen=False)
     return render(request, "latest.html", {
-        "listing": listing, "category": category, "viewer": seen_as, "preview_audience": audience,
-        "markers": decide.list_markers(session, seen_as, listing.pinned + listing.topics),
+        "rows": rows, "category": category, "viewer": seen_as, "preview_audience": audience,
         "can_create": permissions.can_create_topic(session, seen_as, category),
         "preview_audiences": PREVIEW_AUDIENCES, "preview_path": path})
 

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from forum import (
     auth,
-    decide,
     emails,
     notifications,
     pagecache,
@@ -26,6 +25,7 @@ from forum.i18n import _
 from forum.models import WATCH_LEVEL_NAMES, Category, Topic, User
 from forum.permissions import Viewer
 from forum.text import parse_id
+from forum.web import lists
 from forum.web.deps import (
     CsrfDep,
     LimiterDep,
@@ -72,24 +72,21 @@ def unread_for_request(request: Request) -> int:
         return notifications.unread_count(session, Viewer(viewer.user))
 
 
-def list_context(session, viewer: Viewer, listing, *, tab: str = "latest", category: Category | None = None) -> dict:
-    """Unread/new state, seen-by and tab counts for a topic list page."""
-    topics = listing.pinned + listing.topics
+def list_context(session, viewer: Viewer, rows, *, tab: str = "latest", category: Category | None = None) -> dict:
+    """The reader's own part of a topic list page (forum/web/lists.py): unread/new state, tab counts."""
     return {
         "tab": tab,
-        "states": tracking.topic_states(session, viewer, topics),
-        "seen": tracking.seen_by_in_lists(session, topics),
-        "markers": decide.list_markers(session, viewer, topics),  # events and proposals: one query
+        "states": tracking.topic_states(session, viewer, rows.rows),
         "tab_counts": tracking.tab_counts(session, viewer, category),
         "category_level": tracking.category_level(session, viewer.user.id, category.id)
         if category is not None and viewer.user is not None else None,
     }
 
 
-def topic_context(session, viewer: Viewer, topic: Topic) -> dict:
+def topic_context(session, viewer: Viewer, topic: Topic, seen_by: tracking.SeenBy | None = None) -> dict:
     level = tracking.topic_level(session, viewer.user.id, topic) if viewer.user else None
     return {
-        "seen_by": tracking.seen_by(session, topic),
+        "seen_by": seen_by if seen_by is not None else tracking.seen_by(session, topic),
         "watch_level": level,
         "watch_levels": WATCH_LEVEL_NAMES,
     }
@@ -192,12 +189,12 @@ def mention_candidates(session: SessionDep, viewer: ViewerDep, term: str = ""):
 def _filtered(request: Request, session, viewer, settings, which: str, page: str):
     if viewer.user is None:
         return see_other(f"/login?next=/{which}")
-    listing = tracking.filtered_topics(session, viewer, which, page=reading.parse_page(page),
-                                       per_page=settings.topics_per_page)
+    rows = lists.topic_rows(request, session, viewer, lambda: tracking.filtered_topics(
+        session, viewer, which, page=reading.parse_page(page), per_page=settings.topics_per_page))
     return render(request, "latest.html", {
-        "listing": listing, "category": None,
+        "rows": rows, "category": None,
         "can_create": bool(permissions.creatable_categories(session, viewer)),
-        **list_context(session, viewer, listing, tab=which),
+        **list_context(session, viewer, rows, tab=which),
     })
 
 

@@ -87,12 +87,25 @@ class Renderer:
 
     def render(self, request: Request, template: str, context: dict[str, Any] | None = None, *,
                status_code: int = 200) -> HTMLResponse:
+        html = self._render(request, template, context)
+        # Set when this page (or a part of it rendered before it) made the visitor a new token.
+        new_anon_cookie = getattr(request.state, "new_csrf_cookie", None)
+        response = HTMLResponse(html, status_code=status_code)
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["Vary"] = "Cookie, Accept-Language"
+        if new_anon_cookie is not None:
+            response.set_cookie(auth.ANON_CSRF_COOKIE, new_anon_cookie, httponly=True, samesite="lax",
+                                secure=self.settings.cookies_secure, path="/")
+        return response
+
+    def personal_fragment(self, request: Request, template: str, context: dict[str, Any]) -> str:
+        """Part of a page rendered for this request's viewer alone, with everything a page has."""
+        return self._render(request, template, context)
+
+    def _render(self, request: Request, template: str, context: dict[str, Any] | None) -> str:
         viewer = getattr(request.state, "viewer", None) or permissions.ANONYMOUS
         user = viewer.user
-        locale = pick_locale(request.headers.get("accept-language"), user.locale if user else None,
-                             self.settings.default_locale, self.locales)
-        zone = _zone(user.timezone if user else None)
-        new_anon_cookie = None
+        locale, zone = self.locale_and_zone(request)
         shared = user is None and getattr(request.state, "shared_page", False)
         binding = getattr(request.state, "csrf_binding", None)
         if binding is None:
@@ -100,16 +113,10 @@ class Renderer:
             # visitor's cookie: replacing it would expire every form they have open elsewhere.
             binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
         if binding is None and not shared:
-            binding = new_anon_cookie = auth.new_token()
-            request.state.csrf_binding = binding
-
-        def exact(value: datetime) -> str:
-            return exact_time(value, zone, locale)
-
-        def relative(value: datetime) -> str:
-            return _relative(value, locale)
+            binding = request.state.new_csrf_cookie = request.state.csrf_binding = auth.new_token()
 
         ctx = {
+            **self._dates(locale, zone),
             "request": request,
             "viewer": viewer,
             "current_user": user,
@@ -118,26 +125,44 @@ class Renderer:
             # A page kept in the anonymous page cache is shown to many visitors: it carries no token.
             "csrf_token": (token := "" if shared else auth.csrf_token_for(self.secret_key, binding)),
             "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{token}">'),
-            "locale": locale,
-            "exact_time": exact,
-            "relative_time": relative,
-            "iso": lambda v: v.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "session": getattr(request.state, "db_session", None),
             "unread_notifications": lambda: _unread_notifications(request),
         }
         if context:
             ctx.update(context)
+        return self._env(locale).get_template(template).render(ctx)
+
+    def locale_and_zone(self, request: Request) -> tuple[str, ZoneInfo]:
+        """The language and time zone a page is written in for this request's viewer."""
+        viewer = getattr(request.state, "viewer", None) or permissions.ANONYMOUS
+        user = viewer.user
+        locale = pick_locale(request.headers.get("accept-language"), user.locale if user else None,
+                             self.settings.default_locale, self.locales)
+        return locale, _zone(user.timezone if user else None)
+
+    def fragment(self, locale: str, zone: ZoneInfo, template: str, context: dict[str, Any]) -> str:
+        """Part of a page shared by many readers (forum/fragments.py): no viewer, no token, no request."""
+        ctx = {**self._dates(locale, zone), "site_title": self.settings.site_title, **context}
+        return self._env(locale).get_template(template).render(ctx)
+
+    def _env(self, locale: str) -> Environment:
         env = self.envs.get(locale)
         if env is None:
             env = self.envs[locale] = make_environment(locale, self.locale_dir)
-        html = env.get_template(template).render(ctx)
-        response = HTMLResponse(html, status_code=status_code)
-        response.headers["Cache-Control"] = "private, no-cache"
-        response.headers["Vary"] = "Cookie, Accept-Language"
-        if new_anon_cookie is not None:
-            response.set_cookie(auth.ANON_CSRF_COOKIE, new_anon_cookie, httponly=True, samesite="lax",
-                                secure=self.settings.cookies_secure, path="/")
-        return response
+        return env
+
+    @staticmethod
+    def _dates(locale: str, zone: ZoneInfo) -> dict[str, Any]:
+        return {
+            "locale": locale,
+            "exact_time": lambda value: exact_time(value, zone, locale),
+            "relative_time": lambda value: _relative(value, locale),
+            "iso": _iso,
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _unread_notifications(request: Request) -> int:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 
-from forum import decide, merges, permissions, posting, reading, urls
+from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.flags import flagged_by
 from forum.i18n import _
 from forum.markdown import cook
 from forum.models import Post, Topic
+from forum.posting import liked_post_ids
 from forum.revisions import edits as revision_edits
 from forum.text import parse_id
-from forum.web import convertors  # noqa: F401  (registers {name:id} before the routes below)
+from forum.web import (
+    convertors,  # noqa: F401  (registers {name:id} before the routes below)
+    lists,
+)
 from forum.web import notifications as web_notifications
 from forum.web.deps import (
     CsrfDep,
@@ -44,10 +50,11 @@ def see_other(url: str) -> RedirectResponse:
 @router.get("/")
 @router.get("/latest")
 def latest(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep, page: str = "1"):
-    listing = reading.latest_topics(session, viewer, page=reading.parse_page(page),
-                                    per_page=settings.topics_per_page)
-    return render(request, "latest.html", {"listing": listing, "category": None,
-                                           **web_notifications.list_context(session, viewer, listing),
+    number, per_page = reading.parse_page(page), settings.topics_per_page
+    rows = lists.topic_rows(request, session, viewer, lambda: reading.latest_topics(
+        session, viewer, page=number, per_page=per_page), key=("latest", number, per_page))
+    return render(request, "latest.html", {"rows": rows, "category": None,
+                                           **web_notifications.list_context(session, viewer, rows),
                                            "can_create": bool(permissions.creatable_categories(session, viewer))})
 
 
@@ -69,11 +76,13 @@ def category_page(request: Request, session: SessionDep, viewer: ViewerDep, sett
     category = reading.get_category(session, viewer, category_id)
     if slug != category.slug:
         return RedirectResponse(urls.category_url(category), status_code=301)
-    listing = reading.latest_topics(session, viewer, page=reading.parse_page(page),
-                                    per_page=settings.topics_per_page, category=category)
+    number, per_page = reading.parse_page(page), settings.topics_per_page
+    rows = lists.topic_rows(request, session, viewer, lambda: reading.latest_topics(
+        session, viewer, page=number, per_page=per_page, category=category),
+        category=category, key=("category", category.id, number, per_page))
     return render(request, "latest.html", {
-        "listing": listing, "category": category,
-        **web_notifications.list_context(session, viewer, listing, category=category),
+        "rows": rows, "category": category,
+        **web_notifications.list_context(session, viewer, rows, category=category),
         "can_create": permissions.can_create_topic(session, viewer, category),
     })
 
@@ -85,20 +94,110 @@ def _count_view(request: Request, write, viewer, topic: Topic, session=None, las
     web_notifications.record_topic_visit(request, session, write, viewer, topic, last_on_page)
 
 
+@dataclass
+class PostMeta:
+    """What a reader's actions under a post need to know of it (forum/permissions.py reads these)."""
+
+    id: int
+    post_number: int
+    user_id: int
+    username: str
+    like_count: int
+    deleted_at: object
+    hidden: bool
+
+
+@dataclass
+class SharedPosts:
+    """A page of posts as every reader who is not staff sees it, or as staff see it."""
+
+    posts: list[PostMeta]
+    html: list[Markup] | None  # None: a poll on the page is drawn for each reader
+    page: int
+    pages: int
+    has_proposal: bool
+    has_event: bool
+    seen_by: tracking.SeenBy
+
+
+POST_END = "\x00"  # closes each post of a rendering; NUL never reaches stored text
+
+
+def _post_pieces(html: str) -> list[Markup]:
+    return [Markup(piece) for piece in html.split(POST_END)[:-1]]
+
+
+def _posts_context(page: reading.PostsPage, topic: Topic, highlight: int | None) -> dict:
+    return {"posts": page.posts, "topic": topic, "reply_targets": page.reply_targets, "highlight": highlight,
+            "end": POST_END}
+
+
+def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, per_page: int,
+                  highlight: int | None) -> SharedPosts:
+    renderer = request.app.state.renderer
+    locale, zone = renderer.locale_and_zone(request)
+    clock = decide.clock_for(viewer)
+    staff_view = viewer.is_staff
+
+    def build() -> SharedPosts:
+        posts = reading.posts_page(session, topic, page=page, per_page=per_page)
+        probe = decide.probe(session, topic, posts.posts)
+        html = None
+        if not probe.has_polls:
+            html = _post_pieces(renderer.fragment(locale, zone, "_topic_posts.html", {
+                **_posts_context(posts, topic, highlight), "staff_view": staff_view, "reader_id": None,
+                "decide": decide.TopicDecide(clock=clock)}))
+        metas = [PostMeta(p.id, p.post_number, p.user_id, p.user.username, p.like_count, p.deleted_at, p.hidden)
+                 for p in posts.posts]
+        return SharedPosts(metas, html, posts.page, posts.pages, probe.has_proposal, probe.has_event,
+                           tracking.seen_by(session, topic))
+
+    key = ("topic", topic.id, page, per_page, highlight, staff_view, locale, zone.key, clock.reader_zone)
+    return fragments.cache_for(request).get_or_build(session, key, build)
+
+
 def _render_topic(request: Request, session, viewer, settings, topic: Topic, page: int, *,
                   form: dict | None = None, errors: dict | None = None, status_code: int = 200,
                   highlight: int | None = None, extra: dict | None = None):
-    view = reading.topic_page(session, viewer, topic, page=page, per_page=settings.posts_per_page)
+    shared = _shared_posts(request, session, viewer, topic, page, settings.posts_per_page, highlight)
+    ids = [p.id for p in shared.posts]
+    html = shared.html
+    own_hidden = any(p.hidden and p.user_id == viewer.id for p in shared.posts) and not viewer.is_staff
+    if html is None or own_hidden:
+        # Polls (each reader's vote) or the reader's own hidden post: this page is drawn for them alone.
+        posts = reading.posts_page(session, topic, page=shared.page, per_page=settings.posts_per_page)
+        topic_decide = decide.for_topic_page(session, viewer, topic, posts.posts)
+        html = _post_pieces(request.app.state.renderer.personal_fragment(request, "_topic_posts.html", {
+            **_posts_context(posts, topic, highlight), "staff_view": viewer.is_staff, "reader_id": viewer.id,
+            "decide": topic_decide, **(extra or {})}))
+    else:
+        topic_decide = decide.for_topic_page(session, viewer, topic, [], has_proposal=shared.has_proposal,
+                                             has_event=shared.has_event)
+    refusal = permissions.reply_refusal(session, viewer, topic)
+    view = TopicView(posts=shared.posts, html=html, page=shared.page, pages=shared.pages,
+                     liked=liked_post_ids(session, viewer, ids), flagged=flagged_by(session, viewer, ids),
+                     can_reply=refusal is None, reply_refusal=refusal)
     return render(request, "topic.html", {
         "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
         "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
         "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
         "can_flag": lambda p: permissions.can_flag_post(session, viewer, p, topic),
-        "flagged": flagged_by(session, viewer, [p.id for p in view.posts]),
         **(extra or {}),
-        "decide": decide.for_topic_page(session, viewer, topic, view.posts),
-        **web_notifications.topic_context(session, viewer, topic),
+        "decide": topic_decide,
+        **web_notifications.topic_context(session, viewer, topic, seen_by=shared.seen_by),
     }, status_code=status_code)
+
+
+@dataclass
+class TopicView:
+    posts: list[PostMeta]
+    html: list[Markup]
+    page: int
+    pages: int
+    liked: set[int]
+    flagged: set[int]
+    can_reply: bool
+    reply_refusal: str | None
 
 
 @router.get("/t/{topic_id:id}/reply")
