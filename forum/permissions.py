@@ -46,6 +46,7 @@ class Viewer:
 
     user: User | None = None
     _category_levels: dict[int, int] | None = field(default=None, repr=False)
+    _categories: list[Category] = field(default_factory=list, repr=False)
 
     @property
     def is_anonymous(self) -> bool:
@@ -87,7 +88,7 @@ def category_levels(session: Session, viewer: Viewer) -> dict[int, int]:
     Categories are few (tens), so one small query per request is cheaper and safer than joins.
     """
     if viewer._category_levels is None:
-        categories = session.scalars(select(Category)).all()
+        categories = viewer._categories = list(session.scalars(select(Category)))
         own = {c.id: level_in(viewer, c) for c in categories}
         levels: dict[int, int] = {}
         for c in categories:
@@ -158,10 +159,10 @@ def creatable_categories(session: Session, viewer: Viewer) -> list[Category]:
     if viewer.is_anonymous or posting_refusal(viewer) is not None:
         return []
     levels = category_levels(session, viewer)
-    ids = [cid for cid, level in levels.items() if level >= CREATE]
-    if not ids:
-        return []
-    return list(session.scalars(select(Category).where(Category.id.in_(ids)).order_by(Category.position, Category.id)))
+    categories = viewer._categories
+    if not categories or categories[0] not in session:  # loaded by another (perhaps closed) session
+        categories = list(session.scalars(select(Category)))
+    return sorted((c for c in categories if levels.get(c.id, NONE) >= CREATE), key=lambda c: (c.position, c.id))
 
 
 # --- topics -----------------------------------------------------------------------------------

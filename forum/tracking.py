@@ -55,8 +55,16 @@ def user_zone(user: User | None) -> ZoneInfo:
 
 # --- per-user topic rows ----------------------------------------------------------------------
 
+TOPIC_USERS = "forum_topic_users"
+
+
 def topic_user(session: Session, user_id: int, topic_id: int, *, create: bool = False) -> TopicUser | None:
-    row = session.get(TopicUser, (user_id, topic_id))
+    # A page asks for the reader's row several times (read position, watch level): the session
+    # keeps what it found, even "no row", since its identity map forgets rows nobody holds.
+    known = session.info.setdefault(TOPIC_USERS, {})
+    key = (user_id, topic_id)
+    row = known[key] if key in known else session.get(TopicUser, key)
+    known[key] = row
     if row is None and create:
         row = TopicUser(user_id=user_id, topic_id=topic_id, last_read_post_number=0)
         try:
@@ -65,6 +73,7 @@ def topic_user(session: Session, user_id: int, topic_id: int, *, create: bool = 
         except IntegrityError:  # a concurrent request of the same person made it first
             row = session.get(TopicUser, (user_id, topic_id), populate_existing=True)
             assert row is not None
+        known[key] = row
     return row
 
 
@@ -116,7 +125,7 @@ def plan_visit(session: Session, viewer: Viewer, topic: Topic, who: str, *, read
     if viewer.user is None:
         return VisitPlan(count_view=_view_is_new(session, topic.id, who, redis, prefix, now), visit=False,
                          read_up_to=None)
-    row = session.get(TopicUser, (viewer.user.id, topic.id))
+    row = topic_user(session, viewer.user.id, topic.id)
     fresh = row is None or row.last_visited_at is None or row.last_visited_at < now - VIEW_WINDOW
     behind = read_up_to is not None and (row is None or row.last_read_post_number < min(
         read_up_to, topic.highest_post_number))
@@ -294,10 +303,11 @@ def tab_counts(session: Session, viewer: Viewer, category: Category | None = Non
     if viewer.user is None:
         return {}
     ids = subtree_ids(session, category)
-    return {
-        which: session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        for which, stmt in (("new", _new_stmt(session, viewer, ids)), ("unread", _unread_stmt(session, viewer, ids)))
-    }
+    new, unread = session.execute(select(  # both counts in one round trip
+        select(func.count()).select_from(_new_stmt(session, viewer, ids).subquery()).scalar_subquery(),
+        select(func.count()).select_from(_unread_stmt(session, viewer, ids).subquery()).scalar_subquery(),
+    )).one()
+    return {"new": new or 0, "unread": unread or 0}
 
 
 def dismiss(session: Session, viewer: Viewer, category: Category | None = None) -> int:
@@ -339,7 +349,7 @@ def category_level(session: Session, user_id: int, category_id: int) -> int:
 
 
 def topic_level(session: Session, user_id: int, topic: Topic) -> int:
-    row = session.get(TopicUser, (user_id, topic.id))
+    row = topic_user(session, user_id, topic.id)
     if row is not None and row.notification_level is not None:
         return row.notification_level
     return category_level(session, user_id, topic.category_id)
