@@ -14,9 +14,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -244,40 +245,58 @@ def topic_states(session: Session, viewer: Viewer, topics: list[Topic]) -> dict[
     return states
 
 
-def _not_muted(viewer: Viewer):
-    assert viewer.user is not None
-    muted = select(CategoryUser.category_id).where(CategoryUser.user_id == viewer.user.id,
+# The new and unread lists and counts are asked for on every list page: their statements are built
+# once per shape and run with the reader's parameters (see _reader_params).
+
+def _not_muted():
+    muted = select(CategoryUser.category_id).where(CategoryUser.user_id == bindparam("reader"),
                                                    CategoryUser.notification_level == MUTED)
     return or_(TopicUser.notification_level.is_not(None), Topic.category_id.not_in(muted))
 
 
-def _unread_stmt(session: Session, viewer: Viewer, category_ids: list[int] | None):
-    assert viewer.user is not None
-    stmt = (select(Topic).join(TopicUser, and_(TopicUser.topic_id == Topic.id, TopicUser.user_id == viewer.user.id))
-            .where(permissions.visible_topics_clause(session, viewer), TopicUser.last_read_post_number > 0,
+@cache
+def _unread_stmt(staff: bool, in_categories: bool):
+    stmt = (select(Topic).join(TopicUser, and_(TopicUser.topic_id == Topic.id, TopicUser.user_id == bindparam("reader")))
+            .where(permissions.visible_topics_template(staff), TopicUser.last_read_post_number > 0,
                    Topic.highest_post_number > TopicUser.last_read_post_number,
-                   func.coalesce(TopicUser.notification_level, NORMAL) != MUTED, _not_muted(viewer)))
-    if category_ids is not None:
-        stmt = stmt.where(Topic.category_id.in_(category_ids))
+                   func.coalesce(TopicUser.notification_level, NORMAL) != MUTED, _not_muted()))
+    if in_categories:
+        stmt = stmt.where(Topic.category_id.in_(bindparam("subtree", expanding=True)))
     return stmt
 
 
-def _new_stmt(session: Session, viewer: Viewer, category_ids: list[int] | None):
-    assert viewer.user is not None
-    cutoff = new_cutoff()
+@cache
+def _new_stmt(staff: bool, in_categories: bool):
+    cutoff = bindparam("cutoff")
     stmt = (select(Topic).outerjoin(TopicUser, and_(TopicUser.topic_id == Topic.id,
-                                                    TopicUser.user_id == viewer.user.id))
+                                                    TopicUser.user_id == bindparam("reader")))
             # bumped_at >= created_at always: the second bound lets the (category_id, bumped_at)
             # index read only the recent part of each category.
-            .where(permissions.visible_topics_clause(session, viewer), Topic.created_at >= cutoff,
+            .where(permissions.visible_topics_template(staff), Topic.created_at >= cutoff,
                    Topic.bumped_at >= cutoff,
-                   Topic.user_id != viewer.user.id,
+                   Topic.user_id != bindparam("reader"),
                    or_(TopicUser.user_id.is_(None),
                        and_(TopicUser.last_read_post_number == 0, TopicUser.first_visited_at.is_(None))),
-                   func.coalesce(TopicUser.notification_level, NORMAL) != MUTED, _not_muted(viewer)))
-    if category_ids is not None:
-        stmt = stmt.where(Topic.category_id.in_(category_ids))
+                   func.coalesce(TopicUser.notification_level, NORMAL) != MUTED, _not_muted()))
+    if in_categories:
+        stmt = stmt.where(Topic.category_id.in_(bindparam("subtree", expanding=True)))
     return stmt
+
+
+@cache
+def _counts_stmt(staff: bool, in_categories: bool):
+    return select(  # both counts in one round trip
+        select(func.count()).select_from(_new_stmt(staff, in_categories).subquery()).scalar_subquery(),
+        select(func.count()).select_from(_unread_stmt(staff, in_categories).subquery()).scalar_subquery(),
+    )
+
+
+def _reader_params(session: Session, viewer: Viewer, category_ids: list[int] | None) -> dict:
+    assert viewer.user is not None
+    params = {"reader": viewer.user.id, "cutoff": new_cutoff(), **permissions.visible_topics_params(session, viewer)}
+    if category_ids is not None:
+        params["subtree"] = category_ids
+    return params
 
 
 def subtree_ids(session: Session, category: Category | None) -> list[int] | None:
@@ -293,9 +312,11 @@ def filtered_topics(session: Session, viewer: Viewer, which: str, *, page: int, 
     if viewer.user is None:
         return TopicList(topics=[], page=page, per_page=per_page, has_more=False)
     ids = subtree_ids(session, category)
-    stmt = _new_stmt(session, viewer, ids) if which == "new" else _unread_stmt(session, viewer, ids)
+    shape = (viewer.is_staff, ids is not None)
+    stmt = _new_stmt(*shape) if which == "new" else _unread_stmt(*shape)
     rows = list(session.scalars(stmt.order_by(Topic.bumped_at.desc(), Topic.id.desc())
-                                .offset((page - 1) * per_page).limit(per_page + 1)))
+                                .offset((page - 1) * per_page).limit(per_page + 1),
+                                _reader_params(session, viewer, ids)))
     return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page)
 
 
@@ -303,10 +324,8 @@ def tab_counts(session: Session, viewer: Viewer, category: Category | None = Non
     if viewer.user is None:
         return {}
     ids = subtree_ids(session, category)
-    new, unread = session.execute(select(  # both counts in one round trip
-        select(func.count()).select_from(_new_stmt(session, viewer, ids).subquery()).scalar_subquery(),
-        select(func.count()).select_from(_unread_stmt(session, viewer, ids).subquery()).scalar_subquery(),
-    )).one()
+    new, unread = session.execute(_counts_stmt(viewer.is_staff, ids is not None),
+                                  _reader_params(session, viewer, ids)).one()
     return {"new": new or 0, "unread": unread or 0}
 
 
@@ -314,13 +333,14 @@ def dismiss(session: Session, viewer: Viewer, category: Category | None = None) 
     """Mark every new and unread topic (of a category and its subcategories, or everywhere) as read."""
     assert viewer.user is not None
     ids = subtree_ids(session, category)
-    unread = list(session.scalars(_unread_stmt(session, viewer, ids).with_only_columns(Topic.id)))
+    shape, params = (viewer.is_staff, ids is not None), _reader_params(session, viewer, ids)
+    unread = list(session.scalars(_unread_stmt(*shape).with_only_columns(Topic.id), params))
     if unread:
         session.execute(update(TopicUser).where(TopicUser.user_id == viewer.user.id, TopicUser.topic_id.in_(unread))
                         .values(last_read_post_number=select(Topic.highest_post_number)
                                 .where(Topic.id == TopicUser.topic_id).scalar_subquery()),
                         execution_options=_NO_SYNC)
-    new = session.execute(_new_stmt(session, viewer, ids).with_only_columns(Topic.id, Topic.highest_post_number)).all()
+    new = session.execute(_new_stmt(*shape).with_only_columns(Topic.id, Topic.highest_post_number), params).all()
     for topic_id, highest in new:
         row = topic_user(session, viewer.user.id, topic_id, create=True)
         assert row is not None
