@@ -242,13 +242,7 @@ def ensure_can_see_post(session: Session, viewer: Viewer, post: Post | None, top
 
 
 def can_edit_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
-    if viewer.is_anonymous or post.deleted_at is not None or not can_see_topic(session, viewer, topic):
-        return False
-    if posting_refusal(viewer) is not None:
-        return False
-    if viewer.is_staff:
-        return True
-    return post.user_id == viewer.id and not topic.archived
+    return post_actions(session, viewer, topic, [post])[post.id].edit
 
 
 def ensure_can_edit_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> None:
@@ -275,14 +269,36 @@ def ensure_can_delete_post(session: Session, viewer: Viewer, post: Post, topic: 
 
 
 def can_like_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
-    return (
-        not viewer.is_anonymous
-        and post.user_id != viewer.id
-        and post.deleted_at is None
-        and not post.hidden
-        and not topic.archived
-        and can_see_topic(session, viewer, topic)
-    )
+    return post_actions(session, viewer, topic, [post])[post.id].like
+
+
+@dataclass
+class PostActions:
+    like: bool
+    edit: bool  # and delete
+    flag: bool
+
+
+def post_actions(session: Session, viewer: Viewer, topic: Topic, posts) -> dict[int, PostActions]:
+    """What the viewer may do with each of these posts of one topic (the rules of can_like_post,
+    can_edit_post and can_flag_post, which ask this), the topic's part decided once for a page.
+
+    `posts` needs id, user_id, deleted_at and hidden (a Post, or a page's summary of one)."""
+    sees_topic = can_see_topic(session, viewer, topic)
+    signed_in = viewer.user is not None
+    writes = signed_in and sees_topic and posting_refusal(viewer) is None
+    staff = viewer.is_staff
+    actions = {}
+    for post in posts:
+        own = signed_in and post.user_id == viewer.id
+        gone = post.deleted_at is not None
+        readable = staff or (not gone and not post.hidden) or own
+        actions[post.id] = PostActions(
+            like=signed_in and sees_topic and not own and not gone and not post.hidden and not topic.archived,
+            edit=writes and not gone and (staff or (own and not topic.archived)),
+            flag=writes and not own and not gone and readable,
+        )
+    return actions
 
 
 def ensure_can_like_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> None:
@@ -437,13 +453,7 @@ def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, to
 # --- flags and invitations --------------------------------------------------------------------
 
 def can_flag_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
-    return (
-        not viewer.is_anonymous
-        and post.user_id != viewer.id
-        and post.deleted_at is None
-        and posting_refusal(viewer) is None
-        and can_see_post(session, viewer, post, topic)
-    )
+    return post_actions(session, viewer, topic, [post])[post.id].flag
 
 
 def ensure_can_flag_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:

@@ -11,11 +11,10 @@ from markupsafe import Markup
 
 from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
-from forum.flags import flagged_by
+from forum.flags import liked_and_flagged_by
 from forum.i18n import _
 from forum.markdown import cook
 from forum.models import Post, Topic
-from forum.posting import liked_post_ids
 from forum.revisions import edits as revision_edits
 from forum.text import parse_id
 from forum.web import (
@@ -174,14 +173,12 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         topic_decide = decide.for_topic_page(session, viewer, topic, [], has_proposal=shared.has_proposal,
                                              has_event=shared.has_event)
     refusal = permissions.reply_refusal(session, viewer, topic)
-    view = TopicView(posts=shared.posts, html=html, page=shared.page, pages=shared.pages,
-                     liked=liked_post_ids(session, viewer, ids), flagged=flagged_by(session, viewer, ids),
-                     can_reply=refusal is None, reply_refusal=refusal)
+    liked, flagged = liked_and_flagged_by(session, viewer, ids)
+    view = TopicView(posts=shared.posts, html=html, page=shared.page, pages=shared.pages, liked=liked,
+                     flagged=flagged, can_reply=refusal is None, reply_refusal=refusal)
     return render(request, "topic.html", {
         "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
-        "can_edit": lambda p: permissions.can_edit_post(session, viewer, p, topic),
-        "can_like": lambda p: permissions.can_like_post(session, viewer, p, topic),
-        "can_flag": lambda p: permissions.can_flag_post(session, viewer, p, topic),
+        "actions": permissions.post_actions(session, viewer, topic, shared.posts),
         **(extra or {}),
         "decide": topic_decide,
         **web_notifications.topic_context(session, viewer, topic, seen_by=shared.seen_by),
