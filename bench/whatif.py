@@ -126,20 +126,20 @@ def _slim_orm() -> None:
                             ) if tid is not None else None
         return permissions.ensure_can_see_topic(session, viewer, topic)
 
-    def topic_page(session, viewer, topic, *args, **kwargs):
+    def posts_page(session, topic, *args, **kwargs):
         # The original function, with the posts query given lighter loader options.
         with_options(session, Post, (defer(Post.raw),
                                      joinedload(Post.user).load_only(User.id, User.username, User.name)))
         try:
-            return original_topic_page(session, viewer, topic, *args, **kwargs)
+            return original_posts_page(session, topic, *args, **kwargs)
         finally:
             del session.scalars
 
     original_latest_topics = reading.latest_topics
-    original_topic_page = reading.topic_page
+    original_posts_page = reading.posts_page
     reading.latest_topics = latest_topics
     reading.get_topic = get_topic
-    reading.topic_page = topic_page
+    reading.posts_page = posts_page
 
 
 def _babel_locale() -> None:
