@@ -12,8 +12,9 @@ that is not quiet bumps it, see forum/pagecache.py) and for at most `anon_cache_
 like the anonymous page cache, so "3 minutes ago" and view counts stay close to the truth. With
 `anon_cache_seconds = 0` nothing is kept and every page is built afresh.
 
-What goes into a fragment must depend only on its key. The builders below are handed no viewer:
-they get the audience-level facts (visible categories, language, zone) the key is made of.
+What goes into a fragment must depend only on its key: the callers (forum/web/topics.py,
+forum/web/lists.py) put into it everything their rendering reads of the reader (staff or not, the
+visible categories, language, time zone) and render no per-reader state into it.
 """
 
 from __future__ import annotations
