@@ -56,6 +56,10 @@ class Database:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine = make_engine(settings)
+        # SQLite is a library reading a local file: a read is a function call, not a network round
+        # trip, and in WAL mode readers never wait for writers. Request code may run such reads on
+        # the event loop (see forum/web/deps.py); writes, which may wait for the lock, never do.
+        self.reads_in_process = self.engine.dialect.name == "sqlite"
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(
             self.engine.execution_options(forum_write=True), expire_on_commit=False

@@ -23,7 +23,10 @@ from forum.ratelimit import RateLimiter
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # Dependencies that do no I/O are `async def`: FastAPI runs them on the event loop instead of
-# handing each to the thread pool, which costs more than the work itself.
+# handing each to the thread pool, which costs more than the work itself (under load, each hand-off
+# to a thread and back costs about as much CPU as a query). On SQLite the request's session lookup
+# and closing its read session are in-process reads, so they stay on the loop too
+# (Database.reads_in_process); on PostgreSQL, and for any write, they go to the thread pool.
 
 
 async def get_db(request: Request) -> Database:
@@ -49,7 +52,7 @@ async def get_session(request: Request, db: Annotated[Database, Depends(get_db)]
         # An error page is rendered after this cleanup: its header must not reopen a closed session
         # (that would leave a connection in a transaction until the garbage collector came by).
         request.state.db_session = None
-        if session.in_transaction():
+        if session.in_transaction() and not db.reads_in_process:
             await run_in_threadpool(session.close)
         else:
             session.close()
@@ -92,24 +95,33 @@ async def get_viewer(request: Request, session: SessionDep, write: WriteDep, set
     request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
     viewer = Viewer()
     if request.cookies.get(auth.SESSION_COOKIE):  # without one there is nothing to look up
-        viewer = await run_in_threadpool(_session_viewer, request, session, write, settings) or viewer
+        if write.db.reads_in_process:
+            user_session = _session_for_cookie(request, session, settings)
+        else:
+            user_session = await run_in_threadpool(_session_for_cookie, request, session, settings)
+        if user_session is not None:
+            # Refresh the session's clock at most every few minutes: reads should not all write.
+            if user_session.last_used_at < utcnow() - timedelta(minutes=5):
+                await run_in_threadpool(_touch, write, user_session)
+            viewer = Viewer(user=user_session.user)
     request.state.viewer = viewer
     return viewer
 
 
-def _session_viewer(request: Request, session: Session, write: Writer, settings: Settings) -> Viewer | None:
-    """The account behind the session cookie, or None when the session no longer counts."""
+def _session_for_cookie(request: Request, session: Session, settings: Settings):
+    """The account session behind the cookie, or None when it no longer counts."""
     token = request.cookies.get(auth.SESSION_COOKIE)
     user_session = accounts.session_for_token(session, token, settings)
     if user_session is None or permissions.login_refusal(user_session.user) is not None:
         return None  # unknown, expired, or suspended since the session began
     request.state.csrf_binding = user_session.csrf_secret
     request.state.session_token = token
-    # Refresh the session's clock at most every few minutes: reads should not all write.
-    if user_session.last_used_at < utcnow() - timedelta(minutes=5):
-        with write() as w:
-            accounts.touch_session(pagecache.quiet(w), user_session.id, user_session.user_id)
-    return Viewer(user=user_session.user)
+    return user_session
+
+
+def _touch(write: Writer, user_session) -> None:
+    with write() as w:
+        accounts.touch_session(pagecache.quiet(w), user_session.id, user_session.user_id)
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
