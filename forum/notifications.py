@@ -21,9 +21,10 @@ import html
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, lazyload
 
 from forum import outbox, permissions
@@ -232,13 +233,26 @@ def _data(n: Notification) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _visible(session: Session, viewer: Viewer):
-    """Notifications whose topic and post the viewer may read now (or that are about neither)."""
-    topic_ok = permissions.visible_topics_clause(session, viewer, listed_only=False)
+def _visible_of(topic_ok, staff: bool):
+    """Notifications whose topic and post the reader may read now (or that are about neither)."""
     return or_(Notification.topic_id.is_(None),
                and_(Topic.id.is_not(None), topic_ok,
                     or_(Notification.post_id.is_(None), and_(Post.id.is_not(None),
-                                                             permissions.readable_posts_clause(viewer)))))
+                                                             permissions.readable_posts_clause(staff)))))
+
+
+def _visible(session: Session, viewer: Viewer):
+    return _visible_of(permissions.visible_topics_clause(session, viewer, listed_only=False), viewer.is_staff)
+
+
+@cache
+def _unread_count_stmt(staff: bool):
+    # Asked on every page a signed-in reader opens (the header): built once, run with parameters.
+    return (select(func.count(Notification.id))
+            .outerjoin(Topic, Topic.id == Notification.topic_id)
+            .outerjoin(Post, Post.id == Notification.post_id)
+            .where(Notification.user_id == bindparam("reader"), Notification.read.is_(False),
+                   _visible_of(permissions.visible_topics_template(staff, listed_only=False), staff)))
 
 
 def _base(session: Session, viewer: Viewer):
@@ -257,11 +271,8 @@ def _base(session: Session, viewer: Viewer):
 def unread_count(session: Session, viewer: Viewer) -> int:
     if viewer.user is None:
         return 0
-    stmt = (select(func.count(Notification.id))
-            .outerjoin(Topic, Topic.id == Notification.topic_id)
-            .outerjoin(Post, Post.id == Notification.post_id)
-            .where(Notification.user_id == viewer.user.id, Notification.read.is_(False), _visible(session, viewer)))
-    return session.scalar(stmt) or 0
+    return session.scalar(_unread_count_stmt(viewer.is_staff),
+                          {"reader": viewer.user.id, **permissions.visible_topics_params(session, viewer)}) or 0
 
 
 @dataclass

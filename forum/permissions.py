@@ -114,13 +114,15 @@ def visible_topics_clause(session: Session, viewer: Viewer, *, listed_only: bool
     return and_(*clauses)
 
 
-def visible_topics_template(staff: bool) -> ColumnElement[bool]:
-    """visible_topics_clause() (listed topics) for statements built once and run many times: the
-    categories are a parameter, given by visible_topics_params() for each viewer."""
+def visible_topics_template(staff: bool, *, listed_only: bool = True) -> ColumnElement[bool]:
+    """visible_topics_clause() for statements built once and run many times: the categories are a
+    parameter, given by visible_topics_params() for each viewer."""
     if staff:
-        return Topic.visible.is_(True)
-    return and_(Topic.category_id.in_(bindparam("visible_category_ids", expanding=True)),
-                Topic.deleted_at.is_(None), Topic.visible.is_(True))
+        return Topic.visible.is_(True) if listed_only else true()
+    clauses = [Topic.category_id.in_(bindparam("visible_category_ids", expanding=True)), Topic.deleted_at.is_(None)]
+    if listed_only:
+        clauses.append(Topic.visible.is_(True))
+    return and_(*clauses)
 
 
 def visible_topics_params(session: Session, viewer: Viewer) -> dict[str, list[int]]:
@@ -564,9 +566,9 @@ def audience_clause(session: Session, topic: Topic, post: Post | None = None) ->
     return (staff_clause() | User.tier.in_(tiers)) if tiers else staff_clause()
 
 
-def readable_posts_clause(viewer: Viewer) -> ColumnElement[bool]:
-    """For a query that already restricts topics: posts whose text the viewer may read."""
-    if viewer.is_staff:
+def readable_posts_clause(viewer: Viewer | bool) -> ColumnElement[bool]:
+    """For a query that already restricts topics: posts whose text the viewer (or staff, if True) may read."""
+    if viewer is True or (isinstance(viewer, Viewer) and viewer.is_staff):
         return true()
     return and_(Post.deleted_at.is_(None), Post.hidden.is_(False))
 
