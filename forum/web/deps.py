@@ -41,9 +41,13 @@ async def get_limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter
 
 
-async def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> AsyncIterator[Session]:
+# The request's own dependencies read the app's state directly rather than through get_db and
+# get_settings: FastAPI walks every node of the dependency tree on each request, cached or not.
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     # Opening a session does no I/O; closing one that holds a pooled connection may, so only that
     # goes to the thread pool.
+    db = request.app.state.db
     session = db.read_sessions()
     request.state.db_session = session  # the page's header (unread count) reads through it too
     try:
@@ -81,17 +85,18 @@ class Writer:
             yield write
 
 
-async def get_writer(db: DbDep, session: SessionDep) -> Writer:
-    return Writer(db, session)
+async def get_writer(request: Request, session: SessionDep) -> Writer:
+    return Writer(request.app.state.db, session)
 
 
 WriteDep = Annotated[Writer, Depends(get_writer)]
 
 
-async def get_viewer(request: Request, session: SessionDep, write: WriteDep, settings: SettingsDep) -> Viewer:
+async def get_viewer(request: Request, session: SessionDep, write: WriteDep) -> Viewer:
     cached = getattr(request.state, "viewer", None)
     if cached is not None:
         return cached
+    settings = request.app.state.settings
     request.state.csrf_binding = request.cookies.get(auth.ANON_CSRF_COOKIE)
     viewer = Viewer()
     if request.cookies.get(auth.SESSION_COOKIE):  # without one there is nothing to look up
@@ -142,7 +147,7 @@ class CsrfFailed(ForumError):
     default_message = _("This form has expired or did not come from this site. Please reload the page and try again.")
 
 
-async def verify_csrf(request: Request, viewer: ViewerDep, settings: SettingsDep) -> None:
+async def verify_csrf(request: Request, viewer: ViewerDep) -> None:
     """Every state-changing request from a browser must carry the token of its session."""
     if request.method in SAFE_METHODS:
         return
