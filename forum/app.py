@@ -136,7 +136,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.exception_handler(OperationalError)
     async def db_busy(request: Request, exc: OperationalError):
-        if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+        # A busy SQLite, or a PostgreSQL connection lost under the request (a server restart: the
+        # pool has been emptied and the next request connects afresh).
+        if exc.connection_invalidated or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
             err = Busy()
             err.retry_after = 2  # type: ignore[attr-defined]
             return error_response(request, err)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from forum import auth
@@ -185,18 +186,21 @@ class AnonymousPageCache:
         now = time.monotonic()
         fresh = entry is not None and now - entry.stored_at < self.ttl
         generation = None
-        if fresh:
-            client = scope.get("client") or ("unknown", 0)
-            generation = await anyio.to_thread.run_sync(self._generation_and_view, scope["path"], client[0],
-                                                        entry.generation)
-            if generation == entry.generation:
-                await send({"type": "http.response.start", "status": entry.status,
-                            "headers": entry.headers + [(b"age", str(int(now - entry.stored_at)).encode())]})
-                await send({"type": "http.response.body",
-                            "body": b"" if scope["method"] == "HEAD" else entry.body})
-                return
-        if generation is None:
-            generation = await anyio.to_thread.run_sync(self._read_generation)
+        try:
+            if fresh:
+                client = scope.get("client") or ("unknown", 0)
+                generation = await anyio.to_thread.run_sync(self._generation_and_view, scope["path"], client[0],
+                                                            entry.generation)
+            if generation is None:
+                generation = await anyio.to_thread.run_sync(self._read_generation)
+        except OperationalError:
+            # A busy or lost database: the page itself answers (503 with Retry-After if it persists).
+            return await self.app(scope, receive, send)
+        if entry is not None and fresh and generation == entry.generation:
+            await send({"type": "http.response.start", "status": entry.status,
+                        "headers": entry.headers + [(b"age", str(int(now - entry.stored_at)).encode())]})
+            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+            return
         scope.setdefault("state", {})["shared_page"] = True
         started: dict = {}
         chunks: list[bytes] = []
