@@ -6,6 +6,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -100,6 +101,12 @@ def _submitted_text(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if k in ("title", "raw") and isinstance(v, str) and v}
 
 
+def request_threads(settings: Settings, db: Database) -> int:
+    if settings.threads:
+        return settings.threads
+    return 4 if db.reads_in_process else 8  # SQLite reads do not wait on a network
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings)
@@ -110,6 +117,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             worker = outbox.Worker(db, settings)
             worker.start()
         app.state.worker = worker
+        # FastAPI runs blocking work in anyio's thread pool (40 threads by default); that many
+        # threads taking turns on one interpreter cost more CPU than the pages themselves.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = request_threads(settings, db)
         yield
         if worker is not None:
             worker.stop()
