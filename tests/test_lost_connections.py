@@ -24,9 +24,11 @@ def _terminate_pool_connections(database) -> int:
 
 
 @pytest.fixture
-def pg_only(database_url):
+def pg_only(database_url, db):
     if not database_url.startswith("postgresql"):
         pytest.skip("dropped server connections are a PostgreSQL matter (SQLite has no server)")
+    yield
+    db.engine.dispose()  # connections the test killed must not reach the next test's clean-up
 
 
 def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(pg_only, client, db, monkeypatch,
