@@ -195,7 +195,9 @@ def test_search_cost_does_not_grow_with_the_size_of_hidden_categories(db, settin
                                  raw=f"Pension scenario {i} for the board only.")
     after = _count_search_work(db, pat, "pension")
     assert len(_search(db, pat, "pension").posts) == 1
-    assert after <= before * 1.5 + 50, (before, after)
+    # The plan SQLite picks moves the count by a few hundred steps from run to run; reading the
+    # 300 hidden posts would cost thousands (the member's search below).
+    assert after <= before * 2 + 100, (before, after)
     # The same search by a member reads the 300 hidden posts: the measure does see them.
     assert _count_search_work(db, ana, "pension") > after * 5
 
