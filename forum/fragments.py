@@ -65,5 +65,16 @@ def generation_of(session: Session) -> int:
     return generation
 
 
+# Separators a shared template writes between its pieces (posts, or a row's halves); NUL and SOH
+# never reach stored text, so they cannot occur in what the pieces hold.
+END = "\x00"
+SPLIT = "\x01"
+
+
+def pieces(html: str) -> list[str]:
+    """The pieces a shared template closed with END, in order."""
+    return html.split(END)[:-1]
+
+
 def cache_for(request) -> FragmentCache:
     return request.app.state.fragments

@@ -19,9 +19,6 @@ from forum import decide, fragments, permissions, tracking
 from forum.permissions import Viewer
 from forum.reading import TopicList
 
-SPLIT = "\x00"  # where the reader's title link goes; NUL never reaches stored text
-END = "\x01"  # closes a row
-
 
 @dataclass
 class TopicRow:
@@ -61,13 +58,13 @@ def topic_rows(request: Request, session, viewer: Viewer, load: Callable[[], Top
         listing = load()
         topics = listing.pinned + listing.topics
         html = renderer.fragment(locale, zone, "_topic_rows.html", {
-            "topics": topics, "category": category, "split": Markup(SPLIT), "end": Markup(END),
+            "topics": topics, "category": category, "split": Markup(fragments.SPLIT), "end": Markup(fragments.END),
             "markers": decide.list_markers(session, viewer, topics),
             "seen": tracking.seen_by_in_lists(session, topics) if with_seen else None,
         })
         rows = []
-        for topic, piece in zip(topics, html.split(END), strict=False):
-            head, _, tail = piece.partition(SPLIT)
+        for topic, piece in zip(topics, fragments.pieces(html), strict=True):
+            head, _, tail = piece.partition(fragments.SPLIT)
             rows.append(TopicRow(topic.id, topic.slug, topic.title, topic.category_id, topic.user_id,
                                  topic.created_at, topic.highest_post_number, Markup(head), Markup(tail)))
         return Rows(rows, listing.page, listing.has_more, with_seen)

@@ -119,16 +119,13 @@ class SharedPosts:
     seen_by: tracking.SeenBy
 
 
-POST_END = "\x00"  # closes each post of a rendering; NUL never reaches stored text
-
-
 def _post_pieces(html: str) -> list[Markup]:
-    return [Markup(piece) for piece in html.split(POST_END)[:-1]]
+    return [Markup(piece) for piece in fragments.pieces(html)]
 
 
 def _posts_context(page: reading.PostsPage, topic: Topic, highlight: int | None) -> dict:
     return {"posts": page.posts, "topic": topic, "reply_targets": page.reply_targets, "highlight": highlight,
-            "end": POST_END}
+            "end": Markup(fragments.END)}
 
 
 def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, per_page: int,
