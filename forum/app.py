@@ -128,7 +128,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                   redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
-    app.state.secret_key = sitestate.secret_key(db)
+    # Newest first: the first signs, all of them verify (forum/signing.py).
+    app.state.secret_keys = sitestate.secret_keys(db)
+    app.state.secret_key = app.state.secret_keys[0]
     app.state.renderer = Renderer(settings, app.state.secret_key)
     app.state.fragments = FragmentCache(settings.anon_cache_seconds, settings.anon_cache_entries)
     app.state.limiter = RateLimiter(settings.redis_url, settings.redis_prefix)

@@ -8,6 +8,9 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature
+
+from forum import signing
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the username is unknown, so both failures take the same time.
@@ -42,12 +45,27 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def csrf_token_for(secret_key: str, binding: str) -> str:
-    """The CSRF token for a session (or an anonymous visitor's cookie): an HMAC, so it cannot be forged."""
-    return hmac.new(secret_key.encode(), f"csrf:{binding}".encode(), hashlib.sha256).hexdigest()
+# A form or page left open longer than this is refused; the refusal keeps what was typed, and the
+# page it comes back on carries a fresh token.
+CSRF_MAX_AGE = 7 * 24 * 60 * 60
 
 
-def csrf_valid(secret_key: str, binding: str | None, given: str | None) -> bool:
+def _csrf_value(binding: str) -> str:
+    # The token names its session by a digest: the binding itself is the session's secret.
+    return hashlib.sha256(f"csrf:{binding}".encode()).hexdigest()[:32]
+
+
+def csrf_token_for(secret_keys: signing.Keys, binding: str) -> str:
+    """The CSRF token for a session (or an anonymous visitor's cookie), signed and dated."""
+    return signing.timed_signer(secret_keys, signing.CSRF).sign(_csrf_value(binding)).decode("ascii")
+
+
+def csrf_valid(secret_keys: signing.Keys, binding: str | None, given: str | None,
+               max_age: int = CSRF_MAX_AGE) -> bool:
     if not binding or not given:
         return False
-    return hmac.compare_digest(csrf_token_for(secret_key, binding), given)
+    try:
+        value = signing.timed_signer(secret_keys, signing.CSRF).unsign(given, max_age=max_age)
+    except BadSignature:  # also SignatureExpired
+        return False
+    return hmac.compare_digest(value, _csrf_value(binding).encode())

@@ -119,6 +119,15 @@ def cmd_reindex_search(args) -> int:
     return 0
 
 
+def cmd_rotate_secret_key(args) -> int:
+    from forum import sitestate
+
+    keys = sitestate.rotate_secret_key(_database(), keep=args.keep)
+    print(f"New secret key in use; {len(keys) - 1} retired key(s) still accepted. "
+          "Restart every forum process (serve and worker) now.")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from forum.demo import load_demo
 
@@ -161,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reindex-search", help="rebuild the full-text search index from every post")
     p.set_defaults(func=cmd_reindex_search)
+
+    p = sub.add_parser("rotate-secret-key", help="sign with a new secret key, still accepting the previous ones")
+    p.add_argument("--keep", type=int, choices=range(0, 11), default=2, metavar="N",
+                   help="how many previous keys still verify links and forms (0-10, default 2)")
+    p.set_defaults(func=cmd_rotate_secret_key)
 
     p = sub.add_parser("demo", help="fill an empty database with a demo federation")
     p.add_argument("--password", default="demo-password-1", help="password for every demo account")

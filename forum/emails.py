@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from forum import accounts, auth, mail, notifications, outbox, permissions, timezones, urls
+from forum import accounts, auth, mail, notifications, outbox, permissions, signing, timezones, urls
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import Text, _, pick_locale, translate, translations
 from forum.markdown import excerpt
@@ -176,18 +177,39 @@ def _plan_digests_tick(db, settings, now: datetime) -> None:
 
 # --- unsubscribe links ------------------------------------------------------------------------
 
-def unsubscribe_signature(secret_key: str, user_id: int, what: str) -> str:
-    return hmac.new(secret_key.encode(), f"unsubscribe:{user_id}:{what}".encode(), hashlib.sha256).hexdigest()[:40]
+def unsubscribe_signature(secret_keys: signing.Keys, user_id: int, what: str) -> str:
+    return signing.signature(secret_keys, signing.UNSUBSCRIBE, f"{user_id}:{what}")
 
 
-def unsubscribe_path(secret_key: str, user_id: int, what: str) -> str:
-    return f"/email/unsubscribe/{user_id}/{what}/{unsubscribe_signature(secret_key, user_id, what)}"
+def unsubscribe_path(secret_keys: signing.Keys, user_id: int, what: str) -> str:
+    return f"/email/unsubscribe/{user_id}/{what}/{unsubscribe_signature(secret_keys, user_id, what)}"
+
+
+_LEGACY_SIGNATURE = re.compile(r"[0-9a-f]{40}")
+
+
+def _legacy_signature_valid(keys: list[str], user_id: int, what: str, given: str) -> bool:
+    # Links mailed before signatures were made with itsdangerous: a bare HMAC-SHA256, cut to 40 hex digits.
+    # Unsubscribe links stay in old emails for years, so these keep working while their key is kept.
+    if not _LEGACY_SIGNATURE.fullmatch(given):
+        return False
+    message = f"unsubscribe:{user_id}:{what}".encode()
+    return any(hmac.compare_digest(hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:40], given)
+               for key in keys)
 
 
 def check_unsubscribe(session: Session, secret_key: str, user_id: str, what: str, signature: str) -> User:
+    """The person an unsubscribe link is for; NotFound unless one of the site's keys signed it."""
+    from forum import sitestate
+
     uid = int(user_id) if user_id.isdigit() and len(user_id) < 11 else None
-    if uid is None or what not in UNSUBSCRIBE_WHAT or not hmac.compare_digest(
-            unsubscribe_signature(secret_key, uid, what), signature):
+    if uid is None or what not in UNSUBSCRIBE_WHAT:
+        raise NotFound()
+    # Retired keys come from the database, so a link signed before a rotation works in every process.
+    keys = [secret_key, *sitestate.retired_keys(session)]
+    value = f"{uid}:{what}"
+    if not (signing.signature_valid(keys, signing.UNSUBSCRIBE, value, signature)
+            or _legacy_signature_valid(keys, uid, what, signature)):
         raise NotFound()
     user = session.get(User, uid)
     if user is None:

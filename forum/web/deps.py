@@ -161,7 +161,7 @@ async def verify_csrf(request: Request, viewer: ViewerDep) -> None:
             request.state.form = form
             value = form.get("csrf_token")
             given = value if isinstance(value, str) else None
-    if not auth.csrf_valid(request.app.state.secret_key, getattr(request.state, "csrf_binding", None), given):
+    if not auth.csrf_valid(request.app.state.secret_keys, getattr(request.state, "csrf_binding", None), given):
         raise CsrfFailed()
 
 
