@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
-from xml.sax.saxutils import escape, quoteattr
+from xml.etree import ElementTree as ET
 
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -79,9 +80,10 @@ class FeedBuilder:
     def url(self, path: str) -> str:
         return urls.absolute(self.base, path)
 
-    def absolutize(self, html: str) -> str:
+    def absolutize(self, html: str) -> Markup:
         """Cooked HTML links to /u/… and /t/…; a feed reader needs the full address."""
-        return _RELATIVE_URL.sub(lambda m: f'{m.group(1)}="{self.base}/', html)
+        # Cooked HTML went through the sanitizer when it was written: safe to put in a description as is.
+        return Markup(_RELATIVE_URL.sub(lambda m: f'{m.group(1)}="{self.base}/', html))
 
     # --- topic lists --------------------------------------------------------------------------
 
@@ -97,17 +99,17 @@ class FeedBuilder:
             first = firsts.get(topic.id)
             readable = first is not None and permissions.can_read_post(self.session, self.viewer, first, topic)
             topic_link = self.url(urls.topic_url(topic))
-            body = self.absolutize(first.cooked) if readable and first is not None else ""
+            body = self.absolutize(first.cooked) if readable and first is not None else Markup()
             if topic.id in event_notes:
-                body = f"<p><strong>{escape(event_notes[topic.id])}</strong></p>" + body
+                body = Markup("<p><strong>{}</strong></p>").format(event_notes[topic.id]) + body
             posts = self.t(_("%(n)s posts", n=topic.posts_count)) if topic.posts_count != 1 else self.t(_("1 post"))
             people = (self.t(_("%(n)s participants", n=topic.participant_count)) if topic.participant_count != 1
                       else self.t(_("1 participant")))
-            body += (f"<p><small>{escape(posts)} - {escape(people)}</small></p>"
-                     f'<p><a href="{escape(topic_link)}">{escape(self.t(_("Read full topic")))}</a></p>')
+            body += Markup('<p><small>{} - {}</small></p><p><a href="{}">{}</a></p>').format(
+                posts, people, topic_link, self.t(_("Read full topic")))
             updated = max(topic.bumped_at, first.updated_at) if first is not None else topic.bumped_at
             items.append(FeedItem(
-                title=topic.title, link=topic_link, description=body, creator=topic.user.username,
+                title=topic.title, link=topic_link, description=str(body), creator=topic.user.username,
                 pub_date=topic.created_at, guid=f"{self.host}-topic-{topic.id}", updated=updated,
                 category=topic.category.name, source_url=self.url(urls.topic_feed_url(topic)),
                 source_title=topic.title,
@@ -148,11 +150,11 @@ class FeedBuilder:
         items = []
         for post in posts:
             link = self.url(urls.post_url(topic, post.post_number))
-            body = (f"<p>@{escape(post.user.username)} {escape(self.t(_('wrote:')))}</p>"
-                    f"<blockquote>{self.absolutize(post.cooked)}</blockquote>"
-                    f'<p><a href="{escape(link)}">{escape(self.t(_("Read full topic")))}</a></p>')
+            body = Markup('<p>@{} {}</p><blockquote>{}</blockquote><p><a href="{}">{}</a></p>').format(
+                post.user.username, self.t(_("wrote:")), self.absolutize(post.cooked), link,
+                self.t(_("Read full topic")))
             items.append(FeedItem(
-                title=topic.title, link=link, description=body, creator=f"@{post.user.username}",
+                title=topic.title, link=link, description=str(body), creator=f"@{post.user.username}",
                 pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
                 updated=post.updated_at, category=topic.category.name,
                 source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
@@ -163,7 +165,7 @@ class FeedBuilder:
     def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
         return [FeedItem(
             title=topic.title, link=self.url(urls.post_url(topic, post.post_number)),
-            description=self.absolutize(post.cooked), creator=post.user.username, pub_date=post.created_at,
+            description=str(self.absolutize(post.cooked)), creator=post.user.username, pub_date=post.created_at,
             guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name,
             source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
         ) for post, topic in rows]
@@ -182,13 +184,21 @@ class FeedBuilder:
 
 # --- RSS 2.0 ----------------------------------------------------------------------------------
 
-def _text(value: str) -> str:
-    return escape(_XML_INVALID.sub("", value))
+ATOM, DC, DISCOURSE = "http://www.w3.org/2005/Atom", "http://purl.org/dc/elements/1.1/", "http://www.discourse.org/"
+for _prefix, _uri in (("atom", ATOM), ("dc", DC), ("discourse", DISCOURSE)):
+    ET.register_namespace(_prefix, _uri)
 
 
-def _cdata(value: str) -> str:
-    value = _XML_INVALID.sub("", value).replace("]]>", "]]]]><![CDATA[>")
-    return f"<![CDATA[{value}]]>"
+def _clean(value: str) -> str:
+    # ElementTree escapes; characters XML cannot hold at all, even escaped, are dropped.
+    return _XML_INVALID.sub("", str(value))
+
+
+def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, {k: _clean(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = _clean(text)
+    return element
 
 
 def rfc2822(value: datetime) -> str:
@@ -196,34 +206,29 @@ def rfc2822(value: datetime) -> str:
 
 
 def render(feed: Feed, *, self_url: str, language: str) -> bytes:
-    out = [
-        '<?xml version="1.0" encoding="UTF-8"?>\n',
-        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom" '
-        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:discourse="http://www.discourse.org/">\n',
-        "<channel>\n",
-        f"<title>{_text(feed.title)}</title>\n",
-        f"<link>{_text(feed.link)}</link>\n",
-        f"<description>{_text(feed.description)}</description>\n",
-        f"<language>{_text(language)}</language>\n",
-        f"<lastBuildDate>{rfc2822(feed.last_build)}</lastBuildDate>\n",
-        f'<atom:link href={quoteattr(self_url)} rel="self" type="application/rss+xml"/>\n',
-    ]
+    rss = ET.Element("rss", {"version": "2.0"})
+    channel = _add(rss, "channel")
+    _add(channel, "title", feed.title)
+    _add(channel, "link", feed.link)
+    _add(channel, "description", feed.description)
+    _add(channel, "language", language)
+    _add(channel, "lastBuildDate", rfc2822(feed.last_build))
+    _add(channel, f"{{{ATOM}}}link", href=self_url, rel="self", type="application/rss+xml")
     if feed.category:
-        out.append(f"<category>{_text(feed.category)}</category>\n")
-    for item in feed.items:
-        out.append("<item>\n")
-        out.append(f"<title>{_text(item.title)}</title>\n")
-        out.append(f"<dc:creator>{_cdata(item.creator)}</dc:creator>\n")
-        if item.category:
-            out.append(f"<category>{_text(item.category)}</category>\n")
-        out.append(f"<description>{_cdata(item.description)}</description>\n")
-        out.append(f"<link>{_text(item.link)}</link>\n")
-        out.append(f"<pubDate>{rfc2822(item.pub_date)}</pubDate>\n")
-        for name, value in item.flags.items():
-            out.append(f"<discourse:{name}>{'Yes' if value else 'No'}</discourse:{name}>\n")
-        out.append(f'<guid isPermaLink="false">{_text(item.guid)}</guid>\n')
-        if item.source_url:
-            out.append(f"<source url={quoteattr(item.source_url)}>{_text(item.source_title or '')}</source>\n")
-        out.append("</item>\n")
-    out.append("</channel>\n</rss>\n")
-    return "".join(out).encode("utf-8")
+        _add(channel, "category", feed.category)
+    for entry in feed.items:
+        item = _add(channel, "item")
+        _add(item, "title", entry.title)
+        _add(item, f"{{{DC}}}creator", entry.creator)
+        if entry.category:
+            _add(item, "category", entry.category)
+        _add(item, "description", entry.description)
+        _add(item, "link", entry.link)
+        _add(item, "pubDate", rfc2822(entry.pub_date))
+        for name, value in entry.flags.items():
+            _add(item, f"{{{DISCOURSE}}}{name}", "Yes" if value else "No")
+        _add(item, "guid", entry.guid, isPermaLink="false")
+        if entry.source_url:
+            _add(item, "source", entry.source_title or "", url=entry.source_url)
+    ET.indent(rss, space="")
+    return ET.tostring(rss, encoding="utf-8", xml_declaration=True) + b"\n"

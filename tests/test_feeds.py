@@ -300,3 +300,26 @@ def test_thread_feed_skips_deleted_posts_at_the_end(client, db, make_category, m
 def test_feed_readers_may_ask_with_head(client, forum):
     r = client.head("/latest.rss")
     assert r.status_code == 200 and r.headers["etag"] and r.headers["content-type"].startswith("application/rss+xml")
+
+
+def test_feed_text_is_escaped_by_the_xml_library_and_reads_back_exactly(client, make_user, make_category, make_topic,
+                                                                         make_reply):
+    from xml.etree import ElementTree
+
+    ana = make_user("ana", tier="member")
+    category = make_category("Fish & <chips>")
+    title = 'Tips & "tricks" for <co-ops> ]]> today'
+    topic = make_topic(ana, category, title=title, raw="Use `a < b && c` and ]]> freely.\n\nEnd.")
+    make_reply(ana, topic, raw="A reply with a \x07bell and ]]> in it.")
+    for path in ("/latest.rss", f"/t/{topic.slug}/{topic.id}.rss", "/posts.rss", f"/c/{category.id}.rss"):
+        response = client.get(path)
+        feed = parse(response)
+        assert feed.entries[0].title == title, path
+        assert feed.entries[0].tags[0].term == "Fish & <chips>", path
+        root = ElementTree.fromstring(response.content)  # well-formed XML, namespaces declared
+        item = root.find("channel/item")
+        assert item.findtext("title") == title
+        assert item.findtext("{http://purl.org/dc/elements/1.1/}creator") in ("ana", "@ana")
+        assert "]]&gt; freely" in item.findtext("description") or "]]&gt; in it" in item.findtext("description"), path
+    summaries = " ".join(e.summary for e in parse(client.get("/posts.rss")).entries)
+    assert "<code>a &lt; b &amp;&amp; c</code>" in summaries and "bell" in summaries
