@@ -22,12 +22,25 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from forum import accounts, auth, mail, notifications, outbox, permissions, signing, timezones, urls
+from forum import (
+    TEMPLATES_DIR,
+    accounts,
+    auth,
+    mail,
+    notifications,
+    outbox,
+    permissions,
+    signing,
+    timezones,
+    urls,
+)
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import Text, _, pick_locale, translate, translations
 from forum.markdown import excerpt
@@ -257,30 +270,53 @@ class Letter:
     def link(self, path: str) -> str:
         return urls.absolute(self.settings.base_url, path)
 
-    def queue(self, session: Session, *, subject: str, text_lines: list[str], html_body: str, what: str,
+    def queue(self, session: Session, *, subject: str, template: str, context: dict[str, Any], what: str,
               dedupe_key: str | None) -> None:
+        """Render templates/email/<template>.txt and .html for this recipient and queue the email."""
         unsubscribe_url = self.link(unsubscribe_path(self.secret_key, self.user.id, what))
-        preferences_url = self.link("/my/email")
-        footer_text = [
-            "", "-- ",
-            self.t(_("Times in this email are in %(zone)s.", zone=self.user.timezone or "UTC")),
-            self.t(_("Email settings: %(url)s", url=preferences_url)),
-            self.t(_("Unsubscribe with one click: %(url)s", url=unsubscribe_url)),
-        ]
-        footer_html = (
-            '<hr><p style="color:#555;font-size:small">'
-            + html.escape(self.t(_("Times in this email are in %(zone)s.", zone=self.user.timezone or "UTC")))
-            + f'<br><a href="{html.escape(preferences_url)}">{html.escape(self.t(_("Email settings")))}</a>'
-            + f' · <a href="{html.escape(unsubscribe_url)}">{html.escape(self.t(_("Unsubscribe")))}</a></p>'
-        )
+        text, html_body = render(self.locale, template, {
+            **context, "subject": subject, "site_url": self.link("/"), "site_title": self.settings.site_title,
+            "zone": self.user.timezone or "UTC", "preferences_url": self.link("/my/email"),
+            "unsubscribe_url": unsubscribe_url})
         assert self.user.email
         mail.queue_email(
-            session, to=self.user.email, subject=subject, text="\n".join(text_lines + footer_text),
-            html=f'<!doctype html><html lang="{self.locale}"><body>{html_body}{footer_html}</body></html>',
+            session, to=self.user.email, subject=subject, text=text, html=html_body,
             headers={"List-Unsubscribe": f"<{unsubscribe_url}>",
                      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                      "Auto-Submitted": "auto-generated"},
             dedupe_key=dedupe_key)
+
+
+def _environment(locale: str) -> Environment:
+    return _environment_for(translations(locale))
+
+
+@lru_cache(maxsize=32)
+def _environment_for(trans) -> Environment:
+    # Keyed on the catalog itself (translations() keeps one per language), not on the language code.
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        # HTML bodies are escaped; the plain-text ones are not (an "&" stays an "&").
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=StrictUndefined,
+        auto_reload=False,
+    )
+    env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def render(locale: str, template: str, context: dict[str, Any]) -> tuple[str, str]:
+    """The plain-text and HTML bodies of templates/email/<template>.txt and .html, in `locale`."""
+    env = _environment(locale)
+    context = {"locale": locale, "unsubscribe_url": None, **context}
+    text = env.get_template(f"email/{template}.txt").render(context)
+    html_body = env.get_template(f"email/{template}.html").render(context)
+    # Templates may leave runs of blank lines where optional parts are left out.
+    text = re.sub(r"\n{3,}", "\n\n", text.strip("\n")) + "\n"
+    return text, html_body
 
 
 def _letter(session: Session, user: User, settings, secret_key: str) -> Letter:
@@ -309,18 +345,13 @@ def compose_notification_email(session: Session, settings, secret_key: str, noti
         return False
     letter = _letter(session, user, settings, secret_key)
     message = letter.t(view.message)
-    lines = [message, ""]
-    body = f"<p>{html.escape(message)}</p>"
-    if view.post is not None:
-        lines += [view.excerpt, ""]
-        body += f'<blockquote>{html.escape(view.excerpt)}</blockquote>'
-        lines.append(letter.t(_("Posted %(when)s", when=letter.when(view.post.created_at))))
-        body += f"<p>{html.escape(letter.t(_('Posted %(when)s', when=letter.when(view.post.created_at))))}</p>"
-    if view.url:
-        lines += ["", letter.link(view.url)]
-        body += f'<p><a href="{html.escape(letter.link(view.url))}">{html.escape(letter.t(_("Open it on the forum")))}</a></p>'
-    letter.queue(session, subject=f"[{settings.site_title}] {message}"[:250], text_lines=lines, html_body=body,
-                 what="notifications", dedupe_key=f"email:notification:{n.id}")
+    letter.queue(session, subject=f"[{settings.site_title}] {message}"[:250], template="notification", context={
+        "message": message,
+        # Excerpts are HTML text (entities escaped); the templates escape what they put in HTML themselves.
+        "post_excerpt": html.unescape(view.excerpt) if view.post is not None else None,
+        "posted": letter.when(view.post.created_at) if view.post is not None else None,
+        "url": letter.link(view.url) if view.url else None,
+    }, what="notifications", dedupe_key=f"email:notification:{n.id}")
     n.emailed_at = utcnow()
     return True
 
@@ -385,24 +416,12 @@ def compose_digest(session: Session, settings, secret_key: str, user_id: int, sl
 def _queue_digest(session, user, settings, secret_key, items, since, until, kind) -> None:
     letter = _letter(session, user, settings, secret_key)
     title = letter.t(_("Your daily digest") if kind == DIGEST_DAILY else _("Your weekly digest"))
-    period = letter.t(_("Activity from %(start)s to %(end)s", start=letter.when(since), end=letter.when(until)))
-    lines = [f"{title} - {settings.site_title}", period, ""]
-    body = f"<h1>{html.escape(title)}</h1><p>{html.escape(period)}</p><ul>"
-    for item in items:
-        t = item.topic
-        url = letter.link(urls.topic_url(t))
-        label = letter.t(_("New topic") if item.new else _("New replies"))
-        last = letter.t(_("Last post %(when)s", when=letter.when(t.last_posted_at)))
-        lines += [f"* {t.title} ({t.category.name}) - {label}", f"  {last}"]
-        if item.excerpt:
-            lines.append(f"  {item.excerpt}")
-        lines += [f"  {url}", ""]
-        body += (f'<li><p><a href="{html.escape(url)}"><strong>{html.escape(t.title)}</strong></a> '
-                 f'({html.escape(t.category.name)}) · {html.escape(label)}<br><small>{html.escape(last)}</small></p>'
-                 + (f"<p>{html.escape(item.excerpt)}</p>" if item.excerpt else "") + "</li>")
-    body += "</ul>"
-    letter.queue(session, subject=f"[{settings.site_title}] {title}", text_lines=lines, html_body=body,
-                 what="digest", dedupe_key=f"email:digest:{user.id}:{until.isoformat()}")
+    letter.queue(session, subject=f"[{settings.site_title}] {title}", template="digest", context={
+        "title": title, "start": letter.when(since), "end": letter.when(until),
+        "items": [{"title": item.topic.title, "category": item.topic.category.name, "new": item.new,
+                   "last_posted": letter.when(item.topic.last_posted_at), "excerpt": html.unescape(item.excerpt),
+                   "url": letter.link(urls.topic_url(item.topic))} for item in items],
+    }, what="digest", dedupe_key=f"email:digest:{user.id}:{until.isoformat()}")
 
 
 # --- tokens: password reset and address confirmation ------------------------------------------
@@ -417,22 +436,12 @@ def _new_token(session: Session, user: User, purpose: str) -> str:
 
 def _token_email(session: Session, user: User, settings, secret_key: str, *, purpose: str, path: str) -> None:
     letter = _letter(session, user, settings, secret_key)
-    link = letter.link(path)
-    expires = letter.when(utcnow() + TOKEN_LIFETIME[purpose])
-    if purpose == RESET:
-        subject = letter.t(_("Reset your password"))
-        intro = letter.t(_("Someone asked to reset the password of %(username)s. If it was you, open this link:",
-                           username=user.username))
-        outro = letter.t(_("The link works once, until %(when)s. If you did not ask, ignore this email.", when=expires))
-    else:
-        subject = letter.t(_("Confirm your email address"))
-        intro = letter.t(_("Confirm that %(email)s is the address of %(username)s:", email=user.email or "",
-                           username=user.username))
-        outro = letter.t(_("The link works once, until %(when)s.", when=expires))
-    body = (f"<p>{html.escape(intro)}</p><p><a href=\"{html.escape(link)}\">{html.escape(link)}</a></p>"
-            f"<p>{html.escape(outro)}</p>")
-    letter.queue(session, subject=f"[{settings.site_title}] {subject}", text_lines=[intro, "", link, "", outro],
-                 html_body=body, what="all", dedupe_key=None)
+    subject = letter.t(_("Reset your password") if purpose == RESET else _("Confirm your email address"))
+    letter.queue(session, subject=f"[{settings.site_title}] {subject}",
+                 template="password_reset" if purpose == RESET else "confirm_email",
+                 context={"link": letter.link(path), "expires": letter.when(utcnow() + TOKEN_LIFETIME[purpose]),
+                          "username": user.username, "email": user.email or ""},
+                 what="all", dedupe_key=None)
 
 
 def request_password_reset(session: Session, settings, secret_key: str, login: str) -> None:

@@ -18,10 +18,10 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import accounts, mail, modlog, notifications, permissions, policy, signup_alerts, urls
+from forum import accounts, emails, mail, modlog, notifications, permissions, policy, signup_alerts, urls
 from forum.config import Settings
 from forum.errors import Forbidden, NotFound, ValidationFailed
-from forum.i18n import _
+from forum.i18n import _, pick_locale, translate, translations
 from forum.models import Category, Invitation, User, utcnow
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
@@ -128,17 +128,17 @@ def create_invitation(
 
 
 def _send(session: Session, settings: Settings, inviter: User, invitation: Invitation) -> None:
-    url = link(settings, invitation)
-    lines = [str(_("Hello,")), "",
-             str(_("%(user)s invites you to join %(site)s.", user=inviter.display_name, site=settings.site_title))]
-    if invitation.message:
-        lines += ["", invitation.message]
-    lines += ["", str(_("Create your account here (the link works until %(date)s):",
-                        date=f"{invitation.expires_at:%Y-%m-%d}")), "", url, ""]
-    mail.queue_email(
-        session, to=invitation.email or "",
-        subject=str(_("%(user)s invites you to %(site)s", user=inviter.display_name, site=settings.site_title)),
-        text="\n".join(lines), dedupe_key=f"invitation:{invitation.id}")
+    # The invitee has no account, so no language of their own yet: the site's.
+    locale = pick_locale(None, None, settings.default_locale)
+    gettext = translations(locale).gettext
+    subject = translate(_("%(user)s invites you to %(site)s", user=inviter.display_name, site=settings.site_title),
+                        gettext)
+    text, html = emails.render(locale, "invitation", {
+        "subject": subject, "site_title": settings.site_title, "site_url": urls.absolute(settings.base_url, "/"),
+        "inviter": inviter.display_name, "message": invitation.message, "url": link(settings, invitation),
+        "expires": f"{invitation.expires_at:%Y-%m-%d}"})
+    mail.queue_email(session, to=invitation.email or "", subject=subject, text=text, html=html,
+                     dedupe_key=f"invitation:{invitation.id}")
 
 
 def get_by_id(session: Session, viewer: Viewer, invitation_id: int | str) -> Invitation:

@@ -7,7 +7,6 @@ recipient's language and time zone, through the outbox and SMTP like every other
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -44,16 +43,11 @@ def compose(session: Session, settings, secret_key: str, user_id: int) -> int:
     for moderator in recipients(session):
         letter = emails.Letter(moderator, settings, secret_key,
                                pick_locale(None, moderator.locale, settings.default_locale))
-        review = letter.link("/admin/review")
         subject = letter.t(_("New sign-up awaiting approval: %(username)s", username=newcomer.username))
-        intro = letter.t(_("%(username)s (%(email)s) signed up at %(when)s and cannot log in until a moderator "
-                           "approves the account.", username=newcomer.username, email=newcomer.email or "-",
-                           when=letter.when(newcomer.created_at)))
-        action = letter.t(_("Approve or reject it in the review queue:"))
-        body = (f"<p>{html.escape(intro)}</p><p>{html.escape(action)} "
-                f'<a href="{html.escape(review)}">{html.escape(review)}</a></p>')
-        letter.queue(session, subject=f"[{settings.site_title}] {subject}", text_lines=[intro, "", action, review],
-                     html_body=body, what="notifications", dedupe_key=f"{JOB}:{newcomer.id}:{moderator.id}")
+        letter.queue(session, subject=f"[{settings.site_title}] {subject}", template="signup_awaiting_approval",
+                     context={"username": newcomer.username, "email": newcomer.email or "-",
+                              "when": letter.when(newcomer.created_at), "review_url": letter.link("/admin/review")},
+                     what="notifications", dedupe_key=f"{JOB}:{newcomer.id}:{moderator.id}")
         sent += 1
     return sent
 

@@ -188,16 +188,15 @@ def approve(session: Session, settings: Settings, viewer: Viewer, user_id: int |
     if user.email:
         from forum import emails
 
-        login_url = urls.absolute(settings.base_url, "/login")
         # In the newcomer's language, when they chose one.
-        gettext = emails.translations(pick_locale(None, user.locale, settings.default_locale)).gettext
-        mail.queue_email(
-            session, to=user.email,
-            subject=translate(_("Your account at %(site)s is ready", site=settings.site_title), gettext),
-            text=translate(_("Hello %(user)s,\n\nA moderator has approved your account at %(site)s. "
-                             "You can log in now:\n\n%(url)s\n", user=user.username, site=settings.site_title,
-                             url=login_url), gettext),
-            dedupe_key=f"approved:{user.id}")
+        locale = pick_locale(None, user.locale, settings.default_locale)
+        subject = translate(_("Your account at %(site)s is ready", site=settings.site_title),
+                            emails.translations(locale).gettext)
+        text, html = emails.render(locale, "account_approved", {
+            "subject": subject, "site_title": settings.site_title, "site_url": urls.absolute(settings.base_url, "/"),
+            "username": user.username, "url": urls.absolute(settings.base_url, "/login")})
+        mail.queue_email(session, to=user.email, subject=subject, text=text, html=html,
+                         dedupe_key=f"approved:{user.id}")
     session.flush()
     return user
 

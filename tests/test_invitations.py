@@ -56,8 +56,10 @@ def test_email_invitation_is_sent_over_smtp_and_its_link_creates_the_account_wit
     [message] = smtp_server.wait_for(1)
     assert message["To"] == "lucia@bakery.coop"
     assert "invites you to" in message["Subject"]
-    body = message.get_content() if hasattr(message, "get_content") else message.get_payload(decode=True).decode()
-    assert "Welcome to the federation, Lucia!" in body
+    parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()
+             if not p.is_multipart()}
+    body = parts["text/plain"]
+    assert "Welcome to the federation, Lucia!" in body and "Welcome to the federation, Lucia!" in parts["text/html"]
     link = LINK_RE.search(body).group(0)
 
     visitor = make_client()
