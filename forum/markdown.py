@@ -1,12 +1,15 @@
-"""The one markdown renderer: CommonMark plus tables, strikethrough, fenced code and autolinks.
+"""The one markdown renderer: CommonMark plus tables, strikethrough, fenced code, autolinks and footnotes.
 
 Raw HTML is off in the parser, and the HTML it makes then goes through an allowlist sanitizer
 (nh3), so a plugin added later cannot open a hole. `@username` links to the profile when the user
 exists; `[quote="name, post:3, topic:7"] … [/quote]` renders a quoted post with its attribution.
+Footnotes (`text[^1]` … `[^1]: note`, and inline `^[note]`) are mdit-py-plugins' footnote plugin, as
+Discourse renders them: a `<section class="footnotes">` after the post.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
+from mdit_py_plugins.footnote import footnote_plugin
 
 from forum import markdown_decide
 
@@ -26,24 +30,30 @@ QUOTE_PARAM_RE = re.compile(r"^\s*([^,]+?)\s*(?:,\s*post:(\d+))?\s*(?:,\s*topic:
 
 ALLOWED_TAGS = {
     "a", "abbr", "aside", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4",
-    "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup",
+    "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "section", "span", "strong", "sub", "sup",
     "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
 ALLOWED_ATTRIBUTES = {
-    "a": {"href", "title", "class"},
+    "a": {"href", "title", "class", "id"},
     "abbr": {"title"},
     "aside": {"class", "data-username", "data-post", "data-topic"},
     "code": {"class"},
     "div": {"class"},
+    "hr": {"class"},
     "img": {"src", "alt", "title", "width", "height"},
-    "ol": {"start"},
+    "li": {"id", "class"},
+    "ol": {"start", "class"},
+    "section": {"class"},
     "span": {"class"},
+    "sup": {"class"},
     "td": {"style"},
     "th": {"style"},
 }
 for _tag, _names in markdown_decide.ALLOWED_ATTRIBUTES.items():  # polls and local dates
     ALLOWED_ATTRIBUTES.setdefault(_tag, set()).update(_names)
 LINK_REL = "nofollow ugc noopener"
+# The only ids a post may carry: its footnotes' and their back-references' (see _footnote_id_prefix).
+FOOTNOTE_ID_RE = re.compile(r"fn(?:ref)?-[0-9a-f]{10}-\d{1,4}(?::\d{1,4})?")
 
 
 @dataclass
@@ -144,6 +154,7 @@ def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False,
                                    "langPrefix": "lang-"})
     md.enable(["table", "strikethrough", "linkify"])
+    md.use(footnote_plugin)
     md.inline.ruler.before("emphasis", "mention", _mention_rule)
     md.block.ruler.before("fence", "bbquote", _quote_rule, {"alt": ["paragraph", "blockquote", "list"]})
     md.add_render_rule("mention", _render_mention)
@@ -168,11 +179,24 @@ def _mention_names(tokens) -> set[str]:
     return names
 
 
+def _attribute_filter(tag: str, name: str, value: str) -> str | None:
+    # An id could collide with the page's own (or clobber a global in scripts): footnote ids only.
+    if name == "id" and not FOOTNOTE_ID_RE.fullmatch(value):
+        return None
+    return value
+
+
+def _footnote_id_prefix(raw: str) -> str:
+    # Several posts share a page, each with its own footnote 1: ids are told apart by the post's text.
+    return hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+
 def sanitize(html: str) -> str:
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
         link_rel=LINK_REL,
         url_schemes={"http", "https", "mailto"},
         filter_style_properties={"text-align"},
@@ -186,7 +210,7 @@ def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | No
     `resolve_users` maps lowercased candidate usernames to their canonical spelling for those that
     exist; mentions of unknown names stay plain text.
     """
-    env: dict = {}
+    env: dict = {"docId": _footnote_id_prefix(raw)}
     tokens = _md.parse(raw, env)
     candidates = _mention_names(tokens)
     env["known_users"] = resolve_users(candidates) if (candidates and resolve_users) else {}
@@ -197,7 +221,8 @@ def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | No
 
 def excerpt(cooked_html: str, length: int = 200) -> str:
     """Plain text from cooked HTML, cut at a word boundary."""
-    text = nh3.clean(cooked_html, tags=set())
+    # Footnotes are left out: they come after the post, and would end an excerpt with "↩︎".
+    text = nh3.clean(cooked_html, tags=set(), clean_content_tags={"section"})
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) <= length:
         return text

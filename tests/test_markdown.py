@@ -65,3 +65,36 @@ def test_unclosed_quote_stays_text():
 def test_excerpt_is_plain_text_cut_at_a_word():
     text = excerpt(cook("Hello **world** " + "word " * 100).html, 30)
     assert text.startswith("Hello world") and text.endswith("…") and "<" not in text
+
+
+def test_footnotes_render_after_the_post_with_links_both_ways():
+    html = cook("Our bylaws[^1] changed, see the minutes^[Of the 2026 assembly.].\n\n[^1]: Article 7, on **tiers**.").html
+    refs = re.findall(r'<sup class="footnote-ref"><a href="#(fn-[0-9a-f]+-\d)" id="(fnref-[0-9a-f]+-\d)"', html)
+    assert len(refs) == 2
+    assert '<hr class="footnotes-sep">' in html and '<section class="footnotes">' in html
+    for target, back in refs:
+        assert f'<li id="{target}" class="footnote-item">' in html
+        assert f'<a href="#{back}" class="footnote-backref"' in html
+    assert "Article 7, on <strong>tiers</strong>." in html and "Of the 2026 assembly." in html
+    assert excerpt(html) == "Our bylaws[1] changed, see the minutes[2]."
+
+
+def test_footnote_ids_differ_between_posts_on_one_page():
+    first = cook("One[^1]\n\n[^1]: First post's note.").html
+    second = cook("Two[^1]\n\n[^1]: Second post's note.").html
+    assert set(re.findall(r'id="([^"]+)"', first)).isdisjoint(re.findall(r'id="([^"]+)"', second))
+
+
+def test_footnotes_are_sanitised_like_the_rest_of_the_post():
+    html = cook('Note[^1]\n\n[^1]: <script>alert(1)</script> [x](javascript:alert(1))').html
+    assert '<section class="footnotes">' in html
+    assert "<script>" not in html and 'href="javascript' not in html
+
+
+def test_sanitizer_keeps_only_footnote_ids():
+    from forum.markdown import sanitize
+
+    html = sanitize('<a id="main" href="#top">a</a><li id="fn-0123456789-1" class="footnote-item">b</li>'
+                    '<section class="footnotes" onclick="x()" id="content">c</section>')
+    assert 'id="main"' not in html and 'id="content"' not in html and "onclick" not in html
+    assert '<li id="fn-0123456789-1" class="footnote-item">' in html and '<section class="footnotes">' in html
