@@ -1,38 +1,34 @@
 """Discourse's sign-up honeypot: `/session/hp.json` hands out a challenge, `POST /users` must echo it back.
 
-Clients send `password_confirmation = value` and `challenge = reversed(challenge)`. The pair is
-signed rather than stored, so every process can check it and nothing needs cleaning up.
+Clients send `password_confirmation = value` and `challenge = reversed(challenge)`. The value is the
+challenge signed and dated (forum/signing.py) rather than stored, so every process can check it and
+nothing needs cleaning up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-import time
+
+from itsdangerous import BadSignature
+
+from forum import signing
 
 EXPIRES_IN = 300
 
 
-def _value_for(secret_key: str, challenge: str) -> str:
-    return hmac.new(secret_key.encode(), f"honeypot:{challenge}".encode(), hashlib.sha256).hexdigest()[:32]
+def new_challenge(secret_keys: signing.Keys) -> dict:
+    challenge = secrets.token_hex(16)
+    value = signing.timed_signer(secret_keys, signing.HONEYPOT).sign(challenge).decode("ascii")
+    return {"value": value, "challenge": challenge, "expires_in": EXPIRES_IN}
 
 
-def new_challenge(secret_key: str, now: float | None = None) -> dict:
-    issued = int(now if now is not None else time.time())
-    challenge = f"{secrets.token_hex(16)}{issued:x}"
-    return {"value": _value_for(secret_key, challenge), "challenge": challenge, "expires_in": EXPIRES_IN}
-
-
-def passes(secret_key: str, password_confirmation: str | None, reversed_challenge: str | None,
-           now: float | None = None) -> bool:
+def passes(secret_keys: signing.Keys, password_confirmation: str | None, reversed_challenge: str | None) -> bool:
     if not password_confirmation or not reversed_challenge or len(reversed_challenge) > 100:
         return False
-    challenge = reversed_challenge[::-1]
-    if not hmac.compare_digest(_value_for(secret_key, challenge), password_confirmation):
-        return False
     try:
-        issued = int(challenge[32:], 16)
-    except ValueError:
+        signed = signing.timed_signer(secret_keys, signing.HONEYPOT).unsign(password_confirmation,
+                                                                           max_age=EXPIRES_IN)
+    except BadSignature:  # also SignatureExpired
         return False
-    return (now if now is not None else time.time()) - issued <= EXPIRES_IN
+    return hmac.compare_digest(signed, reversed_challenge[::-1].encode())

@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, Signer, TimestampSigner
 # One salt per purpose, so a value signed for one use is never accepted for another.
 CSRF = "forum.csrf"
 UNSUBSCRIBE = "forum.unsubscribe"
+HONEYPOT = "forum.honeypot"
 
 Keys = str | Sequence[str]
 

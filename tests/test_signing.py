@@ -7,7 +7,7 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from forum import auth, emails, signing, sitestate
+from forum import auth, emails, honeypot, signing, sitestate
 from forum.models import UserOption
 from forum.models.notifications import EMAIL_IMMEDIATE
 from tests.conftest import csrf_of, login
@@ -111,3 +111,17 @@ def test_rotate_secret_key_command_keeps_the_previous_keys_it_is_asked_to(databa
     assert r.returncode == 0, r.stderr
     assert len(sitestate.secret_keys(db)) == 1
     assert forum(database_url, "rotate-secret-key", "--keep", "-1").returncode == 2
+
+
+def test_a_honeypot_answer_is_refused_once_its_five_minutes_are_over(app):
+    keys = app.state.secret_keys
+    fresh = honeypot.new_challenge(app.state.secret_key)
+    assert honeypot.passes(keys, fresh["value"], fresh["challenge"][::-1])
+    assert not honeypot.passes(keys, fresh["value"], fresh["challenge"])  # not reversed
+    old = signing.timed_signer(keys, signing.HONEYPOT)
+    old.get_timestamp = lambda: int(time.time()) - honeypot.EXPIRES_IN - 5
+    challenge = "ab" * 16
+    assert not honeypot.passes(keys, old.sign(challenge).decode(), challenge[::-1])
+    # A value signed for another purpose with the same key is no answer either.
+    csrf_like = signing.timed_signer(keys, signing.CSRF).sign(challenge).decode()
+    assert not honeypot.passes(keys, csrf_like, challenge[::-1])
