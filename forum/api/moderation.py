@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from starlette.convertors import StringConvertor, register_url_convertor
+
 from forum import invitations, moderation, urls, user_admin
 from forum.api.base import ParamsDep, api_router
-from forum.errors import NotFound, ValidationFailed
+from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import Invitation, utcnow
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
@@ -78,10 +80,17 @@ ROLE_ROUTES = {"grant_moderation": ("moderator", True), "revoke_moderation": ("m
                "grant_admin": ("admin", True), "revoke_admin": ("admin", False)}
 
 
-@router.put("/admin/users/{user_id:int}/{change}.json")
+class StaffRoleConvertor(StringConvertor):
+    # Only the four role changes: a loose `{change}` would answer (404) for every other
+    # /admin/users/{id}/<action>.json operation (activate, deactivate, anonymize) declared after it.
+    regex = "|".join(ROLE_ROUTES)
+
+
+register_url_convertor("staff_role", StaffRoleConvertor())
+
+
+@router.put("/admin/users/{user_id:int}/{change:staff_role}.json")
 def staff_role(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, user_id: int, change: str):
-    if change not in ROLE_ROUTES:
-        raise NotFound()
     role, enabled = ROLE_ROUTES[change]
     with write() as tx:
         user = user_admin.set_role(tx, viewer, user_id, role, enabled, reason=_reason(params))
