@@ -6,14 +6,14 @@ Every listing applies permissions.visible_topics_clause(); each page costs one p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forum import permissions
 from forum.errors import NotFound
-from forum.models import LIKE, Category, Post, PostAction, Topic, User, utcnow
+from forum.models import LIKE, Category, ModerationLog, Post, PostAction, Topic, User, utcnow
 from forum.permissions import Viewer
 from forum.text import parse_id
 
@@ -200,6 +200,30 @@ def first_posts(session: Session, topic_ids: list[int]) -> dict[int, Post]:
         return {}
     return {p.topic_id: p for p in session.scalars(
         select(Post).where(Post.topic_id.in_(topic_ids), Post.post_number == 1))}
+
+
+def liked_topic_ids(session: Session, viewer: Viewer, topic_ids: list[int]) -> set[int]:
+    """Which of these topics the viewer has liked a post in (Discourse's `liked` on list items)."""
+    if viewer.user is None or not topic_ids:
+        return set()
+    return set(session.scalars(select(Post.topic_id).distinct().join(PostAction, PostAction.post_id == Post.id)
+                               .where(PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE,
+                                      Post.topic_id.in_(topic_ids))))
+
+
+def has_deleted_posts(session: Session, topic: Topic) -> bool:
+    return session.scalar(select(Post.id).where(Post.topic_id == topic.id, Post.deleted_at.is_not(None))
+                          .limit(1)) is not None
+
+
+def pinned_at(session: Session, topic: Topic) -> datetime | None:
+    """When a pinned topic was pinned: the moderation log records every pin."""
+    if not (topic.pinned or topic.pinned_globally):
+        return None
+    return session.scalar(select(ModerationLog.created_at).where(
+        ModerationLog.target_type == "topic", ModerationLog.target_id == topic.id,
+        ModerationLog.action.in_(("pin_topic", "pin_topic_globally")))
+        .order_by(ModerationLog.id.desc()).limit(1))
 
 
 def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: int = 1, limit: int = 20,
