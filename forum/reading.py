@@ -13,7 +13,19 @@ from sqlalchemy.orm import Session
 
 from forum import permissions
 from forum.errors import NotFound
-from forum.models import LIKE, Category, ModerationLog, Post, PostAction, Topic, User, utcnow
+from forum.models import (
+    LIKE,
+    Category,
+    CategoryUser,
+    ModerationLog,
+    Post,
+    PostAction,
+    Topic,
+    User,
+    UserOption,
+    UserSession,
+    utcnow,
+)
 from forum.permissions import Viewer
 from forum.text import parse_id
 
@@ -157,6 +169,30 @@ def user_visible_counts(session: Session, viewer: Viewer, user: User) -> tuple[i
     topics = session.scalar(select(func.count(Topic.id)).where(
         Topic.user_id == user.id, permissions.visible_topics_clause(session, viewer)))
     return topics or 0, posts or 0
+
+
+@dataclass
+class ProfileExtras:
+    """What a profile's JSON adds to the account: its owner's settings, and who invited them."""
+
+    option: UserOption | None
+    category_levels: dict[int, int]  # category id -> watch level
+    sessions: list[UserSession]
+    invited_by: User | None
+    tier_size: int
+
+
+def profile_extras(session: Session, user: User, *, private: bool) -> ProfileExtras:
+    """`private`: the settings and sessions are read only for the account's owner and staff."""
+    invited_by = session.get(User, user.invited_by_id) if user.invited_by_id else None
+    tier_size = session.scalar(select(func.count(User.id)).where(User.tier == user.tier)) or 0
+    if not private:
+        return ProfileExtras(None, {}, [], invited_by, tier_size)
+    levels = {category_id: level for category_id, level in session.execute(
+        select(CategoryUser.category_id, CategoryUser.notification_level).where(CategoryUser.user_id == user.id))}
+    sessions = list(session.scalars(select(UserSession).where(UserSession.user_id == user.id)
+                                    .order_by(UserSession.last_used_at.desc()).limit(50)))
+    return ProfileExtras(session.get(UserOption, user.id), levels, sessions, invited_by, tier_size)
 
 
 # --- feeds and the API ------------------------------------------------------------------------

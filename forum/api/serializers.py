@@ -79,7 +79,62 @@ def current_user(user: User, *, can_create_topic: bool, unread_notifications: in
     }
 
 
-def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer) -> dict[str, Any]:
+# Discourse's watch levels as its user JSON lists them (`watched_category_ids`, …).
+MUTED_LEVEL, REGULAR_LEVEL, TRACKING_LEVEL, WATCHING_LEVEL = 0, 1, 2, 3
+EMAIL_ALWAYS, EMAIL_NEVER = 0, 2
+DIGEST_MINUTES = {"daily": 1440, "weekly": 10080}
+
+
+def user_option(user: User, option: Any | None) -> dict[str, Any]:
+    """Discourse's UserOption from the account's e-mail preferences; the rest are Discourse's defaults
+    for what the forum does not let people choose."""
+    emails = option is None or option.email_notifications != "none"
+    digest = option.email_digest if option is not None else "none"
+    return {
+        "user_id": user.id, "mailing_list_mode": False, "mailing_list_mode_frequency": 1,
+        "email_digests": digest in DIGEST_MINUTES, "digest_after_minutes": DIGEST_MINUTES.get(digest, 10080),
+        "email_level": EMAIL_ALWAYS if emails else EMAIL_NEVER,
+        "email_messages_level": EMAIL_ALWAYS if emails else EMAIL_NEVER,
+        "email_previous_replies": 2, "email_in_reply_to": False, "include_tl0_in_digests": False,
+        "external_links_in_new_tab": False, "color_scheme_id": None, "dark_scheme_id": None,
+        "dynamic_favicon": False, "enable_quoting": True, "enable_smart_lists": True,
+        "enable_markdown_monospace_font": False, "automatically_unpin_topics": True,
+        "auto_track_topics_after_msecs": 240000, "notification_level_when_replying": TRACKING_LEVEL,
+        "new_topic_duration_minutes": 2880, "like_notification_frequency": 1, "notify_on_linked_posts": True,
+        "push_notification_level": "always", "enable_upcoming_change_available_notifications": False,
+        "theme_ids": [], "theme_key_seq": 0, "allow_private_messages": False, "enable_allowed_pm_users": False,
+        "homepage_id": None, "hide_profile_and_presence": False, "hide_profile": False, "hide_presence": False,
+        "text_size": "normal", "text_size_seq": 0, "title_count_mode": "notifications",
+        "timezone": user.timezone, "skip_new_user_tips": False, "topics_unread_when_closed": True,
+        "interface_color_mode": 0, "show_original_content": True, "send_shortcut": "ctrl_enter",
+        "automatically_translate": False, "understood_languages": [user.locale] if user.locale else [],
+    }
+
+
+def _auth_token(token: Any, current: bool) -> dict[str, Any]:
+    agent = token.user_agent or ""
+    return {"id": token.id, "client_ip": "", "location": "", "browser": agent[:100], "device": "", "os": "",
+            "icon": "", "created_at": iso(token.created_at), "seen_at": iso(token.last_used_at),
+            "is_active": current}
+
+
+def tier_group(user: User, *, size: int, viewer: Viewer) -> dict[str, Any]:
+    """The account's tier as the Discourse group it appears as."""
+    name = TIER_GROUPS[user.tier]
+    return {
+        "id": GROUP_IDS[name], "name": name, "display_name": name, "full_name": None, "title": None,
+        "user_count": size, "automatic": False, "primary_group": True, "visibility_level": 0,
+        "members_visibility_level": 0, "mentionable_level": 0, "messageable_level": 0,
+        "default_notification_level": 3, "public_admission": False, "public_exit": False,
+        "allow_membership_requests": False, "membership_request_template": None, "can_see_members": True,
+        "can_admin_group": permissions.can_moderate(viewer), "has_messages": False, "incoming_email": None,
+        "grant_trust_level": None, "publish_read_state": False, "bio_raw": None, "bio_cooked": None,
+        "bio_excerpt": None, "flair_url": None, "flair_bg_color": None, "flair_color": None,
+    }
+
+
+def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer,
+                extras: Any | None = None, current_token_hash: str | None = None) -> dict[str, Any]:
     detail = {
         **basic_user(user),
         "created_at": iso(user.created_at), "last_posted_at": iso(user.last_posted_at),
@@ -91,9 +146,47 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "groups": [{"id": GROUP_IDS[TIER_GROUPS[user.tier]], "name": TIER_GROUPS[user.tier]}]
         if user.tier in TIER_GROUPS else [],
     }
-    if viewer.is_staff or viewer.id == user.id:
+    own_or_staff = viewer.is_staff or viewer.id == user.id
+    if own_or_staff:
         detail["email"] = user.email
         detail["tier"] = user.tier
+    if extras is None:
+        return detail
+    group_id = GROUP_IDS.get(TIER_GROUPS.get(user.tier, ""))
+    inviter = extras.invited_by
+    detail.update({
+        "primary_group_id": group_id, "flair_group_id": None, "flair_url": None, "flair_bg_color": None,
+        "flair_color": None, "uploaded_avatar_id": None, "custom_fields": {}, "featured_topic": None,
+        "featured_user_badge_ids": [], "has_title_badges": False, "staged": False, "pending_count": 0,
+        "invited_by": basic_user(inviter) if inviter is not None else None,
+        "groups": [tier_group(user, size=extras.tier_size, viewer=viewer)] if group_id is not None else [],
+        "group_users": [{"group_id": group_id, "user_id": user.id, "notification_level": 3, "owner": False}]
+        if group_id is not None else [],
+        # Nobody is ignored or muted here, accounts are deleted by staff, and names are everyone's own.
+        "ignored": False, "muted": False, "can_ignore_user": False, "can_mute_user": False,
+        "can_edit_username": False, "can_edit_email": False, "can_edit_name": viewer.id == user.id,
+        "can_be_deleted": False, "can_delete_all_posts": False,
+    })
+    if not own_or_staff:
+        return detail
+    levels = extras.category_levels
+    detail.update({
+        "locale": user.locale, "second_factor_enabled": False, "user_option": user_option(user, extras.option),
+        "muted_category_ids": [c for c, lv in levels.items() if lv == MUTED_LEVEL],
+        "regular_category_ids": [c for c, lv in levels.items() if lv == REGULAR_LEVEL],
+        "tracked_category_ids": [c for c, lv in levels.items() if lv == TRACKING_LEVEL],
+        "watched_category_ids": [c for c, lv in levels.items() if lv == WATCHING_LEVEL],
+        "watched_first_post_category_ids": [], "watched_tags": [], "watching_first_post_tags": [],
+        "tracked_tags": [], "muted_tags": [], "muted_usernames": [], "ignored_usernames": [],
+        "allowed_pm_usernames": [], "mailing_list_posts_per_day": 0, "user_api_keys": None,
+        "user_auth_tokens": [_auth_token(t, t.token_hash == current_token_hash) for t in extras.sessions],
+        "user_notification_schedule": {"enabled": False, **{f"day_{d}_{edge}_time": t for d in range(7)
+                                                            for edge, t in (("start", 480), ("end", 1020))}},
+        "system_avatar_template": avatar_template(user), "system_avatar_upload_id": None,
+        "use_logo_small_as_avatar": False, "can_change_bio": False, "can_change_location": False,
+        "can_change_website": False, "can_change_tracking_preferences": viewer.id == user.id,
+        "can_upload_profile_header": False, "can_upload_user_card_background": False,
+    })
     return detail
 
 
@@ -193,8 +286,8 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = F
         "highest_post_number": topic.highest_post_number, "image_url": None,
         "created_at": iso(topic.created_at), "last_posted_at": iso(topic.last_posted_at), "bumped": True,
         "bumped_at": iso(topic.bumped_at), "archetype": "regular", "unseen": False,
-        # No bookmarks, and pins are not dismissed per person here.
-        "pinned": topic.pinned or topic.pinned_globally, "unpinned": False, "visible": topic.visible,
+        # No bookmarks, and pins are not dismissed per person here (Discourse: null until one is).
+        "pinned": topic.pinned or topic.pinned_globally, "unpinned": None, "visible": topic.visible,
         "closed": topic.closed, "archived": topic.archived, "bookmarked": False, "liked": liked, "tags": [],
         "tags_descriptions": {}, "views": topic.views, "like_count": topic.like_count, "has_summary": False,
         "last_poster_username": (topic.last_post_user or topic.user).username,

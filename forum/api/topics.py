@@ -13,10 +13,11 @@ from forum import accounts, markdown, merges, moderation, permissions, posting, 
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
-from forum.errors import ForumError, NotFound
+from forum.errors import Forbidden, ForumError, NotFound
 from forum.i18n import _
 from forum.models import Post, Topic, User
 from forum.permissions import Viewer
+from forum.text import parse_id
 from forum.web import notifications as web_notifications
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
@@ -305,16 +306,25 @@ def update_topic_status(session: SessionDep, write: WriteDep, viewer: UserViewer
 @router.put("/t/{topic_id:int}.json")
 def update_topic(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
                  params: ParamsDep, topic_id: int):
-    """pydiscourse's update_topic(url, title): a new title is an edit of the first post."""
+    """Discourse's `{"topic": {"title", "category_id"}}`, or pydiscourse's update_topic(url, title) form.
+    A new title is an edit of the first post (its author or staff); moving the topic to another
+    category is a moderator's action."""
     topic = reading.get_topic(session, viewer, topic_id)
-    title = params.str("title")
-    if title is None:
-        raise ForumError(_("param is missing or the value is empty: title"))
+    title = params.str("topic", "title") or params.str("title")
+    category_id = params.str("topic", "category_id") or params.str("category_id")
+    if title is None and category_id is None:
+        raise ForumError(_("param is missing or the value is empty: topic"))
+    moving = category_id is not None and parse_id(category_id) != topic.category_id
+    if moving and not permissions.can_moderate(viewer):
+        raise Forbidden(_("Only moderators move topics to another category."))
     first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
     if first is None:
         raise NotFound()
     with write() as tx:
-        posting.edit_post(tx, settings, viewer, post_id=first.id, raw=first.raw, title=title)
+        if title is not None:
+            posting.edit_post(tx, settings, viewer, post_id=first.id, raw=first.raw, title=title)
+        if moving:
+            moderation.move_topic(tx, viewer, topic.id, category_id or "")
     session.expire_all()
     topic = reading.get_topic(session, viewer, topic_id)
     return {"basic_topic": {"id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
