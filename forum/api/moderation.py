@@ -101,6 +101,13 @@ def staff_role(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, user_i
                                "admin": user.is_admin}}
 
 
+@router.put("/admin/users/{user_id:int}/anonymize.json")
+def anonymize(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, user_id: int):
+    with write() as tx:
+        user = user_admin.anonymize(tx, viewer, user_id, reason=_reason(params))
+        return {"success": "OK", "username": user.username}
+
+
 # --- topics and posts -------------------------------------------------------------------------
 
 @router.post("/t/{topic_id:int}/move-posts.json")
