@@ -101,6 +101,10 @@ def _submitted_text(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if k in ("title", "raw") and isinstance(v, str) and v}
 
 
+def json_not_found(path: str) -> Response:
+    raise NotFound()
+
+
 def request_threads(settings: Settings, db: Database) -> int:
     if settings.threads:
         return settings.threads
@@ -182,6 +186,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(api_router)
+    # A `.json` address that no API route answers is missing, whatever the method: the page and form
+    # routes below take loose segments (`/invites/{code}`, `/admin/users/{user_id}/{action}`) and
+    # would otherwise answer a JSON client with a page, a 405 or a form's CSRF refusal.
+    app.add_api_route("/{path:path}.json", json_not_found, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
     app.include_router(web_feeds.router)
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)

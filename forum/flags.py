@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, literal, select, union_all, update
+from sqlalchemy import bindparam, case, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from forum import moderation, modlog, permissions, policy, posting, user_admin
@@ -132,6 +132,16 @@ class ReviewItem:
         for entry in self.flags:
             tally[entry.flag.flag_type] = tally.get(entry.flag.flag_type, 0) + 1
         return [(FLAG_LABELS.get(k, str(k)), n) for k, n in sorted(tally.items(), key=lambda kv: -kv[1])]
+
+
+def counts_by_post(session: Session, post_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Flags on each of these posts that has any: (all of them, those still pending). For staff eyes."""
+    if not post_ids:
+        return {}
+    pending = func.sum(case((Flag.status == FLAG_PENDING, 1), else_=0))
+    rows = session.execute(select(Flag.post_id, func.count(Flag.id), pending)
+                           .where(Flag.post_id.in_(post_ids)).group_by(Flag.post_id))
+    return {post_id: (total, int(waiting or 0)) for post_id, total, waiting in rows}
 
 
 def pending_count(session: Session) -> int:

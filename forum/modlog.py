@@ -56,6 +56,7 @@ ACTIONS = {
     "revoke_moderator": _("revoked moderator"),
     "grant_admin": _("granted admin"),
     "revoke_admin": _("revoked admin"),
+    "anonymize_user": _("anonymized user"),
     "approve_user": _("approved sign-up"),
     "reject_user": _("rejected sign-up"),
     "message_user": _("sent a message"),

@@ -6,14 +6,26 @@ Every listing applies permissions.visible_topics_clause(); each page costs one p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forum import permissions
 from forum.errors import NotFound
-from forum.models import LIKE, Category, Post, PostAction, Topic, User, utcnow
+from forum.models import (
+    LIKE,
+    Category,
+    CategoryUser,
+    ModerationLog,
+    Post,
+    PostAction,
+    Topic,
+    User,
+    UserOption,
+    UserSession,
+    utcnow,
+)
 from forum.permissions import Viewer
 from forum.text import parse_id
 
@@ -159,6 +171,30 @@ def user_visible_counts(session: Session, viewer: Viewer, user: User) -> tuple[i
     return topics or 0, posts or 0
 
 
+@dataclass
+class ProfileExtras:
+    """What a profile's JSON adds to the account: its owner's settings, and who invited them."""
+
+    option: UserOption | None
+    category_levels: dict[int, int]  # category id -> watch level
+    sessions: list[UserSession]
+    invited_by: User | None
+    tier_size: int
+
+
+def profile_extras(session: Session, user: User, *, private: bool) -> ProfileExtras:
+    """`private`: the settings and sessions are read only for the account's owner and staff."""
+    invited_by = session.get(User, user.invited_by_id) if user.invited_by_id else None
+    tier_size = session.scalar(select(func.count(User.id)).where(User.tier == user.tier)) or 0
+    if not private:
+        return ProfileExtras(None, {}, [], invited_by, tier_size)
+    levels = {category_id: level for category_id, level in session.execute(
+        select(CategoryUser.category_id, CategoryUser.notification_level).where(CategoryUser.user_id == user.id))}
+    sessions = list(session.scalars(select(UserSession).where(UserSession.user_id == user.id)
+                                    .order_by(UserSession.last_used_at.desc()).limit(50)))
+    return ProfileExtras(session.get(UserOption, user.id), levels, sessions, invited_by, tier_size)
+
+
 # --- feeds and the API ------------------------------------------------------------------------
 
 TOP_PERIODS = {"all": None, "yearly": 365, "quarterly": 91, "monthly": 30, "weekly": 7, "daily": 1}
@@ -200,6 +236,30 @@ def first_posts(session: Session, topic_ids: list[int]) -> dict[int, Post]:
         return {}
     return {p.topic_id: p for p in session.scalars(
         select(Post).where(Post.topic_id.in_(topic_ids), Post.post_number == 1))}
+
+
+def liked_topic_ids(session: Session, viewer: Viewer, topic_ids: list[int]) -> set[int]:
+    """Which of these topics the viewer has liked a post in (Discourse's `liked` on list items)."""
+    if viewer.user is None or not topic_ids:
+        return set()
+    return set(session.scalars(select(Post.topic_id).distinct().join(PostAction, PostAction.post_id == Post.id)
+                               .where(PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE,
+                                      Post.topic_id.in_(topic_ids))))
+
+
+def has_deleted_posts(session: Session, topic: Topic) -> bool:
+    return session.scalar(select(Post.id).where(Post.topic_id == topic.id, Post.deleted_at.is_not(None))
+                          .limit(1)) is not None
+
+
+def pinned_at(session: Session, topic: Topic) -> datetime | None:
+    """When a pinned topic was pinned: the moderation log records every pin."""
+    if not (topic.pinned or topic.pinned_globally):
+        return None
+    return session.scalar(select(ModerationLog.created_at).where(
+        ModerationLog.target_type == "topic", ModerationLog.target_id == topic.id,
+        ModerationLog.action.in_(("pin_topic", "pin_topic_globally")))
+        .order_by(ModerationLog.id.desc()).limit(1))
 
 
 def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: int = 1, limit: int = 20,

@@ -6,17 +6,32 @@ Suspending ends every session of the account at once.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session, aliased
 
-from forum import accounts, mail, modlog, notifications, permissions, urls
+from forum import accounts, auth, mail, modlog, notifications, permissions, urls
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translate
-from forum.models import TIERS, Flag, Post, Topic, User, utcnow
+from forum.models import (
+    TIERS,
+    ApiKey,
+    CategoryUser,
+    EmailToken,
+    FeedToken,
+    Flag,
+    Post,
+    Topic,
+    User,
+    UserOption,
+    UserSession,
+    utcnow,
+)
+from forum.models.notifications import DIGEST_NONE, EMAIL_NONE
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
 
@@ -97,6 +112,36 @@ def set_tier(session: Session, viewer: Viewer, user_id: int | str, tier: str, *,
     accounts.set_tier(session, user, tier)
     _log(session, viewer, "set_tier", user, clean(reason, single_line=True), **{"from": before, "to": tier})
     return user
+
+
+ANONYMOUS_DOMAIN = "anonymized.invalid"
+
+
+def anonymize(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
+    """Discourse's anonymize: the account keeps its posts under a new, meaningless username, and loses
+    its name, address, settings and every way in (sessions, API keys, feed tokens, e-mail links).
+    The log names only the new username: keeping the old one there would undo the point."""
+    user = _target(session, viewer, user_id)
+    username = _anonymous_username(session)
+    user.username, user.username_lower = username, username.lower()
+    user.name = ""
+    user.email = f"{username.lower()}@{ANONYMOUS_DOMAIN}"
+    user.password_hash = auth.hash_password(secrets.token_urlsafe(32))  # nobody knows it
+    user.timezone = user.locale = None
+    for model in (UserSession, ApiKey, FeedToken, EmailToken, UserOption, CategoryUser):
+        session.execute(delete(model).where(model.user_id == user.id))
+    # Nothing is mailed to the placeholder address.
+    session.add(UserOption(user_id=user.id, email_notifications=EMAIL_NONE, email_digest=DIGEST_NONE))
+    _log(session, viewer, "anonymize_user", user, clean(reason, single_line=True))
+    session.flush()
+    return user
+
+
+def _anonymous_username(session: Session) -> str:
+    while True:
+        candidate = f"anon{secrets.randbelow(10**8):08d}"
+        if session.scalar(select(User.id).where(User.username_lower == candidate)) is None:
+            return candidate
 
 
 def suspend(session: Session, viewer: Viewer, user_id: int | str, *, until: datetime, reason: str) -> User:

@@ -7,7 +7,7 @@ from html import escape
 from fastapi import Request
 from sqlalchemy import select
 
-from forum import flags, permissions, posting, ratelimit, reading
+from forum import flags, markdown, permissions, posting, ratelimit, reading
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
@@ -21,6 +21,7 @@ from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, V
 router = api_router()
 
 NOTIFY_USER = 6  # Discourse's post_action_type_id for a message to the post's author
+EXCERPT_LENGTH = 300
 
 
 def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
@@ -32,7 +33,8 @@ def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
     reason = session.scalar(select(PostRevision.reason).where(
         PostRevision.post_id == post.id, PostRevision.number == post.version - 1)) if post.version > 1 else None
     data = serializers.post(session, viewer, post, topic, liked=liked, include_raw=True, reply_to_user=reply_to,
-                            edit_reason=reason or None)
+                            edit_reason=reason or None,
+                            review=serializers.reviews(session, viewer, [post.id]).get(post.id))
     api_decide.add_to_posts(session, viewer, topic, [post], [data])
     return data
 
@@ -57,8 +59,9 @@ def latest_posts(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
     latest = []
     for post, topic in rows:
         data = serializers.post(session, viewer, post, topic, liked=post.id in liked, include_raw=True)
+        excerpt = markdown.excerpt(post.cooked, EXCERPT_LENGTH)
         data.update(topic_title=topic.title, topic_html_title=escape(topic.title, quote=False),
-                    category_id=topic.category_id)
+                    category_id=topic.category_id, excerpt=excerpt, truncated=excerpt.endswith("…"))
         latest.append(data)
     return {"latest_posts": latest}
 

@@ -69,7 +69,7 @@ ACTION_LABELS = {
 
 
 def _flag_item_id(post_id: int) -> int:
-    return post_id * 2
+    return serializers.flagged_post_reviewable_id(post_id)
 
 
 def _signup_item_id(user_id: int) -> int:

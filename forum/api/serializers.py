@@ -5,13 +5,14 @@ that decide access, and nothing here that a permission check has not already all
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from forum import permissions, urls
+from forum import flags, permissions, urls
 from forum.models import CREATE, REPLY, SEE, Category, Post, Topic, User
 from forum.permissions import Viewer
 
@@ -32,7 +33,10 @@ NOTIFICATION_TYPES = {
     "post_approved": 20, "code_review_commit_approved": 21, "membership_request_accepted": 22,
     "membership_request_consolidated": 23, "bookmark_reminder": 24, "reaction": 25, "votes_released": 26,
     "event_reminder": 27, "event_invitation": 28, "chat_mention": 29, "chat_message": 30,
+    "chat_invitation": 31, "chat_group_mention": 32, "watching_category_or_tag": 36, "linked_consolidated": 39,
 }
+# Tiers carry no flair (a group's badge on avatars).
+NO_FLAIR = {"flair_name": None, "flair_url": None, "flair_bg_color": None, "flair_color": None}
 POST_TYPES = {"regular": 1, "moderator_action": 2, "small_action": 3, "whisper": 4}
 TRUST_LEVELS = {"newuser": 0, "basic": 1, "member": 2, "regular": 3, "leader": 4}
 
@@ -60,7 +64,7 @@ def basic_user(user: User) -> dict[str, Any]:
 
 def list_user(user: User) -> dict[str, Any]:
     return {**basic_user(user), "trust_level": trust_level(user), "admin": user.is_admin,
-            "moderator": user.is_moderator, "primary_group_name": TIER_GROUPS.get(user.tier)}
+            "moderator": user.is_moderator, "primary_group_name": TIER_GROUPS.get(user.tier), **NO_FLAIR}
 
 
 def current_user(user: User, *, can_create_topic: bool, unread_notifications: int = 0) -> dict[str, Any]:
@@ -75,7 +79,62 @@ def current_user(user: User, *, can_create_topic: bool, unread_notifications: in
     }
 
 
-def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer) -> dict[str, Any]:
+# Discourse's watch levels as its user JSON lists them (`watched_category_ids`, …).
+MUTED_LEVEL, REGULAR_LEVEL, TRACKING_LEVEL, WATCHING_LEVEL = 0, 1, 2, 3
+EMAIL_ALWAYS, EMAIL_NEVER = 0, 2
+DIGEST_MINUTES = {"daily": 1440, "weekly": 10080}
+
+
+def user_option(user: User, option: Any | None) -> dict[str, Any]:
+    """Discourse's UserOption from the account's e-mail preferences; the rest are Discourse's defaults
+    for what the forum does not let people choose."""
+    emails = option is None or option.email_notifications != "none"
+    digest = option.email_digest if option is not None else "none"
+    return {
+        "user_id": user.id, "mailing_list_mode": False, "mailing_list_mode_frequency": 1,
+        "email_digests": digest in DIGEST_MINUTES, "digest_after_minutes": DIGEST_MINUTES.get(digest, 10080),
+        "email_level": EMAIL_ALWAYS if emails else EMAIL_NEVER,
+        "email_messages_level": EMAIL_ALWAYS if emails else EMAIL_NEVER,
+        "email_previous_replies": 2, "email_in_reply_to": False, "include_tl0_in_digests": False,
+        "external_links_in_new_tab": False, "color_scheme_id": None, "dark_scheme_id": None,
+        "dynamic_favicon": False, "enable_quoting": True, "enable_smart_lists": True,
+        "enable_markdown_monospace_font": False, "automatically_unpin_topics": True,
+        "auto_track_topics_after_msecs": 240000, "notification_level_when_replying": TRACKING_LEVEL,
+        "new_topic_duration_minutes": 2880, "like_notification_frequency": 1, "notify_on_linked_posts": True,
+        "push_notification_level": "always", "enable_upcoming_change_available_notifications": False,
+        "theme_ids": [], "theme_key_seq": 0, "allow_private_messages": False, "enable_allowed_pm_users": False,
+        "homepage_id": None, "hide_profile_and_presence": False, "hide_profile": False, "hide_presence": False,
+        "text_size": "normal", "text_size_seq": 0, "title_count_mode": "notifications",
+        "timezone": user.timezone, "skip_new_user_tips": False, "topics_unread_when_closed": True,
+        "interface_color_mode": 0, "show_original_content": True, "send_shortcut": "ctrl_enter",
+        "automatically_translate": False, "understood_languages": [user.locale] if user.locale else [],
+    }
+
+
+def _auth_token(token: Any, current: bool) -> dict[str, Any]:
+    agent = token.user_agent or ""
+    return {"id": token.id, "client_ip": "", "location": "", "browser": agent[:100], "device": "", "os": "",
+            "icon": "", "created_at": iso(token.created_at), "seen_at": iso(token.last_used_at),
+            "is_active": current}
+
+
+def tier_group(user: User, *, size: int, viewer: Viewer) -> dict[str, Any]:
+    """The account's tier as the Discourse group it appears as."""
+    name = TIER_GROUPS[user.tier]
+    return {
+        "id": GROUP_IDS[name], "name": name, "display_name": name, "full_name": None, "title": None,
+        "user_count": size, "automatic": False, "primary_group": True, "visibility_level": 0,
+        "members_visibility_level": 0, "mentionable_level": 0, "messageable_level": 0,
+        "default_notification_level": 3, "public_admission": False, "public_exit": False,
+        "allow_membership_requests": False, "membership_request_template": None, "can_see_members": True,
+        "can_admin_group": permissions.can_moderate(viewer), "has_messages": False, "incoming_email": None,
+        "grant_trust_level": None, "publish_read_state": False, "bio_raw": None, "bio_cooked": None,
+        "bio_excerpt": None, "flair_url": None, "flair_bg_color": None, "flair_color": None,
+    }
+
+
+def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer,
+                extras: Any | None = None, current_token_hash: str | None = None) -> dict[str, Any]:
     detail = {
         **basic_user(user),
         "created_at": iso(user.created_at), "last_posted_at": iso(user.last_posted_at),
@@ -87,17 +146,78 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "groups": [{"id": GROUP_IDS[TIER_GROUPS[user.tier]], "name": TIER_GROUPS[user.tier]}]
         if user.tier in TIER_GROUPS else [],
     }
-    if viewer.is_staff or viewer.id == user.id:
+    own_or_staff = viewer.is_staff or viewer.id == user.id
+    if own_or_staff:
         detail["email"] = user.email
         detail["tier"] = user.tier
+    if extras is None:
+        return detail
+    group_id = GROUP_IDS.get(TIER_GROUPS.get(user.tier, ""))
+    inviter = extras.invited_by
+    detail.update({
+        "primary_group_id": group_id, "flair_group_id": None, "flair_url": None, "flair_bg_color": None,
+        "flair_color": None, "uploaded_avatar_id": None, "custom_fields": {}, "featured_topic": None,
+        "featured_user_badge_ids": [], "has_title_badges": False, "staged": False, "pending_count": 0,
+        "invited_by": basic_user(inviter) if inviter is not None else None,
+        "groups": [tier_group(user, size=extras.tier_size, viewer=viewer)] if group_id is not None else [],
+        "group_users": [{"group_id": group_id, "user_id": user.id, "notification_level": 3, "owner": False}]
+        if group_id is not None else [],
+        # Nobody is ignored or muted here, accounts are deleted by staff, and names are everyone's own.
+        "ignored": False, "muted": False, "can_ignore_user": False, "can_mute_user": False,
+        "can_edit_username": False, "can_edit_email": False, "can_edit_name": viewer.id == user.id,
+        "can_be_deleted": False, "can_delete_all_posts": False,
+    })
+    if not own_or_staff:
+        return detail
+    levels = extras.category_levels
+    detail.update({
+        "locale": user.locale, "second_factor_enabled": False, "user_option": user_option(user, extras.option),
+        "muted_category_ids": [c for c, lv in levels.items() if lv == MUTED_LEVEL],
+        "regular_category_ids": [c for c, lv in levels.items() if lv == REGULAR_LEVEL],
+        "tracked_category_ids": [c for c, lv in levels.items() if lv == TRACKING_LEVEL],
+        "watched_category_ids": [c for c, lv in levels.items() if lv == WATCHING_LEVEL],
+        "watched_first_post_category_ids": [], "watched_tags": [], "watching_first_post_tags": [],
+        "tracked_tags": [], "muted_tags": [], "muted_usernames": [], "ignored_usernames": [],
+        "allowed_pm_usernames": [], "mailing_list_posts_per_day": 0, "user_api_keys": None,
+        "user_auth_tokens": [_auth_token(t, t.token_hash == current_token_hash) for t in extras.sessions],
+        "user_notification_schedule": {"enabled": False, **{f"day_{d}_{edge}_time": t for d in range(7)
+                                                            for edge, t in (("start", 480), ("end", 1020))}},
+        "system_avatar_template": avatar_template(user), "system_avatar_upload_id": None,
+        "use_logo_small_as_avatar": False, "can_change_bio": False, "can_change_location": False,
+        "can_change_website": False, "can_change_tracking_preferences": viewer.id == user.id,
+        "can_upload_profile_header": False, "can_upload_user_card_background": False,
+    })
     return detail
 
 
 # --- posts ------------------------------------------------------------------------------------
 
+def flagged_post_reviewable_id(post_id: int) -> int:
+    # The review queue has no table: an item's id is derived from what it is about (forum/api/review.py).
+    return post_id * 2
+
+
+@dataclass(frozen=True)
+class Review:
+    """A post's place in the review queue: its reviewable's id, its flags, and those still pending."""
+
+    id: int
+    flags: int
+    pending: int
+
+
+def reviews(session: Session, viewer: Viewer, post_ids: list[int]) -> dict[int, Review]:
+    """The review state of the posts that have flags, for staff; nobody else learns of flags."""
+    if not post_ids or not permissions.can_moderate(viewer):
+        return {}
+    return {post_id: Review(id=flagged_post_reviewable_id(post_id), flags=total, pending=pending)
+            for post_id, (total, pending) in flags.counts_by_post(session, post_ids).items()}
+
+
 def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool = False,
          include_raw: bool = False, reply_to_user: User | None = None,
-         edit_reason: str | None = None) -> dict[str, Any]:
+         edit_reason: str | None = None, review: Review | None = None,
+         in_topic_view: bool = False) -> dict[str, Any]:
     author = p.user
     can_like = permissions.can_like_post(session, viewer, p, topic)
     summary: list[dict[str, Any]] = []
@@ -127,6 +247,14 @@ def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool
         "deleted_at": iso(p.deleted_at), "user_deleted": False, "edit_reason": edit_reason,
         "can_view_edit_history": True, "wiki": False,
         "post_url": urls.post_url(topic, p.post_number),
+        # Discourse's neutral values for what the forum has no notion of (drafts, badges, flair,
+        # link tracking); the review state is real, for staff (see `reviews`).
+        "draft_sequence": 0, "badges_granted": [], "flair_group_id": None, "link_counts": [],
+        "can_see_hidden_post": permissions.can_moderate(viewer),
+        # Inside a topic view Discourse counts 0 for "nothing to review"; elsewhere it has no count.
+        "reviewable_id": review.id if review else (0 if in_topic_view else None),
+        "reviewable_score_count": review.flags if review else 0,
+        "reviewable_score_pending_count": review.pending if review else 0,
     }
     if reply_to_user is not None:
         data["reply_to_user"] = {"username": reply_to_user.username, "name": reply_to_user.name or None,
@@ -151,15 +279,16 @@ def _posters(topic: Topic) -> list[dict[str, Any]]:
     ]
 
 
-def topic_list_item(topic: Topic, *, excerpt: str | None = None) -> dict[str, Any]:
+def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = False) -> dict[str, Any]:
     item = {
         "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
         "slug": topic.slug, "posts_count": topic.posts_count, "reply_count": topic.reply_count,
         "highest_post_number": topic.highest_post_number, "image_url": None,
         "created_at": iso(topic.created_at), "last_posted_at": iso(topic.last_posted_at), "bumped": True,
         "bumped_at": iso(topic.bumped_at), "archetype": "regular", "unseen": False,
+        # No bookmarks, and pins are not dismissed per person here (Discourse: null until one is).
         "pinned": topic.pinned or topic.pinned_globally, "unpinned": None, "visible": topic.visible,
-        "closed": topic.closed, "archived": topic.archived, "bookmarked": None, "liked": None, "tags": [],
+        "closed": topic.closed, "archived": topic.archived, "bookmarked": False, "liked": liked, "tags": [],
         "tags_descriptions": {}, "views": topic.views, "like_count": topic.like_count, "has_summary": False,
         "last_poster_username": (topic.last_post_user or topic.user).username,
         "category_id": topic.category_id, "op_like_count": 0, "pinned_globally": topic.pinned_globally,
@@ -171,14 +300,18 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None) -> dict[str, An
 
 
 def topic_list(topics: list[Topic], *, can_create_topic: bool, per_page: int, more_topics_url: str | None,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               extra: dict[str, Any] | None = None, liked_topic_ids: set[int] | None = None,
+               excerpts: dict[int, str] | None = None) -> dict[str, Any]:
     users: dict[int, User] = {}
     for t in topics:
         users.setdefault(t.user.id, t.user)
         if t.last_post_user is not None:
             users.setdefault(t.last_post_user.id, t.last_post_user)
     topic_list_body: dict[str, Any] = {"can_create_topic": can_create_topic, "per_page": per_page,
-                                       "top_tags": [], "topics": [topic_list_item(t) for t in topics]}
+                                       "top_tags": [],
+                                       "topics": [topic_list_item(t, liked=t.id in (liked_topic_ids or ()),
+                                                                  excerpt=(excerpts or {}).get(t.id))
+                                                  for t in topics]}
     if more_topics_url:
         topic_list_body["more_topics_url"] = more_topics_url
     topic_list_body.update(extra or {})
@@ -198,6 +331,23 @@ def group_permissions(category: Category) -> list[dict[str, Any]]:
     return perms
 
 
+# Category settings the forum does not have (templates, sorting, tags, e-mail in, review groups,
+# auto-close, badges, featured links), with the values Discourse gives a category that uses none.
+CATEGORY_NEUTRAL: dict[str, Any] = {
+    "topic_template": None, "topic_title_placeholder": None, "sort_order": None, "sort_ascending": None,
+    "show_subcategory_list": False, "num_featured_topics": 3, "default_view": None,
+    "subcategory_list_style": "rows_with_featured_topics", "default_top_period": "all",
+    "default_list_filter": "all", "minimum_required_tags": 0, "navigate_to_first_post_after_read": False,
+    "custom_fields": {}, "required_tag_groups": [], "allow_global_tags": False, "read_only_banner": None,
+    "available_groups": [], "auto_close_hours": None, "auto_close_based_on_last_post": False,
+    "allow_unlimited_owner_edits_on_first_post": False, "default_slow_mode_seconds": None, "email_in": None,
+    "email_in_allow_strangers": False, "mailinglist_mirror": False, "all_topics_wiki": False,
+    "allow_badges": False, "topic_featured_link_allowed": False, "search_priority": 0,
+    "topic_posting_review_group_ids": [], "reply_posting_review_group_ids": [], "uploaded_background_dark": None,
+    "form_template_ids": [],
+}
+
+
 def category(c: Category, *, level: int, viewer: Viewer, subcategory_ids: list[int] | None = None) -> dict[str, Any]:
     subcategory_ids = subcategory_ids or []
     data = {
@@ -207,13 +357,18 @@ def category(c: Category, *, level: int, viewer: Viewer, subcategory_ids: list[i
         "topic_count": c.topic_count, "post_count": c.post_count, "position": c.position,
         "read_restricted": c.level_everyone < SEE, "permission": PERMISSION_TYPES.get(level),
         "notification_level": 1, "has_children": bool(subcategory_ids), "subcategory_ids": subcategory_ids,
-        "parent_category_id": c.parent_id, "topics_day": 0, "topics_week": 0, "topics_month": 0,
+        "topics_day": 0, "topics_week": 0, "topics_month": 0,
         "topics_year": 0, "topics_all_time": c.topic_count, "uploaded_logo": None, "uploaded_logo_dark": None,
         "uploaded_background": None, "style_type": "square", "emoji": None, "icon": None,
         "can_edit": permissions.can_moderate(viewer), "can_delete": permissions.can_moderate(viewer),
-        "url": urls.category_url(c),
+        "url": urls.category_url(c), "subcategory_count": len(subcategory_ids),
+        **CATEGORY_NEUTRAL,
     }
+    if c.parent_id is not None:
+        data["parent_category_id"] = c.parent_id  # as in Discourse: only a subcategory names its parent
     if permissions.can_moderate(viewer):
         # Who may see a category is staff business; everyone else only learns their own level.
         data["group_permissions"] = group_permissions(c)
+        named = {p["group_name"] for p in data["group_permissions"]}
+        data["available_groups"] = [g for g in GROUP_IDS if g not in named]
     return data

@@ -7,15 +7,18 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from forum import __version__, notifications, permissions, reading, search
+from forum import __version__, flags, notifications, permissions, reading, search
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ForumError
 from forum.i18n import _
-from forum.models import NONE, Category, User
+from forum.models import FLAG_NAMES, NONE, Category, User
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
+
+USER_FIELD_MAX_LENGTH = 2048  # Discourse's default; the forum has no custom user fields
+NO_GROUP_FLAIR = {"flair_url": None, "flair_bg_color": None, "flair_color": None}
 
 
 @router.get("/about.json")
@@ -51,9 +54,24 @@ def _site_categories(session, viewer) -> list[dict[str, Any]]:
             for c in cats]
 
 
+def _post_action_type(type_id: int, name_key: str, name: str, *, is_flag: bool, custom: bool = False,
+                      short: str = "", description: str = "") -> dict[str, Any]:
+    return {"id": type_id, "name_key": name_key, "name": name, "is_flag": is_flag, "is_custom_flag": custom,
+            "short_description": short, "description": description, "require_message": custom,
+            "enabled": True, "applies_to": ["Post"] if is_flag else [], "is_used": False,
+            "auto_action_type": False}
+
+
+def _flag_type(type_id: int, name: str, *, custom: bool = False) -> dict[str, Any]:
+    return _post_action_type(type_id, FLAG_NAMES[type_id], name, is_flag=True, custom=custom,
+                             short=str(flags.FLAG_LABELS[type_id]), description=str(flags.FLAG_HELP[type_id]))
+
+
 @router.get("/site.json")
-def site(session: SessionDep, viewer: ViewerDep):
-    groups = [{"id": gid, "name": name} for name, gid in serializers.GROUP_IDS.items()]
+def site(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
+    # `everyone` is kept by the forum itself (Discourse's automatic groups); the tiers are set by staff.
+    groups = [{"id": gid, "name": name, "automatic": name == "everyone", **NO_GROUP_FLAIR}
+              for name, gid in serializers.GROUP_IDS.items()]
     return {
         "default_archetype": "regular",
         "notification_types": serializers.NOTIFICATION_TYPES,
@@ -66,13 +84,12 @@ def site(session: SessionDep, viewer: ViewerDep):
         "anonymous_top_menu_items": ["latest", "categories", "top"],
         "uncategorized_category_id": None,
         "post_action_types": [
-            {"id": 2, "name_key": "like", "name": "Like", "is_flag": False, "is_custom_flag": False},
-            {"id": 3, "name_key": "off_topic", "name": "It's Off-Topic", "is_flag": True, "is_custom_flag": False},
-            {"id": 4, "name_key": "inappropriate", "name": "It's Inappropriate", "is_flag": True,
-             "is_custom_flag": False},
-            {"id": 7, "name_key": "notify_moderators", "name": "Something Else", "is_flag": True,
-             "is_custom_flag": True},
-            {"id": 8, "name_key": "spam", "name": "It's Spam", "is_flag": True, "is_custom_flag": False},
+            _post_action_type(2, "like", "Like", is_flag=False, short=str(_("Like this post")),
+                              description=str(_("Like this post"))),
+            _flag_type(3, "It's Off-Topic"),
+            _flag_type(4, "It's Inappropriate"),
+            _flag_type(7, "Something Else", custom=True),
+            _flag_type(8, "It's Spam"),
         ],
         "topic_flag_types": [],
         "can_create_tag": False, "can_tag_topics": False, "can_tag_pms": False,
@@ -83,15 +100,21 @@ def site(session: SessionDep, viewer: ViewerDep):
         "categories": _site_categories(session, viewer),
         "archetypes": [{"id": "regular", "name": "Regular Topic", "options": []}],
         "user_fields": [], "auth_providers": [],
+        "homepage_choices": [], "user_field_max_length": USER_FIELD_MAX_LENGTH,
+        "default_light_color_scheme": None, "default_dark_color_scheme": None,
+        # The sign-up form asks for a name, and does not require it.
+        "full_name_required_for_signup": False, "full_name_visible_in_signup": True,
+        "email_configured": bool(settings.smtp_host),
     }
 
 
 @router.get("/site/basic-info.json")
 def basic_info(settings: SettingsDep):
-    return {"logo_url": None, "logo_small_url": None, "apple_touch_icon_url": None, "favicon_url": None,
+    # No logos: Discourse's neutral value for a string is the empty one.
+    return {"logo_url": "", "logo_small_url": "", "apple_touch_icon_url": "", "favicon_url": "",
             "title": settings.site_title, "description": settings.site_description,
             "header_primary_color": "222222", "header_background_color": "ffffff", "login_required": False,
-            "locale": settings.default_locale, "include_in_discourse_discover": False, "mobile_logo_url": None}
+            "locale": settings.default_locale, "include_in_discourse_discover": False, "mobile_logo_url": ""}
 
 
 @router.get("/search.json")
@@ -121,7 +144,7 @@ def search_json(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
             "group_ids": [], "more_posts": None, "more_users": None, "more_categories": None,
             "more_full_page_results": True if result.has_more else None,
             "can_create_topic": bool(permissions.creatable_categories(session, viewer)),
-            "error": str(error) if error else None, "search_log_id": None,
+            "error": str(error) if error else None, "search_log_id": 0,  # searches are not logged
         },
     }
 

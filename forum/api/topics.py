@@ -9,20 +9,22 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from starlette.requests import Request
 
-from forum import accounts, merges, moderation, permissions, posting, reading, tracking, urls
+from forum import accounts, markdown, merges, moderation, permissions, posting, reading, tracking, urls
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
-from forum.errors import ForumError, NotFound
+from forum.errors import Forbidden, ForumError, NotFound
 from forum.i18n import _
 from forum.models import Post, Topic, User
 from forum.permissions import Viewer
+from forum.text import parse_id
 from forum.web import notifications as web_notifications
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 
 CHUNK_SIZE = 20
+EXCERPT_LENGTH = 300
 MAX_PER_PAGE = 100
 
 
@@ -39,11 +41,20 @@ def _more_url(path: str, params, page: int) -> str:
 
 
 def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: int, path: str, params,
-                  can_create: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                  can_create: bool, extra: dict[str, Any] | None = None,
+                  with_excerpts: bool = False) -> dict[str, Any]:
     topics = listing.pinned + listing.topics
     more = _more_url(path, params, page) if listing.has_more else None
+    excerpts = None
+    if with_excerpts:
+        # Discourse's category lists carry each topic's excerpt (`always_include_topic_excerpts`).
+        by_id = {t.id: t for t in topics}
+        firsts = reading.first_posts(session, list(by_id))
+        excerpts = {tid: markdown.excerpt(p.cooked, EXCERPT_LENGTH) if permissions.can_read_post(
+            session, viewer, p, by_id[tid]) else "" for tid, p in firsts.items()}
     return serializers.topic_list(topics, can_create_topic=can_create, per_page=listing.per_page,
-                                  more_topics_url=more, extra=extra)
+                                  more_topics_url=more, extra=extra, excerpts=excerpts,
+                                  liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]))
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -79,7 +90,7 @@ def _category_topics(session, viewer, settings, params, category_id: int):
                                     order=params.str("order") or "default", ascending=params.bool("ascending"))
     return _listing_json(session, viewer, listing, page=page, path=urls.category_url(category), params=params,
                          can_create=permissions.can_create_topic(session, viewer, category),
-                         extra={"filter": f"c/{category.slug}/{category.id}/l/latest"})
+                         extra={"filter": f"c/{category.slug}/{category.id}/l/latest"}, with_excerpts=True)
 
 
 @router.get("/c/{category_id:int}.json")
@@ -124,8 +135,10 @@ def _reply_users(session, topic: Topic, posts: list[Post]) -> dict[int, User]:
 def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, include_raw: bool) -> list[dict]:
     liked = posting.liked_post_ids(session, viewer, [p.id for p in posts])
     targets = _reply_users(session, topic, posts)
+    reviews = serializers.reviews(session, viewer, [p.id for p in posts])
     data = [serializers.post(session, viewer, p, topic, liked=p.id in liked, include_raw=include_raw,
-                             reply_to_user=targets.get(p.reply_to_post_number or 0)) for p in posts]
+                             reply_to_user=targets.get(p.reply_to_post_number or 0), review=reviews.get(p.id),
+                             in_topic_view=True) for p in posts]
     api_decide.add_to_posts(session, viewer, topic, posts, data)
     return data
 
@@ -150,6 +163,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     can_edit = first is not None and permissions.can_edit_post(session, viewer, first, topic)
     last_poster = topic.last_post_user or topic.user
     proposal = api_decide.proposal_json(session, viewer, topic)
+    moderator = permissions.can_moderate(viewer)
     return {
         **({"proposal": proposal} if proposal is not None else {}),
         "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
@@ -167,6 +181,13 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
         "participant_count": topic.participant_count, "draft_key": f"topic_{topic.id}", "draft_sequence": 0,
         "actions_summary": [], "bookmarked": False, "unpinned": None, "featured_link": None,
         "current_post_number": near or (posts[0].post_number if posts else 1),
+        "pinned_at": serializers.iso(reading.pinned_at(session, topic)), "pinned_until": None,
+        "deleted_by": _deleted_by(session, topic, first),
+        "has_deleted": moderator and reading.has_deleted_posts(session, topic),
+        "slow_mode_seconds": topic.slow_mode_seconds, "slow_mode_enabled_until": None,
+        # What the forum has no notion of, with Discourse's neutral values.
+        "image_url": None, "thumbnails": None, "draft": None, "bookmarks": [], "topic_timer": None,
+        "message_bus_last_id": 0, "show_read_indicator": False,
         "details": {
             "created_by": serializers.basic_user(topic.user),
             "last_poster": serializers.basic_user(last_poster),
@@ -175,10 +196,26 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
             "can_delete": first is not None and permissions.can_delete_post(session, viewer, first, topic),
             "can_create_post": permissions.can_reply_topic(session, viewer, topic),
             "can_reply_as_new_topic": permissions.can_reply_topic(session, viewer, topic),
-            "can_flag_topic": not viewer.is_anonymous, "can_moderate": permissions.can_moderate(viewer),
+            "can_flag_topic": not viewer.is_anonymous, "can_moderate": moderator,
             "notification_level": 1, "notifications_reason_id": None,
+            # Staff do every moderation on every topic here; there is no per-category moderator.
+            "can_moderate_category": moderator, "can_review_topic": moderator, "can_close_topic": moderator,
+            "can_archive_topic": moderator, "can_pin_unpin_topic": moderator,
+            "can_toggle_topic_visibility": moderator, "can_move_posts": moderator,
+            "can_split_merge_topic": moderator,
+            # No private messages (nothing to convert to, no allowed users) and no staff notes.
+            "can_convert_topic": False, "can_remove_allowed_users": False, "can_remove_self_id": 0,
+            "can_edit_staff_notes": False,
         },
     }
+
+
+def _deleted_by(session, topic: Topic, first: Post | None) -> dict[str, Any] | None:
+    """Who deleted the topic (its first post): only staff see a deleted topic at all."""
+    if topic.deleted_at is None or first is None or first.deleted_by_id is None:
+        return None
+    user = session.get(User, first.deleted_by_id)
+    return serializers.basic_user(user) if user is not None else None
 
 
 def _track_visit(request: Request, session, write, viewer: Viewer, topic: Topic, params) -> None:
@@ -269,16 +306,25 @@ def update_topic_status(session: SessionDep, write: WriteDep, viewer: UserViewer
 @router.put("/t/{topic_id:int}.json")
 def update_topic(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
                  params: ParamsDep, topic_id: int):
-    """pydiscourse's update_topic(url, title): a new title is an edit of the first post."""
+    """Discourse's `{"topic": {"title", "category_id"}}`, or pydiscourse's update_topic(url, title) form.
+    A new title is an edit of the first post (its author or staff); moving the topic to another
+    category is a moderator's action."""
     topic = reading.get_topic(session, viewer, topic_id)
-    title = params.str("title")
-    if title is None:
-        raise ForumError(_("param is missing or the value is empty: title"))
+    title = params.str("topic", "title") or params.str("title")
+    category_id = params.str("topic", "category_id") or params.str("category_id")
+    if title is None and category_id is None:
+        raise ForumError(_("param is missing or the value is empty: topic"))
+    moving = category_id is not None and parse_id(category_id) != topic.category_id
+    if moving and not permissions.can_moderate(viewer):
+        raise Forbidden(_("Only moderators move topics to another category."))
     first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
     if first is None:
         raise NotFound()
     with write() as tx:
-        posting.edit_post(tx, settings, viewer, post_id=first.id, raw=first.raw, title=title)
+        if title is not None:
+            posting.edit_post(tx, settings, viewer, post_id=first.id, raw=first.raw, title=title)
+        if moving:
+            moderation.move_topic(tx, viewer, topic.id, category_id or "")
     session.expire_all()
     topic = reading.get_topic(session, viewer, topic_id)
     return {"basic_topic": {"id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),

@@ -106,11 +106,13 @@ def logout(request: Request, write: WriteDep, viewer: UserViewerDep, username: s
 
 @router.get("/u/{username}.json")
 @router.get("/users/{username}.json")
-def user(session: SessionDep, viewer: ViewerDep, username: str):
+def user(request: Request, session: SessionDep, viewer: ViewerDep, username: str):
     target = accounts.get_user(session, username)
     topic_count, post_count = reading.user_visible_counts(session, viewer, target)
-    return {"user_badges": [], "user": serializers.user_detail(target, topic_count=topic_count,
-                                                               post_count=post_count, viewer=viewer)}
+    extras = reading.profile_extras(session, target, private=viewer.is_staff or viewer.id == target.id)
+    return {"user_badges": [], "user": serializers.user_detail(
+        target, topic_count=topic_count, post_count=post_count, viewer=viewer, extras=extras,
+        current_token_hash=auth.token_hash(token) if (token := getattr(request.state, "session_token", None)) else None)}
 
 
 @router.post("/users.json")
