@@ -121,14 +121,14 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
         with write() as tx:
             post_id = _same_post_again(tx, settings, viewer, params, raw) if api_client else None
             if post_id is None and topic_id:
-                ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=False)
+                ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=False)
                 tid = params.int("topic_id")
                 if tid is None or tid <= 0:
                     raise NotFound()
                 post_id = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
                                                reply_to_post_number=params.int("reply_to_post_number")).id
             elif post_id is None:
-                ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=True)
+                ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=True)
                 post_id = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
                                                category_id=params.str("category") or params.str("category_id")).id
     except ValidationFailed as e:

@@ -43,7 +43,8 @@ def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: 
     topics = listing.pinned + listing.topics
     more = _more_url(path, params, page) if listing.has_more else None
     return serializers.topic_list(topics, can_create_topic=can_create, per_page=listing.per_page,
-                                  more_topics_url=more, extra=extra)
+                                  more_topics_url=more, extra=extra,
+                                  featured=reading.frequent_posters(session, viewer, topics))
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -52,7 +53,8 @@ def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: 
 def latest(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep):
     page, per_page = _paging(params, settings)
     listing = reading.latest_topics(session, viewer, page=page + 1, per_page=per_page,
-                                    order=params.str("order") or "default", ascending=params.bool("ascending"))
+                                    order=params.str("order") or "default", ascending=params.bool("ascending"),
+                                    status=params.str("status"))
     return _listing_json(session, viewer, listing, page=page, path="/latest", params=params,
                          can_create=bool(permissions.creatable_categories(session, viewer)))
 
@@ -76,7 +78,8 @@ def _category_topics(session, viewer, settings, params, category_id: int):
     category = reading.get_category(session, viewer, category_id)
     page, per_page = _paging(params, settings)
     listing = reading.latest_topics(session, viewer, page=page + 1, per_page=per_page, category=category,
-                                    order=params.str("order") or "default", ascending=params.bool("ascending"))
+                                    order=params.str("order") or "default", ascending=params.bool("ascending"),
+                                    status=params.str("status"))
     return _listing_json(session, viewer, listing, page=page, path=urls.category_url(category), params=params,
                          can_create=permissions.can_create_topic(session, viewer, category),
                          extra={"filter": f"c/{category.slug}/{category.id}/l/latest"})
@@ -150,7 +153,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     can_edit = first is not None and permissions.can_edit_post(session, viewer, first, topic)
     last_poster = topic.last_post_user or topic.user
     proposal = api_decide.proposal_json(session, viewer, topic)
-    return {
+    view = {
         **({"proposal": proposal} if proposal is not None else {}),
         "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
                         "stream": stream},
@@ -179,6 +182,11 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
             "notification_level": 1, "notifications_reason_id": None,
         },
     }
+    if topic.deleted_at is not None:
+        # Who deleted a topic is who deleted its first post (only staff get this far).
+        remover = session.get(User, first.deleted_by_id) if first is not None and first.deleted_by_id else None
+        view["deleted_by"] = serializers.basic_user(remover) if remover is not None else None
+    return view
 
 
 def _track_visit(request: Request, session, write, viewer: Viewer, topic: Topic, params) -> None:
