@@ -360,6 +360,19 @@ def ensure_can_moderate_user(viewer: Viewer, target: User | None) -> User:
     return target
 
 
+def can_see_user(viewer: Viewer, user: User) -> bool:
+    """Sign-ups awaiting approval (and deactivated accounts) are staff business; everyone else's
+    profile, directory entry and tier membership are public, as on Discourse."""
+    return viewer.is_staff or user.approved or user.id == viewer.id
+
+
+def visible_users_clause(viewer: Viewer) -> ColumnElement[bool]:
+    """can_see_user() as a WHERE clause on User, for lists of people (directory, group members)."""
+    if viewer.is_staff:
+        return true()
+    return User.approved.is_(True)
+
+
 def can_see_private_activity(viewer: Viewer, user: User) -> bool:
     """The likes a person received (and Discourse's other private user actions) are theirs and
     admins' to list, as in Discourse; what they did themselves is public, within what one may see."""

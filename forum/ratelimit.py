@@ -119,6 +119,11 @@ def hit_signup(limiter: RateLimiter, session: Session, settings, ip: str) -> Non
     limiter.hit(session, f"signup-ip:{ip}", settings.signups_per_ip_per_hour, 3600)
 
 
+def hit_password_reset(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
+    limiter.hit(session, f"reset-ip:{ip}", settings.login_attempts_per_ip, 3600)
+    limiter.hit(session, f"reset-account:{login.strip().lower()[:100]}", 3, 3600)
+
+
 def hit_login(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
     limiter.hit(session, f"login-ip:{ip}", settings.login_attempts_per_ip, settings.login_window)
     limiter.hit(session, f"login-account:{login.strip().lower()[:100]}", settings.login_attempts_per_account,

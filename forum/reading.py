@@ -257,6 +257,15 @@ def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: 
         window *= 4
 
 
+def post_replies(session: Session, viewer: Viewer, post: Post, topic: Topic, *, limit: int = 100) -> list[Post]:
+    """The posts that answer this one, as the viewer may read them, oldest first."""
+    permissions.ensure_can_read_post(session, viewer, post, topic)
+    return list(session.scalars(
+        select(Post).where(Post.topic_id == topic.id, Post.reply_to_post_number == post.post_number,
+                           Post.deleted_at.is_(None), permissions.visible_posts_in_topic_clause(viewer))
+        .order_by(Post.post_number).limit(limit)))
+
+
 def topic_stream(session: Session, viewer: Viewer, topic: Topic, *, include_deleted: bool = False) -> list[int]:
     """Ids of every post of the topic the viewer may read, in order (one column, one index scan)."""
     permissions.ensure_can_see_topic(session, viewer, topic)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from forum import flags, permissions, posting, ratelimit, reading
 from forum.api import decide as api_decide
 from forum.api import serializers
+from forum.api import topics as api_topics
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
@@ -172,6 +173,23 @@ def delete_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, pos
     with write() as tx:
         posting.delete_post(tx, viewer, post_id=post_id)
     return empty()
+
+
+@router.get("/posts/{post_id:int}/replies.json")
+def post_replies(session: SessionDep, viewer: ViewerDep, post_id: int):
+    post, topic = _readable_post(session, viewer, post_id)
+    replies = api_topics.posts_json(session, viewer, topic, reading.post_replies(session, viewer, post, topic),
+                                    include_raw=False)
+    for reply in replies:
+        # Discourse's reply serializer says these too; flag review is not a separate record here.
+        reply.setdefault("can_see_hidden_post", permissions.can_moderate(viewer))
+        reply.setdefault("reviewable_id", None)
+        reply.setdefault("reviewable_score_count", 0)
+        reply.setdefault("reviewable_score_pending_count", 0)
+        # Discourse's reply summaries say only whether the viewer may act (like) now.
+        reply["actions_summary"] = [{"id": a["id"], "can_act": bool(a.get("can_act"))}
+                                    for a in reply["actions_summary"]]
+    return replies
 
 
 # --- likes (and flags) ------------------------------------------------------------------------

@@ -182,6 +182,8 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
             "notification_level": 1, "notifications_reason_id": None,
         },
     }
+    if viewer.user is not None:
+        view["details"]["notification_level"] = tracking.topic_level(session, viewer.user.id, topic)
     if topic.deleted_at is not None:
         # Who deleted a topic is who deleted its first post (only staff get this far).
         remover = session.get(User, first.deleted_by_id) if first is not None and first.deleted_by_id else None
@@ -261,6 +263,15 @@ def delete_topic(write: WriteDep, session: SessionDep, viewer: ViewerDep, topic_
         posting.delete_post(tx, viewer, post_id=first)
     return empty()
 
+
+
+@router.post("/t/{topic_id:int}/notifications.json")
+def topic_notification_level(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, topic_id: int):
+    """Watching a topic: 3 watching, 2 tracking, 1 normal, 0 muted (Discourse's levels)."""
+    level = tracking.parse_level(params.str("notification_level"))
+    with write() as tx:
+        tracking.set_topic_level(tx, viewer, reading.get_topic(tx, viewer, topic_id), level)
+    return {"success": "OK"}
 
 
 @router.put("/t/{topic_id:int}/status.json")
