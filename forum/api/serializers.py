@@ -139,6 +139,9 @@ def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool
 
 # --- topics -----------------------------------------------------------------------------------
 
+POSTER_ROLES = (_("Original Poster"), _("Most Recent Poster"), _("Frequent Poster"))
+
+
 def _posters(topic: Topic, featured: list[User] | None = None) -> list[dict[str, Any]]:
     """Discourse's poster summary: the original poster, the most frequent posters, and the most
     recent poster last; five at most, each described by the parts they played."""
@@ -154,9 +157,6 @@ def _posters(topic: Topic, featured: list[User] | None = None) -> list[dict[str,
     return [{"extras": ("latest single" if single else "latest") if uid == last else None,
              "description": ", ".join(roles[uid]), "user_id": uid, "primary_group_id": None,
              "flair_group_id": None} for uid in chosen]
-
-
-POSTER_ROLES = (_("Original Poster"), _("Most Recent Poster"), _("Frequent Poster"))
 
 
 def topic_list_item(topic: Topic, *, excerpt: str | None = None,
