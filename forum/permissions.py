@@ -107,7 +107,8 @@ def visible_category_ids(session: Session, viewer: Viewer) -> list[int]:
 def visible_topics_clause(session: Session, viewer: Viewer, *, listed_only: bool = True) -> ColumnElement[bool]:
     """WHERE clause restricting Topic rows to those the viewer may see (and, by default, that are listed)."""
     if viewer.is_staff:
-        return true() if not listed_only else Topic.visible.is_(True)
+        # Staff open deleted topics by their address; lists leave them out, as Discourse's do.
+        return true() if not listed_only else and_(Topic.visible.is_(True), Topic.deleted_at.is_(None))
     clauses = [Topic.category_id.in_(visible_category_ids(session, viewer)), Topic.deleted_at.is_(None)]
     if listed_only:
         clauses.append(Topic.visible.is_(True))
@@ -118,7 +119,7 @@ def visible_topics_template(staff: bool, *, listed_only: bool = True) -> ColumnE
     """visible_topics_clause() for statements built once and run many times: the categories are a
     parameter, given by visible_topics_params() for each viewer."""
     if staff:
-        return Topic.visible.is_(True) if listed_only else true()
+        return and_(Topic.visible.is_(True), Topic.deleted_at.is_(None)) if listed_only else true()
     clauses = [Topic.category_id.in_(bindparam("visible_category_ids", expanding=True)), Topic.deleted_at.is_(None)]
     if listed_only:
         clauses.append(Topic.visible.is_(True))
@@ -188,6 +189,11 @@ def can_see_topic(session: Session, viewer: Viewer, topic: Topic) -> bool:
     if topic.deleted_at is not None:
         return False
     return category_levels(session, viewer).get(topic.category_id, NONE) >= SEE
+
+
+def can_see_deleted_topics(viewer: Viewer) -> bool:
+    """Whether the viewer may list deleted topics (Discourse's `status=deleted`)."""
+    return viewer.is_staff
 
 
 def ensure_can_see_topic(session: Session, viewer: Viewer, topic: Topic | None) -> Topic:
@@ -354,6 +360,19 @@ def ensure_can_moderate_user(viewer: Viewer, target: User | None) -> User:
     return target
 
 
+def can_see_user(viewer: Viewer, user: User) -> bool:
+    """Sign-ups awaiting approval (and deactivated accounts) are staff business; everyone else's
+    profile, directory entry and tier membership are public, as on Discourse."""
+    return viewer.is_staff or user.approved or user.id == viewer.id
+
+
+def visible_users_clause(viewer: Viewer) -> ColumnElement[bool]:
+    """can_see_user() as a WHERE clause on User, for lists of people (directory, group members)."""
+    if viewer.is_staff:
+        return true()
+    return User.approved.is_(True)
+
+
 def can_see_private_activity(viewer: Viewer, user: User) -> bool:
     """The likes a person received (and Discourse's other private user actions) are theirs and
     admins' to list, as in Discourse; what they did themselves is public, within what one may see."""
@@ -417,6 +436,12 @@ def posting_refusal(viewer: Viewer) -> str | None:
         return _("You have been silenced until %(date)s: you can read, but not post.",
                  date=_utc(user.silenced_until))
     return None
+
+
+def exempt_from_posting_limits(viewer: Viewer) -> bool:
+    """Staff are not held to the per-person topic and post rate limits, as in Discourse: a moderator
+    splitting a thread, or an admin's bot posting reports, must not be refused."""
+    return viewer.is_staff
 
 
 def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, topic: Topic | None = None) -> None:

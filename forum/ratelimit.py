@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forum import permissions
 from forum.errors import RateLimited
 from forum.models import RateLimitBucket, utcnow
+from forum.permissions import Viewer
 
 
 class RateLimiter:
@@ -91,10 +93,22 @@ def _remaining(start: datetime, window: int, now: datetime) -> int:
 LIKES_PER_DAY = 200
 
 
-def hit_posting(limiter: RateLimiter, session: Session, settings, user_id: int, *, new_topic: bool) -> None:
+def hit_new_topic(limiter: RateLimiter, session: Session, settings, viewer: Viewer) -> None:
+    if viewer.user is None or permissions.exempt_from_posting_limits(viewer):
+        return
+    limiter.hit(session, f"topic:{viewer.user.id}", settings.topics_per_hour, 3600)
+
+
+def hit_new_post(limiter: RateLimiter, session: Session, settings, viewer: Viewer) -> None:
+    if viewer.user is None or permissions.exempt_from_posting_limits(viewer):
+        return
+    limiter.hit(session, f"post:{viewer.user.id}", settings.posts_per_minute, 60)
+
+
+def hit_posting(limiter: RateLimiter, session: Session, settings, viewer: Viewer, *, new_topic: bool) -> None:
     if new_topic:
-        limiter.hit(session, f"topic:{user_id}", settings.topics_per_hour, 3600)
-    limiter.hit(session, f"post:{user_id}", settings.posts_per_minute, 60)
+        hit_new_topic(limiter, session, settings, viewer)
+    hit_new_post(limiter, session, settings, viewer)
 
 
 def hit_like(limiter: RateLimiter, session: Session, user_id: int) -> int:
@@ -103,6 +117,11 @@ def hit_like(limiter: RateLimiter, session: Session, user_id: int) -> int:
 
 def hit_signup(limiter: RateLimiter, session: Session, settings, ip: str) -> None:
     limiter.hit(session, f"signup-ip:{ip}", settings.signups_per_ip_per_hour, 3600)
+
+
+def hit_password_reset(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
+    limiter.hit(session, f"reset-ip:{ip}", settings.login_attempts_per_ip, 3600)
+    limiter.hit(session, f"reset-account:{login.strip().lower()[:100]}", 3, 3600)
 
 
 def hit_login(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, false, func, select
 from sqlalchemy.orm import Session
 
 from forum import permissions
@@ -53,10 +53,35 @@ TOPIC_ORDERS = {"default": Topic.bumped_at, "activity": Topic.bumped_at, "create
                 "category": Topic.category_id}
 
 
+# Discourse's `status` filter on topic lists.
+TOPIC_STATUSES = ("open", "closed", "archived", "listed", "unlisted", "deleted")
+
+
+def _status_clause(session: Session, viewer: Viewer, status: str | None):
+    """The topics a list shows for `status`: unlisted and deleted ones only to those who may see
+    them (anyone else gets what the list shows without the filter, as in Discourse)."""
+    if status == "deleted" and permissions.can_see_deleted_topics(viewer):
+        return and_(permissions.visible_topics_clause(session, viewer, listed_only=False),
+                    Topic.deleted_at.is_not(None))
+    if status == "unlisted" and viewer.is_staff:
+        return and_(permissions.visible_topics_clause(session, viewer, listed_only=False),
+                    Topic.visible.is_(False), Topic.deleted_at.is_(None))
+    visible = permissions.visible_topics_clause(session, viewer)
+    if status == "open":
+        return and_(visible, Topic.closed.is_(False), Topic.archived.is_(False))
+    if status == "closed":
+        return and_(visible, Topic.closed.is_(True))
+    if status == "archived":
+        return and_(visible, Topic.archived.is_(True))
+    if status == "unlisted":
+        return false()
+    return visible
+
+
 def latest_topics(session: Session, viewer: Viewer, *, page: int = 1, per_page: int = 30,
                   category: Category | None = None, order: str = "default",
-                  ascending: bool = False) -> TopicList:
-    visible = permissions.visible_topics_clause(session, viewer)
+                  ascending: bool = False, status: str | None = None) -> TopicList:
+    visible = _status_clause(session, viewer, status)
     pinned_col = Topic.pinned if category is not None else Topic.pinned_globally
     base = select(Topic).where(visible)
     if category is not None:
@@ -292,6 +317,15 @@ def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: 
         window *= 4
 
 
+def post_replies(session: Session, viewer: Viewer, post: Post, topic: Topic, *, limit: int = 100) -> list[Post]:
+    """The posts that answer this one, as the viewer may read them, oldest first."""
+    permissions.ensure_can_read_post(session, viewer, post, topic)
+    return list(session.scalars(
+        select(Post).where(Post.topic_id == topic.id, Post.reply_to_post_number == post.post_number,
+                           Post.deleted_at.is_(None), permissions.visible_posts_in_topic_clause(viewer))
+        .order_by(Post.post_number).limit(limit)))
+
+
 def topic_stream(session: Session, viewer: Viewer, topic: Topic, *, include_deleted: bool = False) -> list[int]:
     """Ids of every post of the topic the viewer may read, in order (one column, one index scan)."""
     permissions.ensure_can_see_topic(session, viewer, topic)
@@ -331,6 +365,31 @@ def topic_participants(session: Session, viewer: Viewer, topic: Topic, *, limit:
         .group_by(User.id).order_by(posts.desc(), User.id).limit(limit))]
 
 
+def frequent_posters(session: Session, viewer: Viewer, topics: list[Topic], *,
+                     limit: int = 4) -> dict[int, list[User]]:
+    """For each topic, who wrote most of its posts the viewer may read, besides its original and
+    its most recent poster (Discourse's "featured users"): one grouped query for a whole list."""
+    if not topics:
+        return {}
+    posts = func.count(Post.id)
+    rows = session.execute(
+        select(Post.topic_id, Post.user_id, posts)
+        .where(Post.topic_id.in_([t.id for t in topics]), Post.deleted_at.is_(None),
+               permissions.readable_posts_clause(viewer))
+        .group_by(Post.topic_id, Post.user_id)
+        .order_by(Post.topic_id, posts.desc(), func.min(Post.post_number))).all()
+    by_topic = {t.id: t for t in topics}
+    featured: dict[int, list[int]] = {}
+    for topic_id, user_id, _count in rows:
+        topic = by_topic[topic_id]
+        chosen = featured.setdefault(topic_id, [])
+        if user_id not in (topic.user_id, topic.last_post_user_id) and len(chosen) < limit:
+            chosen.append(user_id)
+    wanted = {uid for ids in featured.values() for uid in ids}
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))} if wanted else {}
+    return {tid: [users[uid] for uid in ids if uid in users] for tid, ids in featured.items()}
+
+
 def category_by_slug(session: Session, viewer: Viewer, slug: str, parent_slug: str | None = None) -> Category:
     """A category the viewer may see, named by its slug (and its parent's); NotFound otherwise."""
     stmt = select(Category).where(Category.slug == slug.lower(),
@@ -343,18 +402,34 @@ def category_by_slug(session: Session, viewer: Viewer, slug: str, parent_slug: s
     return category
 
 
-@dataclass
-class SiteCounts:
-    topics: int
-    posts: int
-    likes: int
+STATS_WINDOWS = {"last_day": 1, "7_days": 7, "30_days": 30}
 
 
-def site_counts(session: Session, viewer: Viewer) -> SiteCounts:
-    """Totals of what this viewer may see: the size of a private category is not public knowledge."""
-    topics = session.scalar(select(func.count(Topic.id)).where(permissions.visible_topics_clause(session, viewer)))
-    posts, likes = session.execute(
-        select(func.count(Post.id), func.coalesce(func.sum(Post.like_count), 0))
-        .join(Topic, Topic.id == Post.topic_id)
-        .where(permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None))).one()
-    return SiteCounts(topics=topics or 0, posts=posts or 0, likes=likes or 0)
+def about_stats(session: Session, viewer: Viewer) -> dict[str, int]:
+    """Discourse's /about stats: totals and the last day, week and month of topics, posts, likes and
+    accounts. Content is counted as this viewer may see it; people by when they joined and were last seen."""
+    now = utcnow()
+
+    def windows(column):
+        return [func.coalesce(func.sum(case((column > now - timedelta(days=days), 1), else_=0)), 0)
+                for days in STATS_WINDOWS.values()]
+
+    def named(prefix: str, total: int, counts) -> dict[str, int]:
+        return {f"{prefix}_count": int(total or 0),
+                **{f"{prefix}s_{w}": int(n or 0) for w, n in zip(STATS_WINDOWS, counts, strict=True)}}
+
+    topics = session.execute(select(func.count(Topic.id), *windows(Topic.created_at))
+                             .where(permissions.visible_topics_clause(session, viewer))).one()
+    readable = (permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None))
+    posts = session.execute(select(func.count(Post.id), *windows(Post.created_at))
+                            .join(Topic, Topic.id == Post.topic_id).where(*readable)).one()
+    likes = session.execute(select(func.count(PostAction.id), *windows(PostAction.created_at))
+                            .join(Post, Post.id == PostAction.post_id).join(Topic, Topic.id == Post.topic_id)
+                            .where(PostAction.action_type == LIKE, *readable)).one()
+    users = session.execute(select(func.count(User.id), *windows(User.created_at))).one()
+    active = session.execute(select(*windows(User.last_seen_at))).one()
+    stats = {**named("topic", topics[0], topics[1:]), **named("post", posts[0], posts[1:]),
+             **named("user", users[0], users[1:]), **named("like", likes[0], likes[1:]),
+             **{f"active_users_{w}": int(n or 0) for w, n in zip(STATS_WINDOWS, active, strict=True)}}
+    stats["likes_count"] = stats["like_count"]  # the name older Discourse versions (and pydiscourse users) read
+    return stats

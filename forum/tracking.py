@@ -368,6 +368,14 @@ def category_level(session: Session, user_id: int, category_id: int) -> int:
     return NORMAL if level is None else level
 
 
+def category_levels_of(session: Session, user_id: int | None) -> dict[int, int]:
+    """The watch level a person set on each category (categories not named are NORMAL)."""
+    if user_id is None:
+        return {}
+    return {cid: level for cid, level in session.execute(
+        select(CategoryUser.category_id, CategoryUser.notification_level).where(CategoryUser.user_id == user_id))}
+
+
 def topic_level(session: Session, user_id: int, topic: Topic) -> int:
     row = topic_user(session, user_id, topic.id)
     if row is not None and row.notification_level is not None:

@@ -10,21 +10,25 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from forum import accounts, auth, mail, modlog, notifications, permissions, urls
 from forum.config import Settings
-from forum.errors import Conflict, NotFound, ValidationFailed
+from forum.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translate
 from forum.models import (
+    LIKE,
     TIERS,
     ApiKey,
     CategoryUser,
     EmailToken,
     FeedToken,
     Flag,
+    ModerationLog,
     Post,
+    PostAction,
     Topic,
     User,
     UserOption,
@@ -36,6 +40,7 @@ from forum.permissions import Viewer
 from forum.text import clean, parse_id
 
 ROLES = ("moderator", "admin")
+_NO_SYNC = {"synchronize_session": False}
 MESSAGE_MAX = 1000
 
 
@@ -256,6 +261,78 @@ def reject(session: Session, viewer: Viewer, user_id: int | str, *, reason: str 
                   summary=f"{user.username} <{user.email}>", reason=clean(reason, single_line=True))
     session.delete(user)
     session.flush()
+
+
+# --- activation, sessions and deletion (Discourse's admin user actions) -----------------------
+
+def activate(session: Session, settings: Settings, viewer: Viewer, user_id: int | str) -> User:
+    """Discourse's activate: the account may log in (a pending sign-up is approved, and told so) and
+    its email address counts as confirmed."""
+    from forum import emails
+
+    permissions.ensure_can_moderate(viewer)
+    user = get_user(session, user_id)
+    if not user.approved:
+        approve(session, settings, viewer, user.id)
+    emails.confirm_address(session, user.id)
+    session.flush()
+    return user
+
+
+def deactivate(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
+    """The account may not log in until staff activate (approve) it again; its sessions end now."""
+    user = _target(session, viewer, user_id)
+    if not user.approved:
+        raise Conflict(_("This account is not active."))
+    user.approved = False
+    accounts.end_all_sessions(session, user.id)
+    _log(session, viewer, "deactivate_user", user, clean(reason, single_line=True))
+    session.flush()
+    return user
+
+
+def log_out(session: Session, viewer: Viewer, user_id: int | str) -> User:
+    """End every session of the account (browsers must log in again; API keys are not sessions)."""
+    user = _target(session, viewer, user_id)
+    accounts.end_all_sessions(session, user.id)
+    _log(session, viewer, "log_out_user", user)
+    session.flush()
+    return user
+
+
+def delete_user(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> None:
+    """Remove an account that never posted, as Discourse does; one with posts is suspended instead.
+
+    Its likes go with it (the counters they added are taken back); the log keeps its name."""
+    user = _target(session, viewer, user_id)
+    if session.scalar(select(Post.id).where(Post.user_id == user.id).limit(1)) is not None:
+        raise Forbidden(_("%(username)s has posts: suspend the account instead, or delete its posts first.",
+                          username=user.username))
+    liked = list(session.scalars(select(PostAction.post_id).where(PostAction.user_id == user.id,
+                                                                 PostAction.action_type == LIKE)))
+    if liked:
+        session.execute(update(Post).where(Post.id.in_(liked), Post.like_count > 0)
+                        .values(like_count=Post.like_count - 1), execution_options=_NO_SYNC)
+        per_topic = session.execute(select(Post.topic_id, func.count()).where(Post.id.in_(liked))
+                                    .group_by(Post.topic_id)).all()
+        for topic_id, n in per_topic:
+            session.execute(update(Topic).where(Topic.id == topic_id)
+                            .values(like_count=Topic.like_count - n),
+                            execution_options=_NO_SYNC)
+    # The log and the invitation tree keep their rows; they name the account by its username.
+    session.execute(update(ModerationLog).where(ModerationLog.target_user_id == user.id)
+                    .values(target_user_id=None), execution_options=_NO_SYNC)
+    session.execute(update(User).where(User.invited_by_id == user.id).values(invited_by_id=None),
+                    execution_options=_NO_SYNC)
+    modlog.record(session, viewer, "delete_user", target_type="user", target_id=user.id,
+                  summary=f"{user.username} <{user.email}>", reason=clean(reason, single_line=True))
+    try:
+        with session.begin_nested():
+            session.delete(user)
+            session.flush()
+    except IntegrityError:
+        raise Forbidden(_("%(username)s has acted on the forum (as staff, or in reviews): suspend the account "
+                          "instead.", username=user.username)) from None
 
 
 # --- what staff see about a person ------------------------------------------------------------

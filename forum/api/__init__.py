@@ -12,10 +12,24 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.routing import Match
 
-from forum.api import categories, moderation, posts, review, site, tiers, topics, useractions, users
+from forum.api import (
+    admin_users,
+    categories,
+    moderation,
+    people,
+    posts,
+    review,
+    site,
+    tiers,
+    topics,
+    useractions,
+    users,
+)
 
 router = APIRouter(tags=["discourse api"])
-for module in (topics, posts, categories, users, useractions, site, moderation, review, tiers):
+# admin_users before moderation: its named actions (activate.json, …) come before moderation's
+# `/admin/users/{id}/{change}.json` for the staff roles.
+for module in (topics, posts, categories, users, useractions, site, admin_users, moderation, review, tiers, people):
     router.include_router(module.router)
 
 

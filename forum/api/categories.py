@@ -11,7 +11,7 @@ from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ValidationFailed
 from forum.i18n import _
-from forum.models import AUDIENCES, NONE, Category
+from forum.models import AUDIENCES, NONE, NORMAL, Category
 from forum.permissions import Viewer
 from forum.web.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
 
@@ -55,14 +55,17 @@ def _category_json(session, viewer: Viewer, category: Category) -> dict[str, Any
 def list_categories(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
     rows = reading.category_list(session, viewer)
     include_subcategories = params.bool("include_subcategories")
+    watching = tracking.category_levels_of(session, viewer.id)
     out = []
     for row in rows:
         data = serializers.category(row.category, level=row.level, viewer=viewer,
                                     subcategory_ids=[c.id for c in row.subcategories])
+        data["notification_level"] = watching.get(row.category.id, NORMAL)
         if include_subcategories:
             levels = permissions.category_levels(session, viewer)
-            data["subcategory_list"] = [serializers.category(c, level=levels[c.id], viewer=viewer)
-                                        for c in row.subcategories]
+            data["subcategory_list"] = [
+                {**serializers.category(c, level=levels[c.id], viewer=viewer),
+                 "notification_level": watching.get(c.id, NORMAL)} for c in row.subcategories]
         out.append(data)
     return {"category_list": {
         "can_create_category": permissions.can_moderate(viewer),
@@ -72,6 +75,7 @@ def list_categories(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
 
 
 @router.get("/c/{category_id:int}/show.json")
+@router.get("/c/{slug}/{category_id:int}/show.json")
 def show_category(session: SessionDep, viewer: ViewerDep, category_id: int):
     category = reading.get_category(session, viewer, category_id)
     return {"category": _category_json(session, viewer, category)}

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from forum import flags, markdown, permissions, posting, ratelimit, reading
 from forum.api import decide as api_decide
 from forum.api import serializers
+from forum.api import topics as api_topics
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
@@ -124,14 +125,14 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
         with write() as tx:
             post_id = _same_post_again(tx, settings, viewer, params, raw) if api_client else None
             if post_id is None and topic_id:
-                ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=False)
+                ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=False)
                 tid = params.int("topic_id")
                 if tid is None or tid <= 0:
                     raise NotFound()
                 post_id = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
                                                reply_to_post_number=params.int("reply_to_post_number")).id
             elif post_id is None:
-                ratelimit.hit_posting(limiter, tx, settings, viewer.user.id, new_topic=True)
+                ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=True)
                 post_id = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
                                                category_id=params.str("category") or params.str("category_id")).id
     except ValidationFailed as e:
@@ -175,6 +176,23 @@ def delete_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, pos
     with write() as tx:
         posting.delete_post(tx, viewer, post_id=post_id)
     return empty()
+
+
+@router.get("/posts/{post_id:int}/replies.json")
+def post_replies(session: SessionDep, viewer: ViewerDep, post_id: int):
+    post, topic = _readable_post(session, viewer, post_id)
+    replies = api_topics.posts_json(session, viewer, topic, reading.post_replies(session, viewer, post, topic),
+                                    include_raw=False)
+    for reply in replies:
+        # Discourse's reply serializer says these too; flag review is not a separate record here.
+        reply.setdefault("can_see_hidden_post", permissions.can_moderate(viewer))
+        reply.setdefault("reviewable_id", None)
+        reply.setdefault("reviewable_score_count", 0)
+        reply.setdefault("reviewable_score_pending_count", 0)
+        # Discourse's reply summaries say only whether the viewer may act (like) now.
+        reply["actions_summary"] = [{"id": a["id"], "can_act": bool(a.get("can_act"))}
+                                    for a in reply["actions_summary"]]
+    return replies
 
 
 # --- likes (and flags) ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from forum import flags, permissions, urls
+from forum.i18n import _
 from forum.models import CREATE, REPLY, SEE, Category, Post, Topic, User
 from forum.permissions import Viewer
 
@@ -266,20 +267,28 @@ def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool
 
 # --- topics -----------------------------------------------------------------------------------
 
-def _posters(topic: Topic) -> list[dict[str, Any]]:
+POSTER_ROLES = (_("Original Poster"), _("Most Recent Poster"), _("Frequent Poster"))
+
+
+def _posters(topic: Topic, featured: list[User] | None = None) -> list[dict[str, Any]]:
+    """Discourse's poster summary: the original poster, the most frequent posters, and the most
+    recent poster last; five at most, each described by the parts they played."""
     last = topic.last_post_user_id or topic.user_id
-    if last == topic.user_id:
-        return [{"extras": "latest single", "description": "Original Poster, Most Recent Poster",
-                 "user_id": topic.user_id, "primary_group_id": None, "flair_group_id": None}]
-    return [
-        {"extras": None, "description": "Original Poster", "user_id": topic.user_id,
-         "primary_group_id": None, "flair_group_id": None},
-        {"extras": "latest", "description": "Most Recent Poster", "user_id": last,
-         "primary_group_id": None, "flair_group_id": None},
-    ]
+    ids = [topic.user_id, last, *[u.id for u in featured or []]]
+    roles: dict[int, list[str]] = {}
+    for i, uid in enumerate(ids):
+        roles.setdefault(uid, []).append(POSTER_ROLES[min(i, 2)])
+    chosen = list(dict.fromkeys(ids))[:5]
+    if last != topic.user_id:
+        chosen = [uid for uid in chosen if uid != last] + [last]
+    single = len(set(ids)) == 1
+    return [{"extras": ("latest single" if single else "latest") if uid == last else None,
+             "description": ", ".join(roles[uid]), "user_id": uid, "primary_group_id": None,
+             "flair_group_id": None} for uid in chosen]
 
 
-def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = False) -> dict[str, Any]:
+def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = False,
+                    featured: list[User] | None = None) -> dict[str, Any]:
     item = {
         "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
         "slug": topic.slug, "posts_count": topic.posts_count, "reply_count": topic.reply_count,
@@ -292,7 +301,7 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = F
         "tags_descriptions": {}, "views": topic.views, "like_count": topic.like_count, "has_summary": False,
         "last_poster_username": (topic.last_post_user or topic.user).username,
         "category_id": topic.category_id, "op_like_count": 0, "pinned_globally": topic.pinned_globally,
-        "featured_link": None, "posters": _posters(topic),
+        "featured_link": None, "posters": _posters(topic, featured),
     }
     if excerpt is not None:
         item["excerpt"] = excerpt
@@ -301,16 +310,21 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = F
 
 def topic_list(topics: list[Topic], *, can_create_topic: bool, per_page: int, more_topics_url: str | None,
                extra: dict[str, Any] | None = None, liked_topic_ids: set[int] | None = None,
-               excerpts: dict[int, str] | None = None) -> dict[str, Any]:
+               excerpts: dict[int, str] | None = None,
+               featured: dict[int, list[User]] | None = None) -> dict[str, Any]:
+    featured = featured or {}
     users: dict[int, User] = {}
     for t in topics:
         users.setdefault(t.user.id, t.user)
         if t.last_post_user is not None:
             users.setdefault(t.last_post_user.id, t.last_post_user)
+        for u in featured.get(t.id, []):
+            users.setdefault(u.id, u)
     topic_list_body: dict[str, Any] = {"can_create_topic": can_create_topic, "per_page": per_page,
                                        "top_tags": [],
                                        "topics": [topic_list_item(t, liked=t.id in (liked_topic_ids or ()),
-                                                                  excerpt=(excerpts or {}).get(t.id))
+                                                                  excerpt=(excerpts or {}).get(t.id),
+                                                                  featured=featured.get(t.id))
                                                   for t in topics]}
     if more_topics_url:
         topic_list_body["more_topics_url"] = more_topics_url

@@ -5,14 +5,14 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from forum import __version__, flags, notifications, permissions, reading, search
+from forum import __version__, flags, notifications, permissions, reading, search, tracking
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ForumError
 from forum.i18n import _
-from forum.models import FLAG_NAMES, NONE, Category, User
+from forum.models import FLAG_NAMES, NONE, NORMAL, Category, User
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
@@ -23,19 +23,16 @@ NO_GROUP_FLAIR = {"flair_url": None, "flair_bg_color": None, "flair_color": None
 
 @router.get("/about.json")
 def about(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
-    counts = reading.site_counts(session, viewer)
     staff = list(session.scalars(select(User).where((User.is_admin.is_(True)) | (User.is_moderator.is_(True)))
                                  .order_by(User.id)))
 
     def person(u: User) -> dict[str, Any]:
         return {**serializers.basic_user(u), "title": None, "last_seen_at": serializers.iso(u.last_seen_at)}
 
-    user_count = session.scalar(select(func.count(User.id))) or 0
     return {"about": {
         "title": settings.site_title, "description": settings.site_description, "locale": settings.default_locale,
         "version": __version__, "https": settings.base_url.startswith("https://"), "can_see_about_stats": True,
-        "stats": {"topic_count": counts.topics, "post_count": counts.posts, "user_count": user_count,
-                  "likes_count": counts.likes, "active_users_7_days": None, "active_users_30_days": None},
+        "stats": reading.about_stats(session, viewer),
         "admins": [person(u) for u in staff if u.is_admin],
         "moderators": [person(u) for u in staff if not u.is_admin],
         "category_moderators": [],
@@ -50,8 +47,9 @@ def _site_categories(session, viewer) -> list[dict[str, Any]]:
     for c in cats:
         if c.parent_id is not None:
             children.setdefault(c.parent_id, []).append(c.id)
-    return [serializers.category(c, level=levels[c.id], viewer=viewer, subcategory_ids=children.get(c.id, []))
-            for c in cats]
+    watching = tracking.category_levels_of(session, viewer.id)
+    return [{**serializers.category(c, level=levels[c.id], viewer=viewer, subcategory_ids=children.get(c.id, [])),
+             "notification_level": watching.get(c.id, NORMAL)} for c in cats]
 
 
 def _post_action_type(type_id: int, name_key: str, name: str, *, is_flag: bool, custom: bool = False,

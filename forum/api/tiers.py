@@ -1,4 +1,5 @@
-"""A user's tier through the API. Tiers are Discourse groups here (`members` 10, `workers` 11,
+"""Tiers as Discourse groups: reading them (`/groups.json`, `/groups/{name}.json`,
+`/groups/{name}/members.json`) and changing a user's tier. Tiers are Discourse groups here (`members` 10, `workers` 11,
 `participants` 12), so a tier is changed the way Discourse clients add someone to a group:
 `PUT /groups/{id}/members.json` (`usernames`, `user_ids` or `user_emails`, comma-separated; pydiscourse
 `add_group_member(s)`) or `POST /admin/users/{id}/groups.json` (`group_id`; pydiscourse
@@ -9,7 +10,9 @@ else); each change is the same logged tier change as on the user's admin page.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import and_, func, select
 
 from forum import permissions, user_admin
 from forum.api import serializers
@@ -18,9 +21,17 @@ from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import User
 from forum.text import parse_id
-from forum.web.deps import SessionDep, UserViewerDep, WriteDep
+from forum.web.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
+
+TIER_GROUP_NAMES = tuple(serializers.TIER_GROUPS.values())
+# Discourse's visibility levels; 0 = public: who holds which tier shows on every profile anyway.
+PUBLIC = 0
+# Discourse's default notification level for a group's messages (watching).
+GROUP_DEFAULT_NOTIFICATION_LEVEL = 3
+MEMBERS_PAGE = 50
+MEMBERS_MAX = 1000
 
 TIER_BY_GROUP_ID = {gid: serializers.GROUP_TIERS[name] for name, gid in serializers.GROUP_IDS.items()
                     if name in serializers.GROUP_TIERS}
@@ -89,3 +100,86 @@ def remove_user_from_group(viewer: UserViewerDep, user_id: int, group_id: str):
     permissions.ensure_can_moderate(viewer)
     _tier(group_id)
     raise ValidationFailed(ONE_TIER)
+
+
+# --- reading tiers as groups ------------------------------------------------------------------
+
+def _group_name(name: str) -> str:
+    if name.lower() not in TIER_GROUP_NAMES:
+        raise NotFound()
+    return name.lower()
+
+
+def tier_counts(session, viewer) -> dict[str, int]:
+    rows = session.execute(select(User.tier, func.count(User.id)).where(permissions.visible_users_clause(viewer))
+                           .group_by(User.tier))
+    return {tier: n for tier, n in rows}
+
+
+def group_json(name: str, *, user_count: int, viewer) -> dict[str, Any]:
+    """The fields every Discourse group serializer shares (the admin user page lists groups so)."""
+    return {
+        "id": serializers.GROUP_IDS[name], "automatic": False, "name": name,
+        "display_name": name.capitalize(), "user_count": user_count, "mentionable_level": PUBLIC,
+        "messageable_level": PUBLIC, "visibility_level": PUBLIC, "primary_group": True, "title": None,
+        "grant_trust_level": None, "incoming_email": None, "has_messages": False, "flair_url": None,
+        "flair_bg_color": None, "flair_color": None, "bio_raw": None, "bio_cooked": None, "bio_excerpt": None,
+        "public_admission": False, "public_exit": False, "allow_membership_requests": False, "full_name": None,
+        "default_notification_level": GROUP_DEFAULT_NOTIFICATION_LEVEL, "membership_request_template": None,
+        "members_visibility_level": PUBLIC, "can_see_members": True,
+        "can_admin_group": permissions.can_moderate(viewer), "publish_read_state": False,
+    }
+
+
+def _listed_group(name: str, *, user_count: int, viewer) -> dict[str, Any]:
+    tier = serializers.GROUP_TIERS[name]
+    return {**group_json(name, user_count=user_count, viewer=viewer), "is_group_user": viewer.tier == tier,
+            "is_group_owner": False, "can_edit_group": permissions.can_moderate(viewer)}
+
+
+@router.get("/groups.json")
+def list_groups(session: SessionDep, viewer: ViewerDep):
+    counts = tier_counts(session, viewer)
+    groups = [_listed_group(name, user_count=counts.get(serializers.GROUP_TIERS[name], 0), viewer=viewer)
+              for name in TIER_GROUP_NAMES]
+    return {"groups": groups, "extras": {"type_filters": ["my", "public"] if viewer.user else ["public"]},
+            "total_rows_groups": len(groups), "load_more_groups": "/groups?page=1"}
+
+
+@router.get("/groups/{name}.json")
+def show_group(session: SessionDep, viewer: ViewerDep, name: str):
+    name = _group_name(name)
+    tier = serializers.GROUP_TIERS[name]
+    group = {
+        **_listed_group(name, user_count=tier_counts(session, viewer).get(tier, 0), viewer=viewer),
+        "is_group_owner_display": False, "mentionable": False, "messageable": False,
+        "automatic_membership_email_domains": None, "smtp_server": None, "smtp_port": None, "smtp_ssl_mode": None,
+        "email_username": None, "email_password": None, "message_count": 0,
+        "allow_unknown_sender_topic_replies": False, "watching_category_ids": [], "tracking_category_ids": [],
+        "watching_first_post_category_ids": [], "regular_category_ids": [], "muted_category_ids": [],
+    }
+    for listed_only in ("is_group_owner", "display_name"):  # not in Discourse's group detail
+        group.pop(listed_only)
+    return {"group": group, "extras": {"visible_group_names": list(TIER_GROUP_NAMES)}}
+
+
+def _member(user: User) -> dict[str, Any]:
+    # Discourse's schema types these times as strings: an account that has not posted (or not been
+    # seen) reports when it joined, which is also when it took its tier as far as the forum knows.
+    joined = serializers.iso(user.created_at)
+    return {**serializers.basic_user(user), "title": None,
+            "last_posted_at": serializers.iso(user.last_posted_at) or joined,
+            "last_seen_at": serializers.iso(user.last_seen_at) or joined, "added_at": joined,
+            "timezone": user.timezone or "UTC"}
+
+
+@router.get("/groups/{name}/members.json")
+def group_members(session: SessionDep, viewer: ViewerDep, params: ParamsDep, name: str):
+    tier = serializers.GROUP_TIERS[_group_name(name)]
+    limit = min(max(params.int("limit") or MEMBERS_PAGE, 1), MEMBERS_MAX)
+    offset = min(max(params.int("offset") or 0, 0), 10_000_000)
+    members = and_(User.tier == tier, permissions.visible_users_clause(viewer))
+    total = session.scalar(select(func.count(User.id)).where(members)) or 0
+    users = session.scalars(select(User).where(members).order_by(User.username_lower).offset(offset).limit(limit))
+    return {"members": [_member(u) for u in users], "owners": [],
+            "meta": {"total": total, "limit": limit, "offset": offset}}

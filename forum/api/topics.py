@@ -54,7 +54,8 @@ def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: 
             session, viewer, p, by_id[tid]) else "" for tid, p in firsts.items()}
     return serializers.topic_list(topics, can_create_topic=can_create, per_page=listing.per_page,
                                   more_topics_url=more, extra=extra, excerpts=excerpts,
-                                  liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]))
+                                  liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]),
+                                  featured=reading.frequent_posters(session, viewer, topics))
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -63,7 +64,8 @@ def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: 
 def latest(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, params: ParamsDep):
     page, per_page = _paging(params, settings)
     listing = reading.latest_topics(session, viewer, page=page + 1, per_page=per_page,
-                                    order=params.str("order") or "default", ascending=params.bool("ascending"))
+                                    order=params.str("order") or "default", ascending=params.bool("ascending"),
+                                    status=params.str("status"))
     return _listing_json(session, viewer, listing, page=page, path="/latest", params=params,
                          can_create=bool(permissions.creatable_categories(session, viewer)))
 
@@ -87,7 +89,8 @@ def _category_topics(session, viewer, settings, params, category_id: int):
     category = reading.get_category(session, viewer, category_id)
     page, per_page = _paging(params, settings)
     listing = reading.latest_topics(session, viewer, page=page + 1, per_page=per_page, category=category,
-                                    order=params.str("order") or "default", ascending=params.bool("ascending"))
+                                    order=params.str("order") or "default", ascending=params.bool("ascending"),
+                                    status=params.str("status"))
     return _listing_json(session, viewer, listing, page=page, path=urls.category_url(category), params=params,
                          can_create=permissions.can_create_topic(session, viewer, category),
                          extra={"filter": f"c/{category.slug}/{category.id}/l/latest"}, with_excerpts=True)
@@ -164,7 +167,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     last_poster = topic.last_post_user or topic.user
     proposal = api_decide.proposal_json(session, viewer, topic)
     moderator = permissions.can_moderate(viewer)
-    return {
+    view = {
         **({"proposal": proposal} if proposal is not None else {}),
         "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
                         "stream": stream},
@@ -208,6 +211,9 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
             "can_edit_staff_notes": False,
         },
     }
+    if viewer.user is not None:
+        view["details"]["notification_level"] = tracking.topic_level(session, viewer.user.id, topic)
+    return view
 
 
 def _deleted_by(session, topic: Topic, first: Post | None) -> dict[str, Any] | None:
@@ -290,6 +296,15 @@ def delete_topic(write: WriteDep, session: SessionDep, viewer: ViewerDep, topic_
         posting.delete_post(tx, viewer, post_id=first)
     return empty()
 
+
+
+@router.post("/t/{topic_id:int}/notifications.json")
+def topic_notification_level(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, topic_id: int):
+    """Watching a topic: 3 watching, 2 tracking, 1 normal, 0 muted (Discourse's levels)."""
+    level = tracking.parse_level(params.str("notification_level"))
+    with write() as tx:
+        tracking.set_topic_level(tx, viewer, reading.get_topic(tx, viewer, topic_id), level)
+    return {"success": "OK"}
 
 
 @router.put("/t/{topic_id:int}/status.json")

@@ -20,7 +20,7 @@ from forum import (
 )
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router
-from forum.errors import Forbidden, NotFound, ValidationFailed
+from forum.errors import Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip
 
@@ -100,6 +100,23 @@ def logout(request: Request, write: WriteDep, viewer: UserViewerDep, username: s
     response = DiscourseJSON({"success": "OK", "redirect_url": "/"})
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
     return response
+
+
+@router.post("/session/forgot_password.json")
+def forgot_password(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
+                    viewer: ViewerDep, params: ParamsDep):
+    """Discourse's password reset request: the same email, limits and answer as the page's."""
+    login_name = (params.str("login") or "").strip()
+    if not login_name:
+        raise ForumError(_("param is missing or the value is empty: login"))
+    with write() as tx:
+        ratelimit.hit_password_reset(limiter, tx, settings, client_ip(request), login_name)
+    with write() as tx:
+        found = accounts.find_user_by_login(tx, login_name) is not None
+        emails.request_password_reset(tx, settings, request.app.state.secret_key, login_name)
+    # Whether an account has this name or address is told to staff only (as Discourse does with
+    # hide_email_address_taken); anyone else is answered as if it had, like the page answers.
+    return {"success": "OK", "user_found": found if permissions.can_moderate(viewer) else True}
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from forum import (
     permissions,
     polls,
     proposals,
+    ratelimit,
     reading,
     timezones,
     urls,
@@ -146,7 +147,7 @@ def new_proposal(request: Request, session: SessionDep, write: WriteDep, viewer:
             "max_choices": max_choices, "results": results, "public": public}
     try:
         with write() as tx:
-            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
+            ratelimit.hit_new_topic(limiter, tx, settings, viewer)
             post = proposals.create_proposal(
                 tx, settings, viewer, title=title, raw=raw, category_id=category, kind=kind,
                 closes_date=closes_date, closes_time=closes_time, timezone=timezone, quorum=quorum,
@@ -235,7 +236,7 @@ def proposal_outcome(request: Request, session: SessionDep, write: WriteDep, vie
     form = {"outcome": raw}
     try:
         with write() as tx:
-            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
+            ratelimit.hit_new_post(limiter, tx, settings, viewer)
             proposals.write_outcome(tx, settings, viewer, proposal_id=proposal_id, raw=raw)
     except ValidationFailed as e:
         fields = {("outcome" if k == "raw" else k): v for k, v in e.fields.items()}
@@ -268,7 +269,7 @@ def new_event(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             "online_url": online_url}
     try:
         with write() as tx:
-            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
+            ratelimit.hit_new_topic(limiter, tx, settings, viewer)
             post = events.create_event(tx, settings, viewer, title=title, raw=raw, category_id=category,
                                        start_date=start_date, start_time=start_time, end_date=end_date,
                                        end_time=end_time, timezone=timezone, location=location,

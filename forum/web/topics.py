@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls
+from forum import decide, fragments, merges, permissions, posting, ratelimit, reading, tracking, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.flags import liked_and_flagged_by
 from forum.i18n import _
@@ -267,8 +267,7 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
     form = {"title": title, "raw": raw, "category": category}
     try:
         with write() as tx:
-            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
-            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
+            ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=True)
             post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category)
             topic = tx.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
@@ -287,7 +286,7 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
     try:
         with write() as tx:
-            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
+            ratelimit.hit_new_post(limiter, tx, settings, viewer)
             post = posting.create_reply(tx, settings, viewer, topic_id=topic.id, raw=raw,
                                         reply_to_post_number=_int_or_none(reply_to_post_number))
             number = post.post_number

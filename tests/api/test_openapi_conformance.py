@@ -48,11 +48,6 @@ NOT_IMPLEMENTED = {
     "adminListBadges", "createBadge", "updateBadge", "deleteBadge", "listUserBadges",
     # Groups are the three tiers: they are neither created, deleted nor edited.
     "createGroup", "deleteGroup", "updateGroup", "getGroupById",
-    # Not yet: groups and the directory as read-only lists, admin user lists and actions, topic
-    # watching, password reset by API, post replies.
-    "getGroup", "listGroupMembers", "listGroups", "listUsersPublic",
-    "adminListUsers", "adminListUsersFlag", "adminGetUser", "deleteUser", "activateUser", "deactivateUser",
-    "logOutUser", "setNotificationLevel", "sendPasswordResetEmail", "postReplies",
     # No private messages, so no invitations into topics or groups of them either.
     "listUserPrivateMessages", "getUserSentPrivateMessages", "inviteToTopic", "inviteGroupToTopic",
     # No tags.
@@ -123,7 +118,9 @@ def _open(schema: Any) -> Any:
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_BOOLEAN = {"type": ["boolean", "null"]}
 TOPIC_LIST_ITEM = {"image_url": NULLABLE_STRING, "bookmarked": NULLABLE_BOOLEAN, "liked": NULLABLE_BOOLEAN,
-                   "unpinned": NULLABLE_BOOLEAN}
+                   "unpinned": NULLABLE_BOOLEAN,
+                   # TopicPosterSerializer: extras is "latest", "latest single" or null for the others.
+                   "extras": NULLABLE_STRING}
 ERRATA: dict[str, dict[str, dict[str, Any]]] = {
     # PostSerializer: reply_to_post_number is the number of the post replied to.
     "*": {"reply_to_post_number": {"type": ["integer", "null"]}},
@@ -136,7 +133,7 @@ ERRATA: dict[str, dict[str, dict[str, Any]]] = {
     "getUser": {"featured_topic": {"type": ["object", "null"]}, "invited_by": {"type": ["object", "null"]}},
     # TopicListItemSerializer, the same for the three lists, whose entries disagree with each other:
     # image_url is null without an image, bookmarked and liked are booleans, unpinned is null until a
-    # person unpins (then a boolean).
+    # person unpins (then a boolean), a poster's extras null unless they posted last.
     "listLatestTopics": TOPIC_LIST_ITEM,
     "listTopTopics": TOPIC_LIST_ITEM,
     "listCategoryTopics": TOPIC_LIST_ITEM,
