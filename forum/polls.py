@@ -253,9 +253,7 @@ def load(session: Session, viewer: Viewer, poll_id: int | str) -> tuple[Poll, Po
         raise NotFound()
     post = session.get(Post, poll.post_id)
     topic = session.get(Topic, post.topic_id) if post is not None else None
-    permissions.ensure_can_see_post(session, viewer, post, topic)
-    if post.hidden and not (viewer.is_staff or post.user_id == viewer.id):
-        raise NotFound()
+    permissions.ensure_can_see_poll(session, viewer, post, topic)
     assert post is not None and topic is not None
     return poll, post, topic
 

@@ -87,7 +87,7 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "groups": [{"id": GROUP_IDS[TIER_GROUPS[user.tier]], "name": TIER_GROUPS[user.tier]}]
         if user.tier in TIER_GROUPS else [],
     }
-    if viewer.is_staff or viewer.id == user.id:
+    if permissions.can_see_email(viewer, user):
         detail["email"] = user.email
         detail["tier"] = user.tier
     return detail

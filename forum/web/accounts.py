@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 import forum.emails as emails
-from forum import accounts, auth, reading
+from forum import accounts, auth, permissions, reading
 from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
 from forum.i18n import _
 from forum.invitations import SIGNUP_APPROVAL, SIGNUP_INVITE_ONLY, sign_up, signup_mode
@@ -160,7 +160,8 @@ def profile(request: Request, session: SessionDep, viewer: ViewerDep, username: 
     posts = reading.user_posts(session, viewer, user, limit=30, before_id=before_id)
     topic_count, post_count = reading.user_visible_counts(session, viewer, user)
     return render(request, "user.html", {"user": user, "posts": posts, "topic_count": topic_count,
-                                         "post_count": post_count})
+                                         "post_count": post_count,
+                                         "display": lambda post: permissions.post_display(viewer, post)})
 
 
 @router.get("/my/preferences")

@@ -376,7 +376,7 @@ def _ics(body: bytes, filename: str, *, personal: bool) -> Response:
 @router.get("/events/{event_id}.ics")
 def event_ics(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, event_id: str):
     event, topic = events.load(session, viewer, event_id)
-    body = calendar.build(session, [(event, topic)], name=topic.title, base_url=settings.base_url)
+    body = calendar.build(session, viewer, [(event, topic)], name=topic.title, base_url=settings.base_url)
     return _ics(body, f"event-{event.id}.ics", personal=not viewer.is_anonymous)
 
 
@@ -394,7 +394,7 @@ def category_ics(request: Request, session: SessionDep, write: WriteDep, limiter
     viewer, personal = _feed_viewer(request, session, write, limiter, settings, f"category:{cid}")
     category = reading.get_category(session, viewer, category_id)
     rows = events.for_calendar(session, viewer, category=category)
-    body = calendar.build(session, rows, name=f"{category.name} – {settings.site_title}", base_url=settings.base_url)
+    body = calendar.build(session, viewer, rows, name=f"{category.name} – {settings.site_title}", base_url=settings.base_url)
     return _ics(body, f"{category.slug}-events.ics", personal=personal)
 
 
@@ -405,7 +405,7 @@ def my_ics(request: Request, session: SessionDep, write: WriteDep, limiter: Limi
         raise NotFound()
     rows = events.for_calendar(session, viewer, going_user=viewer.user)
     name = _("Events I'm going to – %(site)s", site=settings.site_title)
-    body = calendar.build(session, rows, name=str(name), base_url=settings.base_url)
+    body = calendar.build(session, viewer, rows, name=str(name), base_url=settings.base_url)
     return _ics(body, "my-events.ics", personal=True)
 
 
