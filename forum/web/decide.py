@@ -93,8 +93,7 @@ def poll_vote(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             ranks[oid] = place
     try:
         with write() as tx:
-            limiter.hit(tx, f"vote:{viewer.id}", 120, 60)
-            poll = polls.vote(tx, viewer, poll_id=poll_id, option_ids=option, ranks=ranks)
+            poll = polls.vote(tx, viewer, poll_id=poll_id, option_ids=option, ranks=ranks, limiter=limiter)
             pid = poll.id
     except ValidationFailed as e:
         poll, _post, _topic = polls.load(session, viewer, poll_id)
@@ -146,11 +145,10 @@ def new_proposal(request: Request, session: SessionDep, write: WriteDep, viewer:
             "max_choices": max_choices, "results": results, "public": public}
     try:
         with write() as tx:
-            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
             post = proposals.create_proposal(
                 tx, settings, viewer, title=title, raw=raw, category_id=category, kind=kind,
                 closes_date=closes_date, closes_time=closes_time, timezone=timezone, quorum=quorum,
-                options=options, max_choices=max_choices, results=results, public=bool(public))
+                options=options, max_choices=max_choices, results=results, public=bool(public), limiter=limiter)
             url = urls.topic_url(tx.get(Topic, post.topic_id))
     except ForumError as e:
         return render(request, "proposals/new.html", {
@@ -235,8 +233,7 @@ def proposal_outcome(request: Request, session: SessionDep, write: WriteDep, vie
     form = {"outcome": raw}
     try:
         with write() as tx:
-            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
-            proposals.write_outcome(tx, settings, viewer, proposal_id=proposal_id, raw=raw)
+            proposals.write_outcome(tx, settings, viewer, proposal_id=proposal_id, raw=raw, limiter=limiter)
     except ValidationFailed as e:
         fields = {("outcome" if k == "raw" else k): v for k, v in e.fields.items()}
         return _proposal_response(request, session, settings, viewer, proposal_id, form=form,
@@ -268,11 +265,10 @@ def new_event(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             "online_url": online_url}
     try:
         with write() as tx:
-            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
             post = events.create_event(tx, settings, viewer, title=title, raw=raw, category_id=category,
                                        start_date=start_date, start_time=start_time, end_date=end_date,
                                        end_time=end_time, timezone=timezone, location=location,
-                                       online_url=online_url)
+                                       online_url=online_url, limiter=limiter)
             url = urls.topic_url(tx.get(Topic, post.topic_id))
     except ForumError as e:
         return render(request, "events/new.html", {

@@ -276,9 +276,8 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
     form = {"title": title, "raw": raw, "category": category}
     try:
         with write() as tx:
-            limiter.hit(tx, f"topic:{viewer.id}", settings.topics_per_hour, 3600)
-            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
-            post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category)
+            post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category,
+                                        limiter=limiter)
             topic = tx.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
     except ForumError as e:
@@ -296,9 +295,8 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
     try:
         with write() as tx:
-            limiter.hit(tx, f"post:{viewer.id}", settings.posts_per_minute, 60)
             post = posting.create_reply(tx, settings, viewer, topic_id=topic.id, raw=raw,
-                                        reply_to_post_number=_int_or_none(reply_to_post_number))
+                                        reply_to_post_number=_int_or_none(reply_to_post_number), limiter=limiter)
             number = post.post_number
     except ForumError as e:
         return render(request, "reply.html", {
@@ -375,8 +373,7 @@ def like(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
          post_id: str):
     pid = _int_or_none(post_id) or 0
     with write() as tx:
-        limiter.hit(tx, f"like:{viewer.id}", 200, 86400)
-        posting.like_post(tx, viewer, post_id=pid)
+        posting.like_post(tx, viewer, post_id=pid, limiter=limiter)
     return _like_response(request, session, pid, True)
 
 
