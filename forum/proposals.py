@@ -441,8 +441,8 @@ def view(session: Session, viewer: Viewer, topic: Topic) -> ProposalView | None:
         mine = session.scalar(select(ProposalPosition).where(ProposalPosition.proposal_id == proposal.id,
                                                              ProposalPosition.user_id == viewer.user.id))
     outcome = session.get(Post, proposal.outcome_post_id) if proposal.outcome_post_id else None
-    if outcome is not None and outcome.deleted_at is not None and not viewer.is_staff:
-        outcome = None
+    if outcome is not None and not permissions.can_read_post(session, viewer, outcome, topic):
+        outcome = None  # deleted or hidden: its author and staff only (permissions.py, rule 8)
     poll = decision_poll(session, topic) if proposal.kind != "consent" else None
     return ProposalView(
         proposal=proposal, topic=topic, closed=closed, counts=counts, turnout=out, positions=rows, blocks=blocks,

@@ -83,3 +83,35 @@ def test_first_post_is_the_opening_post_whatever_its_state(db, make_user, make_c
         assert reading.first_post(s, topic).raw == "Opening words of the topic."
         assert reading.first_post(s, topic.id).post_number == 1
         assert reading.first_post(s, 10_000) is None
+
+
+def test_a_hidden_outcome_is_read_by_its_author_and_staff_only(db, settings, client, make_user, make_category,
+                                                               make_client, staff):
+    from forum import moderation, proposals
+    from tests.conftest import login
+
+    category = make_category("General assembly", "members_and_workers")
+    ana = make_user("ana", tier="member")
+    make_user("wes", tier="worker")
+    with db.write() as s:
+        post = proposals.create_proposal(s, settings, Viewer(ana), title="Adopt the shared kitchen charter",
+                                         raw="We propose to adopt the charter as drafted.", category_id=category.id,
+                                         closes_date=(utcnow() + timedelta(days=30)).strftime("%Y-%m-%d"),
+                                         closes_time="15:00", timezone="UTC")
+        topic_id = post.topic_id
+    with db.write() as s:
+        proposal = s.scalar(proposals.select(proposals.Proposal).where(proposals.Proposal.topic_id == topic_id))
+        proposals.close_now(s, settings, Viewer(staff), proposal_id=proposal.id)
+    with db.write() as s:
+        outcome = proposals.write_outcome(s, settings, Viewer(ana), proposal_id=proposal.id,
+                                          raw="Adopted; the kitchen charter applies from January.")
+        moderation.hide_post(s, Viewer(staff), outcome.id)
+    with db.read() as s:
+        topic = s.get(proposals.Topic, topic_id)
+        path = f"/t/{topic.slug}/{topic.id}"
+    for name, reads in (("wes", False), ("ana", True), ("staffer", True)):
+        c = make_client()
+        login(c, name)
+        page = c.get(path).text
+        panel = page[page.index('id="proposal"'):page.index("</section>", page.index('id="proposal"'))]
+        assert ("kitchen charter applies from January" in panel) is reads, name
