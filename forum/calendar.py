@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 
 from icalendar import Calendar, Timezone
 from icalendar import Event as VEvent
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import __version__, timezones, urls
+from forum import __version__, permissions, reading, timezones, urls
 from forum.markdown import excerpt
 from forum.models import Event, Post, Topic
+from forum.permissions import Viewer
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 
@@ -28,17 +28,19 @@ def uid(event: Event, base_url: str) -> str:
     return f"event-{event.id}@{host}"
 
 
-def build(session: Session, rows: list[tuple[Event, Topic]], *, name: str, base_url: str) -> bytes:
+def build(session: Session, viewer: Viewer, rows: list[tuple[Event, Topic]], *, name: str, base_url: str) -> bytes:
     cal = Calendar()
     cal.add("prodid", f"-//Co-operative forum//{__version__}//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
-    first_posts = _first_posts(session, [t.id for _e, t in rows])
+    first_posts = reading.first_posts(session, [t.id for _e, t in rows])
     spans: dict[str, tuple[date, date]] = {}
     for event, topic in rows:
-        cal.add_component(_vevent(event, topic, first_posts.get(topic.id), base_url))
+        first = first_posts.get(topic.id)
+        described = first if permissions.can_see_event_text(session, viewer, topic, first) else None
+        cal.add_component(_vevent(event, topic, described, base_url))
         if event.timezone != "UTC":
             start = event.starts_at.date()
             end = (event.ends_at or event.starts_at).date()
@@ -49,13 +51,6 @@ def build(session: Session, rows: list[tuple[Event, Topic]], *, name: str, base_
         cal.add_component(Timezone.from_tzid(zone_name, first_date=lo - timedelta(days=366),
                                              last_date=hi + timedelta(days=366)))
     return cal.to_ical()
-
-
-def _first_posts(session: Session, topic_ids: list[int]) -> dict[int, Post]:
-    if not topic_ids:
-        return {}
-    return {p.topic_id: p for p in session.scalars(select(Post).where(
-        Post.topic_id.in_(topic_ids), Post.post_number == 1, Post.deleted_at.is_(None), Post.hidden.is_(False)))}
 
 
 def _vevent(event: Event, topic: Topic, first: Post | None, base_url: str) -> VEvent:

@@ -324,7 +324,7 @@ def _letter(session: Session, user: User, settings, secret_key: str) -> Letter:
 
 
 def _may_email(session: Session, user: User, opts: UserOption) -> bool:
-    return bool(user.email) and opts.email_confirmed_at is not None and user.approved
+    return permissions.can_receive_email(user, address_confirmed=opts.email_confirmed_at is not None)
 
 
 def compose_notification_email(session: Session, settings, secret_key: str, notification_id: int) -> bool:
@@ -383,7 +383,7 @@ def digest_items(session: Session, user: User, since: datetime, until: datetime)
     items = []
     for t in topics:
         first = firsts.get(t.id)
-        readable = first is not None and first.deleted_at is None and not first.hidden
+        readable = first is not None and permissions.can_read_post(session, viewer, first, t)
         items.append(DigestItem(t, t.created_at >= since, excerpt(first.cooked, 200) if readable else ""))
     return items
 

@@ -23,6 +23,7 @@ from forum.i18n import _
 from forum.models import Category, Event, EventRsvp, Post, Topic, User, utcnow
 from forum.models.decide import RSVP_STATUSES
 from forum.permissions import Viewer
+from forum.ratelimit import RateLimiter
 from forum.text import clean, parse_id
 
 NAMES_LIMIT = 50
@@ -83,7 +84,7 @@ def validate(*, start_date: str, start_time: str, end_date: str, end_time: str, 
 def create_event(
     session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
     start_date: str = "", start_time: str = "", end_date: str = "", end_time: str = "", timezone: str = "",
-    location: str = "", online_url: str = "",
+    location: str = "", online_url: str = "", limiter: RateLimiter | None = None,
 ) -> Post:
     fields: dict[str, str] = {}
     data = validate(start_date=start_date, start_time=start_time, end_date=end_date, end_time=end_time,
@@ -97,7 +98,8 @@ def create_event(
         raise ValidationFailed(fields=fields)
     if data.starts_at < utcnow() - timedelta(days=1):
         raise ValidationFailed(fields={"starts": _("The start is in the past.")})
-    post = posting.create_topic(session, settings, viewer, title=title, raw=raw, category_id=category_id)
+    post = posting.create_topic(session, settings, viewer, title=title, raw=raw, category_id=category_id,
+                                limiter=limiter)
     now = utcnow()
     event = Event(topic_id=post.topic_id, starts_at=data.starts_at, ends_at=data.ends_at, timezone=data.timezone,
                   location=data.location, online_url=data.online_url, sequence=0, created_at=now, updated_at=now)

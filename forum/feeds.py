@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import events, permissions, proposals, reading, urls
@@ -80,6 +79,15 @@ class FeedBuilder:
     def url(self, path: str) -> str:
         return urls.absolute(self.base, path)
 
+    def post_title(self, post: Post, topic: Topic) -> str:
+        """The item title, marked when the reader reads a post others may not (permissions.py, rule 8)."""
+        shown = permissions.post_display(self.viewer, post)
+        if shown is permissions.PostDisplay.DELETED_MARKED:
+            return self.t(_("%(title)s (deleted post)", title=topic.title))
+        if shown is permissions.PostDisplay.HIDDEN_MARKED:
+            return self.t(_("%(title)s (hidden post)", title=topic.title))
+        return topic.title
+
     def absolutize(self, html: str) -> Markup:
         """Cooked HTML links to /u/… and /t/…; a feed reader needs the full address."""
         # Cooked HTML went through the sanitizer when it was written: safe to put in a description as is.
@@ -142,8 +150,10 @@ class FeedBuilder:
 
     def topic(self, topic: Topic) -> Feed:
         """The topic's newest posts, newest first: a range scan on (topic, post number), whatever its size."""
-        posts = reading.topic_posts(self.session, self.viewer, topic, newest_first=True, limit=POSTS_PER_FEED)
-        first = self.session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+        # Every post the reader may read, deleted ones marked (the latest posts feed does the same).
+        posts = reading.topic_posts(self.session, self.viewer, topic, newest_first=True, limit=POSTS_PER_FEED,
+                                    include_deleted=True)
+        first = reading.first_post(self.session, topic)
         description = topic.title
         if first is not None and permissions.can_read_post(self.session, self.viewer, first, topic):
             description = first.raw[:500]
@@ -154,7 +164,7 @@ class FeedBuilder:
                 post.user.username, self.t(_("wrote:")), self.absolutize(post.cooked), link,
                 self.t(_("Read full topic")))
             items.append(FeedItem(
-                title=topic.title, link=link, description=str(body), creator=f"@{post.user.username}",
+                title=self.post_title(post, topic), link=link, description=str(body), creator=f"@{post.user.username}",
                 pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
                 updated=post.updated_at, category=topic.category.name,
                 source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
@@ -164,7 +174,7 @@ class FeedBuilder:
 
     def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
         return [FeedItem(
-            title=topic.title, link=self.url(urls.post_url(topic, post.post_number)),
+            title=self.post_title(post, topic), link=self.url(urls.post_url(topic, post.post_number)),
             description=str(self.absolutize(post.cooked)), creator=post.user.username, pub_date=post.created_at,
             guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name,
             source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import merges, modlog, permissions, posting, postmoves, search
+from forum import merges, modlog, permissions, posting, postmoves, reading, search
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -133,7 +133,7 @@ def delete_topic(session: Session, viewer: Viewer, topic_id: int | str, *, reaso
     topic = get_topic(session, viewer, topic_id)
     if topic.deleted_at is not None:
         raise Conflict(_("This topic is already deleted."))
-    first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+    first = reading.first_post(session, topic)
     if first is None:
         raise NotFound()
     if first.deleted_at is None:

@@ -233,16 +233,16 @@ def _data(n: Notification) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _visible_of(topic_ok, staff: bool):
+def _visible_of(topic_ok, post_ok):
     """Notifications whose topic and post the reader may read now (or that are about neither)."""
     return or_(Notification.topic_id.is_(None),
                and_(Topic.id.is_not(None), topic_ok,
-                    or_(Notification.post_id.is_(None), and_(Post.id.is_not(None),
-                                                             permissions.readable_posts_clause(staff)))))
+                    or_(Notification.post_id.is_(None), and_(Post.id.is_not(None), post_ok))))
 
 
 def _visible(session: Session, viewer: Viewer):
-    return _visible_of(permissions.visible_topics_clause(session, viewer, listed_only=False), viewer.is_staff)
+    return _visible_of(permissions.visible_topics_clause(session, viewer, listed_only=False),
+                       permissions.readable_posts_clause(viewer))
 
 
 @cache
@@ -252,7 +252,8 @@ def _unread_count_stmt(staff: bool):
             .outerjoin(Topic, Topic.id == Notification.topic_id)
             .outerjoin(Post, Post.id == Notification.post_id)
             .where(Notification.user_id == bindparam("reader"), Notification.read.is_(False),
-                   _visible_of(permissions.visible_topics_template(staff, listed_only=False), staff)))
+                   _visible_of(permissions.visible_topics_template(staff, listed_only=False),
+                               permissions.readable_posts_clause(staff))))
 
 
 def _base(session: Session, viewer: Viewer):

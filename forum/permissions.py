@@ -14,15 +14,22 @@ Rules, in the order they are applied:
 6. Authors edit and delete their own posts unless the topic is archived; nobody likes their own post.
 7. Suspended accounts and sign-ups awaiting approval cannot log in; silenced accounts read but never
    write (no topics, replies or edits). This holds for staff too.
-8. Posts hidden by moderators or by community flags, like deleted ones, are seen only by staff and
-   their author. Any signed-in user may flag a post they can see, once, except their own.
+8. A deleted post, and a post hidden by moderators or by community flags, is read only by staff and
+   its author, who see it marked as deleted or hidden (`post_display()`). Everyone else gets a
+   "post deleted" or "post hidden" placeholder at its place in the topic page (post numbers never
+   shift) and its text nowhere: not in the JSON, search, feeds, activity, emails or notifications,
+   which all ask `post_display()`, `can_read_post()` or its query form `readable_posts_clause()`.
+   Any signed-in user may flag a post they can read, once, except their own.
 9. Slow mode limits how often one person replies in a topic; new participants wait a minimum time
-   between posts (per category and site-wide). Staff are exempt.
+   between posts (per category and site-wide). Staff are exempt, and from the per-minute and
+   per-hour posting limits too (`exempt_from_post_limits()`).
 10. Moderators act on users who are not staff; only admins act on moderators, and only admins
    grant or revoke staff roles and set the site policy.
 
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
-over rows to filter them: they add `visible_topics_clause()` to their query.
+over rows to filter them: they add `visible_topics_clause()` (and `readable_posts_clause()`, or both
+at once with `visible_posts_clause()`) to their query. Emails and notifications ask the reverse
+question, which accounts may read a thing, with `audience_clause()`.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from forum.errors import Forbidden, LoginRequired, NotFound, RateLimited
@@ -134,14 +142,25 @@ def visible_posts_clause(session: Session, viewer: Viewer) -> ColumnElement[bool
     """For queries that join Post to Topic: posts the viewer may see, in topics they may see."""
     if viewer.is_staff:
         return true()
-    return and_(
-        visible_topics_clause(session, viewer, listed_only=True),
-        Post.deleted_at.is_(None),
-        Post.hidden.is_(False),
-    )
+    return and_(visible_topics_clause(session, viewer, listed_only=True), readable_posts_clause(viewer))
 
 
 # --- categories -------------------------------------------------------------------------------
+
+def _all_categories(session: Session, viewer: Viewer) -> list[Category]:
+    category_levels(session, viewer)
+    categories = viewer._categories
+    if not categories or categories[0] not in session:  # loaded by another (perhaps closed) session
+        categories = viewer._categories = list(session.scalars(select(Category)))
+    return categories
+
+
+def visible_categories(session: Session, viewer: Viewer) -> list[Category]:
+    """The categories the viewer may see, parents applied, in the order pages list them."""
+    levels = category_levels(session, viewer)
+    return sorted((c for c in _all_categories(session, viewer) if levels.get(c.id, NONE) >= SEE),
+                  key=lambda c: (c.position, c.id))
+
 
 def can_see_category(session: Session, viewer: Viewer, category: Category) -> bool:
     return category_levels(session, viewer).get(category.id, NONE) >= SEE
@@ -175,10 +194,8 @@ def creatable_categories(session: Session, viewer: Viewer) -> list[Category]:
     if viewer.is_anonymous or posting_refusal(viewer) is not None:
         return []
     levels = category_levels(session, viewer)
-    categories = viewer._categories
-    if not categories or categories[0] not in session:  # loaded by another (perhaps closed) session
-        categories = list(session.scalars(select(Category)))
-    return sorted((c for c in categories if levels.get(c.id, NONE) >= CREATE), key=lambda c: (c.position, c.id))
+    return sorted((c for c in _all_categories(session, viewer) if levels.get(c.id, NONE) >= CREATE),
+                  key=lambda c: (c.position, c.id))
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -237,16 +254,57 @@ def ensure_can_reply_topic(session: Session, viewer: Viewer, topic: Topic | None
 
 # --- posts ------------------------------------------------------------------------------------
 
-def can_see_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
-    if not can_see_topic(session, viewer, topic):
-        return False
-    return viewer.is_staff or (post.deleted_at is None and not post.hidden) or post.user_id == viewer.id
+class PostDisplay(StrEnum):
+    """How a post of a topic the viewer may see is shown to them."""
+
+    FULL = "full"
+    DELETED_MARKED = "deleted_marked"  # its text, marked as deleted: its author and staff
+    HIDDEN_MARKED = "hidden_marked"  # its text, marked as hidden: its author and staff
+    PLACEHOLDER = "placeholder"  # "post deleted" / "post hidden" at its place, never its text
 
 
-def ensure_can_see_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
-    if post is None or topic is None or not can_see_post(session, viewer, post, topic):
+def post_display(viewer: Viewer, post) -> PostDisplay:
+    """The deleted and hidden post rule (rule 8), for a post of a topic the viewer may see.
+
+    `post` needs user_id, deleted_at and hidden (a Post, or a page's summary of one). A post both
+    deleted and hidden shows as deleted: that is what happened to it last, and it is final."""
+    gone = post.deleted_at is not None
+    if not gone and not post.hidden:
+        return PostDisplay.FULL
+    if viewer.is_staff or (viewer.id is not None and post.user_id == viewer.id):
+        return PostDisplay.DELETED_MARKED if gone else PostDisplay.HIDDEN_MARKED
+    return PostDisplay.PLACEHOLDER
+
+
+def readable_posts_clause(viewer: Viewer | bool) -> ColumnElement[bool]:
+    """post_display() as a WHERE clause on Post, for a query that already restricts topics: the
+    posts whose text the viewer may read. `True` stands for staff; `False` for any signed-in reader
+    of a statement built once (forum/notifications.py), who is then the `reader` parameter."""
+    if viewer is True or (isinstance(viewer, Viewer) and viewer.is_staff):
+        return true()
+    published = and_(Post.deleted_at.is_(None), Post.hidden.is_(False))
+    if viewer is False:
+        return or_(published, Post.user_id == bindparam("reader"))
+    if viewer.id is None:
+        return published
+    return or_(published, Post.user_id == viewer.id)
+
+
+def can_read_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
+    """May the viewer read this post's text, on any page, in the API, a feed, an email?"""
+    return can_see_topic(session, viewer, topic) and post_display(viewer, post) is not PostDisplay.PLACEHOLDER
+
+
+def ensure_can_read_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
+    if post is None or topic is None or not can_read_post(session, viewer, post, topic):
         raise NotFound()
     return post
+
+
+# A post is seen exactly when it is read: there is no post one may know of but not read, apart from
+# its placeholder in a topic page.
+can_see_post = can_read_post
+ensure_can_see_post = ensure_can_read_post
 
 
 def can_edit_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
@@ -276,6 +334,13 @@ def ensure_can_delete_post(session: Session, viewer: Viewer, post: Post, topic: 
         raise Forbidden(_("You may not delete this post."))
 
 
+def can_flag_topic(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """Flagging a topic is flagging what it says: signed in, able to write, in a topic one sees that
+    is not deleted (the same conditions as flagging a post of it, rule 8)."""
+    return (viewer.user is not None and topic.deleted_at is None and can_see_topic(session, viewer, topic)
+            and posting_refusal(viewer) is None)
+
+
 def can_like_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
     return post_actions(session, viewer, topic, [post])[post.id].like
 
@@ -300,7 +365,7 @@ def post_actions(session: Session, viewer: Viewer, topic: Topic, posts) -> dict[
     for post in posts:
         own = signed_in and post.user_id == viewer.id
         gone = post.deleted_at is not None
-        readable = staff or (not gone and not post.hidden) or own
+        readable = post_display(viewer, post) is not PostDisplay.PLACEHOLDER
         actions[post.id] = PostActions(
             like=signed_in and sees_topic and not own and not gone and not post.hidden and not topic.archived,
             edit=writes and not gone and (staff or (own and not topic.archived)),
@@ -373,6 +438,22 @@ def visible_users_clause(viewer: Viewer) -> ColumnElement[bool]:
     return User.approved.is_(True)
 
 
+def can_see_email(viewer: Viewer, user: User) -> bool:
+    """An address is its owner's and staff's to see, never other members'."""
+    return viewer.is_staff or (viewer.id is not None and viewer.id == user.id)
+
+
+def can_receive_email(user: User, *, address_confirmed: bool) -> bool:
+    """Whether the forum may write to this account at all: a confirmed address of an approved account."""
+    return bool(user.email) and address_confirmed and user.approved
+
+
+def can_see_private_profile(viewer: Viewer, user: User) -> bool:
+    """A person's settings (email options, watched categories, sessions, language) are theirs and
+    staff's to read, as Discourse's UserSerializer keeps them."""
+    return viewer.is_staff or (viewer.id is not None and viewer.id == user.id)
+
+
 def can_see_private_activity(viewer: Viewer, user: User) -> bool:
     """The likes a person received (and Discourse's other private user actions) are theirs and
     admins' to list, as in Discourse; what they did themselves is public, within what one may see."""
@@ -438,9 +519,9 @@ def posting_refusal(viewer: Viewer) -> str | None:
     return None
 
 
-def exempt_from_posting_limits(viewer: Viewer) -> bool:
-    """Staff are not held to the per-person topic and post rate limits, as in Discourse: a moderator
-    splitting a thread, or an admin's bot posting reports, must not be refused."""
+def exempt_from_post_limits(viewer: Viewer) -> bool:
+    """Staff are exempt from every limit on posting (slow mode, new participants' wait, posts per
+    minute and topics per hour), as in Discourse: they answer floods, they do not make them."""
     return viewer.is_staff
 
 
@@ -449,7 +530,7 @@ def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, to
     from forum import policy
 
     user = viewer.user
-    if user is None or viewer.is_staff:
+    if user is None or exempt_from_post_limits(viewer):
         return
     now = utcnow()
     if topic is not None and topic.slow_mode_seconds > 0:
@@ -585,39 +666,19 @@ def staff_clause() -> ColumnElement[bool]:
 
 def audience_clause(session: Session, topic: Topic, post: Post | None = None) -> ColumnElement[bool]:
     """WHERE clause on User: the accounts that may read this topic (and this post of it) now."""
-    if topic.deleted_at is not None or (post is not None and (post.deleted_at is not None or post.hidden)):
+    if topic.deleted_at is not None:
         return staff_clause()
+    if post is not None and post_display(ANONYMOUS, post) is PostDisplay.PLACEHOLDER:
+        # Rule 8: staff, and the author in a category they may still see.
+        tiers = tiers_that_see_category(session, topic.category_id)
+        return staff_clause() | ((User.id == post.user_id) & User.tier.in_(tiers))
     tiers = tiers_that_see_category(session, topic.category_id)
     return (staff_clause() | User.tier.in_(tiers)) if tiers else staff_clause()
 
 
-def readable_posts_clause(viewer: Viewer | bool) -> ColumnElement[bool]:
-    """For a query that already restricts topics: posts whose text the viewer (or staff, if True) may read."""
-    if viewer is True or (isinstance(viewer, Viewer) and viewer.is_staff):
-        return true()
-    return and_(Post.deleted_at.is_(None), Post.hidden.is_(False))
-
-
-# --- posts within a topic, for the API and feeds ----------------------------------------------
-
 def visible_posts_in_topic_clause(viewer: Viewer) -> ColumnElement[bool]:
-    """For posts of one topic the viewer may see: staff see every post, others not deleted or hidden ones."""
-    if viewer.is_staff:
-        return true()
-    return and_(Post.deleted_at.is_(None), Post.hidden.is_(False))
-
-
-def can_read_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
-    """May the viewer read this post's text (through the API or a feed)? Deleted and hidden posts: staff only."""
-    if not can_see_topic(session, viewer, topic):
-        return False
-    return viewer.is_staff or (post.deleted_at is None and not post.hidden)
-
-
-def ensure_can_read_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
-    if post is None or topic is None or not can_read_post(session, viewer, post, topic):
-        raise NotFound()
-    return post
+    """For posts of one topic the viewer may see: readable_posts_clause()."""
+    return readable_posts_clause(viewer)
 
 
 # --- API keys and feed tokens -----------------------------------------------------------------
@@ -648,6 +709,16 @@ def feed_token_opens(token: FeedToken, feed_scope: str) -> bool:
 
 
 # --- polls, proposals and events ---------------------------------------------------------------
+
+def can_see_poll(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> bool:
+    """A poll is part of its post: seen by whoever may read the post (rule 8)."""
+    return post is not None and topic is not None and can_read_post(session, viewer, post, topic)
+
+
+def ensure_can_see_poll(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> None:
+    if not can_see_poll(session, viewer, post, topic):
+        raise NotFound()
+
 
 def poll_vote_refusal(session: Session, viewer: Viewer, topic: Topic, post: Post, *, closed: bool) -> str | None:
     """Why this viewer may not vote in a poll of this post, or None: voting is replying's sibling."""
@@ -744,6 +815,12 @@ def ensure_can_rsvp(session: Session, viewer: Viewer, topic: Topic, *, cancelled
     why = rsvp_refusal(session, viewer, topic, cancelled=cancelled, over=over)
     if why is not None:
         raise LoginRequired(why) if viewer.is_anonymous else Forbidden(why)
+
+
+def can_see_event_text(session: Session, viewer: Viewer, topic: Topic, first_post: Post | None) -> bool:
+    """An event is its topic: its description (the first post) shows in a calendar file to whoever
+    may read that post, by rule 8; the time and place to whoever may see the topic."""
+    return first_post is not None and can_read_post(session, viewer, first_post, topic)
 
 
 def can_see_rsvp_names(session: Session, viewer: Viewer, topic: Topic) -> bool:

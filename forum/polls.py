@@ -20,13 +20,14 @@ from html import unescape
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from forum import permissions
+from forum import permissions, ratelimit
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.markdown_decide import option_digest
 from forum.models import Poll, PollOption, PollVote, Post, Topic, User, utcnow
 from forum.models.decide import POLL_RESULTS, POLL_TYPES
 from forum.permissions import Viewer
+from forum.ratelimit import RateLimiter
 from forum.text import parse_id
 
 MAX_POLLS_PER_POST = 10
@@ -253,20 +254,19 @@ def load(session: Session, viewer: Viewer, poll_id: int | str) -> tuple[Poll, Po
         raise NotFound()
     post = session.get(Post, poll.post_id)
     topic = session.get(Topic, post.topic_id) if post is not None else None
-    permissions.ensure_can_see_post(session, viewer, post, topic)
-    if post.hidden and not (viewer.is_staff or post.user_id == viewer.id):
-        raise NotFound()
+    permissions.ensure_can_see_poll(session, viewer, post, topic)
     assert post is not None and topic is not None
     return poll, post, topic
 
 
 def vote(session: Session, viewer: Viewer, *, poll_id: int | str, option_ids: list[str],
-         ranks: dict[str, str] | None = None) -> Poll:
+         ranks: dict[str, str] | None = None, limiter: RateLimiter | None = None) -> Poll:
     """Record the viewer's vote, replacing any earlier one."""
     poll, post, topic = load(session, viewer, poll_id)
     now = utcnow()
     permissions.ensure_can_vote_in_poll(session, viewer, topic, post, closed=poll.is_closed(now))
     assert viewer.user is not None
+    ratelimit.hit_vote(limiter, session, viewer.user.id)
     options = {o.id: o for o in session.scalars(select(PollOption).where(PollOption.poll_id == poll.id))}
     chosen: list[tuple[int, int | None]] = []
     if poll.type == "ranked":

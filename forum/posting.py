@@ -17,13 +17,14 @@ import forum.notifications as notifications
 import forum.polls as polls
 import forum.search as search
 import forum.tracking as tracking
-from forum import modlog, permissions
+from forum import modlog, permissions, ratelimit
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.markdown import Cooked, cook
 from forum.models import LIKE, Category, Post, PostAction, PostRevision, Topic, User, utcnow
 from forum.permissions import Viewer
+from forum.ratelimit import RateLimiter
 from forum.text import clean, parse_id, slugify
 
 _NO_SYNC = {"synchronize_session": False}
@@ -115,8 +116,10 @@ def _load_category(session: Session, category_id: int | str | None) -> Category 
 
 
 def create_topic(
-    session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None
+    session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
+    limiter: RateLimiter | None = None,
 ) -> Post:
+    ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=True)
     fields: dict[str, str] = {}
     category = _load_category(session, category_id)
     if category is None or not permissions.can_see_category(session, viewer, category):
@@ -159,7 +162,9 @@ def create_reply(
     topic_id: int,
     raw: str,
     reply_to_post_number: int | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Post:
+    ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=False)
     topic = session.get(Topic, topic_id)
     permissions.ensure_can_reply_topic(session, viewer, topic)
     assert topic is not None and viewer.user is not None
@@ -321,10 +326,11 @@ def recount_topic(session: Session, topic: Topic) -> None:
                         .values(post_count=Category.post_count + delta), execution_options=_NO_SYNC)
 
 
-def like_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
+def like_post(session: Session, viewer: Viewer, *, post_id: int, limiter: RateLimiter | None = None) -> Post:
     post, topic = get_post(session, post_id)
     permissions.ensure_can_like_post(session, viewer, post, topic)
     assert viewer.user is not None
+    ratelimit.hit_like(limiter, session, viewer.user.id)
     exists = session.scalar(select(PostAction.id).where(
         PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
     if exists is not None:

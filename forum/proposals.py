@@ -27,6 +27,7 @@ from forum.markdown_decide import POLL_CLOSE_RE, POLL_OPEN_RE
 from forum.models import Poll, PollVote, Post, Proposal, ProposalPosition, Topic, User, utcnow
 from forum.models.decide import POSITIONS, PROPOSAL_KINDS
 from forum.permissions import Viewer
+from forum.ratelimit import RateLimiter
 from forum.text import clean, parse_id
 
 DECISION_POLL = "decision"
@@ -58,6 +59,7 @@ def create_proposal(
     session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
     kind: str = "consent", closes_date: str = "", closes_time: str = "", timezone: str = "", quorum: str = "",
     options: str = "", max_choices: str = "", results: str = "always", public: bool = True,
+    limiter: RateLimiter | None = None,
 ) -> Post:
     fields: dict[str, str] = {}
     now = utcnow()
@@ -92,7 +94,7 @@ def create_proposal(
         raise ValidationFailed(fields=fields)
     assert zone is not None and closes_at is not None
     body = clean(raw).strip("\n") + (f"\n\n{poll_block}" if poll_block else "")
-    post = posting.create_topic(session, settings, viewer, title=title, raw=body, category_id=category_id)
+    post = posting.create_topic(session, settings, viewer, title=title, raw=body, category_id=category_id, limiter=limiter)
     proposal = Proposal(topic_id=post.topic_id, kind=kind, closes_at=closes_at, timezone=zone,
                         quorum_percent=quorum_percent, created_at=now, updated_at=now)
     session.add(proposal)
@@ -343,7 +345,8 @@ def _tell_closed(session: Session, settings: Settings, proposal: Proposal, topic
     notices.tell(session, author, "proposal_outcome", topic, lambda letter: {"result": result(letter)})
 
 
-def write_outcome(session: Session, settings: Settings, viewer: Viewer, *, proposal_id: int | str, raw: str) -> Post:
+def write_outcome(session: Session, settings: Settings, viewer: Viewer, *, proposal_id: int | str, raw: str,
+                  limiter: RateLimiter | None = None) -> Post:
     proposal, topic = load(session, viewer, proposal_id)
     if viewer.is_anonymous:
         from forum.errors import LoginRequired
@@ -357,7 +360,7 @@ def write_outcome(session: Session, settings: Settings, viewer: Viewer, *, propo
         raise ValidationFailed(fields={"raw": _("The outcome can be written once the proposal has closed.")})
     if proposal.outcome_post_id is not None:
         raise ValidationFailed(fields={"raw": _("The outcome has been written already; edit that post to change it.")})
-    post = posting.create_reply(session, settings, viewer, topic_id=topic.id, raw=raw)
+    post = posting.create_reply(session, settings, viewer, topic_id=topic.id, raw=raw, limiter=limiter)
     proposal.outcome_post_id = post.id
     proposal.updated_at = utcnow()
     session.flush()
@@ -438,8 +441,8 @@ def view(session: Session, viewer: Viewer, topic: Topic) -> ProposalView | None:
         mine = session.scalar(select(ProposalPosition).where(ProposalPosition.proposal_id == proposal.id,
                                                              ProposalPosition.user_id == viewer.user.id))
     outcome = session.get(Post, proposal.outcome_post_id) if proposal.outcome_post_id else None
-    if outcome is not None and outcome.deleted_at is not None and not viewer.is_staff:
-        outcome = None
+    if outcome is not None and not permissions.can_read_post(session, viewer, outcome, topic):
+        outcome = None  # deleted or hidden: its author and staff only (permissions.py, rule 8)
     poll = decision_poll(session, topic) if proposal.kind != "consent" else None
     return ProposalView(
         proposal=proposal, topic=topic, closed=closed, counts=counts, turnout=out, positions=rows, blocks=blocks,

@@ -2,6 +2,14 @@
 
 Without Redis the counter is a row written in the caller's own write transaction, so a request
 never needs a second pooled connection for it.
+
+Each limit is written once, below, and asked by the service that does the thing: posting counts
+posts, topics and likes inside the write itself (forum/posting.py), polls count votes. Attempts
+that must stay counted when they fail (logging in, signing up, changing or resetting a password,
+asking for a confirmation email) are counted in a transaction of their own before the attempt, by
+the function named for them here. Pages, the API and (later) email all go through these, so none
+is a way around another. Services take the limiter as `limiter=`; without one (the demo, the
+command line, imports) nothing is counted.
 """
 
 from __future__ import annotations
@@ -57,6 +65,16 @@ class RateLimiter:
         if bucket is not None and bucket.count >= limit and bucket.window_start + timedelta(seconds=window) > now:
             raise RateLimited(_remaining(bucket.window_start, window, now))
 
+    def count(self, session: Session, key: str, window: int) -> int:
+        """How many events fall under `key` in its current window, without counting one."""
+        if self.redis is not None:
+            count = self.redis.get(f"{self.prefix}:rl:{key}")
+            return int(count) if count is not None else 0
+        bucket = session.get(RateLimitBucket, key, populate_existing=True)
+        if bucket is None or bucket.window_start + timedelta(seconds=window) <= utcnow():
+            return 0
+        return bucket.count
+
     def _incr(self, session: Session, key: str, window: int) -> tuple[int, int]:
         if self.redis is not None:
             rkey = f"{self.prefix}:rl:{key}"
@@ -88,43 +106,56 @@ def _remaining(start: datetime, window: int, now: datetime) -> int:
     return max(1, math.ceil((start + timedelta(seconds=window) - now).total_seconds()))
 
 
-# Per-user and per-address limits on writes. Pages and the API count under the same keys, so
-# neither is a way around the other.
+# Per-user and per-address limits on writes.
 LIKES_PER_DAY = 200
+LIKE_WINDOW = 86400
+VOTES_PER_MINUTE = 120
+CONFIRMATION_EMAILS_PER_HOUR = 5
+RESETS_PER_ACCOUNT_PER_HOUR = 3
 
 
-def hit_new_topic(limiter: RateLimiter, session: Session, settings, viewer: Viewer) -> None:
-    if viewer.user is None or permissions.exempt_from_posting_limits(viewer):
+def hit_posting(limiter: RateLimiter | None, session: Session, settings, viewer: Viewer, *, new_topic: bool) -> None:
+    """Posts per minute and topics per hour, for everyone but staff (permissions.exempt_from_post_limits)."""
+    if limiter is None or viewer.user is None or permissions.exempt_from_post_limits(viewer):
         return
-    limiter.hit(session, f"topic:{viewer.user.id}", settings.topics_per_hour, 3600)
-
-
-def hit_new_post(limiter: RateLimiter, session: Session, settings, viewer: Viewer) -> None:
-    if viewer.user is None or permissions.exempt_from_posting_limits(viewer):
-        return
+    if new_topic:
+        limiter.hit(session, f"topic:{viewer.user.id}", settings.topics_per_hour, 3600)
     limiter.hit(session, f"post:{viewer.user.id}", settings.posts_per_minute, 60)
 
 
-def hit_posting(limiter: RateLimiter, session: Session, settings, viewer: Viewer, *, new_topic: bool) -> None:
-    if new_topic:
-        hit_new_topic(limiter, session, settings, viewer)
-    hit_new_post(limiter, session, settings, viewer)
+def hit_like(limiter: RateLimiter | None, session: Session, user_id: int) -> int:
+    if limiter is None:
+        return 0
+    return limiter.hit(session, f"like:{user_id}", LIKES_PER_DAY, LIKE_WINDOW)
 
 
-def hit_like(limiter: RateLimiter, session: Session, user_id: int) -> int:
-    return limiter.hit(session, f"like:{user_id}", LIKES_PER_DAY, 86400)
+def likes_used(limiter: RateLimiter, session: Session, user_id: int) -> int:
+    return limiter.count(session, f"like:{user_id}", LIKE_WINDOW)
+
+
+def hit_vote(limiter: RateLimiter | None, session: Session, user_id: int) -> None:
+    if limiter is not None:
+        limiter.hit(session, f"vote:{user_id}", VOTES_PER_MINUTE, 60)
 
 
 def hit_signup(limiter: RateLimiter, session: Session, settings, ip: str) -> None:
     limiter.hit(session, f"signup-ip:{ip}", settings.signups_per_ip_per_hour, 3600)
 
 
-def hit_password_reset(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
-    limiter.hit(session, f"reset-ip:{ip}", settings.login_attempts_per_ip, 3600)
-    limiter.hit(session, f"reset-account:{login.strip().lower()[:100]}", 3, 3600)
-
-
 def hit_login(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
     limiter.hit(session, f"login-ip:{ip}", settings.login_attempts_per_ip, settings.login_window)
     limiter.hit(session, f"login-account:{login.strip().lower()[:100]}", settings.login_attempts_per_account,
                 settings.login_window)
+
+
+def hit_password_change(limiter: RateLimiter, session: Session, settings, user_id: int) -> None:
+    limiter.hit(session, f"password:{user_id}", settings.login_attempts_per_account, settings.login_window)
+
+
+def hit_password_reset(limiter: RateLimiter, session: Session, settings, ip: str, login: str) -> None:
+    limiter.hit(session, f"reset-ip:{ip}", settings.login_attempts_per_ip, 3600)
+    limiter.hit(session, f"reset-account:{login.strip().lower()[:100]}", RESETS_PER_ACCOUNT_PER_HOUR, 3600)
+
+
+def hit_confirmation_email(limiter: RateLimiter, session: Session, user_id: int) -> None:
+    limiter.hit(session, f"confirm-email:{user_id}", CONFIRMATION_EMAILS_PER_HOUR, 3600)

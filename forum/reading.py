@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, false, func, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from forum import permissions
@@ -107,8 +107,7 @@ class CategoryRow:
 
 def category_list(session: Session, viewer: Viewer) -> list[CategoryRow]:
     levels = permissions.category_levels(session, viewer)
-    categories = [c for c in session.scalars(select(Category).order_by(Category.position, Category.id))
-                  if levels.get(c.id, 0) >= permissions.SEE]
+    categories = permissions.visible_categories(session, viewer)
     children: dict[int, list[Category]] = {}
     for c in categories:
         if c.parent_id is not None:
@@ -255,6 +254,12 @@ def topics_created_by(session: Session, viewer: Viewer, user: User, *, page: int
     return TopicList(topics=rows[:per_page], page=page, per_page=per_page, has_more=len(rows) > per_page)
 
 
+def first_post(session: Session, topic: Topic | int) -> Post | None:
+    """The opening post of a topic, whatever its state (callers ask permissions.py what to show of it)."""
+    topic_id = topic if isinstance(topic, int) else topic.id
+    return session.scalar(select(Post).where(Post.topic_id == topic_id, Post.post_number == 1))
+
+
 def first_posts(session: Session, topic_ids: list[int]) -> dict[int, Post]:
     """The opening post of each topic, by topic id (one query for a whole list)."""
     if not topic_ids:
@@ -287,6 +292,17 @@ def pinned_at(session: Session, topic: Topic) -> datetime | None:
         .order_by(ModerationLog.id.desc()).limit(1))
 
 
+def _stream_clauses(viewer: Viewer, include_deleted: bool) -> list:
+    """The posts of a topic's stream: those the viewer may read (permissions.post_display), less the
+    deleted ones of others unless staff ask for them (Discourse's show_deleted). An author's own
+    deleted post stays, marked by its deleted_at, as it does on the topic page."""
+    clauses = [permissions.readable_posts_clause(viewer)]
+    if not include_deleted:
+        clauses.append(Post.deleted_at.is_(None) if viewer.id is None
+                       else or_(Post.deleted_at.is_(None), Post.user_id == viewer.id))
+    return clauses
+
+
 def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: int = 1, limit: int = 20,
                 newest_first: bool = False, post_ids: list[int] | None = None,
                 include_deleted: bool = False) -> list[Post]:
@@ -296,9 +312,7 @@ def topic_posts(session: Session, viewer: Viewer, topic: Topic, *, from_number: 
     the topic: the newest 50 of a 5,000-post thread cost what the newest 50 of a 50-post one do.
     """
     permissions.ensure_can_see_topic(session, viewer, topic)
-    stmt = select(Post).where(Post.topic_id == topic.id, permissions.visible_posts_in_topic_clause(viewer))
-    if not include_deleted:
-        stmt = stmt.where(Post.deleted_at.is_(None))
+    stmt = select(Post).where(Post.topic_id == topic.id, *_stream_clauses(viewer, include_deleted))
     if post_ids is not None:
         return list(session.scalars(stmt.where(Post.id.in_(post_ids[:1000])).order_by(Post.post_number)
                                     .limit(limit)))
@@ -329,9 +343,7 @@ def post_replies(session: Session, viewer: Viewer, post: Post, topic: Topic, *, 
 def topic_stream(session: Session, viewer: Viewer, topic: Topic, *, include_deleted: bool = False) -> list[int]:
     """Ids of every post of the topic the viewer may read, in order (one column, one index scan)."""
     permissions.ensure_can_see_topic(session, viewer, topic)
-    stmt = select(Post.id).where(Post.topic_id == topic.id, permissions.visible_posts_in_topic_clause(viewer))
-    if not include_deleted:
-        stmt = stmt.where(Post.deleted_at.is_(None))
+    stmt = select(Post.id).where(Post.topic_id == topic.id, *_stream_clauses(viewer, include_deleted))
     return list(session.scalars(stmt.order_by(Post.post_number)))
 
 

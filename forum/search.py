@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from forum import permissions
 from forum.i18n import Text, _
-from forum.models import Category, Post, SearchDocument, Topic, User
+from forum.models import Post, SearchDocument, Topic, User
 from forum.permissions import Viewer
 from forum.text import clean
 from forum.tracking import user_zone
@@ -272,14 +272,11 @@ class SearchResult:
 
 def _visible_subtree(session: Session, viewer: Viewer, slug: str) -> list[int] | None:
     """Visible category ids matching a slug (with their subcategories); None when there is no such visible one."""
-    levels = permissions.category_levels(session, viewer)
-    matched = [c for c in session.scalars(select(Category).where(func.lower(Category.slug) == slug))
-               if levels.get(c.id, 0) >= permissions.SEE]
-    if not matched:
+    visible = permissions.visible_categories(session, viewer)
+    ids = {c.id for c in visible if c.slug.lower() == slug}
+    if not ids:
         return None
-    ids = {c.id for c in matched}
-    ids |= {cid for cid in session.scalars(select(Category.id).where(Category.parent_id.in_(ids)))
-            if levels.get(cid, 0) >= permissions.SEE}
+    ids |= {c.id for c in visible if c.parent_id in ids}
     return sorted(ids)
 
 

@@ -2,8 +2,8 @@
 
 There is no table of actions: each one is a post or a like on a post, read where it lives. Every
 entry names a post, so the visibility filter of every other listing decides what a viewer gets:
-an action in a topic the viewer may not see, or on a deleted or hidden post, is never listed
-(staff see everything, marked deleted or hidden).
+an action in a topic the viewer may not see, or on a deleted or hidden post they may not read, is
+never listed (its author and staff read such a post, marked deleted or hidden: permissions.py, rule 8).
 """
 
 from __future__ import annotations

@@ -104,16 +104,22 @@ def test_others_cannot_edit_or_delete_my_post(make_client, make_user, make_categ
         assert session.get(Post, post_id).raw == "The first post of it."
 
 
-def test_delete_is_soft_and_recounts(client, make_user, make_category, make_topic, make_reply, db):
+def test_delete_is_soft_and_recounts(client, make_client, make_user, make_category, make_topic, make_reply, db):
     ana = make_user("ana", tier="member")
+    make_user("bob", tier="member")
     topic = make_topic(ana, make_category("News and events"))
     reply = make_reply(ana, topic, raw="I will take this back.")
     make_reply(ana, topic, raw="The last word here.")
     login(client, "ana")
     assert post_form(client, f"/posts/{reply.id}/delete", {}).status_code == 303
-    page = client.get(f"/t/{topic.slug}/{topic.id}")
+    bob = make_client()
+    login(bob, "bob")
+    page = bob.get(f"/t/{topic.slug}/{topic.id}")
     assert "I will take this back." not in page.text and "(post deleted)" in page.text
     assert 'id="post_3"' in page.text  # numbering is never reused or shifted
+    # Its author still reads it, marked as deleted (forum/permissions.py, rule 8).
+    own = client.get(f"/t/{topic.slug}/{topic.id}")
+    assert "I will take this back." in own.text and "only its author and staff can see it" in own.text
     t = _topic(db, topic.id)
     assert (t.posts_count, t.highest_post_number) == (2, 3)
     r = post_form(client, f"/t/{topic.id}/reply", {"raw": "A fresh reply after the deletion."})

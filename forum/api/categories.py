@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from forum import categories, permissions, reading, tracking
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
@@ -41,9 +39,7 @@ def levels_from_permissions(perms: dict[str, Any]) -> dict[str, int]:
 
 def _category_json(session, viewer: Viewer, category: Category) -> dict[str, Any]:
     levels = permissions.category_levels(session, viewer)
-    children = [c for c in session.scalars(select(Category.id).where(Category.parent_id == category.id)
-                                           .order_by(Category.position, Category.id))
-                if levels.get(c, NONE) >= permissions.SEE]
+    children = [c.id for c in permissions.visible_categories(session, viewer) if c.parent_id == category.id]
     data = serializers.category(category, level=levels.get(category.id, NONE), viewer=viewer,
                                 subcategory_ids=children)
     if viewer.user is not None:

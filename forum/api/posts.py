@@ -125,16 +125,16 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
         with write() as tx:
             post_id = _same_post_again(tx, settings, viewer, params, raw) if api_client else None
             if post_id is None and topic_id:
-                ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=False)
                 tid = params.int("topic_id")
                 if tid is None or tid <= 0:
                     raise NotFound()
                 post_id = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
-                                               reply_to_post_number=params.int("reply_to_post_number")).id
+                                               reply_to_post_number=params.int("reply_to_post_number"),
+                                               limiter=limiter).id
             elif post_id is None:
-                ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=True)
                 post_id = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
-                                               category_id=params.str("category") or params.str("category_id")).id
+                                               category_id=params.str("category") or params.str("category_id"),
+                                               limiter=limiter).id
     except ValidationFailed as e:
         return _create_failed(e)
     post, topic = _fresh(session, post_id)
@@ -232,8 +232,8 @@ def create_post_action(session: SessionDep, write: WriteDep, viewer: UserViewerD
         raise Forbidden(_("This kind of post action is not available."))
     try:
         with write() as tx:
-            used = ratelimit.hit_like(limiter, tx, viewer.user.id)
-            posting.like_post(tx, viewer, post_id=post_id)
+            posting.like_post(tx, viewer, post_id=post_id, limiter=limiter)
+            used = ratelimit.likes_used(limiter, tx, viewer.user.id)
     except Conflict as e:
         raise Forbidden(*e.messages) from None
     post, topic = _fresh(session, post_id)

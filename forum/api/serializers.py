@@ -147,8 +147,7 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "groups": [{"id": GROUP_IDS[TIER_GROUPS[user.tier]], "name": TIER_GROUPS[user.tier]}]
         if user.tier in TIER_GROUPS else [],
     }
-    own_or_staff = viewer.is_staff or viewer.id == user.id
-    if own_or_staff:
+    if permissions.can_see_email(viewer, user):
         detail["email"] = user.email
         detail["tier"] = user.tier
     if extras is None:
@@ -168,7 +167,7 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "can_edit_username": False, "can_edit_email": False, "can_edit_name": viewer.id == user.id,
         "can_be_deleted": False, "can_delete_all_posts": False,
     })
-    if not own_or_staff:
+    if not permissions.can_see_private_profile(viewer, user):
         return detail
     levels = extras.category_levels
     detail.update({

@@ -12,7 +12,7 @@ from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.errors import ForumError
 from forum.i18n import _
-from forum.models import FLAG_NAMES, NONE, NORMAL, Category, User
+from forum.models import FLAG_NAMES, NORMAL, User
 from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
@@ -41,8 +41,7 @@ def about(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
 
 def _site_categories(session, viewer) -> list[dict[str, Any]]:
     levels = permissions.category_levels(session, viewer)
-    cats = [c for c in session.scalars(select(Category).order_by(Category.position, Category.id))
-            if levels.get(c.id, NONE) >= permissions.SEE]
+    cats = permissions.visible_categories(session, viewer)
     children: dict[int, list[int]] = {}
     for c in cats:
         if c.parent_id is not None:

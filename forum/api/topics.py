@@ -161,7 +161,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
                                 include_deleted=show_deleted)
     stream = reading.topic_stream(session, viewer, topic, include_deleted=show_deleted)
     include_raw = params.bool("include_raw")
-    first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+    first = reading.first_post(session, topic)
     participants = reading.topic_participants(session, viewer, topic)
     can_edit = first is not None and permissions.can_edit_post(session, viewer, first, topic)
     last_poster = topic.last_post_user or topic.user
@@ -199,7 +199,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
             "can_delete": first is not None and permissions.can_delete_post(session, viewer, first, topic),
             "can_create_post": permissions.can_reply_topic(session, viewer, topic),
             "can_reply_as_new_topic": permissions.can_reply_topic(session, viewer, topic),
-            "can_flag_topic": not viewer.is_anonymous, "can_moderate": moderator,
+            "can_flag_topic": permissions.can_flag_topic(session, viewer, topic), "can_moderate": moderator,
             "notification_level": 1, "notifications_reason_id": None,
             # Staff do every moderation on every topic here; there is no per-category moderator.
             "can_moderate_category": moderator, "can_review_topic": moderator, "can_close_topic": moderator,
@@ -289,11 +289,11 @@ def topic_posts(session: SessionDep, viewer: ViewerDep, params: ParamsDep, topic
 @router.delete("/t/{topic_id:int}.json")
 def delete_topic(write: WriteDep, session: SessionDep, viewer: ViewerDep, topic_id: int):
     topic = reading.get_topic(session, viewer, topic_id)
-    first = session.scalar(select(Post.id).where(Post.topic_id == topic.id, Post.post_number == 1))
+    first = reading.first_post(session, topic)
     if first is None:
         raise NotFound()
     with write() as tx:
-        posting.delete_post(tx, viewer, post_id=first)
+        posting.delete_post(tx, viewer, post_id=first.id)
     return empty()
 
 
@@ -332,7 +332,7 @@ def update_topic(session: SessionDep, write: WriteDep, viewer: UserViewerDep, se
     moving = category_id is not None and parse_id(category_id) != topic.category_id
     if moving and not permissions.can_moderate(viewer):
         raise Forbidden(_("Only moderators move topics to another category."))
-    first = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 1))
+    first = reading.first_post(session, topic)
     if first is None:
         raise NotFound()
     with write() as tx:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 import forum.emails as emails
-from forum import accounts, auth, reading
+from forum import accounts, auth, permissions, ratelimit, reading
 from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
 from forum.i18n import _
 from forum.invitations import SIGNUP_APPROVAL, SIGNUP_INVITE_ONLY, sign_up, signup_mode
@@ -60,10 +60,7 @@ def login(request: Request, write: WriteDep, settings: SettingsDep, limiter: Lim
     try:
         # Counted in a transaction of its own: failed attempts must stay counted.
         with write() as session:
-            limiter.hit(session, f"login-ip:{client_ip(request)}", settings.login_attempts_per_ip,
-                        settings.login_window)
-            limiter.hit(session, f"login-account:{login.strip().lower()[:100]}",
-                        settings.login_attempts_per_account, settings.login_window)
+            ratelimit.hit_login(limiter, session, settings, client_ip(request), login)
     except RateLimited as e:
         response = render(request, "login.html", {"form": form, "errors": e.form_errors()}, status_code=429)
         response.headers["Retry-After"] = str(e.retry_after)
@@ -107,7 +104,7 @@ def signup(request: Request, write: WriteDep, settings: SettingsDep, limiter: Li
     form = {"username": username, "email": email, "name": name}
     try:
         with write() as session:
-            limiter.hit(session, f"signup-ip:{client_ip(request)}", settings.signups_per_ip_per_hour, 3600)
+            ratelimit.hit_signup(limiter, session, settings, client_ip(request))
         with write() as session:
             user = sign_up(session, settings, username=username, email=email, password=password, name=name)
             # In approval mode the account waits for a moderator: no session yet.
@@ -160,7 +157,8 @@ def profile(request: Request, session: SessionDep, viewer: ViewerDep, username: 
     posts = reading.user_posts(session, viewer, user, limit=30, before_id=before_id)
     topic_count, post_count = reading.user_visible_counts(session, viewer, user)
     return render(request, "user.html", {"user": user, "posts": posts, "topic_count": topic_count,
-                                         "post_count": post_count})
+                                         "post_count": post_count,
+                                         "display": lambda post: permissions.post_display(viewer, post)})
 
 
 @router.get("/my/preferences")
@@ -188,8 +186,7 @@ def change_password(request: Request, write: WriteDep, viewer: UserViewerDep, li
                     current_password: Annotated[str, Form()] = "", new_password: Annotated[str, Form()] = ""):
     try:
         with write() as session:
-            limiter.hit(session, f"password:{viewer.id}", settings.login_attempts_per_account,
-                        settings.login_window)
+            ratelimit.hit_password_change(limiter, session, settings, viewer.id)
         with write() as session:
             user = session.get(User, viewer.id)
             accounts.change_password(session, user, current_password, new_password,

@@ -20,7 +20,6 @@ from forum import (
     permissions,
     polls,
     proposals,
-    ratelimit,
     reading,
     timezones,
     urls,
@@ -94,8 +93,7 @@ def poll_vote(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             ranks[oid] = place
     try:
         with write() as tx:
-            limiter.hit(tx, f"vote:{viewer.id}", 120, 60)
-            poll = polls.vote(tx, viewer, poll_id=poll_id, option_ids=option, ranks=ranks)
+            poll = polls.vote(tx, viewer, poll_id=poll_id, option_ids=option, ranks=ranks, limiter=limiter)
             pid = poll.id
     except ValidationFailed as e:
         poll, _post, _topic = polls.load(session, viewer, poll_id)
@@ -147,11 +145,10 @@ def new_proposal(request: Request, session: SessionDep, write: WriteDep, viewer:
             "max_choices": max_choices, "results": results, "public": public}
     try:
         with write() as tx:
-            ratelimit.hit_new_topic(limiter, tx, settings, viewer)
             post = proposals.create_proposal(
                 tx, settings, viewer, title=title, raw=raw, category_id=category, kind=kind,
                 closes_date=closes_date, closes_time=closes_time, timezone=timezone, quorum=quorum,
-                options=options, max_choices=max_choices, results=results, public=bool(public))
+                options=options, max_choices=max_choices, results=results, public=bool(public), limiter=limiter)
             url = urls.topic_url(tx.get(Topic, post.topic_id))
     except ForumError as e:
         return render(request, "proposals/new.html", {
@@ -236,8 +233,7 @@ def proposal_outcome(request: Request, session: SessionDep, write: WriteDep, vie
     form = {"outcome": raw}
     try:
         with write() as tx:
-            ratelimit.hit_new_post(limiter, tx, settings, viewer)
-            proposals.write_outcome(tx, settings, viewer, proposal_id=proposal_id, raw=raw)
+            proposals.write_outcome(tx, settings, viewer, proposal_id=proposal_id, raw=raw, limiter=limiter)
     except ValidationFailed as e:
         fields = {("outcome" if k == "raw" else k): v for k, v in e.fields.items()}
         return _proposal_response(request, session, settings, viewer, proposal_id, form=form,
@@ -269,11 +265,10 @@ def new_event(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             "online_url": online_url}
     try:
         with write() as tx:
-            ratelimit.hit_new_topic(limiter, tx, settings, viewer)
             post = events.create_event(tx, settings, viewer, title=title, raw=raw, category_id=category,
                                        start_date=start_date, start_time=start_time, end_date=end_date,
                                        end_time=end_time, timezone=timezone, location=location,
-                                       online_url=online_url)
+                                       online_url=online_url, limiter=limiter)
             url = urls.topic_url(tx.get(Topic, post.topic_id))
     except ForumError as e:
         return render(request, "events/new.html", {
@@ -377,7 +372,7 @@ def _ics(body: bytes, filename: str, *, personal: bool) -> Response:
 @router.get("/events/{event_id}.ics")
 def event_ics(session: SessionDep, viewer: ViewerDep, settings: SettingsDep, event_id: str):
     event, topic = events.load(session, viewer, event_id)
-    body = calendar.build(session, [(event, topic)], name=topic.title, base_url=settings.base_url)
+    body = calendar.build(session, viewer, [(event, topic)], name=topic.title, base_url=settings.base_url)
     return _ics(body, f"event-{event.id}.ics", personal=not viewer.is_anonymous)
 
 
@@ -395,7 +390,7 @@ def category_ics(request: Request, session: SessionDep, write: WriteDep, limiter
     viewer, personal = _feed_viewer(request, session, write, limiter, settings, f"category:{cid}")
     category = reading.get_category(session, viewer, category_id)
     rows = events.for_calendar(session, viewer, category=category)
-    body = calendar.build(session, rows, name=f"{category.name} – {settings.site_title}", base_url=settings.base_url)
+    body = calendar.build(session, viewer, rows, name=f"{category.name} – {settings.site_title}", base_url=settings.base_url)
     return _ics(body, f"{category.slug}-events.ics", personal=personal)
 
 
@@ -406,7 +401,7 @@ def my_ics(request: Request, session: SessionDep, write: WriteDep, limiter: Limi
         raise NotFound()
     rows = events.for_calendar(session, viewer, going_user=viewer.user)
     name = _("Events I'm going to – %(site)s", site=settings.site_title)
-    body = calendar.build(session, rows, name=str(name), base_url=settings.base_url)
+    body = calendar.build(session, viewer, rows, name=str(name), base_url=settings.base_url)
     return _ics(body, "my-events.ics", personal=True)
 
 

@@ -254,10 +254,10 @@ async def topic_action(request: Request, session: SessionDep, write: WriteDep, v
                 moderation.delete_topic(tx, viewer, topic.id, reason=reason)
                 destination = topic.id
             elif action == "restore":
-                first = tx.scalar(select(Post.id).where(Post.topic_id == topic.id, Post.post_number == 1))
+                first = reading.first_post(tx, topic)
                 if first is None:
                     raise ValidationFailed(_("This topic has no first post to restore."))
-                moderation.restore_post(tx, viewer, first, reason=reason)
+                moderation.restore_post(tx, viewer, first.id, reason=reason)
                 destination = topic.id
             elif action == "merge":
                 destination = moderation.merge_topics(

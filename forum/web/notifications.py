@@ -14,6 +14,7 @@ from forum import (
     notifications,
     pagecache,
     permissions,
+    ratelimit,
     reading,
     search,
     timezones,
@@ -331,7 +332,7 @@ def email_settings(request: Request, session: SessionDep, write: WriteDep, viewe
 def resend_confirmation(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
                         settings: SettingsDep, limiter: LimiterDep):
     with write() as tx:
-        limiter.hit(tx, f"confirm-email:{viewer.id}", 5, 3600)
+        ratelimit.hit_confirmation_email(limiter, tx, viewer.id)
         emails.send_confirmation(tx, settings, request.app.state.secret_key, tx.get(User, viewer.id))
     return _email_page(request, session, viewer, saved="confirmation")
 
@@ -375,8 +376,7 @@ def password_reset_request(request: Request, write: WriteDep, settings: Settings
     form = {"login": login}
     try:
         with write() as tx:
-            limiter.hit(tx, f"reset-ip:{client_ip(request)}", settings.login_attempts_per_ip, 3600)
-            limiter.hit(tx, f"reset-account:{login.strip().lower()[:100]}", 3, 3600)
+            ratelimit.hit_password_reset(limiter, tx, settings, client_ip(request), login)
         with write() as tx:
             emails.request_password_reset(tx, settings, request.app.state.secret_key, login)
     except ForumError as e:

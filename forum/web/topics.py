@@ -9,12 +9,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from forum import decide, fragments, merges, permissions, posting, ratelimit, reading, tracking, urls
+from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.flags import liked_and_flagged_by
 from forum.i18n import _
 from forum.markdown import cook
 from forum.models import Post, Topic
+from forum.permissions import Viewer
 from forum.revisions import edits as revision_edits
 from forum.text import parse_id
 from forum.web import (
@@ -123,9 +124,15 @@ def _post_pieces(html: str) -> list[Markup]:
     return [Markup(piece) for piece in fragments.pieces(html)]
 
 
-def _posts_context(page: reading.PostsPage, topic: Topic, highlight: int | None) -> dict:
+def _posts_context(page: reading.PostsPage, topic: Topic, highlight: int | None, reader: Viewer) -> dict:
     return {"posts": page.posts, "topic": topic, "reply_targets": page.reply_targets, "highlight": highlight,
-            "end": Markup(fragments.END)}
+            "end": Markup(fragments.END), "display": lambda post: permissions.post_display(reader, post)}
+
+
+def _shared_reader(viewer: Viewer) -> Viewer:
+    """Whom a shared rendering of posts is drawn for: staff, or someone who is not staff and wrote
+    none of them (so every deleted or hidden post is a placeholder; rule 8 of permissions.py)."""
+    return viewer if viewer.is_staff else permissions.ANONYMOUS
 
 
 def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, per_page: int,
@@ -134,6 +141,7 @@ def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, pe
     locale, zone = renderer.locale_and_zone(request)
     clock = decide.clock_for(viewer)
     staff_view = viewer.is_staff
+    reader = _shared_reader(viewer)
 
     def build() -> SharedPosts:
         posts = reading.posts_page(session, topic, page=page, per_page=per_page)
@@ -141,8 +149,7 @@ def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, pe
         html = None
         if not probe.has_polls:
             html = _post_pieces(renderer.fragment(locale, zone, "_topic_posts.html", {
-                **_posts_context(posts, topic, highlight), "staff_view": staff_view, "reader_id": None,
-                "decide": decide.TopicDecide(clock=clock)}))
+                **_posts_context(posts, topic, highlight, reader), "decide": decide.TopicDecide(clock=clock)}))
         metas = [PostMeta(p.id, p.post_number, p.user_id, p.user.username, p.like_count, p.deleted_at, p.hidden)
                  for p in posts.posts]
         return SharedPosts(metas, html, posts.page, posts.pages, probe.has_proposal, probe.has_event,
@@ -158,14 +165,16 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
     shared = _shared_posts(request, session, viewer, topic, page, settings.posts_per_page, highlight)
     ids = [p.id for p in shared.posts]
     html = shared.html
-    own_hidden = any(p.hidden and p.user_id == viewer.id for p in shared.posts) and not viewer.is_staff
-    if html is None or own_hidden:
-        # Polls (each reader's vote) or the reader's own hidden post: this page is drawn for them alone.
+    reader = _shared_reader(viewer)
+    sees_otherwise = any(permissions.post_display(viewer, p) != permissions.post_display(reader, p)
+                         for p in shared.posts)
+    if html is None or sees_otherwise:
+        # Polls (each reader's vote) or the reader's own deleted or hidden post, which they read and
+        # others do not: this page is drawn for them alone.
         posts = reading.posts_page(session, topic, page=shared.page, per_page=settings.posts_per_page)
         topic_decide = decide.for_topic_page(session, viewer, topic, posts.posts)
         html = _post_pieces(request.app.state.renderer.personal_fragment(request, "_topic_posts.html", {
-            **_posts_context(posts, topic, highlight), "staff_view": viewer.is_staff, "reader_id": viewer.id,
-            "decide": topic_decide, **(extra or {})}))
+            **_posts_context(posts, topic, highlight, viewer), "decide": topic_decide, **(extra or {})}))
     else:
         topic_decide = decide.for_topic_page(session, viewer, topic, [], has_proposal=shared.has_proposal,
                                              has_event=shared.has_event)
@@ -267,8 +276,8 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
     form = {"title": title, "raw": raw, "category": category}
     try:
         with write() as tx:
-            ratelimit.hit_posting(limiter, tx, settings, viewer, new_topic=True)
-            post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category)
+            post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category,
+                                        limiter=limiter)
             topic = tx.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
     except ForumError as e:
@@ -286,9 +295,8 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
     try:
         with write() as tx:
-            ratelimit.hit_new_post(limiter, tx, settings, viewer)
             post = posting.create_reply(tx, settings, viewer, topic_id=topic.id, raw=raw,
-                                        reply_to_post_number=_int_or_none(reply_to_post_number))
+                                        reply_to_post_number=_int_or_none(reply_to_post_number), limiter=limiter)
             number = post.post_number
     except ForumError as e:
         return render(request, "reply.html", {
@@ -329,9 +337,7 @@ def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
 @router.get("/posts/{post_id}/revisions")
 def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id: str):
     post, topic = posting.get_post(session, post_id)
-    permissions.ensure_can_see_post(session, viewer, post, topic)
-    if post.deleted_at is not None and not viewer.is_staff:
-        raise NotFound()
+    permissions.ensure_can_read_post(session, viewer, post, topic)
     from sqlalchemy import select
 
     from forum.models import PostRevision
@@ -367,8 +373,7 @@ def like(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
          post_id: str):
     pid = _int_or_none(post_id) or 0
     with write() as tx:
-        limiter.hit(tx, f"like:{viewer.id}", 200, 86400)
-        posting.like_post(tx, viewer, post_id=pid)
+        posting.like_post(tx, viewer, post_id=pid, limiter=limiter)
     return _like_response(request, session, pid, True)
 
 

@@ -123,12 +123,16 @@ def test_delete_a_post(client, db, forum, as_user, make_reply):
     reply_id = forum["reply"].id
     r = client.delete(f"/posts/{reply_id}.json", headers=bob)
     assert r.status_code == 200 and r.content == b""
-    topic = client.get(f"/t/{t.id}.json", headers=bob).json()
+    ana = as_user(forum["ana"])
+    topic = client.get(f"/t/{t.id}.json", headers=ana).json()
     assert reply_id not in topic["post_stream"]["stream"]
     assert [p["post_number"] for p in topic["post_stream"]["posts"]] == [1, 3]
     assert topic["posts_count"] == 2
-    assert client.get(f"/posts/{reply_id}.json", headers=as_user(forum["ana"])).status_code == 404
-    assert client.get(f"/posts/{reply_id}.json", headers=bob).status_code == 404  # deleted: staff only
+    assert client.get(f"/posts/{reply_id}.json", headers=ana).status_code == 404
+    # Its author still reads it, marked as deleted (forum/permissions.py, rule 8).
+    own = client.get(f"/t/{t.id}.json", headers=bob).json()["post_stream"]["posts"]
+    assert [(p["post_number"], p["deleted_at"] is not None) for p in own] == [(1, False), (2, True), (3, False)]
+    assert client.get(f"/posts/{reply_id}.json", headers=bob).json()["deleted_at"] is not None
     # Numbering is not reused.
     new = make_reply(forum["ana"], t, raw="After the deletion.")
     assert new.post_number == 4

@@ -102,7 +102,12 @@ def test_writing_with_pydiscourse(server, db, forum, client_for, staff, make_key
                      headers={"Api-Key": make_key(forum["ana"]), "Api-Username": "ana"})
     assert r.status_code == 200 and r.content == b""
     topic = ana.topic("any-slug", topic_id)
-    assert reply["id"] not in topic["post_stream"]["stream"] and topic["posts_count"] == 1
+    # Its author still reads it, marked deleted (as Discourse shows authors and staff); nobody else does.
+    assert topic["posts_count"] == 1
+    own = [p for p in topic["post_stream"]["posts"] if p["id"] == reply["id"]]
+    assert own and own[0]["deleted_at"] is not None
+    others = httpx.get(f"{server}/t/{topic_id}.json").json()
+    assert reply["id"] not in others["post_stream"]["stream"]
 
     with pytest.raises(DiscourseClientError) as e:
         ana.create_post("x", category_id=news.id, title="no")
