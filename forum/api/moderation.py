@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from forum import invitations, moderation, urls, user_admin
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import Invitation, utcnow
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
 
 router = api_router()
 

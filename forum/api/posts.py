@@ -11,12 +11,12 @@ from forum import flags, permissions, posting, ratelimit, reading
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
+from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import FLAG_TYPES, LIKE, Post, PostRevision, Topic, User
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
-from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 

@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 from forum import flags, moderation, permissions, urls, user_admin
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import FLAG_NAMES, Flag, Post, Topic, User
 from forum.models.moderation import FLAG_PENDING
 from forum.permissions import Viewer
 from forum.text import parse_id
-from forum.web.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
 
 router = api_router()
 

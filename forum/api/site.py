@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from forum import __version__, notifications, permissions, reading, search
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import ForumError
 from forum.i18n import _
 from forum.models import NONE, Category, User
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 

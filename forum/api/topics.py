@@ -9,16 +9,15 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from starlette.requests import Request
 
-from forum import accounts, merges, moderation, permissions, posting, reading, tracking, urls
+from forum import accounts, merges, moderation, permissions, posting, reading, tracking, urls, visits
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
+from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip, read_up_to_for
 from forum.errors import ForumError, NotFound
 from forum.i18n import _
 from forum.models import Post, Topic, User
 from forum.permissions import Viewer
-from forum.web import notifications as web_notifications
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 
@@ -188,7 +187,8 @@ def _track_visit(request: Request, session, write, viewer: Viewer, topic: Topic,
     visit shows in "seen by". Reading positions move with /topics/timings, not here."""
     header = (request.headers.get("discourse-track-view") or "").strip().lower()
     if params.bool("track_visit") or header not in ("", "0", "false"):
-        web_notifications.record_topic_visit(request, session, write, viewer, topic, 0)
+        visits.record_topic_visit(session, write, viewer, topic, who=visits.visitor_key(viewer, client_ip(request)),
+                                  read_up_to=read_up_to_for(request, 0), limiter=request.app.state.limiter)
 
 
 def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> tuple[Topic, int | None]:

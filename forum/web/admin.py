@@ -9,11 +9,11 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import or_, select
 
 from forum import categories, permissions, user_admin
+from forum.deps import CsrfDep, SessionDep, ViewerDep, WriteDep
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User, utcnow
 from forum.text import parse_id
-from forum.web.deps import CsrfDep, SessionDep, ViewerDep, WriteDep
 from forum.web.mod import category_page, index_extras
 from forum.web.templating import render
 

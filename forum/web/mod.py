@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
 from forum import (
@@ -25,12 +24,12 @@ from forum import (
     reading,
     user_admin,
 )
+from forum.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep, see_other
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translations
 from forum.models import AUDIENCES, TIERS, Category, Flag, Post, Topic, User
 from forum.text import clean, parse_id
 from forum.web import lists
-from forum.web.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep
 from forum.web.templating import render
 
 
@@ -41,10 +40,6 @@ def require_staff(viewer: ViewerDep) -> None:
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_staff), CsrfDep])
 
 PREVIEW_AUDIENCES = ("anonymous", *TIERS)
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 async def _form(request: Request) -> dict[str, Any]:
