@@ -21,6 +21,7 @@ from forum import (
     modlog,
     permissions,
     policy,
+    policy_admin,
     reading,
     user_admin,
 )
@@ -510,7 +511,7 @@ async def settings_save(request: Request, session: SessionDep, write: WriteDep, 
     form = await _form(request)
     try:
         with write() as tx:
-            policy.save(tx, viewer, form)
+            policy_admin.save(tx, viewer, form)
     except ValidationFailed as e:
         return _settings_page(request, session, errors=e.form_errors(), form=form, status_code=422)
     session.expire_all()
