@@ -4,6 +4,7 @@ neither of them nor the app, and no two modules of a package import each other i
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -76,3 +77,33 @@ def test_demo_data_files_are_packaged():
     for path in data:
         relative = path.relative_to(ROOT / "forum")
         assert any(relative.match(pattern) for pattern in patterns), f"{relative} is not in package-data"
+
+
+# Modules whose remaining queries are on their way into services and readers; shrink, never grow.
+ROUTES_WITH_SQL = {"forum/web/mod.py", "forum/api/categories.py", "forum/api/site.py", "forum/api/tiers.py",
+                   "forum/api/topics.py"}
+
+
+def _builds_queries(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy":
+            found.append(f"line {node.lineno}: from sqlalchemy import ...")
+        elif isinstance(node, ast.Import) and any(a.name == "sqlalchemy" for a in node.names):
+            found.append(f"line {node.lineno}: import sqlalchemy")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("execute", "query")):
+            found.append(f"line {node.lineno}: .{node.func.attr}(...)")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for door in ("web", "api")
+                                        for p in (ROOT / "forum" / door).glob("*.py")))
+def test_routes_hold_no_sql(path):
+    # Pages and the API ask services and readers (forum/reading.py, forum/accounts.py, ...), so a query
+    # and the permission filter it needs are written once, beside each other.
+    found = _builds_queries(ROOT / path)
+    if path in ROUTES_WITH_SQL:
+        assert found, f"{path} holds no SQL any more: take it off ROUTES_WITH_SQL"
+    else:
+        assert not found, f"{path} builds queries: " + "; ".join(found)

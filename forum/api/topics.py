@@ -16,7 +16,7 @@ from forum.api.base import ParamsDep, api_router, empty
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip, read_up_to_for
 from forum.errors import ForumError, NotFound
 from forum.i18n import _
-from forum.models import Post, Topic, User
+from forum.models import Post, Topic
 from forum.permissions import Viewer
 
 router = api_router()
@@ -111,18 +111,10 @@ def topics_created_by(session: SessionDep, viewer: ViewerDep, settings: Settings
 
 # --- one topic --------------------------------------------------------------------------------
 
-def _reply_users(session, topic: Topic, posts: list[Post]) -> dict[int, User]:
-    wanted = {p.reply_to_post_number for p in posts if p.reply_to_post_number}
-    if not wanted:
-        return {}
-    rows = session.execute(select(Post.post_number, User).join(User, User.id == Post.user_id)
-                           .where(Post.topic_id == topic.id, Post.post_number.in_(wanted)))
-    return {number: user for number, user in rows}
-
-
 def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, include_raw: bool) -> list[dict]:
     liked = posting.liked_post_ids(session, viewer, [p.id for p in posts])
-    targets = _reply_users(session, topic, posts)
+    targets = reading.reply_authors(session, topic, {p.reply_to_post_number for p in posts
+                                                     if p.reply_to_post_number})
     data = [serializers.post(session, viewer, p, topic, liked=p.id in liked, include_raw=include_raw,
                              reply_to_user=targets.get(p.reply_to_post_number or 0)) for p in posts]
     api_decide.add_to_posts(session, viewer, topic, posts, data)

@@ -27,8 +27,9 @@ from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.flags import liked_and_flagged_by
 from forum.i18n import _
 from forum.markdown import cook
-from forum.models import WATCH_LEVEL_NAMES, Post, Topic
+from forum.models import WATCH_LEVEL_NAMES, Topic
 from forum.revisions import edits as revision_edits
+from forum.revisions import of_post as revisions_of
 from forum.text import parse_id
 from forum.web import (
     convertors,  # noqa: F401  (registers {name:id} before the routes below)
@@ -207,7 +208,7 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
     raw = ""
     quoted = _int_or_none(quote)
     if quoted:
-        post = session.query(Post).filter_by(topic_id=topic.id, post_number=quoted).one_or_none()
+        post = reading.post_by_number(session, topic, quoted)
         if post is not None and post.deleted_at is None and permissions.can_see_post(session, viewer, post, topic):
             body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
             raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
@@ -338,11 +339,7 @@ def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id:
     permissions.ensure_can_see_post(session, viewer, post, topic)
     if post.deleted_at is not None and not viewer.is_staff:
         raise NotFound()
-    from sqlalchemy import select
-
-    from forum.models import PostRevision
-    revs = list(session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)
-                                .order_by(PostRevision.number)))
+    revs = revisions_of(session, post)
     return render(request, "revisions.html", {"post": post, "topic": topic, "revisions": revs,
                                               "edits": revision_edits(session, post, topic, revs)})
 
