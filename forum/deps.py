@@ -147,6 +147,11 @@ def get_user_viewer(viewer: ViewerDep) -> Viewer:
 UserViewerDep = Annotated[Viewer, Depends(get_user_viewer)]
 
 
+def require_staff(viewer: ViewerDep) -> None:
+    # Given to a whole router (dependencies=[Depends(require_staff)]), so no staff route can forget it.
+    permissions.ensure_can_moderate(viewer)
+
+
 class CsrfFailed(ForumError):
     status_code = 403
     error_type = "invalid_access"

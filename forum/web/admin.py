@@ -7,19 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from forum import categories, permissions, user_admin
-from forum.deps import CsrfDep, SessionDep, ViewerDep, WriteDep
+from forum import categories, user_admin
+from forum.deps import CsrfDep, SessionDep, ViewerDep, WriteDep, require_staff
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category
 from forum.text import parse_id
 from forum.web.mod import category_page, index_extras
 from forum.web.templating import render
-
-
-def require_staff(viewer: ViewerDep) -> None:
-    permissions.ensure_can_moderate(viewer)
-
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_staff), CsrfDep])
 

@@ -26,18 +26,13 @@ from forum import (
     reading,
     user_admin,
 )
-from forum.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep, see_other
+from forum.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep, require_staff, see_other
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translations
 from forum.models import AUDIENCES, TIERS, Category, Flag, Post, Topic, User
 from forum.text import clean, parse_id
 from forum.web import lists
 from forum.web.templating import render
-
-
-def require_staff(viewer: ViewerDep) -> None:
-    permissions.ensure_can_moderate(viewer)
-
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_staff), CsrfDep])
 
