@@ -63,11 +63,11 @@ class Clock:
 
 
 def build(url: str, clock: Clock):
-    from forum import reading
+    from forum import deps, reading
     from forum.app import create_app
     from forum.config import Settings
     from forum.db import Database
-    from forum.web import deps, templating, topics
+    from forum.web import templating, topics
 
     settings = Settings(database_url=url, base_url="http://testserver")
     db = Database(settings)

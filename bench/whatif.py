@@ -57,7 +57,7 @@ PATCHES = ("async-deps", "slim-orm", "babel-locale")
 
 def _async_deps() -> None:
     """Turn the trivial sync dependencies into coroutines (before any router captures them)."""
-    from forum.web import deps
+    from forum import deps
 
     async def get_db(request):
         return request.app.state.db
@@ -69,7 +69,7 @@ def _async_deps() -> None:
         return request.app.state.limiter
 
     async def get_writer(db, session):
-        return Writer(db, session)  # noqa: F821 - resolved in forum.web.deps' globals
+        return Writer(db, session)  # noqa: F821 - resolved in forum.deps' globals
 
     # Same names and parameters, so swapping the code object keeps Depends(...) references valid.
     for name, replacement in (("get_db", get_db), ("get_settings", get_settings),
@@ -79,7 +79,7 @@ def _async_deps() -> None:
             continue
         if target.__code__.co_varnames[:target.__code__.co_argcount] != \
                 replacement.__code__.co_varnames[:replacement.__code__.co_argcount]:
-            raise RuntimeError(f"forum.web.deps.{name} changed its parameters; update bench/whatif.py")
+            raise RuntimeError(f"forum.deps.{name} changed its parameters; update bench/whatif.py")
         target.__code__ = replacement.__code__
 
 

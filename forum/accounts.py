@@ -185,6 +185,16 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username_lower == username.lower()))
+
+
+def users_named(session: Session, usernames: set[str]) -> dict[str, User]:
+    if not usernames:
+        return {}
+    return {u.username: u for u in session.scalars(select(User).where(User.username.in_(usernames)))}
+
+
 def admin_exists(session: Session) -> bool:
     return session.scalar(select(func.count()).select_from(User).where(User.is_admin.is_(True))) > 0
 

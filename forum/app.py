@@ -26,11 +26,14 @@ from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
 from forum.web import decide as web_decide
+from forum.web import email_confirmation as web_email_confirmation
 from forum.web import feeds as web_feeds
 from forum.web import flags as web_flags
 from forum.web import invites as web_invites
 from forum.web import mod as web_mod
 from forum.web import notifications as web_notifications
+from forum.web import password_reset as web_password_reset
+from forum.web import search as web_search
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
 from forum.web.templating import Renderer, render
@@ -185,6 +188,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_topics.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
+    app.include_router(web_search.router)
+    app.include_router(web_password_reset.router)
+    app.include_router(web_email_confirmation.router)
     app.include_router(api_router)
     # A `.json` address that no API route answers is missing, whatever the method: the page and form
     # routes below take loose segments (`/invites/{code}`, `/admin/users/{user_id}/{action}`) and

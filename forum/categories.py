@@ -117,3 +117,12 @@ def delete_category(session: Session, viewer: Viewer, category_id: int) -> None:
         raise ValidationFailed(_("This category still has subcategories; move or delete them first."))
     session.delete(category)
     session.flush()
+
+
+def all_categories(session: Session) -> list[Category]:
+    """Every category in display order, whoever may see it: for staff pages only."""
+    return list(session.scalars(select(Category).order_by(Category.position, Category.id)))
+
+
+def topic_count(session: Session, category: Category) -> int:
+    return session.scalar(select(func.count(Topic.id)).where(Topic.category_id == category.id)) or 0

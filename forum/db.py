@@ -90,7 +90,7 @@ class Database:
         self.engine = make_engine(settings)
         # SQLite is a library reading a local file: a read is a function call, not a network round
         # trip, and in WAL mode readers never wait for writers. Request code may run such reads on
-        # the event loop (see forum/web/deps.py); writes, which may wait for the lock, never do.
+        # the event loop (see forum/deps.py); writes, which may wait for the lock, never do.
         self.reads_in_process = self.engine.dialect.name == "sqlite"
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(

@@ -224,3 +224,14 @@ def review(session: Session, settings: Settings, viewer: Viewer, *, post_id: int
                   reason=reason, details=details)
     session.flush()
     return post
+
+
+def flag_count(session: Session, post_id: int) -> int:
+    """Every flag the post ever had: goes up whenever someone flags it again."""
+    return session.scalar(select(func.count(Flag.id)).where(Flag.post_id == post_id)) or 0
+
+
+def pending_flags(session: Session, post_id: int) -> list[tuple[Flag, User]]:
+    return [(f, u) for f, u in session.execute(select(Flag, User).join(User, User.id == Flag.user_id)
+                                                 .where(Flag.post_id == post_id, Flag.status == FLAG_PENDING)
+                                                 .order_by(Flag.created_at, Flag.id))]

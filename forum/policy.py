@@ -1,6 +1,7 @@
 """Site policy that admins set in the browser: sign-up mode, flags, limits for new participants, invitations.
 
 Kept in the database (site_settings rows named `policy.*`) so every process sees a change at once.
+forum/permissions.py reads it; admins change it through forum/policy_admin.py.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from dataclasses import dataclass, fields
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import modlog
-from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import SiteSetting
 
@@ -73,49 +72,3 @@ def load(session: Session) -> Policy:
             except ValueError:
                 pass
     return policy
-
-
-def save(session: Session, viewer, values: dict[str, str]) -> Policy:
-    """Validate and store the submitted settings (admins only); the change is logged."""
-    from forum import permissions
-
-    permissions.ensure_can_administer(viewer)
-    current = load(session)
-    errors: dict[str, str] = {}
-    changes: dict[str, tuple[object, object]] = {}
-    for f in fields(Policy):
-        if f.name not in values:
-            continue
-        raw = str(values[f.name]).strip()
-        if f.name == "signup_mode":
-            if raw not in SIGNUP_MODES:
-                errors[f.name] = _("Choose a sign-up mode.")
-                continue
-            value: object = raw
-        else:
-            low, high = LIMITS[f.name]
-            try:
-                value = int(raw)
-            except ValueError:
-                errors[f.name] = _("Enter a whole number from %(low)s to %(high)s.", low=low, high=high)
-                continue
-            if not low <= value <= high:
-                errors[f.name] = _("Enter a whole number from %(low)s to %(high)s.", low=low, high=high)
-                continue
-        if getattr(current, f.name) != value:
-            changes[f.name] = (getattr(current, f.name), value)
-    if errors:
-        raise ValidationFailed(fields=errors)
-    for name, (_old, new) in changes.items():
-        row = session.get(SiteSetting, PREFIX + name)
-        if row is None:
-            session.add(SiteSetting(key=PREFIX + name, value=str(new)))
-        else:
-            row.value = str(new)
-        setattr(current, name, new)
-    if changes:
-        modlog.record(session, viewer, "change_policy", target_type="site",
-                      summary=", ".join(f"{k}: {o} → {n}" for k, (o, n) in sorted(changes.items())),
-                      details={k: {"from": o, "to": n} for k, (o, n) in changes.items()})
-    return current
-

@@ -149,6 +149,27 @@ def page_of_post(post_number: int, per_page: int) -> int:
     return (max(post_number, 1) - 1) // per_page + 1
 
 
+def post_by_number(session: Session, topic: Topic, post_number: int) -> Post | None:
+    """The post, whatever its state: callers ask permissions.py whether the viewer may read it."""
+    return session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == post_number))
+
+
+def numbered_posts(session: Session, topic: Topic, *, first: int, count: int) -> list[Post]:
+    """Posts `first` to `first + count - 1` as stored, deleted and hidden ones alike (staff pages)."""
+    return list(session.scalars(select(Post).where(Post.topic_id == topic.id, Post.post_number >= first,
+                                                   Post.post_number < first + count)
+                                .order_by(Post.post_number)))
+
+
+def reply_authors(session: Session, topic: Topic, post_numbers: set[int]) -> dict[int, User]:
+    """Who wrote each of these posts of the topic, by post number (the "in reply to" of others)."""
+    if not post_numbers:
+        return {}
+    rows = session.execute(select(Post.post_number, User).join(User, User.id == Post.user_id)
+                           .where(Post.topic_id == topic.id, Post.post_number.in_(post_numbers)))
+    return {number: user for number, user in rows}
+
+
 def posts_page(session: Session, topic: Topic, *, page: int, per_page: int) -> PostsPage:
     pages = max(1, page_of_post(topic.highest_post_number, per_page))
     page = min(page, pages)

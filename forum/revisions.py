@@ -56,3 +56,16 @@ def edits(session: Session, post: Post, topic: Topic, revisions: list[PostRevisi
                               reason=revision.reason, changes=word_diff(previous[1], raw),
                               title_changes=title_changes)
     return result
+
+
+def of_post(session: Session, post: Post) -> list[PostRevision]:
+    return list(session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)
+                                .order_by(PostRevision.number)))
+
+
+def edit_reason(session: Session, post: Post) -> str | None:
+    """Why the post's latest edit was made, when its author said."""
+    if post.version <= 1:
+        return None
+    return session.scalar(select(PostRevision.reason).where(
+        PostRevision.post_id == post.id, PostRevision.number == post.version - 1)) or None

@@ -383,3 +383,14 @@ def highlight(value: str, wanted: set[str], *, whole: bool = False, length: int 
     out.append(html.escape(value[pos:end]))
     return ("…" if start > 0 else "") + "".join(out) + ("…" if end < len(value) else "")
 
+
+
+def mention_candidates(session: Session, term: str, limit: int = 8) -> list[User]:
+    """Approved accounts whose username starts with `term`, for @mention autocomplete."""
+    term = term.strip().lstrip("@").lower()[:40]
+    if not term:
+        return []
+    pattern = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return list(session.scalars(select(User).where(User.username_lower.like(pattern, escape="\\"),
+                                                   User.approved.is_(True))
+                                .order_by(User.username_lower).limit(limit)))

@@ -223,9 +223,13 @@ def set_role(session: Session, viewer: Viewer, user_id: int | str, role: str, en
 
 # --- sign-ups awaiting approval ---------------------------------------------------------------
 
-def pending_signups(session: Session, *, limit: int = 100) -> list[User]:
+def pending_signups(session: Session, *, limit: int = 100, offset: int = 0) -> list[User]:
     return list(session.scalars(select(User).where(User.approved.is_(False))
-                                .order_by(User.created_at, User.id).limit(limit)))
+                                .order_by(User.created_at, User.id).offset(offset).limit(limit)))
+
+
+def pending_signup_count(session: Session) -> int:
+    return session.scalar(select(func.count(User.id)).where(User.approved.is_(False))) or 0
 
 
 def approve(session: Session, settings: Settings, viewer: Viewer, user_id: int | str) -> User:
@@ -369,3 +373,21 @@ def flags_given(session: Session, user: User, *, limit: int = 50) -> list[FlagRo
 def invitees(session: Session, user: User, *, limit: int = 100) -> list[User]:
     return list(session.scalars(select(User).where(User.invited_by_id == user.id)
                                 .order_by(User.created_at, User.id).limit(limit)))
+
+
+def find_users(session: Session, *, q: str = "", show: str = "", limit: int = 100) -> list[User]:
+    """Accounts whose username or email contains `q`, narrowed to the suspended, silenced, pending or staff ones (staff pages)."""
+    stmt = select(User).order_by(User.username_lower).limit(limit)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(User.username_lower.like(like) | User.email.like(like))
+    now = utcnow()
+    if show == "suspended":
+        stmt = stmt.where(User.suspended_until > now)
+    elif show == "silenced":
+        stmt = stmt.where(User.silenced_until > now)
+    elif show == "pending":
+        stmt = stmt.where(User.approved.is_(False))
+    elif show == "staff":
+        stmt = stmt.where(User.is_moderator.is_(True) | User.is_admin.is_(True))
+    return list(session.scalars(stmt))

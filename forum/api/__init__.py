@@ -1,4 +1,4 @@
-"""The Discourse-compatible JSON API (see API.md).
+"""The Discourse-compatible JSON API; docs/api.md is its contract (what is implemented, where it differs).
 
 Routes here are thin: they parse Discourse's parameters, call the same services and permission
 checks as the pages (posting, reading, categories, accounts, permissions) and shape the answer.

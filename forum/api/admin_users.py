@@ -15,10 +15,10 @@ from sqlalchemy import case, func, or_, select
 from forum import permissions, policy, user_admin
 from forum.api import serializers, tiers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
 from forum.errors import NotFound
 from forum.models import LIKE, Flag, ModerationLog, Post, PostAction, Topic, TopicUser, User, utcnow
 from forum.models.api import ApiKey
-from forum.web.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
 
 router = api_router()
 

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, Response
 
 from forum import apikeys
 from forum.api.params import Params, read_params
+from forum.deps import CsrfDep, SessionDep, WriteDep
 from forum.permissions import Viewer
-from forum.web.deps import CsrfDep, SessionDep, WriteDep
 
 JSON_TYPE = "application/json; charset=utf-8"
 

@@ -7,11 +7,11 @@ from typing import Any
 from forum import categories, permissions, reading, tracking
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import AUDIENCES, NONE, NORMAL, Category
 from forum.permissions import Viewer
-from forum.web.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 

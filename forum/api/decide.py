@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import events, polls, proposals, timezones, urls
+from forum import accounts, events, polls, proposals, timezones, urls
 from forum.api.serializers import basic_user, iso
 from forum.i18n import translations
 from forum.models import Post, Topic, User
@@ -23,12 +22,6 @@ from forum.permissions import Viewer
 
 # Discourse's poll plugin calls a ranked poll "ranked_choice".
 POLL_TYPES = {"regular": "regular", "multiple": "multiple", "number": "number", "ranked": "ranked_choice"}
-
-
-def _users_by_name(session: Session, names: set[str]) -> dict[str, User]:
-    if not names:
-        return {}
-    return {u.username: u for u in session.scalars(select(User).where(User.username.in_(names)))}
 
 
 def _labelled(viewer: Viewer, value: datetime | None, organiser_zone: str) -> str | None:
@@ -89,7 +82,7 @@ def add_to_posts(session: Session, viewer: Viewer, topic: Topic, posts: list[Pos
              for r in v.options for n in r.voters}
     first = next((p for p in posts if p.post_number == 1), None)
     event_data = event_json(session, viewer, topic, first.id) if first is not None else None
-    users = _users_by_name(session, names)
+    users = accounts.users_named(session, names)
     for post, item in zip(posts, data, strict=True):
         by_name = views.get(post.id)
         if by_name:
@@ -111,7 +104,7 @@ def event_json(session: Session, viewer: Viewer, topic: Topic, first_post_id: in
     e = view.event
     sample: list[dict[str, Any]] = []
     if view.names is not None:
-        users = _users_by_name(session, {n for names in view.names.values() for n in names})
+        users = accounts.users_named(session, {n for names in view.names.values() for n in names})
         sample = [{"status": status, "user": basic_user(users[n])}
                   for status, names in view.names.items() for n in names if n in users]
     return {

@@ -13,10 +13,10 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from forum import invitations, moderation, urls, user_admin
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
 from forum.errors import ForumError, ValidationFailed
 from forum.i18n import _
 from forum.models import Invitation, utcnow
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
 
 router = api_router()
 

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 from forum import accounts, directory, permissions
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, ViewerDep
 from forum.errors import NotFound
 from forum.models import SEE, Topic, User, utcnow
-from forum.web.deps import SessionDep, ViewerDep
 
 router = api_router()
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 from html import escape
 
 from fastapi import Request
-from sqlalchemy import select
 
-from forum import flags, markdown, permissions, posting, ratelimit, reading
+from forum import flags, markdown, permissions, posting, ratelimit, reading, revisions
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api import topics as api_topics
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
+from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import FLAG_TYPES, LIKE, Post, PostRevision, Topic, User
+from forum.models import FLAG_TYPES, LIKE, Post, Topic
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
-from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 
@@ -29,12 +28,9 @@ def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
     liked = post.id in posting.liked_post_ids(session, viewer, [post.id])
     reply_to = None
     if post.reply_to_post_number:
-        reply_to = session.scalar(select(User).join(Post, Post.user_id == User.id).where(
-            Post.topic_id == topic.id, Post.post_number == post.reply_to_post_number))
-    reason = session.scalar(select(PostRevision.reason).where(
-        PostRevision.post_id == post.id, PostRevision.number == post.version - 1)) if post.version > 1 else None
+        reply_to = reading.reply_authors(session, topic, {post.reply_to_post_number}).get(post.reply_to_post_number)
     data = serializers.post(session, viewer, post, topic, liked=liked, include_raw=True, reply_to_user=reply_to,
-                            edit_reason=reason or None,
+                            edit_reason=revisions.edit_reason(session, post),
                             review=serializers.reviews(session, viewer, [post.id]).get(post.id))
     api_decide.add_to_posts(session, viewer, topic, [post], [data])
     return data
@@ -76,7 +72,7 @@ def get_post(session: SessionDep, viewer: ViewerDep, post_id: int):
 @router.get("/posts/by_number/{topic_id:int}/{post_number:int}.json")
 def get_post_by_number(session: SessionDep, viewer: ViewerDep, topic_id: int, post_number: int):
     topic = reading.get_topic(session, viewer, topic_id)
-    post = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == post_number))
+    post = reading.post_by_number(session, topic, post_number)
     permissions.ensure_can_read_post(session, viewer, post, topic)
     assert post is not None
     return _one_post(session, viewer, post, topic)

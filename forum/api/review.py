@@ -16,18 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from forum import flags, moderation, permissions, urls, user_admin
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import FLAG_NAMES, Flag, Post, Topic, User
-from forum.models.moderation import FLAG_PENDING
+from forum.models import FLAG_NAMES, Post, Topic, User
 from forum.permissions import Viewer
 from forum.text import parse_id
-from forum.web.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
 
 router = api_router()
 
@@ -97,13 +94,7 @@ def _version(session, item: Item) -> int:
     if item.kind == SIGNUP:
         return 0
     assert item.post is not None
-    return session.scalar(select(func.count(Flag.id)).where(Flag.post_id == item.post.id)) or 0
-
-
-def _pending_flags(session, post_id: int) -> list[tuple[Flag, User]]:
-    return [(f, u) for f, u in session.execute(select(Flag, User).join(User, User.id == Flag.user_id)
-                                                 .where(Flag.post_id == post_id, Flag.status == FLAG_PENDING)
-                                                 .order_by(Flag.created_at, Flag.id))]
+    return flags.flag_count(session, item.post.id)
 
 
 def _actions(item: Item) -> list[str]:
@@ -132,7 +123,7 @@ def _item_json(session, item: Item, users: dict[int, User]) -> dict[str, Any]:
                 "reviewable_scores": []}
     post, topic = item.post, item.topic
     assert post is not None and topic is not None
-    pending = _pending_flags(session, post.id)
+    pending = flags.pending_flags(session, post.id)
     users[post.user_id] = post.user
     for _flag, flagger in pending:
         users[flagger.id] = flagger
@@ -148,13 +139,8 @@ def _item_json(session, item: Item, users: dict[int, User]) -> dict[str, Any]:
             "hidden": post.hidden, "deleted_at": serializers.iso(post.deleted_at), "reviewable_scores": scores}
 
 
-def _waiting_signups(session):
-    return select(User).where(User.approved.is_(False))
-
-
 def _count(session) -> int:
-    users = session.scalar(select(func.count()).select_from(_waiting_signups(session).subquery())) or 0
-    return flags.pending_count(session) + users
+    return flags.pending_count(session) + user_admin.pending_signup_count(session)
 
 
 def _find(session, viewer: Viewer, reviewable_id: int) -> Item:
@@ -162,7 +148,7 @@ def _find(session, viewer: Viewer, reviewable_id: int) -> Item:
     target = reviewable_id // 2
     if reviewable_id % 2 == 0:
         post = session.get(Post, target) if target else None
-        if post is None or not _pending_flags(session, post.id):
+        if post is None or not flags.pending_flags(session, post.id):
             raise NotFound()
         return Item(FLAGGED, post=post, topic=session.get(Topic, post.topic_id))
     user = session.get(User, target) if target else None
@@ -189,16 +175,14 @@ def review_list(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
         raise ForumError(_("Only pending items are listed (status=pending)."))
     offset = max(params.int("offset") or 0, 0) // PER_PAGE * PER_PAGE
     flagged_total = flags.pending_count(session) if kind in (None, FLAGGED) else 0
-    signup_total = (session.scalar(select(func.count()).select_from(_waiting_signups(session).subquery())) or 0
-                    if kind in (None, SIGNUP) else 0)
+    signup_total = user_admin.pending_signup_count(session) if kind in (None, SIGNUP) else 0
     items: list[Item] = []
     if offset < flagged_total:
         queue, _more = flags.review_queue(session, viewer, page=offset // PER_PAGE + 1, per_page=PER_PAGE)
         items += [Item(FLAGGED, post=q.post, topic=q.topic) for q in queue]
     room = PER_PAGE - len(items)
     if room > 0 and signup_total:
-        waiting = session.scalars(_waiting_signups(session).order_by(User.created_at, User.id)
-                                  .offset(max(offset - flagged_total, 0)).limit(room))
+        waiting = user_admin.pending_signups(session, offset=max(offset - flagged_total, 0), limit=room)
         items += [Item(SIGNUP, user=u) for u in waiting]
     users: dict[int, User] = {}
     reviewables = [_item_json(session, item, users) for item in items]

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from forum import __version__, flags, notifications, permissions, reading, search, tracking
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import ForumError
 from forum.i18n import _
 from forum.models import FLAG_NAMES, NORMAL, User
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 

@@ -17,11 +17,11 @@ from sqlalchemy import and_, func, select
 from forum import permissions, user_admin
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import User
 from forum.text import parse_id
-from forum.web.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 

@@ -6,20 +6,29 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from starlette.requests import Request
 
-from forum import accounts, markdown, merges, moderation, permissions, posting, reading, tracking, urls
+from forum import (
+    accounts,
+    markdown,
+    merges,
+    moderation,
+    permissions,
+    posting,
+    reading,
+    tracking,
+    urls,
+    visits,
+)
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
+from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip, read_up_to_for
 from forum.errors import Forbidden, ForumError, NotFound
 from forum.i18n import _
 from forum.models import Post, Topic, User
 from forum.permissions import Viewer
 from forum.text import parse_id
-from forum.web import notifications as web_notifications
-from forum.web.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 
 router = api_router()
 
@@ -126,18 +135,10 @@ def topics_created_by(session: SessionDep, viewer: ViewerDep, settings: Settings
 
 # --- one topic --------------------------------------------------------------------------------
 
-def _reply_users(session, topic: Topic, posts: list[Post]) -> dict[int, User]:
-    wanted = {p.reply_to_post_number for p in posts if p.reply_to_post_number}
-    if not wanted:
-        return {}
-    rows = session.execute(select(Post.post_number, User).join(User, User.id == Post.user_id)
-                           .where(Post.topic_id == topic.id, Post.post_number.in_(wanted)))
-    return {number: user for number, user in rows}
-
-
 def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, include_raw: bool) -> list[dict]:
     liked = posting.liked_post_ids(session, viewer, [p.id for p in posts])
-    targets = _reply_users(session, topic, posts)
+    targets = reading.reply_authors(session, topic, {p.reply_to_post_number for p in posts
+                                                     if p.reply_to_post_number})
     reviews = serializers.reviews(session, viewer, [p.id for p in posts])
     data = [serializers.post(session, viewer, p, topic, liked=p.id in liked, include_raw=include_raw,
                              reply_to_user=targets.get(p.reply_to_post_number or 0), review=reviews.get(p.id),
@@ -231,7 +232,8 @@ def _track_visit(request: Request, session, write, viewer: Viewer, topic: Topic,
     visit shows in "seen by". Reading positions move with /topics/timings, not here."""
     header = (request.headers.get("discourse-track-view") or "").strip().lower()
     if params.bool("track_visit") or header not in ("", "0", "false"):
-        web_notifications.record_topic_visit(request, session, write, viewer, topic, 0)
+        visits.record_topic_visit(session, write, viewer, topic, who=visits.visitor_key(viewer, client_ip(request)),
+                                  read_up_to=read_up_to_for(request, 0), limiter=request.app.state.limiter)
 
 
 def _topic_or_post_number(session, viewer: Viewer, first: str, second: int) -> tuple[Topic, int | None]:

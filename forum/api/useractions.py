@@ -7,10 +7,10 @@ from typing import Any
 from forum import accounts, markdown, useractions
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
+from forum.deps import SessionDep, ViewerDep
 from forum.errors import ForumError
 from forum.i18n import _
 from forum.models import User
-from forum.web.deps import SessionDep, ViewerDep
 
 router = api_router()
 

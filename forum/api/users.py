@@ -20,9 +20,9 @@ from forum import (
 )
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router
+from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip
 from forum.errors import Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.web.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip
 
 router = api_router()
 

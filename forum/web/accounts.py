@@ -10,11 +10,7 @@ from fastapi.responses import RedirectResponse
 
 import forum.emails as emails
 from forum import accounts, auth, permissions, ratelimit, reading
-from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
-from forum.i18n import _
-from forum.invitations import SIGNUP_APPROVAL, SIGNUP_INVITE_ONLY, sign_up, signup_mode
-from forum.models import User
-from forum.web.deps import (
+from forum.deps import (
     CsrfDep,
     LimiterDep,
     SessionDep,
@@ -23,7 +19,12 @@ from forum.web.deps import (
     ViewerDep,
     WriteDep,
     client_ip,
+    safe_next,
 )
+from forum.errors import ForumError, NotFound, RateLimited, ValidationFailed
+from forum.i18n import _
+from forum.invitations import SIGNUP_APPROVAL, SIGNUP_INVITE_ONLY, sign_up, signup_mode
+from forum.models import User
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])
@@ -31,15 +32,8 @@ router = APIRouter(dependencies=[CsrfDep])
 LOGIN_FAILED = _("Incorrect username, email or password.")
 
 
-def _safe_next(next_url: str | None) -> str:
-    # Only same-site paths: an open redirect would let a phishing link borrow our login page.
-    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
-        return next_url
-    return "/"
-
-
 def _signed_in(settings, token: str, next_url: str) -> RedirectResponse:
-    response = RedirectResponse(_safe_next(next_url), status_code=303)
+    response = RedirectResponse(safe_next(next_url), status_code=303)
     response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="lax",
                         secure=settings.cookies_secure, max_age=settings.session_max_age, path="/")
     return response
@@ -48,7 +42,7 @@ def _signed_in(settings, token: str, next_url: str) -> RedirectResponse:
 @router.get("/login")
 def login_form(request: Request, viewer: ViewerDep, next: str = "/"):
     if not viewer.is_anonymous:
-        return RedirectResponse(_safe_next(next), status_code=303)
+        return RedirectResponse(safe_next(next), status_code=303)
     return render(request, "login.html", {"form": {"next": next}, "errors": {}})
 
 

@@ -6,21 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import or_, select
 
-from forum import categories, permissions, user_admin
+from forum import categories, user_admin
+from forum.deps import CsrfDep, SessionDep, ViewerDep, WriteDep, require_staff
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category, User, utcnow
+from forum.models import AUDIENCES, LEVELS_BY_NAME, TIERS, Category
 from forum.text import parse_id
-from forum.web.deps import CsrfDep, SessionDep, ViewerDep, WriteDep
 from forum.web.mod import category_page, index_extras
 from forum.web.templating import render
-
-
-def require_staff(viewer: ViewerDep) -> None:
-    permissions.ensure_can_moderate(viewer)
-
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_staff), CsrfDep])
 
@@ -37,7 +31,7 @@ def _category_form_levels(form) -> dict[str, int]:
 
 @router.get("")
 def admin_index(request: Request, session: SessionDep, viewer: ViewerDep):
-    cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
+    cats = categories.all_categories(session)
     return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
                                                  "audiences": AUDIENCES, "form": {}, "errors": {},
                                                  **index_extras(session, viewer)})
@@ -58,7 +52,7 @@ async def admin_create_category(request: Request, write: WriteDep, session: Sess
                 levels=categories.PRESETS[preset])
             cid = category.id
     except ValidationFailed as e:
-        cats = list(session.scalars(select(Category).order_by(Category.position, Category.id)))
+        cats = categories.all_categories(session)
         return render(request, "admin/index.html", {"categories": cats, "presets": categories.PRESETS,
                                                      "audiences": AUDIENCES, "form": dict(form),
                                                      "errors": e.form_errors(), **index_extras(session, viewer)},
@@ -101,21 +95,8 @@ async def admin_category_save(request: Request, write: WriteDep, session: Sessio
 
 @router.get("/users")
 def admin_users(request: Request, session: SessionDep, q: str = "", show: str = ""):
-    stmt = select(User).order_by(User.username_lower).limit(100)
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(User.username_lower.like(like), User.email.like(like)))
-    now = utcnow()
-    if show == "suspended":
-        stmt = stmt.where(User.suspended_until > now)
-    elif show == "silenced":
-        stmt = stmt.where(User.silenced_until > now)
-    elif show == "pending":
-        stmt = stmt.where(User.approved.is_(False))
-    elif show == "staff":
-        stmt = stmt.where(or_(User.is_moderator.is_(True), User.is_admin.is_(True)))
-    return render(request, "admin/users.html", {"users": list(session.scalars(stmt)), "tiers": TIERS, "q": q,
-                                                "show": show})
+    users = user_admin.find_users(session, q=q, show=show)
+    return render(request, "admin/users.html", {"users": users, "tiers": TIERS, "q": q, "show": show})
 
 
 @router.post("/users/{user_id}/tier")

@@ -24,11 +24,7 @@ from forum import (
     timezones,
     urls,
 )
-from forum.errors import ForumError, NotFound, ValidationFailed
-from forum.i18n import _
-from forum.models import Event, Topic, User
-from forum.text import parse_id
-from forum.web.deps import (
+from forum.deps import (
     CsrfDep,
     LimiterDep,
     SessionDep,
@@ -36,17 +32,18 @@ from forum.web.deps import (
     UserViewerDep,
     ViewerDep,
     WriteDep,
+    is_fetch,
+    safe_next,
+    see_other,
 )
+from forum.errors import ForumError, NotFound, ValidationFailed
+from forum.i18n import _
+from forum.models import Event, Topic, User
+from forum.text import parse_id
 from forum.web.templating import render
-from forum.web.topics import _render_topic, is_fetch, see_other
+from forum.web.topics import _render_topic
 
 router = APIRouter(dependencies=[CsrfDep])
-
-
-def _safe_next(value: str | None, fallback: str = "/") -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return fallback
 
 
 def _zone_default(viewer, fallback: str = "") -> str:
@@ -429,4 +426,4 @@ def set_timezone(request: Request, write: WriteDep, viewer: UserViewerDep, timez
         user = tx.get(User, viewer.id)
         timezones.set_user_zone(user, timezone)
         viewer.user.timezone = user.timezone
-    return see_other(_safe_next(next))
+    return see_other(safe_next(next))

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from forum import accounts, apikeys, feeds, feedtokens, permissions, reading, urls
+from forum.deps import LimiterDep, SessionDep, SettingsDep, ViewerDep, WriteDep, client_ip
 from forum.errors import NotFound
 from forum.models import utcnow
 from forum.permissions import Viewer
 from forum.web import lists
-from forum.web.deps import LimiterDep, SessionDep, SettingsDep, ViewerDep, WriteDep, client_ip
 from forum.web.templating import render
 
 router = APIRouter(tags=["feeds"])

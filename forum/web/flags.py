@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from forum import flags, permissions, posting, urls
+from forum.deps import CsrfDep, SessionDep, UserViewerDep, WriteDep
 from forum.errors import ForumError
 from forum.models import FLAG_TYPES
-from forum.web.deps import CsrfDep, SessionDep, UserViewerDep, WriteDep
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])

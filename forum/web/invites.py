@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from forum import accounts, auth, invitations, permissions, policy, urls
+from forum.deps import CsrfDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import ForumError, NotFound
 from forum.models import Category, User
-from forum.web.deps import CsrfDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])

@@ -16,8 +16,21 @@ from fastapi import Request
 from markupsafe import Markup
 
 from forum import decide, fragments, permissions, tracking
+from forum.models import Category
 from forum.permissions import Viewer
 from forum.reading import TopicList
+
+
+def list_context(session, viewer: Viewer, rows: Rows, *, tab: str = "latest",
+                 category: Category | None = None) -> dict:
+    """The reader's own part of a topic list page: unread/new state, tab counts."""
+    return {
+        "tab": tab,
+        "states": tracking.topic_states(session, viewer, rows.rows),
+        "tab_counts": tracking.tab_counts(session, viewer, category),
+        "category_level": tracking.category_level(session, viewer.user.id, category.id)
+        if category is not None and viewer.user is not None else None,
+    }
 
 
 @dataclass

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse
-from sqlalchemy import func, select
 
 from forum import (
+    accounts,
     categories,
     category_admin,
     flags,
@@ -22,29 +21,21 @@ from forum import (
     modlog,
     permissions,
     policy,
+    policy_admin,
     reading,
     user_admin,
 )
+from forum.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep, require_staff, see_other
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translations
 from forum.models import AUDIENCES, TIERS, Category, Flag, Post, Topic, User
 from forum.text import clean, parse_id
 from forum.web import lists
-from forum.web.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep
 from forum.web.templating import render
-
-
-def require_staff(viewer: ViewerDep) -> None:
-    permissions.ensure_can_moderate(viewer)
-
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_staff), CsrfDep])
 
 PREVIEW_AUDIENCES = ("anonymous", *TIERS)
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 async def _form(request: Request) -> dict[str, Any]:
@@ -59,18 +50,14 @@ def _gettext(request: Request, viewer):
     return translations(locale, renderer.locale_dir).gettext
 
 
-def _all_categories(session) -> list[Category]:
-    return list(session.scalars(select(Category).order_by(Category.position, Category.id)))
-
-
 # --- categories -------------------------------------------------------------------------------
 
 def category_page(request: Request, session, viewer, category: Category, *, errors: dict | None = None,
                   saved: bool | str = False, form: dict | None = None, status_code: int = 200):
     """The category settings page: levels matrix, presets, summary, settings, order, deletion."""
-    others = _all_categories(session)
+    others = categories.all_categories(session)
     parent = session.get(Category, category.parent_id) if category.parent_id else None
-    topics = session.scalar(select(func.count(Topic.id)).where(Topic.category_id == category.id)) or 0
+    topics = categories.topic_count(session, category)
     return render(request, "admin/category.html", {
         "category": category, "audiences": AUDIENCES, "presets": categories.PRESETS,
         "preset_labels": category_admin.PRESET_LABELS, "current_preset": category_admin.matching_preset(category),
@@ -205,11 +192,9 @@ def _topic_page(request: Request, session, viewer, settings, topic: Topic, *, pa
     pages = max(1, reading.page_of_post(topic.highest_post_number, per_page))
     page = min(max(page, 1), pages)
     first = (page - 1) * per_page + 1
-    posts = list(session.scalars(select(Post).where(Post.topic_id == topic.id, Post.post_number >= first,
-                                                    Post.post_number < first + per_page)
-                                 .order_by(Post.post_number)))
+    posts = reading.numbered_posts(session, topic, first=first, count=per_page)
     return render(request, "mod/topic.html", {
-        "topic": topic, "posts": posts, "page": page, "pages": pages, "categories": _all_categories(session),
+        "topic": topic, "posts": posts, "page": page, "pages": pages, "categories": categories.all_categories(session),
         "log": modlog.entries(session, topic_id=topic.id, limit=20), "statuses": moderation.TOPIC_STATUSES,
         "preview_audiences": PREVIEW_AUDIENCES, "errors": errors or {}, "form": form or {},
     }, status_code=status_code)
@@ -421,8 +406,8 @@ def log_page(request: Request, session: SessionDep, action: str = "", by: str = 
         name = clean(name, single_line=True)
         if not name:
             return None
-        found = session.scalar(select(User.id).where(User.username_lower == name.lower()))
-        return found if found is not None else -1  # an unknown name matches nothing
+        found = accounts.find_user(session, name)
+        return found.id if found is not None else -1  # an unknown name matches nothing
 
     rows = modlog.entries(session, action=action if action in modlog.ACTIONS else None, actor_id=user_id(by),
                           target_user_id=user_id(user), topic_id=parse_id(topic), before_id=parse_id(before),
@@ -439,7 +424,7 @@ def _invitations_page(request: Request, session, viewer, settings, *, page: int 
     rows, has_more = invitations.listing(session, page=page)
     return render(request, "mod/invitations.html", {
         "rows": rows, "page": page, "has_more": has_more, "tiers": permissions.invitable_tiers(viewer),
-        "categories": _all_categories(session), "errors": errors or {},
+        "categories": categories.all_categories(session), "errors": errors or {},
         "form": form or {"tier": settings.default_tier, "max_uses": "1",
                          "expires_days": str(policy.load(session).invitation_days)},
         "created": created, "link": lambda inv: invitations.link(settings, inv),
@@ -483,7 +468,7 @@ def invitations_revoke(write: WriteDep, viewer: ViewerDep, invitation_id: str):
 def invitation_tree(request: Request, session: SessionDep, viewer: ViewerDep, user: str = "", page: str = "1"):
     root = None
     if user:
-        root = session.scalar(select(User).where(User.username_lower == clean(user, single_line=True).lower()))
+        root = accounts.find_user(session, clean(user, single_line=True))
         if root is None:
             raise NotFound()
     page_number = reading.parse_page(page)
@@ -515,7 +500,7 @@ async def settings_save(request: Request, session: SessionDep, write: WriteDep, 
     form = await _form(request)
     try:
         with write() as tx:
-            policy.save(tx, viewer, form)
+            policy_admin.save(tx, viewer, form)
     except ValidationFailed as e:
         return _settings_page(request, session, errors=e.form_errors(), form=form, status_code=422)
     session.expire_all()

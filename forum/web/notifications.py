@@ -1,33 +1,26 @@
-"""Pages for staying in the loop: notifications, new and unread topics, watching, search, email settings."""
+"""Pages for staying in the loop: notifications, new and unread topics, watching, email settings.
+
+Search, password reset and address confirmation have their own modules beside this one.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from sqlalchemy import select
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from forum import (
-    auth,
     emails,
     notifications,
-    pagecache,
     permissions,
     ratelimit,
     reading,
-    search,
     timezones,
     tracking,
     urls,
 )
-from forum.errors import ForumError, LoginRequired, NotFound, ValidationFailed
-from forum.i18n import _
-from forum.models import WATCH_LEVEL_NAMES, Category, Topic, User
-from forum.permissions import Viewer
-from forum.text import parse_id
-from forum.web import lists
-from forum.web.deps import (
+from forum.deps import (
     CsrfDep,
     LimiterDep,
     SessionDep,
@@ -35,90 +28,22 @@ from forum.web.deps import (
     UserViewerDep,
     ViewerDep,
     WriteDep,
-    client_ip,
+    is_fetch,
+    safe_next,
+    see_other,
 )
+from forum.errors import NotFound, ValidationFailed
+from forum.i18n import _
+from forum.models import User
+from forum.permissions import Viewer
+from forum.text import parse_id
+from forum.web import lists
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])
 # RFC 8058 one-click unsubscribe: mail clients POST to the link with no session and no CSRF token.
 # The signed link itself is the credential (no cookie is read), so there is nothing for CSRF to forge.
 oneclick_router = APIRouter()
-
-
-def is_fetch(request: Request) -> bool:
-    return request.headers.get("x-requested-with") == "fetch"
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def _back(next_url: str | None, fallback: str) -> str:
-    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
-        return next_url
-    return fallback
-
-
-# --- helpers other page modules call ------------------------------------------------------------
-
-def unread_for_request(request: Request) -> int:
-    """The header's unread count: one indexed count, only for signed-in viewers."""
-    viewer = getattr(request.state, "viewer", None)
-    if viewer is None or viewer.user is None:
-        return 0
-    session = getattr(request.state, "db_session", None)
-    if session is not None:
-        return notifications.unread_count(session, viewer)
-    with request.app.state.db.read() as session:
-        return notifications.unread_count(session, Viewer(viewer.user))
-
-
-def list_context(session, viewer: Viewer, rows, *, tab: str = "latest", category: Category | None = None) -> dict:
-    """The reader's own part of a topic list page (forum/web/lists.py): unread/new state, tab counts."""
-    return {
-        "tab": tab,
-        "states": tracking.topic_states(session, viewer, rows.rows),
-        "tab_counts": tracking.tab_counts(session, viewer, category),
-        "category_level": tracking.category_level(session, viewer.user.id, category.id)
-        if category is not None and viewer.user is not None else None,
-    }
-
-
-def topic_context(session, viewer: Viewer, topic: Topic, seen_by: tracking.SeenBy | None = None) -> dict:
-    level = tracking.topic_level(session, viewer.user.id, topic) if viewer.user else None
-    return {
-        "seen_by": seen_by if seen_by is not None else tracking.seen_by(session, topic),
-        "watch_level": level,
-        "watch_levels": WATCH_LEVEL_NAMES,
-    }
-
-
-def read_up_to_for(request: Request, last_on_page: int) -> int | None:
-    # With JavaScript on, posts count as read when they scroll into view (static/notify.js);
-    # without it, a page view reads every post on the page.
-    return None if request.cookies.get(auth.JS_COOKIE) == "1" else last_on_page
-
-
-def record_topic_visit(request: Request, session, write, viewer: Viewer, topic: Topic, last_on_page: int) -> None:
-    who = f"u{viewer.id}" if viewer.id else f"ip{client_ip(request)}"
-    limiter = request.app.state.limiter
-    redis = getattr(limiter, "redis", None)
-    prefix = getattr(limiter, "prefix", "forum")
-    plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to_for(request, last_on_page),
-                               redis=redis, prefix=prefix)
-    if not (plan.count_view or plan.visit):
-        return
-    try:
-        with write() as tx:
-            fresh = tx.get(Topic, topic.id)
-            if fresh is not None:
-                # Views and read positions reach cached pages within anon_cache_seconds.
-                tracking.record_visit(pagecache.quiet(tx), viewer, fresh, who, plan, redis=redis)
-    except Exception as exc:  # a busy database may drop a view or a read mark, never a page
-        from sqlalchemy.exc import OperationalError
-
-        if not isinstance(exc, OperationalError):
-            raise
 
 
 # --- notifications ----------------------------------------------------------------------------
@@ -145,7 +70,7 @@ def notifications_menu(request: Request, session: SessionDep, viewer: UserViewer
 def _after_mark(request: Request, session, viewer, next_url: str):
     if is_fetch(request):
         return JSONResponse({"success": "OK", "unread": notifications.unread_count(session, viewer)})
-    return see_other(_back(next_url, f"/u/{viewer.user.username}/notifications"))
+    return see_other(safe_next(next_url, f"/u/{viewer.user.username}/notifications"))
 
 
 @router.post("/notifications/{notification_id}/read")
@@ -167,24 +92,6 @@ def mark_all_notifications_read(request: Request, session: SessionDep, write: Wr
     return _after_mark(request, session, viewer, next)
 
 
-@router.get("/u/search/users")
-@router.get("/u/search/users.json")
-def mention_candidates(session: SessionDep, viewer: ViewerDep, term: str = ""):
-    """@mention autocomplete: usernames and names only, never content."""
-    if viewer.is_anonymous:
-        raise LoginRequired()
-    term = term.strip().lstrip("@").lower()[:40]
-    users = []
-    if term:
-        pattern = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        users = list(session.scalars(select(User).where(User.username_lower.like(pattern, escape="\\"),
-                                                        User.approved.is_(True))
-                                     .order_by(User.username_lower).limit(8)))
-    return JSONResponse({"users": [{"username": u.username, "name": u.name,
-                                    "avatar_template": f"/letter_avatar_proxy/v4/letter/{u.username[0].lower()}/888888/{{size}}.png"}
-                                   for u in users]}, media_type="application/json; charset=utf-8")
-
-
 # --- new and unread topics, read marks, watching levels ---------------------------------------
 
 def _filtered(request: Request, session, viewer, settings, which: str, page: str):
@@ -195,7 +102,7 @@ def _filtered(request: Request, session, viewer, settings, which: str, page: str
     return render(request, "latest.html", {
         "rows": rows, "category": None,
         "can_create": bool(permissions.creatable_categories(session, viewer)),
-        **list_context(session, viewer, rows, tab=which),
+        **lists.list_context(session, viewer, rows, tab=which),
     })
 
 
@@ -237,7 +144,7 @@ def mark_topic_read(write: WriteDep, viewer: UserViewerDep, topic_id: str):
 def mark_all_read(write: WriteDep, viewer: UserViewerDep, next: Annotated[str, Form()] = ""):
     with write() as tx:
         tracking.dismiss(tx, viewer)
-    return see_other(_back(next, "/latest"))
+    return see_other(safe_next(next, "/latest"))
 
 
 @router.post("/c/{category_id}/mark-read")
@@ -277,17 +184,6 @@ def seen_by_page(request: Request, session: SessionDep, viewer: ViewerDep, topic
     breakdown = tracking.seen_by_breakdown(session, viewer, topic)
     return render(request, "notifications/seen_by.html", {"topic": topic, "breakdown": breakdown,
                                                            "seen_by": tracking.seen_by(session, topic)})
-
-
-# --- search -----------------------------------------------------------------------------------
-
-@router.get("/search")
-def search_page(request: Request, session: SessionDep, viewer: ViewerDep, q: str = "", page: str = "1"):
-    if not q.strip():
-        return render(request, "search.html", {"q": "", "result": None})
-    result = search.search(session, viewer, q, reading.parse_page(page))
-    return render(request, "search.html", {"q": result.term, "result": result},
-                  status_code=400 if result.error else 200)
 
 
 # --- email settings ---------------------------------------------------------------------------
@@ -362,69 +258,4 @@ def resubscribe(request: Request, write: WriteDep, user_id: str, what: str, sign
     return render(request, "notifications/unsubscribed.html", {
         "what": what, "done": "resubscribed", "path": f"/email/unsubscribe/{user_id}/{what}/{signature}"})
 
-
-# --- password reset and address confirmation --------------------------------------------------
-
-@router.get("/password-reset")
-def password_reset_form(request: Request):
-    return render(request, "notifications/reset_request.html", {"form": {}, "errors": {}, "sent": False})
-
-
-@router.post("/password-reset")
-def password_reset_request(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
-                           login: Annotated[str, Form()] = ""):
-    form = {"login": login}
-    try:
-        with write() as tx:
-            ratelimit.hit_password_reset(limiter, tx, settings, client_ip(request), login)
-        with write() as tx:
-            emails.request_password_reset(tx, settings, request.app.state.secret_key, login)
-    except ForumError as e:
-        return render(request, "notifications/reset_request.html", {"form": form, "errors": e.form_errors(),
-                                                                    "sent": False}, status_code=e.status_code)
-    return render(request, "notifications/reset_request.html", {"form": form, "errors": {}, "sent": True})
-
-
-@router.get("/password-reset/{token}")
-def password_reset_token_form(request: Request, session: SessionDep, token: str):
-    try:
-        emails.valid_token(session, token, emails.RESET)
-    except ValidationFailed as e:
-        return render(request, "notifications/reset_password.html", {"token": "", "errors": e.form_errors(),
-                                                                     "done": False}, status_code=400)
-    return render(request, "notifications/reset_password.html", {"token": token, "errors": {}, "done": False})
-
-
-@router.post("/password-reset/{token}")
-def password_reset(request: Request, write: WriteDep, token: str, password: Annotated[str, Form()] = ""):
-    try:
-        with write() as tx:
-            emails.reset_password(tx, token, password)
-    except ValidationFailed as e:
-        valid = "password" in e.fields
-        return render(request, "notifications/reset_password.html", {
-            "token": token if valid else "", "errors": e.form_errors(), "done": False},
-            status_code=422 if valid else 400)
-    return render(request, "notifications/reset_password.html", {"token": "", "errors": {}, "done": True})
-
-
-@router.get("/confirm-email/{token}")
-def confirm_email_form(request: Request, session: SessionDep, token: str):
-    try:
-        emails.valid_token(session, token, emails.CONFIRM)
-    except ValidationFailed as e:
-        return render(request, "notifications/confirm_email.html", {"token": "", "errors": e.form_errors(),
-                                                                    "done": False}, status_code=400)
-    return render(request, "notifications/confirm_email.html", {"token": token, "errors": {}, "done": False})
-
-
-@router.post("/confirm-email/{token}")
-def confirm_email(request: Request, write: WriteDep, token: str):
-    try:
-        with write() as tx:
-            emails.confirm_email(tx, token)
-    except ValidationFailed as e:
-        return render(request, "notifications/confirm_email.html", {"token": "", "errors": e.form_errors(),
-                                                                    "done": False}, status_code=400)
-    return render(request, "notifications/confirm_email.html", {"token": "", "errors": {}, "done": True})
 

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from forum import LOCALE_DIR, TEMPLATES_DIR, auth, permissions, urls
+from forum import LOCALE_DIR, TEMPLATES_DIR, auth, notifications, permissions, urls
 from forum.i18n import available_locales, pick_locale, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
+from forum.permissions import Viewer
 
 
 def _zone(tz: str | None) -> ZoneInfo:
@@ -166,9 +167,15 @@ def _iso(value: datetime) -> str:
 
 
 def _unread_notifications(request: Request) -> int:
-    from forum.web.notifications import unread_for_request
-
-    return unread_for_request(request)
+    """The header's unread count: one indexed count, only for signed-in viewers."""
+    viewer = getattr(request.state, "viewer", None)
+    if viewer is None or viewer.user is None:
+        return 0
+    session = getattr(request.state, "db_session", None)
+    if session is not None:
+        return notifications.unread_count(session, viewer)
+    with request.app.state.db.read() as session:
+        return notifications.unread_count(session, Viewer(viewer.user))
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,

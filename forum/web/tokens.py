@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from forum import apikeys, feedtokens, permissions
+from forum.deps import CsrfDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import ALL_FEEDS
-from forum.web.deps import CsrfDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])

@@ -9,21 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls
-from forum.errors import ForumError, NotFound, ValidationFailed
-from forum.flags import liked_and_flagged_by
-from forum.i18n import _
-from forum.markdown import cook
-from forum.models import Post, Topic
-from forum.permissions import Viewer
-from forum.revisions import edits as revision_edits
-from forum.text import parse_id
-from forum.web import (
-    convertors,  # noqa: F401  (registers {name:id} before the routes below)
-    lists,
-)
-from forum.web import notifications as web_notifications
-from forum.web.deps import (
+from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls, visits
+from forum.deps import (
     CsrfDep,
     LimiterDep,
     SessionDep,
@@ -31,18 +18,27 @@ from forum.web.deps import (
     UserViewerDep,
     ViewerDep,
     WriteDep,
+    client_ip,
+    is_fetch,
+    read_up_to_for,
+    see_other,
+)
+from forum.errors import ForumError, NotFound, ValidationFailed
+from forum.flags import liked_and_flagged_by
+from forum.i18n import _
+from forum.markdown import cook
+from forum.models import WATCH_LEVEL_NAMES, Topic
+from forum.permissions import Viewer
+from forum.revisions import edits as revision_edits
+from forum.revisions import of_post as revisions_of
+from forum.text import parse_id
+from forum.web import (
+    convertors,  # noqa: F401  (registers {name:id} before the routes below)
+    lists,
 )
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])
-
-
-def is_fetch(request: Request) -> bool:
-    return request.headers.get("x-requested-with") == "fetch"
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -54,7 +50,7 @@ def latest(request: Request, session: SessionDep, viewer: ViewerDep, settings: S
     rows = lists.topic_rows(request, session, viewer, lambda: reading.latest_topics(
         session, viewer, page=number, per_page=per_page), key=("latest", number, per_page))
     return render(request, "latest.html", {"rows": rows, "category": None,
-                                           **web_notifications.list_context(session, viewer, rows),
+                                           **lists.list_context(session, viewer, rows),
                                            "can_create": bool(permissions.creatable_categories(session, viewer))})
 
 
@@ -82,7 +78,7 @@ def category_page(request: Request, session: SessionDep, viewer: ViewerDep, sett
         category=category, key=("category", category.id, number, per_page))
     return render(request, "latest.html", {
         "rows": rows, "category": category,
-        **web_notifications.list_context(session, viewer, rows, category=category),
+        **lists.list_context(session, viewer, rows, category=category),
         "can_create": permissions.can_create_topic(session, viewer, category),
     })
 
@@ -91,7 +87,17 @@ def category_page(request: Request, session: SessionDep, viewer: ViewerDep, sett
 
 def _count_view(request: Request, write, viewer, topic: Topic, session=None, last_on_page: int = 0) -> None:
     # Views (once per viewer per window, across processes), read position and "seen by": forum/tracking.py.
-    web_notifications.record_topic_visit(request, session, write, viewer, topic, last_on_page)
+    visits.record_topic_visit(session, write, viewer, topic, who=visits.visitor_key(viewer, client_ip(request)),
+                              read_up_to=read_up_to_for(request, last_on_page), limiter=request.app.state.limiter)
+
+
+def topic_context(session, viewer, topic: Topic, seen_by: tracking.SeenBy | None = None) -> dict:
+    level = tracking.topic_level(session, viewer.user.id, topic) if viewer.user else None
+    return {
+        "seen_by": seen_by if seen_by is not None else tracking.seen_by(session, topic),
+        "watch_level": level,
+        "watch_levels": WATCH_LEVEL_NAMES,
+    }
 
 
 @dataclass
@@ -187,7 +193,7 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         "actions": permissions.post_actions(session, viewer, topic, shared.posts),
         **(extra or {}),
         "decide": topic_decide,
-        **web_notifications.topic_context(session, viewer, topic, seen_by=shared.seen_by),
+        **topic_context(session, viewer, topic, seen_by=shared.seen_by),
     }, status_code=status_code)
 
 
@@ -211,7 +217,7 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
     raw = ""
     quoted = _int_or_none(quote)
     if quoted:
-        post = session.query(Post).filter_by(topic_id=topic.id, post_number=quoted).one_or_none()
+        post = reading.post_by_number(session, topic, quoted)
         if post is not None and post.deleted_at is None and permissions.can_see_post(session, viewer, post, topic):
             body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
             raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
@@ -338,11 +344,7 @@ def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
 def revisions(request: Request, session: SessionDep, viewer: ViewerDep, post_id: str):
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_read_post(session, viewer, post, topic)
-    from sqlalchemy import select
-
-    from forum.models import PostRevision
-    revs = list(session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)
-                                .order_by(PostRevision.number)))
+    revs = revisions_of(session, post)
     return render(request, "revisions.html", {"post": post, "topic": topic, "revisions": revs,
                                               "edits": revision_edits(session, post, topic, revs)})
 

@@ -1,4 +1,9 @@
-"""Request dependencies: the database, the viewer, CSRF. Routes read like prose with these aliases."""
+"""What both doors (forum/web pages and forum/api JSON) share: the database, the viewer, CSRF, and the
+small request and response helpers. Routes read like prose with these aliases.
+
+This module sits under both doors and imports neither; forum/web and forum/api never import each
+other (the contracts in pyproject.toml check it).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -141,6 +147,11 @@ def get_user_viewer(viewer: ViewerDep) -> Viewer:
 UserViewerDep = Annotated[Viewer, Depends(get_user_viewer)]
 
 
+def require_staff(viewer: ViewerDep) -> None:
+    # Given to a whole router (dependencies=[Depends(require_staff)]), so no staff route can forget it.
+    permissions.ensure_can_moderate(viewer)
+
+
 class CsrfFailed(ForumError):
     status_code = 403
     error_type = "invalid_access"
@@ -170,3 +181,25 @@ CsrfDep = Depends(verify_csrf)
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def read_up_to_for(request: Request, last_on_page: int) -> int | None:
+    # With JavaScript on, posts count as read when they scroll into view (static/notify.js);
+    # without it, a page view reads every post on the page.
+    return None if request.cookies.get(auth.JS_COOKIE) == "1" else last_on_page
+
+
+def is_fetch(request: Request) -> bool:
+    """Sent by our own scripts (static/*.js), which then want the fragment instead of a redirect."""
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(next_url: str | None, fallback: str = "/") -> str:
+    # Only same-site paths: an open redirect would let a phishing link borrow our pages.
+    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
+        return next_url
+    return fallback

@@ -1,0 +1,109 @@
+"""The allowed directions between the parts of the forum, as written in pyproject.toml's import-linter
+contracts: pages (forum.web) and the JSON API (forum.api) never import each other, services import
+neither of them nor the app, and no two modules of a package import each other in a cycle."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+CONTRACTS = [c["id"] for c in PYPROJECT["tool"]["importlinter"]["contracts"]]
+
+
+def lint_imports(root: Path, *contracts: str) -> subprocess.CompletedProcess:
+    # `lint-imports` reads the contracts from pyproject.toml in the directory it runs in, and finds
+    # the package on the path: point both at `root`.
+    script = Path(sys.executable).with_name("lint-imports")
+    args = [str(script), "--no-cache", "--no-logo", *(arg for c in contracts for arg in ("--contract", c))]
+    return subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+
+
+@pytest.mark.parametrize("contract", CONTRACTS)
+def test_import_contract_is_kept(contract):
+    result = lint_imports(ROOT, contract)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def copy_of_forum(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("layers")
+    shutil.copytree(ROOT / "forum", root / "forum", ignore=shutil.ignore_patterns("__pycache__", "locale", "data"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def _with_import(root: Path, module: str, line: str) -> Path:
+    path = root / module
+    original = path.read_text()
+    path.write_text(f"{line}\n{original}")
+    return path
+
+
+@pytest.mark.parametrize("module, line, contract, culprit", [
+    ("forum/api/topics.py", "from forum.web import notifications", "doors", "forum.api.topics -> forum.web"),
+    ("forum/web/topics.py", "from forum.api import serializers", "doors", "forum.web.topics -> forum.api"),
+    ("forum/tracking.py", "from forum.web import lists", "services", "forum.tracking -> forum.web.lists"),
+    ("forum/posting.py", "from forum.api import serializers", "services", "forum.posting -> forum.api"),
+    ("forum/deps.py", "from forum.web import templating", "services", "forum.deps -> forum.web.templating"),
+    ("forum/policy.py", "from forum import permissions", "acyclic", ".policy -> .permissions"),
+    ("forum/web/templating.py", "from forum.web import notifications", "acyclic", ".templating -> .notifications"),
+])
+def test_import_contract_fails_when_broken(copy_of_forum, module, line, contract, culprit):
+    path = _with_import(copy_of_forum, module, line)
+    original = path.read_text().split("\n", 1)[1]
+    try:
+        result = lint_imports(copy_of_forum, contract)
+    finally:
+        path.write_text(original)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert culprit in result.stdout, result.stdout
+
+
+def test_demo_data_files_are_packaged():
+    # `pip install .` ships only the data files package-data names; the demo reads them at run time.
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["forum"]
+    data = [p for p in (ROOT / "forum" / "demo" / "data").rglob("*") if p.is_file()]
+    assert data
+    for path in data:
+        relative = path.relative_to(ROOT / "forum")
+        assert any(relative.match(pattern) for pattern in patterns), f"{relative} is not in package-data"
+
+
+# Modules whose remaining queries are on their way into services and readers; shrink, never grow.
+ROUTES_WITH_SQL = {"forum/web/mod.py", "forum/api/categories.py", "forum/api/site.py", "forum/api/tiers.py",
+                   "forum/api/topics.py"}
+
+
+def _builds_queries(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy":
+            found.append(f"line {node.lineno}: from sqlalchemy import ...")
+        elif isinstance(node, ast.Import) and any(a.name == "sqlalchemy" for a in node.names):
+            found.append(f"line {node.lineno}: import sqlalchemy")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("execute", "query")):
+            found.append(f"line {node.lineno}: .{node.func.attr}(...)")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for door in ("web", "api")
+                                        for p in (ROOT / "forum" / door).glob("*.py")))
+def test_routes_hold_no_sql(path):
+    # Pages and the API ask services and readers (forum/reading.py, forum/accounts.py, ...), so a query
+    # and the permission filter it needs are written once, beside each other.
+    found = _builds_queries(ROOT / path)
+    if path in ROUTES_WITH_SQL:
+        assert found, f"{path} holds no SQL any more: take it off ROUTES_WITH_SQL"
+    else:
+        assert not found, f"{path} builds queries: " + "; ".join(found)
