@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 import forum.notifications as notifications
 import forum.polls as polls
@@ -125,8 +125,10 @@ def lock_topics(session: Session, *topic_ids: int) -> list[Topic]:
     """Lock topics' rows, in id order, and read them afresh: what was read before the lock (closed,
     category, counters) may have changed meanwhile. A topic's posts are changed only under it."""
     ids = sorted(set(topic_ids))
+    # No joins: PostgreSQL re-checks a locked row that changed meanwhile against the joined rows it
+    # read first, so a topic moved to another category would drop out of a join to its category.
     return list(session.scalars(select(Topic).where(Topic.id.in_(ids)).order_by(Topic.id)
-                                .with_for_update(key_share=True, of=Topic)
+                                .options(lazyload("*")).with_for_update(key_share=True)
                                 .execution_options(populate_existing=True)))
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
+import uuid
 from collections import Counter
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from forum import accounts, apikeys
+from forum.config import Settings
 from forum.models import Category, Notification, Post, PostAction, Topic, User
 from forum.permissions import Viewer
 from tests.server import running_server
@@ -199,3 +202,77 @@ def test_writers_over_sixteen_topics_while_a_moderator_moves_and_closes_them_kee
             assert (t.posts_count, t.highest_post_number, t.closed) == (len(numbers), len(numbers), False)
         _assert_user_and_category_counters(session)
         assert sum(c.topic_count for c in session.scalars(select(Category))) == SPREAD_TOPICS
+
+
+def _redis_or_skip(url: str):
+    import redis as redis_lib
+
+    try:
+        client = redis_lib.Redis.from_url(url)
+        client.ping()
+    except redis_lib.ConnectionError as e:
+        from tests.conftest import _unavailable
+        _unavailable(f"Redis is not reachable: {e}")
+    return client
+
+
+def _wait_until_waiting_for_a_lock(db, other_than: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    with db.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> :pid"), {"pid": other_than}).scalar_one()
+            conn.rollback()
+            if waiting:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+def test_a_like_that_postgresql_breaks_off_in_a_deadlock_is_run_again_and_counted_once(
+        settings, db, make_user, make_category, make_topic, staff):
+    from fastapi.testclient import TestClient
+
+    from forum.app import create_app
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: it never deadlocks")
+    url, prefix = "redis://127.0.0.1:6379/15", f"forumtest-{uuid.uuid4().hex}"
+    redis = _redis_or_skip(url)
+    liker = make_user("liker", tier="member")
+    topic = make_topic(staff, make_category("General"))
+    with db.read() as session:
+        post_id = session.scalar(select(Post.id).where(Post.topic_id == topic.id))
+    key = _all_users_key(db, staff)
+    app = create_app(Settings(**{**settings.model_dump(), "redis_url": url, "redis_prefix": prefix}), db)
+    answer: dict = {}
+    try:
+        with TestClient(app) as client, db.engine.connect() as other:
+            # Another transaction holds the topic; the like locks its liker's row, then waits for the topic.
+            # Let PostgreSQL break the cycle below in the like's transaction, not in this one.
+            other.execute(text("SET deadlock_timeout = '60s'"))
+            other.execute(select(Topic.id).where(Topic.id == topic.id).with_for_update())
+            pid = other.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            like = threading.Thread(target=lambda: answer.update(r=client.post(
+                "/post_actions.json", json={"id": post_id, "post_action_type_id": LIKE},
+                headers={"Api-Key": key, "Api-Username": liker.username, "Accept": "application/json"})))
+            like.start()
+            assert _wait_until_waiting_for_a_lock(db, other_than=pid)
+            # Now wait for the liker's row: a deadlock, which PostgreSQL settles by rolling the like back.
+            other.execute(select(User.id).where(User.id == liker.id).with_for_update())
+            _wait_until_waiting_for_a_lock(db, other_than=pid, seconds=5)  # the like, run again, waits its turn
+            other.commit()
+            like.join(timeout=60)
+        r = answer["r"]
+        assert r.status_code == 200, r.text
+        assert r.json()["like_count"] == 1
+        # The like counted once against the day's likes, though its request ran twice.
+        assert r.headers["Discourse-Actions-Remaining"] == "199"
+        assert int(redis.get(f"{prefix}:rl:like:{liker.id}")) == 1
+        with db.read() as session:
+            assert session.get(Topic, topic.id).like_count == 1
+            assert session.scalar(select(func.count(PostAction.id))) == 1
+    finally:
+        for stale in redis.scan_iter(f"{prefix}:*"):
+            redis.delete(stale)
