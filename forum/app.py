@@ -151,6 +151,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # A busy SQLite, a PostgreSQL conflict that persisted over every attempt, or a PostgreSQL
         # connection lost under the request (a server restart: the pool has been emptied and the
         # next request connects afresh).
+        if retry.is_retryable(exc):
+            log.warning("%s %s: %s after %s attempt(s), answered busy", request.method, request.url.path,
+                        type(exc.orig).__name__, retry.attempt_number())
         if (exc.connection_invalidated or retry.is_retryable(exc) or "locked" in str(exc.orig).lower()
                 or "busy" in str(exc.orig).lower()):
             err = Busy()

@@ -85,6 +85,11 @@ def note_counted(key: str, value: tuple[int, int]) -> None:
         attempt.counted.setdefault(key, []).append(value)
 
 
+def attempt_number() -> int:
+    attempt = _current.get()
+    return attempt.number if attempt is not None else 1
+
+
 def will_run_again(exc: BaseException) -> bool:
     """True when the request this failure happened in is going to be sent again."""
     attempt = _current.get()
