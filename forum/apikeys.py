@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from forum import auth, permissions
+from forum import auth, pagecache, permissions
 from forum.errors import Forbidden, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import ApiKey, User, utcnow
@@ -106,4 +106,6 @@ def needs_touch(key: ApiKey) -> bool:
 
 
 def touch(session: Session, key_id: int) -> None:
+    # Bookkeeping no shared page shows: quiet, and harmless to repeat when a request runs again.
+    pagecache.quiet(session)
     session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))

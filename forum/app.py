@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from forum import STATIC_DIR, __version__, mail, merges, outbox, sitestate  # noqa: F401  (mail registers its job)
+from forum import STATIC_DIR, __version__, mail, merges, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
 from forum.api import AcceptJson
 from forum.api import router as api_router
 from forum.config import Settings, get_settings
@@ -155,9 +155,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.exception_handler(OperationalError)
     async def db_busy(request: Request, exc: OperationalError):
-        # A busy SQLite, or a PostgreSQL connection lost under the request (a server restart: the
-        # pool has been emptied and the next request connects afresh).
-        if exc.connection_invalidated or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+        if retry.will_run_again(exc):
+            raise exc  # a deadlock or serialization failure: RetryOnConflict sends the request again
+        # A busy SQLite, a PostgreSQL conflict that persisted over every attempt, or a PostgreSQL
+        # connection lost under the request (a server restart: the pool has been emptied and the
+        # next request connects afresh).
+        if retry.is_retryable(exc):
+            log.warning("%s %s: %s after %s attempt(s), answered busy", request.method, request.url.path,
+                        type(exc.orig).__name__, retry.attempt_number())
+        if (exc.connection_invalidated or retry.is_retryable(exc) or "locked" in str(exc.orig).lower()
+                or "busy" in str(exc.orig).lower()):
             err = Busy()
             err.retry_after = 2  # type: ignore[attr-defined]
             return error_response(request, err)
@@ -205,6 +212,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_flags.router)
     app.include_router(web_invites.router)
     app.include_router(web_decide.router)
+    app.add_middleware(retry.RetryOnConflict)  # next to the routes: the outer layers see one request
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AcceptJson)
     app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,

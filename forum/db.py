@@ -1,8 +1,38 @@
-"""Engine and sessions.
+"""Engine and sessions, and the order in which write transactions lock rows.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout. Write transactions start with
 BEGIN IMMEDIATE so that the busy timeout applies to them: a deferred transaction that upgrades to
 a write lock fails at once instead of waiting, which is how concurrent repliers used to lose posts.
+One writer at a time means SQLite never deadlocks.
+
+PostgreSQL runs writers side by side, and two transactions that each wait for a row the other holds
+deadlock: the server then rolls one back. So every write transaction takes its row locks in this
+order, skipping what it does not need but never going back up the list:
+
+1. The acting person's own `users` row. A signed-in request's write transaction takes it first
+   (forum/web/deps.py `Writer`), and the posting services take it again for callers outside a
+   request (`posting.lock_author`): it orders one person's simultaneous posts, so the second of two
+   identical ones sees the first, and the least time between a newcomer's posts holds.
+2. Rate-limit buckets (forum/ratelimit.py): keyed by the actor, so only their own requests meet there.
+3. Other people's `users` rows whose counters change (the author of a post a moderator deletes),
+   in id order (`posting.lock_users`).
+4. `topics` rows, in id order (`posting.lock_topics`). The topic row is the gate to its posts:
+   whatever changes a post, or adds a row that refers to one (a like, a flag), holds the topic first.
+   A reply allocates its number under it; a moderator closes or moves under it; a like counts under it.
+5. `posts` rows of those topics (reply and like counts, edits, deletion, renumbering).
+6. `categories` rows, in id order (topic and post counts).
+7. Rows that hang off the above: notifications, topic_users, search documents, polls, outbox items,
+   the moderation log.
+8. The page cache's `content_generation` row, bumped just before commit (forum/pagecache.py).
+
+The locks are the weakest that serve. A row that is updated but never deleted or re-keyed is locked
+`FOR NO KEY UPDATE` (`with_for_update(key_share=True)`), not `FOR UPDATE`: inserting a row that
+refers to it (a notification for that person, a post in that topic) takes `FOR KEY SHARE` on it,
+which `FOR NO KEY UPDATE` lets through and `FOR UPDATE` does not. Counters change by
+`UPDATE … SET n = n + 1`, never by reading, adding and writing back.
+
+A deadlock or serialization failure that happens anyway is not shown to anyone: the request is run
+again (forum/retry.py).
 """
 
 from __future__ import annotations
@@ -15,6 +45,7 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from forum import retry
 from forum.config import Settings
 
 
@@ -96,7 +127,9 @@ class Database:
         self.write_sessions = sessionmaker(
             self.engine.execution_options(forum_write=True), expire_on_commit=False
         )
-        from forum.pagecache import track_writes
+        from forum.pagecache import QUIET, WROTE, track_writes
+
+        self._quiet, self._wrote = QUIET, WROTE
 
         track_writes(self.read_sessions)
         track_writes(self.write_sessions)
@@ -104,8 +137,13 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction takes the write lock at once (SQLite) and commits on success."""
-        with self.write_sessions() as session, session.begin():
-            yield session
+        with self.write_sessions() as session:
+            with session.begin():
+                yield session
+                changed = not session.info.get(self._quiet) and bool(
+                    session.info.get(self._wrote) or session.new or session.dirty or session.deleted)
+            if changed:
+                retry.note_change()  # a request that committed a real change is not run again
 
     @contextmanager
     def read(self) -> Iterator[Session]:

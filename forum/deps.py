@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from forum import accounts, auth, pagecache, permissions
+from forum import accounts, auth, pagecache, permissions, posting
 from forum.config import Settings
 from forum.db import Database
 from forum.errors import ForumError, LoginRequired
@@ -79,20 +79,25 @@ class Writer:
 
     The request's read session gives its connection back first, so a request holds one pooled
     connection at a time: under a burst of writers, two per request would exhaust the pool.
+    On PostgreSQL the transaction of a signed-in person locks their own row first, whatever the
+    route does next: the first step of the lock order in forum/db.py, kept by every route.
     """
 
-    def __init__(self, db: Database, session: Session):
-        self.db, self.session = db, session
+    def __init__(self, db: Database, session: Session, request: Request | None = None):
+        self.db, self.session, self.request = db, session, request
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:
         self.session.commit()  # objects stay loaded (expire_on_commit=False); reads reconnect lazily
         with self.db.write() as write:
+            viewer = getattr(self.request.state, "viewer", None) if self.request is not None else None
+            if viewer is not None and viewer.user is not None and not self.db.reads_in_process:
+                posting.lock_author(write, viewer.user.id)
             yield write
 
 
 async def get_writer(request: Request, session: SessionDep) -> Writer:
-    return Writer(request.app.state.db, session)
+    return Writer(request.app.state.db, session, request)
 
 
 WriteDep = Annotated[Writer, Depends(get_writer)]

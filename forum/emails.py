@@ -166,7 +166,7 @@ def plan_due_digests(session: Session, now: datetime | None = None, *, limit: in
                    UserOption.next_digest_at <= now)
             .order_by(UserOption.next_digest_at).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=UserOption, skip_locked=True)
+        stmt = stmt.with_for_update(of=UserOption, skip_locked=True, key_share=True)
     rows = session.execute(stmt).all()
     for opts, user in rows:
         slot = opts.next_digest_at
@@ -467,7 +467,7 @@ def valid_token(session: Session, token: str, purpose: str, *, lock: bool = Fals
     if not token or len(token) > 100:
         raise ValidationFailed(EXPIRED)
     stmt = select(EmailToken).where(EmailToken.token_hash == auth.token_hash(token), EmailToken.purpose == purpose)
-    row = session.scalar(stmt.with_for_update() if lock else stmt)
+    row = session.scalar(stmt.with_for_update(key_share=True) if lock else stmt)
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
         raise ValidationFailed(EXPIRED)
     user = session.get(User, row.user_id)

@@ -64,6 +64,10 @@ def flag_post(session: Session, viewer: Viewer, *, post_id: int | str, flag_type
         raise ValidationFailed(fields={"message": _("Messages may be at most %(n)s characters.", n=MAX_MESSAGE)})
     if kind == FLAG_SOMETHING_ELSE and not message:
         raise ValidationFailed(fields={"message": _("Tell the moderators what is wrong.")})
+    # Under the topic's lock (forum/db.py): two flags at once count each other, and the one that
+    # reaches the threshold hides the post.
+    topic = posting.lock_topic(session, topic.id)
+    session.refresh(post)
     if session.scalar(select(Flag.id).where(Flag.post_id == post.id, Flag.user_id == viewer.user.id)) is not None:
         raise Conflict(_("You have already flagged this post."))
     flag = Flag(post_id=post.id, user_id=viewer.user.id, flag_type=kind, message=message)

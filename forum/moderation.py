@@ -3,6 +3,8 @@
 Each function checks that the viewer is staff, acts, keeps every counter right and writes its
 moderation log row, all in the caller's transaction. Moving posts keeps post numbers contiguous
 from 1 in both topics (the topic page reads a page as a range of numbers), remapping replies.
+Each locks what it changes in the order written down in forum/db.py (people whose counters change,
+then topics, then categories), and decides on what it read under those locks.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _log_post(session: Session, viewer: Viewer | None, action: str, post: Post, 
 def set_topic_status(session: Session, viewer: Viewer, topic_id: int | str, status: str, enabled: bool, *,
                      reason: str = "") -> Topic:
     """Close, archive, list/unlist, pin (in its category or globally); unchanged status logs nothing."""
-    topic = get_topic(session, viewer, topic_id)
+    topic = posting.lock_topic(session, get_topic(session, viewer, topic_id).id)
     if status not in TOPIC_STATUSES:
         raise ValidationFailed(fields={"status": _("Status must be one of %(names)s.",
                                                    names=", ".join(TOPIC_STATUSES))})
@@ -90,10 +92,13 @@ def move_topic(session: Session, viewer: Viewer, topic_id: int | str, category_i
     target = session.get(Category, cid) if cid is not None else None
     if target is None:
         raise ValidationFailed(fields={"category_id": _("Please choose a category.")})
+    # Its category and post count as they are once repliers are held off, not as first read.
+    topic = posting.lock_topic(session, topic.id)
     if target.id == topic.category_id:
         return topic
     source = session.get(Category, topic.category_id)
     assert source is not None
+    posting.lock_categories(session, source.id, target.id)
     live_topic = 1 if topic.deleted_at is None else 0
     session.execute(update(Category).where(Category.id == source.id).values(
         topic_count=Category.topic_count - live_topic, post_count=Category.post_count - topic.posts_count),
@@ -113,7 +118,7 @@ def move_topic(session: Session, viewer: Viewer, topic_id: int | str, category_i
 
 def set_slow_mode(session: Session, viewer: Viewer, topic_id: int | str, seconds: int | str, *,
                   reason: str = "") -> Topic:
-    topic = get_topic(session, viewer, topic_id)
+    topic = posting.lock_topic(session, get_topic(session, viewer, topic_id).id)
     try:
         value = int(seconds)
     except (TypeError, ValueError):
@@ -131,11 +136,14 @@ def set_slow_mode(session: Session, viewer: Viewer, topic_id: int | str, seconds
 
 def delete_topic(session: Session, viewer: Viewer, topic_id: int | str, *, reason: str = "") -> Topic:
     topic = get_topic(session, viewer, topic_id)
-    if topic.deleted_at is not None:
-        raise Conflict(_("This topic is already deleted."))
     first = reading.first_post(session, topic)
     if first is None:
         raise NotFound()
+    posting.lock_users(session, [first.user_id])
+    topic = posting.lock_topic(session, topic.id)
+    if topic.deleted_at is not None:
+        raise Conflict(_("This topic is already deleted."))
+    session.refresh(first)
     if first.deleted_at is None:
         if first.user_id == viewer.id:
             # posting.delete_post logs only what staff delete of other people's.
@@ -152,8 +160,20 @@ def delete_topic(session: Session, viewer: Viewer, topic_id: int | str, *, reaso
 
 # --- posts ------------------------------------------------------------------------------------
 
-def hide_post(session: Session, viewer: Viewer, post_id: int | str, *, reason: str = "") -> Post:
+def _locked_post(session: Session, viewer: Viewer, post_id: int | str | None, *,
+                 author_counts: bool = False) -> tuple[Post, Topic]:
+    """The post and its topic as they are under the topic's lock (and its author's, when the
+    author's counters change)."""
     post, topic = get_post(session, viewer, post_id)
+    if author_counts:
+        posting.lock_users(session, [post.user_id])
+    topic = posting.lock_topic(session, topic.id)
+    session.refresh(post)
+    return post, topic
+
+
+def hide_post(session: Session, viewer: Viewer, post_id: int | str, *, reason: str = "") -> Post:
+    post, topic = _locked_post(session, viewer, post_id)
     if post.hidden:
         return post
     _hide(post, "moderator")
@@ -169,7 +189,7 @@ def _hide(post: Post, why: str) -> None:
 
 
 def unhide_post(session: Session, viewer: Viewer, post_id: int | str, *, reason: str = "") -> Post:
-    post, topic = get_post(session, viewer, post_id)
+    post, topic = _locked_post(session, viewer, post_id)
     if not post.hidden:
         return post
     post.hidden, post.hidden_at, post.hidden_reason = False, None, ""
@@ -192,7 +212,7 @@ def delete_post(session: Session, viewer: Viewer, post_id: int | str, *, reason:
 
 def restore_post(session: Session, viewer: Viewer, post_id: int | str, *, reason: str = "") -> Post:
     """Undo a soft deletion; restoring the first post restores its topic."""
-    post, topic = get_post(session, viewer, post_id)
+    post, topic = _locked_post(session, viewer, post_id, author_counts=True)
     restoring_topic = post.post_number == 1 and topic.deleted_at is not None
     if post.deleted_at is None and not restoring_topic:
         raise Conflict(_("This post is not deleted."))
@@ -310,7 +330,13 @@ def move_posts(session: Session, settings: Settings, viewer: Viewer, *, topic_id
     ids = {i for i in (parse_id(v) for v in post_ids) if i is not None}
     if not ids:
         raise ValidationFailed(fields={"post_ids": _("Select the posts to move.")})
-    moving = list(session.scalars(select(Post).where(Post.id.in_(ids), Post.topic_id == source.id)))
+    destination_id = parse_id(destination_topic_id) if destination_topic_id not in (None, "") else None
+    # A new topic counts for the author of the first post moved; then both topics, in id order.
+    posting.lock_users(session, session.scalars(select(Post.user_id).where(Post.id.in_(ids))
+                                                .order_by(Post.post_number).limit(1)))
+    posting.lock_topics(session, source.id, *([destination_id] if destination_id else []))
+    moving = list(session.scalars(select(Post).where(Post.id.in_(ids), Post.topic_id == source.id)
+                                  .execution_options(populate_existing=True)))
     if len(moving) != len(ids):
         raise ValidationFailed(fields={"post_ids": _("Some of the selected posts are not in this topic.")})
     if any(p.post_number == 1 and p.deleted_at is not None for p in moving):
@@ -318,7 +344,7 @@ def move_posts(session: Session, settings: Settings, viewer: Viewer, *, topic_id
             "The first post is deleted; restore the topic before copying its first post.")})
     moving_all = len(moving) == session.scalar(select(func.count(Post.id)).where(Post.topic_id == source.id))
     if destination_topic_id not in (None, ""):
-        destination = session.get(Topic, parse_id(destination_topic_id) or 0)
+        destination = session.get(Topic, destination_id or 0)
         if destination is None or destination.deleted_at is not None:
             raise ValidationFailed(fields={"destination_topic_id": _("There is no such topic.")})
         if destination.id == source.id:
@@ -362,12 +388,16 @@ def merge_topics(session: Session, viewer: Viewer, *, topic_id: int | str, desti
                  reason: str = "") -> Topic:
     """Append every post of one topic to another; the emptied topic is deleted (restorable by staff)."""
     source = get_topic(session, viewer, topic_id)
-    destination = session.get(Topic, parse_id(destination_topic_id) or 0)
+    destination_id = parse_id(destination_topic_id) or 0
+    posting.lock_users(session, [source.user_id])  # their topic count goes down
+    posting.lock_topics(session, source.id, destination_id)
+    destination = session.get(Topic, destination_id)
     if destination is None or destination.deleted_at is not None:
         raise ValidationFailed(fields={"destination_topic_id": _("There is no such topic.")})
     if destination.id == source.id:
         raise ValidationFailed(fields={"destination_topic_id": _("Choose a different topic.")})
-    moving = list(session.scalars(select(Post).where(Post.topic_id == source.id)))
+    moving = list(session.scalars(select(Post).where(Post.topic_id == source.id)
+                                  .execution_options(populate_existing=True)))
     old_addresses = {p.post_number: p.id for p in moving}
     numbers = _transfer(session, source, destination, moving)
     merges.record(session, source.id, old_addresses)  # the emptied topic's links lead to the posts

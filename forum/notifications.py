@@ -207,9 +207,11 @@ def on_liked(session: Session, post: Post, topic: Topic, liker: User) -> None:
     """Likes group: while unread, one notification per post counts the likers ("Ana and 3 others")."""
     if post.user_id == liker.id:
         return
+    # Locked: the count and the names are read, added to and written back.
     existing = session.scalar(select(Notification).where(
         Notification.user_id == post.user_id, Notification.kind == "liked", Notification.post_id == post.id,
-        Notification.read.is_(False)).order_by(Notification.id.desc()).limit(1))
+        Notification.read.is_(False)).order_by(Notification.id.desc()).limit(1)
+        .with_for_update(key_share=True, of=Notification))
     if existing is None:
         deliver(session, [post.user_id], "liked", topic=topic, post=post, actor_id=liker.id,
                 data={"usernames": [liker.username]})

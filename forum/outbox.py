@@ -123,7 +123,7 @@ def _claim(db: Database, limit: int) -> list[tuple[int, str, str, int]]:
                        or_(OutboxItem.locked_until.is_(None), OutboxItem.locked_until < now))
                 .order_by(OutboxItem.available_at, OutboxItem.id).limit(limit))
         if db.engine.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
+            stmt = stmt.with_for_update(skip_locked=True, key_share=True)
         items = list(session.scalars(stmt))
         for item in items:
             item.locked_until = now + LEASE

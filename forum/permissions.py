@@ -549,7 +549,8 @@ def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, to
     if interval <= 0:
         return
     # Locking the author's row orders two posts sent at once (PostgreSQL; SQLite writers queue anyway).
-    last = session.scalar(select(User.last_posted_at).where(User.id == user.id).with_for_update())
+    # FOR NO KEY UPDATE, the lock order's first step (forum/db.py), usually already held.
+    last = session.scalar(select(User.last_posted_at).where(User.id == user.id).with_for_update(key_share=True))
     if last is not None:
         wait = (last + timedelta(seconds=interval) - now).total_seconds()
         if wait > 0:

@@ -3,6 +3,9 @@
 Each function validates, checks permissions, writes and updates every counter in the caller's
 transaction, so a failure leaves nothing half-written. The post number is allocated by one atomic
 UPDATE … RETURNING on the topic row, which also takes the row lock that orders concurrent repliers.
+Rows are locked in the order written down in forum/db.py (the author, other people, topics, posts,
+categories); the helpers here take them. Markdown is cooked before the topic is locked, so that
+repliers to one busy topic wait for each other only as long as the writing itself takes.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 import forum.notifications as notifications
 import forum.polls as polls
@@ -93,10 +96,54 @@ def recent_duplicate(session: Session, settings: Settings, user_id: int, raw: st
     return next((p for p in recent if _fingerprint(p.raw) == wanted), None)
 
 
+def lock_users(session: Session, user_ids) -> None:
+    """Lock users' rows, in id order, for counters about to change (PostgreSQL; SQLite writers queue
+    anyway). FOR NO KEY UPDATE: rows that refer to these people (notifications) can still be added."""
+    held = _locked_users(session)
+    ids = sorted(set(user_ids) - held)
+    if ids:
+        session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id)
+                        .with_for_update(key_share=True))
+        held.update(ids)
+
+
+def _locked_users(session: Session) -> set[int]:
+    # A request's transaction locks its actor first (forum/web/deps.py); the services asking again
+    # need not cost another round trip.
+    transaction = session.get_transaction()
+    known = session.info.get("forum_locked_users")
+    if known is None or known[0] is not transaction:
+        known = session.info["forum_locked_users"] = (transaction, set())
+    return known[1]
+
+
 def lock_author(session: Session, user_id: int) -> None:
-    """Order the author's concurrent posts, so that the second of two identical ones sees the first
-    (a row lock on PostgreSQL; SQLite writers queue anyway)."""
-    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    """Order the author's concurrent posts, so that the second of two identical ones sees the first."""
+    lock_users(session, [user_id])
+
+
+def lock_topics(session: Session, *topic_ids: int) -> list[Topic]:
+    """Lock topics' rows, in id order, and read them afresh: what was read before the lock (closed,
+    category, counters) may have changed meanwhile. A topic's posts are changed only under it."""
+    ids = sorted(set(topic_ids))
+    # No joins: PostgreSQL re-checks a locked row that changed meanwhile against the joined rows it
+    # read first, so a topic moved to another category would drop out of a join to its category.
+    return list(session.scalars(select(Topic).where(Topic.id.in_(ids)).order_by(Topic.id)
+                                .options(lazyload("*")).with_for_update(key_share=True)
+                                .execution_options(populate_existing=True)))
+
+
+def lock_topic(session: Session, topic_id: int) -> Topic:
+    locked = lock_topics(session, topic_id)
+    if not locked:
+        raise NotFound()
+    return locked[0]
+
+
+def lock_categories(session: Session, *category_ids: int) -> None:
+    ids = sorted(set(category_ids))
+    session.execute(select(Category.id).where(Category.id.in_(ids)).order_by(Category.id)
+                    .with_for_update(key_share=True))
 
 
 def ensure_not_duplicate(session: Session, settings: Settings, viewer: Viewer, raw: str) -> None:
@@ -136,9 +183,11 @@ def create_topic(
         raise ValidationFailed(fields=fields)
     assert category is not None
     permissions.ensure_can_create_topic(session, viewer, category)
+    assert viewer.user is not None
+    cooked = _cook_checked(session, raw)
+    lock_author(session, viewer.user.id)
     permissions.ensure_can_post_now(session, viewer, category)
     ensure_not_duplicate(session, settings, viewer, raw)
-    assert viewer.user is not None
     now = utcnow()
     topic = Topic(
         title=title, slug=slugify(title), category_id=category.id, user_id=viewer.user.id,
@@ -146,12 +195,12 @@ def create_topic(
         highest_post_number=0, posts_count=0, participant_count=1,
     )
     session.add(topic)
-    session.flush()
+    session.flush()  # a new row: nobody else can lock it yet, so it counts as locked first
     session.execute(update(Category).where(Category.id == category.id)
                     .values(topic_count=Category.topic_count + 1), execution_options=_NO_SYNC)
     session.execute(update(User).where(User.id == viewer.user.id)
                     .values(topic_count=User.topic_count + 1), execution_options=_NO_SYNC)
-    return _append_post(session, topic.id, category.id, viewer.user.id, raw, None, now, first=True)
+    return _append_post(session, topic.id, category.id, viewer.user.id, raw, cooked, None, now, first=True)
 
 
 def create_reply(
@@ -169,23 +218,33 @@ def create_reply(
     permissions.ensure_can_reply_topic(session, viewer, topic)
     assert topic is not None and viewer.user is not None
     raw = validate_raw(settings, raw)
+    cooked = _cook_checked(session, raw)
+    lock_author(session, viewer.user.id)
     permissions.ensure_can_post_now(session, viewer, topic.category, topic)
+    ensure_not_duplicate(session, settings, viewer, raw)
+    # Closed, deleted or moved to a category this person may not reply in since it was read above:
+    # asked again of the locked row, so that no reply lands in a topic a moderator just closed.
+    topic = lock_topic(session, topic.id)
+    permissions.ensure_can_reply_topic(session, viewer, topic)
     if reply_to_post_number is not None:
         target = session.scalar(select(Post.id).where(
             Post.topic_id == topic.id, Post.post_number == reply_to_post_number, Post.deleted_at.is_(None)))
         if target is None:
             raise ValidationFailed(fields={"reply_to_post_number": _("The post you are replying to does not exist.")})
-    ensure_not_duplicate(session, settings, viewer, raw)
-    return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, reply_to_post_number,
+    return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, cooked, reply_to_post_number,
                         utcnow(), first=False)
 
 
-def _append_post(
-    session: Session, topic_id: int, category_id: int, user_id: int, raw: str,
-    reply_to: int | None, now, *, first: bool
-) -> Post:
+def _cook_checked(session: Session, raw: str) -> Cooked:
     cooked = cook_post(session, raw)
     polls.specs_from(cooked.polls)  # a bad [poll] block refuses the post before anything is written
+    return cooked
+
+
+def _append_post(
+    session: Session, topic_id: int, category_id: int, user_id: int, raw: str, cooked: Cooked,
+    reply_to: int | None, now, *, first: bool
+) -> Post:
     has_posted = not first and session.scalar(
         select(Post.id).where(Post.topic_id == topic_id, Post.user_id == user_id).limit(1)) is not None
     number = session.execute(
@@ -239,6 +298,8 @@ def edit_post(
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     assert viewer.user is not None
     raw = validate_raw(settings, raw)
+    topic = lock_topic(session, topic.id)
+    session.refresh(post)  # as it is now, under the lock: two edits at once make two revisions
     new_title = None
     if title is not None and post.post_number == 1:
         new_title = validate_title(settings, title)
@@ -279,6 +340,11 @@ def delete_post(session: Session, viewer: Viewer, *, post_id: int, reason: str =
     post, topic = get_post(session, post_id)
     permissions.ensure_can_delete_post(session, viewer, post, topic)
     assert viewer.user is not None
+    lock_users(session, [post.user_id])  # their post count changes
+    topic = lock_topic(session, topic.id)
+    session.refresh(post)
+    if post.deleted_at is not None:  # by someone else meanwhile: it counts once
+        raise Conflict(_("This post is already deleted."))
     if viewer.is_staff and post.user_id != viewer.user.id:
         first = post.post_number == 1
         modlog.record(session, viewer, "delete_topic" if first else "delete_post",
@@ -331,6 +397,8 @@ def like_post(session: Session, viewer: Viewer, *, post_id: int, limiter: RateLi
     permissions.ensure_can_like_post(session, viewer, post, topic)
     assert viewer.user is not None
     ratelimit.hit_like(limiter, session, viewer.user.id)
+    # The topic before the like's row, which refers to the post (see lock order in forum/db.py).
+    topic = lock_topic(session, topic.id)
     exists = session.scalar(select(PostAction.id).where(
         PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
     if exists is not None:
@@ -346,6 +414,7 @@ def unlike_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
     permissions.ensure_can_see_post(session, viewer, post, topic)
     if viewer.user is None:
         raise NotFound()
+    topic = lock_topic(session, topic.id)
     action = session.scalar(select(PostAction).where(
         PostAction.post_id == post.id, PostAction.user_id == viewer.user.id, PostAction.action_type == LIKE))
     if action is None:
@@ -357,9 +426,9 @@ def unlike_post(session: Session, viewer: Viewer, *, post_id: int) -> Post:
 
 def _shift_likes(session: Session, post: Post, topic: Topic, delta: int) -> None:
     session.flush()
-    session.execute(update(Post).where(Post.id == post.id).values(like_count=Post.like_count + delta),
-                    execution_options=_NO_SYNC)
     session.execute(update(Topic).where(Topic.id == topic.id).values(like_count=Topic.like_count + delta),
+                    execution_options=_NO_SYNC)
+    session.execute(update(Post).where(Post.id == post.id).values(like_count=Post.like_count + delta),
                     execution_options=_NO_SYNC)
     session.expire(post)
     session.expire(topic)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forum import permissions
+from forum import permissions, retry
 from forum.errors import RateLimited
 from forum.models import RateLimitBucket, utcnow
 from forum.permissions import Viewer
@@ -77,23 +77,31 @@ class RateLimiter:
 
     def _incr(self, session: Session, key: str, window: int) -> tuple[int, int]:
         if self.redis is not None:
+            # Redis does not roll back with the transaction: a request run again after a deadlock
+            # (forum/retry.py) counts once.
+            earlier = retry.counted_before(key)
+            if earlier is not None:
+                return earlier
             rkey = f"{self.prefix}:rl:{key}"
             pipe = self.redis.pipeline()
             pipe.incr(rkey)
             pipe.expire(rkey, window, nx=True)
             pipe.ttl(rkey)
             count, _, ttl = pipe.execute()
+            retry.note_counted(key, (int(count), max(int(ttl), 1)))
             return int(count), max(int(ttl), 1)
         now = utcnow()
-        # Locked for the rest of the transaction (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite).
-        bucket = session.get(RateLimitBucket, key, with_for_update=True)
+        # Locked for the rest of the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+        # serialises writers). Taken after the actor's own row: see the lock order in forum/db.py.
+        bucket = session.get(RateLimitBucket, key, with_for_update={"key_share": True})
         if bucket is None:
             try:
                 with session.begin_nested():
                     session.add(RateLimitBucket(key=key, window_start=now, count=1))
                 return 1, window
             except IntegrityError:  # another process created it first; count on that row
-                bucket = session.get(RateLimitBucket, key, with_for_update=True, populate_existing=True)
+                bucket = session.get(RateLimitBucket, key, with_for_update={"key_share": True},
+                                     populate_existing=True)
                 assert bucket is not None
         if bucket.window_start + timedelta(seconds=window) <= now:
             bucket.window_start, bucket.count = now, 1

@@ -164,7 +164,7 @@ def record_visit(session: Session, viewer: Viewer, topic: Topic, who: str, plan:
 
 def _claim_view_mark(session: Session, topic_id: int, who: str, now) -> bool:
     key = f"view:{topic_id}:{who}"
-    mark = session.get(TopicViewMark, key, with_for_update=True)
+    mark = session.get(TopicViewMark, key, with_for_update={"key_share": True})
     if mark is not None and mark.viewed_at >= now - VIEW_WINDOW:
         return False  # another process counted it meanwhile
     if mark is None:
