@@ -195,6 +195,12 @@ def users_named(session: Session, usernames: set[str]) -> dict[str, User]:
     return {u.username: u for u in session.scalars(select(User).where(User.username.in_(usernames)))}
 
 
+def users_matching(session: Session, *, usernames: list[str], emails: list[str], ids: list[int]) -> list[User]:
+    """Accounts named by any of these usernames (any case), lower-case email addresses or ids."""
+    return list(session.scalars(select(User).where(
+        User.username_lower.in_([u.lower() for u in usernames]) | User.email.in_(emails) | User.id.in_(ids))))
+
+
 def admin_exists(session: Session) -> bool:
     return session.scalar(select(func.count()).select_from(User).where(User.is_admin.is_(True))) > 0
 

@@ -1,5 +1,6 @@
-"""People and what they did: the users directory and a person's summary (Discourse's
-/directory_items and /u/{username}/summary).
+"""People and what they did: the users directory, a person's summary (Discourse's
+/directory_items and /u/{username}/summary), who holds each tier (Discourse's groups) and who the
+staff are (/about).
 
 Every count is of what the viewer may see: likes on posts they may read, topics in categories they
 may see. A private category's activity never shows, not even as a number.
@@ -214,3 +215,25 @@ def summary(session: Session, viewer: Viewer, user: User) -> Summary:
     result.top_categories = [CategoryCount(categories[cid], started.get(cid, 0), int(posts))
                              for cid, _topics, posts in rows if cid in categories]
     return result
+
+
+# --- who holds each tier, who the staff are ---------------------------------------------------
+
+def tier_counts(session: Session, viewer: Viewer) -> dict[str, int]:
+    """How many accounts the viewer may see hold each tier."""
+    rows = session.execute(select(User.tier, func.count(User.id)).where(permissions.visible_users_clause(viewer))
+                           .group_by(User.tier))
+    return {tier: n for tier, n in rows}
+
+
+def tier_members(session: Session, viewer: Viewer, tier: str, *, limit: int, offset: int) -> tuple[int, list[User]]:
+    """The accounts the viewer may see that hold this tier, by username, and how many there are."""
+    members = and_(User.tier == tier, permissions.visible_users_clause(viewer))
+    total = session.scalar(select(func.count(User.id)).where(members)) or 0
+    users = session.scalars(select(User).where(members).order_by(User.username_lower).offset(offset).limit(limit))
+    return total, list(users)
+
+
+def staff(session: Session) -> list[User]:
+    """Every administrator and moderator, oldest account first: the site's about page names them."""
+    return list(session.scalars(select(User).where(permissions.staff_clause()).order_by(User.id)))

@@ -10,11 +10,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from forum import accounts, auth, mail, modlog, notifications, permissions, urls
+from forum import accounts, auth, mail, modlog, notifications, permissions, policy, urls
 from forum.config import Settings
 from forum.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from forum.i18n import _, pick_locale, translate
@@ -30,6 +30,7 @@ from forum.models import (
     Post,
     PostAction,
     Topic,
+    TopicUser,
     User,
     UserOption,
     UserSession,
@@ -391,3 +392,104 @@ def find_users(session: Session, *, q: str = "", show: str = "", limit: int = 10
     elif show == "staff":
         stmt = stmt.where(User.is_moderator.is_(True) | User.is_admin.is_(True))
     return list(session.scalars(stmt))
+
+
+# --- Discourse's admin user lists and account page ----------------------------------------------
+
+LIST_PAGE_SIZE = 100
+# Discourse's `order` names and our columns; those we do not record sort by creation.
+LIST_ORDERS = {"created": User.created_at, "seen": User.last_seen_at, "username": User.username_lower,
+               "email": User.email, "posts": User.post_count,
+               "trust_level": case({"participant": 1, "worker": 2, "member": 3}, value=User.tier, else_=0)}
+LIST_FLAGS = ("all", "active", "new", "staff", "admins", "moderators", "suspended", "silenced", "blocked", "pending",
+              "suspect", "staged")
+
+
+def _list_flag_clause(session: Session, flag: str):
+    now = utcnow()
+    if flag == "all":
+        return None
+    if flag == "active":
+        return User.approved.is_(True)
+    if flag == "new":
+        # Discourse's new users are its lowest trust level; here, participants still in their first days.
+        days = policy.load(session).new_participant_days
+        return (User.tier == "participant") & (User.created_at > now - timedelta(days=days))
+    if flag == "staff":
+        return permissions.staff_clause()
+    if flag == "admins":
+        return User.is_admin.is_(True)
+    if flag == "moderators":
+        return User.is_moderator.is_(True) & User.is_admin.is_(False)
+    if flag == "suspended":
+        return User.suspended_until > now
+    if flag in ("silenced", "blocked"):
+        return User.silenced_until > now
+    if flag == "pending":
+        return User.approved.is_(False)
+    return User.id.is_(None)  # suspect and staged accounts are not a thing here
+
+
+def list_users(session: Session, viewer: Viewer, *, flag: str = "all", text: str = "", order: str = "created",
+               ascending: bool = False, page: int = 1) -> list[User]:
+    """One page of accounts for staff: narrowed by Discourse's list flag and a username/email fragment."""
+    permissions.ensure_can_moderate(viewer)
+    if flag not in LIST_FLAGS:
+        raise NotFound()
+    stmt = select(User)
+    where = _list_flag_clause(session, flag)
+    if where is not None:
+        stmt = stmt.where(where)
+    text = text.strip().lower()[:100]
+    if text:
+        like = "%" + text.replace("\\", "").replace("%", "").replace("_", "") + "%"
+        stmt = stmt.where(or_(User.username_lower.like(like), User.email.like(like)))
+    column = LIST_ORDERS.get(order, User.created_at)
+    page = min(max(page, 1), 100_000)
+    stmt = stmt.order_by(column.asc() if ascending else column.desc(), User.id.desc() if not ascending else User.id)
+    return list(session.scalars(stmt.offset((page - 1) * LIST_PAGE_SIZE).limit(LIST_PAGE_SIZE)))
+
+
+@dataclass
+class AccountRecord:
+    has_posts: bool
+    topics_entered: int
+    topic_count: int
+    like_count: int
+    like_given_count: int
+    flags_given_count: int
+    flags_received_count: int
+    api_key_count: int
+    times_suspended: int
+    times_silenced: int
+
+
+def account_record(session: Session, viewer: Viewer, user: User) -> AccountRecord:
+    """The counts on Discourse's admin account page. Staff only: they count what staff may see."""
+    permissions.ensure_can_moderate(viewer)
+
+    def count(stmt) -> int:
+        return session.scalar(stmt) or 0
+
+    penalties = dict(session.execute(
+        select(ModerationLog.action, func.count(ModerationLog.id))
+        .where(ModerationLog.target_user_id == user.id,
+               ModerationLog.action.in_(("suspend_user", "silence_user")))
+        .group_by(ModerationLog.action)).all())
+    return AccountRecord(
+        has_posts=session.scalar(select(Post.id).where(Post.user_id == user.id).limit(1)) is not None,
+        topics_entered=count(select(func.count(TopicUser.topic_id)).where(
+            TopicUser.user_id == user.id, TopicUser.first_visited_at.is_not(None))),
+        topic_count=count(select(func.count(Topic.id)).where(Topic.user_id == user.id, Topic.deleted_at.is_(None))),
+        like_count=count(select(func.count(PostAction.id)).join(Post, Post.id == PostAction.post_id)
+                         .where(Post.user_id == user.id, PostAction.action_type == LIKE)),
+        like_given_count=count(select(func.count(PostAction.id)).where(
+            PostAction.user_id == user.id, PostAction.action_type == LIKE)),
+        flags_given_count=count(select(func.count(Flag.id)).where(Flag.user_id == user.id)),
+        flags_received_count=count(select(func.count(Flag.id)).join(Post, Post.id == Flag.post_id)
+                                   .where(Post.user_id == user.id)),
+        api_key_count=count(select(func.count(ApiKey.id)).where(ApiKey.user_id == user.id,
+                                                                ApiKey.revoked_at.is_(None))),
+        times_suspended=penalties.get("suspend_user", 0),
+        times_silenced=penalties.get("silence_user", 0),
+    )

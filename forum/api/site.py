@@ -5,9 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from sqlalchemy import select
-
-from forum import __version__, flags, notifications, permissions, reading, search, tracking
+from forum import __version__, directory, flags, notifications, permissions, reading, search, tracking
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
@@ -23,8 +21,7 @@ NO_GROUP_FLAIR = {"flair_url": None, "flair_bg_color": None, "flair_color": None
 
 @router.get("/about.json")
 def about(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
-    staff = list(session.scalars(select(User).where((User.is_admin.is_(True)) | (User.is_moderator.is_(True)))
-                                 .order_by(User.id)))
+    staff = directory.staff(session)
 
     def person(u: User) -> dict[str, Any]:
         return {**serializers.basic_user(u), "title": None, "last_seen_at": serializers.iso(u.last_seen_at)}

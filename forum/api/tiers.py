@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select
-
-from forum import permissions, user_admin
+from forum import accounts, directory, permissions, user_admin
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
@@ -61,8 +59,7 @@ def add_members(session: SessionDep, write: WriteDep, viewer: UserViewerDep, par
     ids = [i for i in (parse_id(v) for v in _split(params, "user_ids")) if i is not None]
     if not (usernames or emails or ids):
         raise ValidationFailed(_("Name the people to add: usernames, user_ids or user_emails."))
-    wanted = list(session.scalars(select(User).where(
-        User.username_lower.in_([u.lower() for u in usernames]) | User.email.in_(emails) | User.id.in_(ids))))
+    wanted = accounts.users_matching(session, usernames=usernames, emails=emails, ids=ids)
     found = {u.username_lower for u in wanted} | {u.email for u in wanted if u.email} | {str(u.id) for u in wanted}
     missing = [n for n in usernames if n.lower() not in found] + [e for e in emails if e not in found]
     missing += [str(i) for i in ids if str(i) not in found]
@@ -110,12 +107,6 @@ def _group_name(name: str) -> str:
     return name.lower()
 
 
-def tier_counts(session, viewer) -> dict[str, int]:
-    rows = session.execute(select(User.tier, func.count(User.id)).where(permissions.visible_users_clause(viewer))
-                           .group_by(User.tier))
-    return {tier: n for tier, n in rows}
-
-
 def group_json(name: str, *, user_count: int, viewer) -> dict[str, Any]:
     """The fields every Discourse group serializer shares (the admin user page lists groups so)."""
     return {
@@ -139,7 +130,7 @@ def _listed_group(name: str, *, user_count: int, viewer) -> dict[str, Any]:
 
 @router.get("/groups.json")
 def list_groups(session: SessionDep, viewer: ViewerDep):
-    counts = tier_counts(session, viewer)
+    counts = directory.tier_counts(session, viewer)
     groups = [_listed_group(name, user_count=counts.get(serializers.GROUP_TIERS[name], 0), viewer=viewer)
               for name in TIER_GROUP_NAMES]
     return {"groups": groups, "extras": {"type_filters": ["my", "public"] if viewer.user else ["public"]},
@@ -151,7 +142,7 @@ def show_group(session: SessionDep, viewer: ViewerDep, name: str):
     name = _group_name(name)
     tier = serializers.GROUP_TIERS[name]
     group = {
-        **_listed_group(name, user_count=tier_counts(session, viewer).get(tier, 0), viewer=viewer),
+        **_listed_group(name, user_count=directory.tier_counts(session, viewer).get(tier, 0), viewer=viewer),
         "is_group_owner_display": False, "mentionable": False, "messageable": False,
         "automatic_membership_email_domains": None, "smtp_server": None, "smtp_port": None, "smtp_ssl_mode": None,
         "email_username": None, "email_password": None, "message_count": 0,
@@ -178,8 +169,6 @@ def group_members(session: SessionDep, viewer: ViewerDep, params: ParamsDep, nam
     tier = serializers.GROUP_TIERS[_group_name(name)]
     limit = min(max(params.int("limit") or MEMBERS_PAGE, 1), MEMBERS_MAX)
     offset = min(max(params.int("offset") or 0, 0), 10_000_000)
-    members = and_(User.tier == tier, permissions.visible_users_clause(viewer))
-    total = session.scalar(select(func.count(User.id)).where(members)) or 0
-    users = session.scalars(select(User).where(members).order_by(User.username_lower).offset(offset).limit(limit))
+    total, users = directory.tier_members(session, viewer, tier, limit=limit, offset=offset)
     return {"members": [_member(u) for u in users], "owners": [],
             "meta": {"total": total, "limit": limit, "offset": offset}}
