@@ -140,7 +140,7 @@ ERRATA: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-# Where the forum knowingly differs from Discourse (docs/api-conformance.md), same shape as ERRATA.
+# Where the forum knowingly differs from Discourse (docs/api.md), same shape as ERRATA.
 DEVIATIONS: dict[str, dict[str, dict[str, Any]]] = {
     # There is no "Uncategorized" category, and categories have no "About the …" definition topic.
     "getSite": {"uncategorized_category_id": {"type": ["integer", "null"]}, "topic_url": NULLABLE_STRING},
