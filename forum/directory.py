@@ -199,7 +199,7 @@ def summary(session: Session, viewer: Viewer, user: User) -> Summary:
         select(target.user_id, replies).join(Topic, Topic.id == Post.topic_id)
         .join(target, and_(target.topic_id == Post.topic_id, target.post_number == Post.reply_to_post_number))
         .where(Post.user_id == user.id, target.user_id != user.id, readable, target.deleted_at.is_(None),
-               true() if viewer.is_staff else target.hidden.is_(False))
+               true() if permissions.sees_as_staff(viewer) else target.hidden.is_(False))
         .group_by(target.user_id).order_by(replies.desc(), target.user_id)))
     topics_in = func.count(func.distinct(Topic.id))
     posts_in = func.count(Post.id)

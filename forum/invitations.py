@@ -119,7 +119,7 @@ def create_invitation(
     session.flush()
     if email:
         _send(session, settings, viewer.user, invitation)
-    if viewer.is_staff:
+    if permissions.is_moderation_act(viewer):
         modlog.record(session, viewer, "create_invitation", target_type="invitation", target_id=invitation.id,
                       summary=email or (f"@{domain}" if domain else str(_("shareable link"))),
                       details={"tier": tier, "max_uses": uses, "days": days,
@@ -145,9 +145,7 @@ def get_by_id(session: Session, viewer: Viewer, invitation_id: int | str) -> Inv
     """An invitation its maker or staff may manage; anyone else gets NotFound."""
     iid = parse_id(invitation_id)
     invitation = session.get(Invitation, iid) if iid is not None else None
-    if invitation is None or viewer.user is None:
-        raise NotFound()
-    if not viewer.is_staff and invitation.created_by_id != viewer.user.id:
+    if invitation is None or not permissions.can_manage_invitation(viewer, invitation):
         raise NotFound()
     return invitation
 
@@ -157,7 +155,7 @@ def revoke(session: Session, viewer: Viewer, invitation_id: int | str) -> Invita
     if invitation.revoked_at is not None:
         return invitation
     invitation.revoked_at = utcnow()
-    if viewer.is_staff:
+    if permissions.is_moderation_act(viewer):
         modlog.record(session, viewer, "revoke_invitation", target_type="invitation", target_id=invitation.id,
                       summary=invitation.email or (f"@{invitation.email_domain}" if invitation.email_domain
                                                    else str(_("shareable link"))))

@@ -274,7 +274,7 @@ def _base(session: Session, viewer: Viewer):
 def unread_count(session: Session, viewer: Viewer) -> int:
     if viewer.user is None:
         return 0
-    return session.scalar(_unread_count_stmt(viewer.is_staff),
+    return session.scalar(_unread_count_stmt(permissions.sees_as_staff(viewer)),
                           {"reader": viewer.user.id, **permissions.visible_topics_params(session, viewer)}) or 0
 
 

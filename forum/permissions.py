@@ -2,7 +2,11 @@
 
 Rules, in the order they are applied:
 
-1. Staff (moderators and admins) may do everything; they also see deleted and unlisted content.
+1. Staff (moderators and admins) may do everything; they also see deleted and unlisted content
+   (`sees_as_staff()`): they open deleted topics by their address and list deleted and unlisted ones
+   (`can_see_deleted_topics()`, `can_see_unlisted_topics()`), and ask a topic for the deleted posts of
+   others too (`can_see_deleted_posts()`, Discourse's `show_deleted`). Pages drawn once for many
+   readers are drawn per audience: staff, or everyone else by the categories they see.
 2. A viewer's level in a category is the highest of the `everyone` level and, for a signed-in
    viewer, the level of their tier (`participant`, `worker`, `member`).
    Levels are ordered none < see < reply < create.
@@ -19,12 +23,25 @@ Rules, in the order they are applied:
    "post deleted" or "post hidden" placeholder at its place in the topic page (post numbers never
    shift) and its text nowhere: not in the JSON, search, feeds, activity, emails or notifications,
    which all ask `post_display()`, `can_read_post()` or its query form `readable_posts_clause()`.
-   Any signed-in user may flag a post they can read, once, except their own.
+   Any signed-in user may flag a post they can read, once, except their own. Staff restore deleted
+   posts (`can_recover_post()`).
 9. Slow mode limits how often one person replies in a topic; new participants wait a minimum time
    between posts (per category and site-wide). Staff are exempt, and from the per-minute and
-   per-hour posting limits too (`exempt_from_post_limits()`).
+   per-hour posting limits too (`exempt_from_post_limits()`), and from the refusal of the same text
+   twice within minutes (`exempt_from_duplicate_check()`).
 10. Moderators act on users who are not staff; only admins act on moderators, and only admins
-   grant or revoke staff roles and set the site policy.
+   grant or revoke staff roles (`can_change_role()`) and set the site policy (`can_administer()`).
+   Staff pages, and the links to them, are for those who moderate (`can_moderate()`). What staff do
+   to someone else's post, and every invitation they make or revoke, goes into the moderation log
+   (`is_moderation_act()`). Staff create accounts through the API directly, approved, past
+   invitation-only and approval modes (`creates_approved_accounts()`); sign-ups awaiting approval
+   are announced to staff (`staff_clause()`).
+11. Inviting is open to tiers with a quota and to staff (`may_invite()`); staff invite to any tier
+   without a quota, others to their own tier or a lower one (`invitable_tiers()`). An invitation is
+   managed (seen, revoked) by whoever made it and by staff (`can_manage_invitation()`).
+12. Polls, proposals and events are parts of their post and topic and are seen with them. A poll's
+   results show as its author chose: always, once one has voted, once it closes, or to staff only
+   (`can_see_poll_results()`).
 
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
 over rows to filter them: they add `visible_topics_clause()` (and `readable_posts_clause()`, or both
@@ -208,8 +225,20 @@ def can_see_topic(session: Session, viewer: Viewer, topic: Topic) -> bool:
     return category_levels(session, viewer).get(topic.category_id, NONE) >= SEE
 
 
+def sees_as_staff(viewer: Viewer) -> bool:
+    """Whether the viewer sees the forum as staff do (rule 1): statements built once and shared
+    renderings of pages are made per audience, this one or everyone else's."""
+    return viewer.is_staff
+
+
 def can_see_deleted_topics(viewer: Viewer) -> bool:
-    """Whether the viewer may list deleted topics (Discourse's `status=deleted`)."""
+    """Whether the viewer may open deleted topics and list them (Discourse's `status=deleted`)."""
+    return viewer.is_staff
+
+
+def can_see_unlisted_topics(viewer: Viewer) -> bool:
+    """Whether the viewer may list unlisted topics (Discourse's `status=unlisted`); anyone may open
+    one by its address."""
     return viewer.is_staff
 
 
@@ -299,6 +328,17 @@ def ensure_can_read_post(session: Session, viewer: Viewer, post: Post | None, to
     if post is None or topic is None or not can_read_post(session, viewer, post, topic):
         raise NotFound()
     return post
+
+
+def can_see_deleted_posts(viewer: Viewer) -> bool:
+    """Whether the viewer may ask a topic for the deleted posts of others (Discourse's
+    `show_deleted`); an author's own deleted posts are in it anyway."""
+    return viewer.is_staff
+
+
+def can_recover_post(viewer: Viewer, post) -> bool:
+    """Staff restore a deleted post (and, restoring its first post, a deleted topic)."""
+    return viewer.is_staff and post.deleted_at is not None
 
 
 # A post is seen exactly when it is read: there is no post one may know of but not read, apart from
@@ -407,6 +447,31 @@ def ensure_can_administer(viewer: Viewer) -> None:
 
 def can_grant_staff(viewer: Viewer) -> bool:
     return viewer.is_admin
+
+
+def is_moderation_act(viewer: Viewer, owner_id: int | None = None) -> bool:
+    """Whether something the viewer does is a moderator's act, written in the moderation log: staff
+    acting on another person's post (`owner_id`, its author); staff making or revoking an invitation
+    (no owner: who gets in is always staff's business)."""
+    return viewer.is_staff and (owner_id is None or owner_id != viewer.id)
+
+
+def creates_approved_accounts(viewer: Viewer) -> bool:
+    """Staff creating accounts through the API, as Discourse's admin API does: approved at once, not
+    held by invitation-only or approval modes."""
+    return viewer.is_staff
+
+
+def can_change_role(viewer: Viewer, target: User, role: str, *, grant: bool) -> bool:
+    """Whether the viewer may grant `role` ("admin" or "moderator") to someone who lacks it, or revoke
+    it from someone who has it (Discourse's can_grant_admin? and its siblings): admins, for others
+    than themselves. An admin is a moderator as long as they are an admin."""
+    if not can_grant_staff(viewer) or target.id == viewer.id:
+        return False
+    has = target.is_admin if role == "admin" else target.is_moderator
+    if grant:
+        return not has
+    return has and (role == "admin" or not target.is_admin)
 
 
 def can_moderate_user(viewer: Viewer, target: User) -> bool:
@@ -525,6 +590,12 @@ def exempt_from_post_limits(viewer: Viewer) -> bool:
     return viewer.is_staff
 
 
+def exempt_from_duplicate_check(viewer: Viewer) -> bool:
+    """Staff may post the same text twice within the unique-post window: a moderator may well post
+    the same notice in several topics."""
+    return viewer.is_staff
+
+
 def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, topic: Topic | None = None) -> None:
     """Slow mode in a topic, and the least time between posts of a new participant. Staff are exempt."""
     from forum import policy
@@ -626,6 +697,11 @@ def invitable_tiers(viewer: Viewer) -> tuple[str, ...]:
     return TIERS[: TIERS.index(viewer.user.tier) + 1] if viewer.user.tier in TIERS else ()
 
 
+def can_manage_invitation(viewer: Viewer, invitation) -> bool:
+    """An invitation is its maker's and staff's to see and revoke."""
+    return viewer.user is not None and (viewer.is_staff or invitation.created_by_id == viewer.user.id)
+
+
 def ensure_can_invite(session: Session, viewer: Viewer) -> None:
     if viewer.is_anonymous:
         raise LoginRequired()
@@ -719,6 +795,18 @@ def can_see_poll(session: Session, viewer: Viewer, post: Post | None, topic: Top
 def ensure_can_see_poll(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> None:
     if not can_see_poll(session, viewer, post, topic):
         raise NotFound()
+
+
+def can_see_poll_results(viewer: Viewer, poll, *, voted: bool, closed: bool) -> bool:
+    """A poll's results, as its author chose (`results`): always, once the viewer has voted or it has
+    closed, once it has closed, or to staff only (`staff_only`)."""
+    if poll.results == "always":
+        return True
+    if poll.results == "on_vote":
+        return voted or closed
+    if poll.results == "on_close":
+        return closed
+    return viewer.is_staff  # staff_only
 
 
 def poll_vote_refusal(session: Session, viewer: Viewer, topic: Topic, post: Post, *, closed: bool) -> str | None:

@@ -371,16 +371,6 @@ class PollView:
         return sorted(self.options, key=lambda r: (-r.points, r.option.position))
 
 
-def results_visible(poll: Poll, viewer: Viewer, *, voted: bool, closed: bool) -> bool:
-    if poll.results == "always":
-        return True
-    if poll.results == "on_vote":
-        return voted or closed
-    if poll.results == "on_close":
-        return closed
-    return viewer.is_staff  # staff_only
-
-
 def views_for_posts(session: Session, viewer: Viewer, topic: Topic, posts: list[Post]) -> dict[int, dict[str, PollView]]:
     """post id -> poll name -> what this viewer sees of it. A fixed number of queries per page."""
     post_ids = [p.id for p in posts]
@@ -415,7 +405,7 @@ def views_for_posts(session: Session, viewer: Viewer, topic: Topic, posts: list[
         opts = options.get(poll.id, [])
         closed = poll.is_closed(now)
         voted = any(o.id in mine for o in opts)
-        visible = results_visible(poll, viewer, voted=voted, closed=closed)
+        visible = permissions.can_see_poll_results(viewer, poll, voted=voted, closed=closed)
         refusal = permissions.poll_vote_refusal(session, viewer, topic, post, closed=closed)
         total = voters.get(poll.id, 0)
         n = len(opts)

@@ -147,9 +147,8 @@ def lock_categories(session: Session, *category_ids: int) -> None:
 
 
 def ensure_not_duplicate(session: Session, settings: Settings, viewer: Viewer, raw: str) -> None:
-    """Discourse's unique-post check: refuse the same text twice within the window. Staff are exempt
-    (a moderator may well post the same notice in several topics)."""
-    if viewer.is_staff or viewer.user is None or settings.unique_post_window <= 0:
+    """Discourse's unique-post check: refuse the same text twice within the window."""
+    if viewer.user is None or permissions.exempt_from_duplicate_check(viewer) or settings.unique_post_window <= 0:
         return
     lock_author(session, viewer.user.id)
     existing = recent_duplicate(session, settings, viewer.user.id, raw)
@@ -324,7 +323,7 @@ def edit_post(
     if new_title is not None:
         topic.title = new_title
         topic.slug = slugify(new_title)
-    if viewer.is_staff and post.user_id != viewer.user.id:
+    if permissions.is_moderation_act(viewer, post.user_id):
         modlog.record(session, viewer, "edit_post", target_type="post", target_id=post.id,
                       target_user_id=post.user_id, topic_id=topic.id,
                       summary=f"#{post.post_number} {topic.title}", reason=clean(reason, single_line=True),
@@ -345,7 +344,7 @@ def delete_post(session: Session, viewer: Viewer, *, post_id: int, reason: str =
     session.refresh(post)
     if post.deleted_at is not None:  # by someone else meanwhile: it counts once
         raise Conflict(_("This post is already deleted."))
-    if viewer.is_staff and post.user_id != viewer.user.id:
+    if permissions.is_moderation_act(viewer, post.user_id):
         first = post.post_number == 1
         modlog.record(session, viewer, "delete_topic" if first else "delete_post",
                       target_type="topic" if first else "post", target_id=topic.id if first else post.id,

@@ -63,7 +63,7 @@ def _status_clause(session: Session, viewer: Viewer, status: str | None):
     if status == "deleted" and permissions.can_see_deleted_topics(viewer):
         return and_(permissions.visible_topics_clause(session, viewer, listed_only=False),
                     Topic.deleted_at.is_not(None))
-    if status == "unlisted" and viewer.is_staff:
+    if status == "unlisted" and permissions.can_see_unlisted_topics(viewer):
         return and_(permissions.visible_topics_clause(session, viewer, listed_only=False),
                     Topic.visible.is_(False), Topic.deleted_at.is_(None))
     visible = permissions.visible_topics_clause(session, viewer)

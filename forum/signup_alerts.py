@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import emails, outbox, permissions
@@ -28,7 +28,7 @@ def queue(session: Session, user: User) -> None:
 def recipients(session: Session) -> list[User]:
     """Moderators and admins who can act on it and have not turned notification emails off."""
     opted_out = select(UserOption.user_id).where(UserOption.email_notifications == EMAIL_NONE)
-    staff = session.scalars(select(User).where(or_(User.is_moderator.is_(True), User.is_admin.is_(True)),
+    staff = session.scalars(select(User).where(permissions.staff_clause(),
                                                User.approved.is_(True), User.email.is_not(None),
                                                User.id.not_in(opted_out)).order_by(User.id))
     return [u for u in staff if not permissions.is_suspended(u)]

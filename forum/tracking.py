@@ -312,7 +312,7 @@ def filtered_topics(session: Session, viewer: Viewer, which: str, *, page: int, 
     if viewer.user is None:
         return TopicList(topics=[], page=page, per_page=per_page, has_more=False)
     ids = subtree_ids(session, category)
-    shape = (viewer.is_staff, ids is not None)
+    shape = (permissions.sees_as_staff(viewer), ids is not None)
     stmt = _new_stmt(*shape) if which == "new" else _unread_stmt(*shape)
     rows = list(session.scalars(stmt.order_by(Topic.bumped_at.desc(), Topic.id.desc())
                                 .offset((page - 1) * per_page).limit(per_page + 1),
@@ -324,7 +324,7 @@ def tab_counts(session: Session, viewer: Viewer, category: Category | None = Non
     if viewer.user is None:
         return {}
     ids = subtree_ids(session, category)
-    new, unread = session.execute(_counts_stmt(viewer.is_staff, ids is not None),
+    new, unread = session.execute(_counts_stmt(permissions.sees_as_staff(viewer), ids is not None),
                                   _reader_params(session, viewer, ids)).one()
     return {"new": new or 0, "unread": unread or 0}
 
@@ -333,7 +333,7 @@ def dismiss(session: Session, viewer: Viewer, category: Category | None = None) 
     """Mark every new and unread topic (of a category and its subcategories, or everywhere) as read."""
     assert viewer.user is not None
     ids = subtree_ids(session, category)
-    shape, params = (viewer.is_staff, ids is not None), _reader_params(session, viewer, ids)
+    shape, params = (permissions.sees_as_staff(viewer), ids is not None), _reader_params(session, viewer, ids)
     unread = list(session.scalars(_unread_stmt(*shape).with_only_columns(Topic.id), params))
     if unread:
         session.execute(update(TopicUser).where(TopicUser.user_id == viewer.user.id, TopicUser.topic_id.in_(unread))

@@ -61,7 +61,6 @@ def list_users_by_flag(session: SessionDep, viewer: ViewerDep, params: ParamsDep
 
 def _detail(session, viewer, user: User) -> dict[str, Any]:
     can_act = permissions.can_moderate_user(viewer, user)
-    admin = permissions.can_grant_staff(viewer) and user.id != viewer.id
     record = user_admin.account_record(session, viewer, user)
     group = serializers.TIER_GROUPS.get(user.tier)
     item = _list_item(user, show_email=False)
@@ -73,9 +72,10 @@ def _detail(session, viewer, user: User) -> dict[str, Any]:
         "associated_accounts": [], "can_send_activation_email": False,
         "can_activate": not user.approved, "can_deactivate": user.approved and can_act,
         "can_change_trust_level": can_act, "ip_address": "", "registration_ip_address": None,
-        "can_grant_admin": admin and not user.is_admin, "can_revoke_admin": admin and user.is_admin,
-        "can_grant_moderation": admin and not user.is_moderator,
-        "can_revoke_moderation": admin and user.is_moderator and not user.is_admin,
+        "can_grant_admin": permissions.can_change_role(viewer, user, "admin", grant=True),
+        "can_revoke_admin": permissions.can_change_role(viewer, user, "admin", grant=False),
+        "can_grant_moderation": permissions.can_change_role(viewer, user, "moderator", grant=True),
+        "can_revoke_moderation": permissions.can_change_role(viewer, user, "moderator", grant=False),
         "can_impersonate": False,
         "like_count": record.like_count, "like_given_count": record.like_given_count,
         "topic_count": record.topic_count, "flags_given_count": record.flags_given_count,

@@ -240,7 +240,7 @@ def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool
         "flair_bg_color": None, "flair_color": None, "version": p.version,
         "can_edit": permissions.can_edit_post(session, viewer, p, topic),
         "can_delete": permissions.can_delete_post(session, viewer, p, topic),
-        "can_recover": viewer.is_staff and p.deleted_at is not None, "can_wiki": False, "read": True,
+        "can_recover": permissions.can_recover_post(viewer, p), "can_wiki": False, "read": True,
         "user_title": None, "bookmarked": False, "actions_summary": summary, "like_count": p.like_count,
         "moderator": author.is_moderator, "admin": author.is_admin, "staff": author.is_staff,
         "user_id": author.id, "hidden": p.hidden, "trust_level": trust_level(author),

@@ -148,7 +148,7 @@ def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, incl
 
 
 def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | None = None) -> dict[str, Any]:
-    show_deleted = viewer.is_staff and params.bool("show_deleted")
+    show_deleted = permissions.can_see_deleted_posts(viewer) and params.bool("show_deleted")
     chunk = 1000 if params.bool("print") else CHUNK_SIZE
     near = near or params.int("post_number")
     page = params.int("page")

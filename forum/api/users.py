@@ -126,7 +126,7 @@ def forgot_password(request: Request, write: WriteDep, settings: SettingsDep, li
 def user(request: Request, session: SessionDep, viewer: ViewerDep, username: str):
     target = accounts.get_user(session, username)
     topic_count, post_count = reading.user_visible_counts(session, viewer, target)
-    extras = reading.profile_extras(session, target, private=viewer.is_staff or viewer.id == target.id)
+    extras = reading.profile_extras(session, target, private=permissions.can_see_private_profile(viewer, target))
     return {"user_badges": [], "user": serializers.user_detail(
         target, topic_count=topic_count, post_count=post_count, viewer=viewer, extras=extras,
         current_token_hash=auth.token_hash(token) if (token := getattr(request.state, "session_token", None)) else None)}
@@ -148,8 +148,7 @@ def create_user(request: Request, write: WriteDep, settings: SettingsDep, limite
     try:
         with write() as tx:
             password = params.str("password") or ""
-            if is_api and viewer.is_staff:
-                # Staff creating accounts through the API, as Discourse's admin API does: approved at once.
+            if is_api and permissions.creates_approved_accounts(viewer):
                 created = accounts.create_user(tx, username=values["username"], email=values["email"],
                                                password=password, name=values["name"], tier=settings.default_tier)
             else:

@@ -84,6 +84,6 @@ def topic_rows(request: Request, session, viewer: Viewer, load: Callable[[], Top
 
     if key is None:
         return build()
-    audience = ("staff",) if viewer.is_staff else tuple(permissions.visible_category_ids(session, viewer))
+    audience = ("staff",) if permissions.sees_as_staff(viewer) else tuple(permissions.visible_category_ids(session, viewer))
     full_key = ("list", *key, with_seen, audience, locale, zone.key, decide.clock_for(viewer).reader_zone)
     return fragments.cache_for(request).get_or_build(session, full_key, build)

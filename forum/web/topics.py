@@ -138,7 +138,7 @@ def _posts_context(page: reading.PostsPage, topic: Topic, highlight: int | None,
 def _shared_reader(viewer: Viewer) -> Viewer:
     """Whom a shared rendering of posts is drawn for: staff, or someone who is not staff and wrote
     none of them (so every deleted or hidden post is a placeholder; rule 8 of permissions.py)."""
-    return viewer if viewer.is_staff else permissions.ANONYMOUS
+    return viewer if permissions.sees_as_staff(viewer) else permissions.ANONYMOUS
 
 
 def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, per_page: int,
@@ -146,7 +146,7 @@ def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, pe
     renderer = request.app.state.renderer
     locale, zone = renderer.locale_and_zone(request)
     clock = decide.clock_for(viewer)
-    staff_view = viewer.is_staff
+    staff_view = permissions.sees_as_staff(viewer)
     reader = _shared_reader(viewer)
 
     def build() -> SharedPosts:
@@ -354,7 +354,7 @@ def delete(request: Request, write: WriteDep, viewer: UserViewerDep, post_id: st
     with write() as tx:
         post = posting.delete_post(tx, viewer, post_id=_int_or_none(post_id) or 0)
         topic = tx.get(Topic, post.topic_id)
-        url = urls.topic_url(topic) if topic.deleted_at is None or viewer.is_staff else "/latest"
+        url = urls.topic_url(topic) if topic.deleted_at is None or permissions.can_see_deleted_topics(viewer) else "/latest"
         number = post.post_number
     if is_fetch(request):
         return JSONResponse({"deleted": True})
