@@ -170,6 +170,15 @@ def change_profile(session: Session, user: User, *, name: str) -> None:
     user.name = name
 
 
+def set_locale(session: Session, user: User, locale: str | None, offered: tuple[str, ...]) -> None:
+    """A member's interface language: one the site offers, or none (then the browser decides)."""
+    locale = (locale or "").strip() or None
+    if locale is not None and locale not in offered:
+        raise ValidationFailed(fields={"locale": _("Choose one of the languages offered: %(codes)s.",
+                                                   codes=", ".join(offered))})
+    user.locale = locale
+
+
 def set_tier(session: Session, user: User, tier: str) -> None:
     if tier not in TIERS:
         raise ValidationFailed(_("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS)))

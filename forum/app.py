@@ -21,6 +21,7 @@ from forum.config import Settings, get_settings
 from forum.db import Database
 from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
 from forum.fragments import FragmentCache
+from forum.i18n import translate
 from forum.pagecache import AnonymousPageCache
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
@@ -30,6 +31,7 @@ from forum.web import email_confirmation as web_email_confirmation
 from forum.web import feeds as web_feeds
 from forum.web import flags as web_flags
 from forum.web import invites as web_invites
+from forum.web import language as web_language
 from forum.web import mod as web_mod
 from forum.web import notifications as web_notifications
 from forum.web import password_reset as web_password_reset
@@ -83,11 +85,13 @@ def error_response(request: Request, exc: ForumError) -> Response:
     if isinstance(exc, RateLimited | Busy):
         headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
     if wants_json(request):
-        body = {"errors": exc.messages, "error_type": exc.error_type}
+        gettext = request.app.state.renderer.gettext(request)
+        body = {"errors": [translate(m, gettext) for m in exc.messages], "error_type": exc.error_type}
         if isinstance(exc, RateLimited):
             # Discourse's shape: API clients (pydiscourse) wait extras.wait_seconds, then retry.
             body["extras"] = {"wait_seconds": exc.retry_after, "time_left": f"{exc.retry_after} seconds"}
             headers["Discourse-Rate-Limit-Error-Code"] = "rate_limit"
+        headers["Content-Language"] = request.app.state.renderer.locale(request)
         return JSONResponse(body, status_code=exc.status_code, headers=headers,
                             media_type="application/json; charset=utf-8")
     response = render(request, "error.html", {"error": exc, "form": _submitted_text(request)},
@@ -207,6 +211,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_feeds.router)
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
+    app.include_router(web_language.router)
     app.include_router(web_admin.router)
     app.include_router(web_mod.router)
     app.include_router(web_flags.router)

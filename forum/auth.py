@@ -20,6 +20,8 @@ SESSION_COOKIE = "_t"
 ANON_CSRF_COOKIE = "_csrf"
 # Set by static/notify.js: posts count as read as they scroll into view, not by page views.
 JS_COOKIE = "forum_js"
+# The language a visitor chose in the footer's switcher (members keep theirs in their profile).
+LOCALE_COOKIE = "forum_locale"
 
 
 def hash_password(password: str) -> str:

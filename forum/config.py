@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     site_title: str = "Co-operative Federation Forum"
     site_description: str = "Discussions of the federation and its members"
     default_locale: str = "en"
+    # Languages offered, comma-separated codes (empty: every installed catalog); admins can change it.
+    locales: str = ""
     # Pages anonymous visitors read are cached per process for this long (0 turns the cache off);
     # any committed change drops them at once (forum/pagecache.py).
     anon_cache_seconds: float = 30

@@ -33,6 +33,7 @@ from forum import (
     TEMPLATES_DIR,
     accounts,
     auth,
+    languages,
     mail,
     notifications,
     outbox,
@@ -42,7 +43,7 @@ from forum import (
     urls,
 )
 from forum.errors import NotFound, ValidationFailed
-from forum.i18n import Text, _, pick_locale, translate, translations
+from forum.i18n import Text, _, translate, translations
 from forum.markdown import excerpt
 from forum.models import (
     MUTED,
@@ -320,7 +321,7 @@ def render(locale: str, template: str, context: dict[str, Any]) -> tuple[str, st
 
 
 def _letter(session: Session, user: User, settings, secret_key: str) -> Letter:
-    return Letter(user, settings, secret_key, pick_locale(None, user.locale, settings.default_locale))
+    return Letter(user, settings, secret_key, languages.for_user(session, settings, user))
 
 
 def _may_email(session: Session, user: User, opts: UserOption) -> bool:

@@ -54,6 +54,7 @@ class Feed:
     items: list[FeedItem]
     category: str | None = None
     built: datetime | None = None
+    language: str = "en"
 
     @property
     def last_build(self) -> datetime:
@@ -67,14 +68,18 @@ class Feed:
 class FeedBuilder:
     """Builds the feeds for one request: one viewer, one site address."""
 
-    def __init__(self, session: Session, viewer: Viewer, settings: Settings):
+    def __init__(self, session: Session, viewer: Viewer, settings: Settings, locale: str | None = None):
         self.session, self.viewer, self.settings = session, viewer, settings
+        self.locale = locale or settings.default_locale
         self.base = settings.base_url.rstrip("/")
         self.host = urlsplit(self.base).netloc or "forum"
-        self.gettext = translations(settings.default_locale).gettext
+        self.gettext = translations(self.locale).gettext
 
     def t(self, message) -> str:
         return translate(message, self.gettext)
+
+    def _feed(self, **fields) -> Feed:
+        return Feed(language=self.locale, **fields)
 
     def url(self, path: str) -> str:
         return urls.absolute(self.base, path)
@@ -99,9 +104,9 @@ class FeedBuilder:
         firsts = reading.first_posts(self.session, [t.id for t in topics])
         # Events and proposals name their time in the organiser's zone and in UTC: a feed has no reader's zone.
         event_notes = events.feed_notes(self.session, [t.id for t in topics], self.gettext,
-                                        self.settings.default_locale)
+                                        self.locale)
         event_notes |= proposals.feed_notes(self.session, [t.id for t in topics], self.gettext,
-                                            self.settings.default_locale)
+                                            self.locale)
         items = []
         for topic in topics:
             first = firsts.get(topic.id)
@@ -128,20 +133,20 @@ class FeedBuilder:
 
     def latest(self) -> Feed:
         topics = reading.newest_topics(self.session, self.viewer, limit=TOPICS_PER_FEED)
-        return Feed(title=self.t(_("%(site)s - Latest topics", site=self.settings.site_title)),
+        return self._feed(title=self.t(_("%(site)s - Latest topics", site=self.settings.site_title)),
                     link=self.url("/latest"), description=self.t(_("Latest topics")),
                     items=self._topic_items(topics))
 
     def top(self, period: str = "all") -> Feed:
         listing = reading.top_topics(self.session, self.viewer, period=period, per_page=TOPICS_PER_FEED)
-        return Feed(title=self.t(_("%(site)s - Top topics", site=self.settings.site_title)),
+        return self._feed(title=self.t(_("%(site)s - Top topics", site=self.settings.site_title)),
                     link=self.url("/top" if period == "all" else f"/top/{period}"),
                     description=self.t(_("Top topics")), items=self._topic_items(listing.topics))
 
     def category(self, category: Category) -> Feed:
         permissions.ensure_can_see_category(self.session, self.viewer, category)
         topics = reading.newest_topics(self.session, self.viewer, category=category, limit=TOPICS_PER_FEED)
-        return Feed(title=f"{category.name} - {self.settings.site_title}",
+        return self._feed(title=f"{category.name} - {self.settings.site_title}",
                     link=self.url(urls.category_url(category)),
                     description=category.description or self.t(_("Topics in the %(name)s category", name=category.name)),
                     items=self._topic_items(topics), category=category.name)
@@ -169,7 +174,7 @@ class FeedBuilder:
                 updated=post.updated_at, category=topic.category.name,
                 source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
             ))
-        return Feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
+        return self._feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
                     items=items, category=topic.category.name, built=topic.bumped_at)
 
     def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
@@ -182,12 +187,12 @@ class FeedBuilder:
 
     def posts(self) -> Feed:
         rows = reading.newest_posts(self.session, self.viewer, limit=POSTS_PER_FEED)
-        return Feed(title=self.t(_("%(site)s - Latest posts", site=self.settings.site_title)),
+        return self._feed(title=self.t(_("%(site)s - Latest posts", site=self.settings.site_title)),
                     link=self.url("/latest"), description=self.t(_("Latest posts")), items=self._post_items(rows))
 
     def user(self, user: User) -> Feed:
         rows = reading.user_posts(self.session, self.viewer, user, limit=POSTS_PER_FEED)
-        return Feed(title=self.t(_("%(site)s - Posts by %(user)s", site=self.settings.site_title, user=user.username)),
+        return self._feed(title=self.t(_("%(site)s - Posts by %(user)s", site=self.settings.site_title, user=user.username)),
                     link=self.url(urls.user_url(user) + "/activity"),
                     description=self.t(_("Posts by %(user)s", user=user.username)), items=self._post_items(rows))
 

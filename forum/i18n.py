@@ -6,6 +6,7 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
+from babel.core import Locale, UnknownLocaleError, negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -38,16 +39,60 @@ def translations(locale: str, locale_dir: Path = LOCALE_DIR) -> NullTranslations
     return Translations(buffer, domain="messages")
 
 
+def preferred_locales(accept_language: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
+    """The languages of `available` an Accept-Language header asks for, most wanted first.
+
+    Each range is matched with Babel's negotiation (`fr-CA` finds `fr`); weights order them, `q=0`
+    excludes, and a malformed header simply asks for nothing.
+    """
+    ranges: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "")[:1000].split(",")[:32]):
+        tag, _sep, params = part.strip().partition(";")
+        tag = tag.strip()
+        if not tag or tag == "*" or not all(c.isalnum() or c in "-_" for c in tag):
+            continue
+        weight = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                weight = float(params[2:])
+            except ValueError:
+                continue
+        if weight > 0:
+            ranges.append((-weight, index, tag.replace("_", "-")))
+    found: list[str] = []
+    for _w, _i, tag in sorted(ranges):
+        match = negotiate_locale([tag], list(available), sep="-")
+        if match is None and "-" in tag:
+            match = negotiate_locale([tag.split("-")[0]], list(available), sep="-")
+        # Babel answers in the asker's spelling ("EN"); the forum's own code is kept.
+        code = next((a for a in available if match and a.lower() == match.lower()), None)
+        if code is not None and code not in found:
+            found.append(code)
+    return tuple(found)
+
+
 def pick_locale(accept_language: str | None, user_locale: str | None, default: str,
-                available: tuple[str, ...] | None = None) -> str:
+                available: tuple[str, ...] | None = None, *, cookie: str | None = None) -> str:
+    """The language a page is written in: the member's profile setting, then the visitor's choice
+    in the language switcher (a cookie), then the browser's Accept-Language, then the site default."""
     available = available or AVAILABLE_LOCALES
-    if user_locale in available:
-        return user_locale  # type: ignore[return-value]
-    for part in (accept_language or "").split(","):
-        code = part.split(";")[0].strip().lower().split("-")[0]
-        if code in available:
-            return code
-    return default if default in available else SOURCE_LOCALE
+    for chosen in (user_locale, cookie):
+        if chosen in available:
+            return chosen  # type: ignore[return-value]
+    wanted = preferred_locales(accept_language, available)
+    if wanted:
+        return wanted[0]
+    return default if default in available else available[0]
+
+
+def language_name(code: str) -> str:
+    """A language's name in itself, as a switcher shows it: "Español", "Français", "Italiano"."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]
 
 
 class Text(str):

@@ -18,10 +18,21 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from forum import accounts, emails, mail, modlog, notifications, permissions, policy, signup_alerts, urls
+from forum import (
+    accounts,
+    emails,
+    languages,
+    mail,
+    modlog,
+    notifications,
+    permissions,
+    policy,
+    signup_alerts,
+    urls,
+)
 from forum.config import Settings
 from forum.errors import Forbidden, NotFound, ValidationFailed
-from forum.i18n import _, pick_locale, translate, translations
+from forum.i18n import _, translate, translations
 from forum.models import Category, Invitation, User, utcnow
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
@@ -129,7 +140,7 @@ def create_invitation(
 
 def _send(session: Session, settings: Settings, inviter: User, invitation: Invitation) -> None:
     # The invitee has no account, so no language of their own yet: the site's.
-    locale = pick_locale(None, None, settings.default_locale)
+    locale = languages.for_user(session, settings, None)
     gettext = translations(locale).gettext
     subject = translate(_("%(user)s invites you to %(site)s", user=inviter.display_name, site=settings.site_title),
                         gettext)

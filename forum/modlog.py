@@ -66,6 +66,7 @@ ACTIONS = {
     "create_invitation": _("created invitation"),
     "revoke_invitation": _("revoked invitation"),
     "change_policy": _("changed site policy"),
+    "change_languages": _("changed the languages offered"),
 }
 
 

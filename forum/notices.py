@@ -13,7 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from forum import notifications, timezones
+from forum import languages, notifications, timezones
+from forum.config import get_settings
 from forum.i18n import Text, _, translate, translations
 from forum.models import Topic, User
 
@@ -28,9 +29,9 @@ notifications.register_kind("event_cancelled", _("%(topic)s has been cancelled")
 class Letter:
     """Words for one recipient: their gettext, language and zone."""
 
-    def __init__(self, user: User):
+    def __init__(self, user: User, locale: str):
         self.user = user
-        self.locale = user.locale or "en"
+        self.locale = locale
         self.gettext = translations(self.locale).gettext
 
     def t(self, message: Text | str) -> str:
@@ -45,8 +46,9 @@ def tell(session: Session, users: Iterable[User], kind: str, topic: Topic,
          data_for: Callable[[Letter], dict[str, str]]) -> None:
     """Notify each user with data worded for them; people who read alike share one delivery."""
     groups: dict[tuple, tuple[set[int], dict[str, str]]] = {}
+    site = languages.load(session, get_settings())
     for user in users:
-        letter = Letter(user)
+        letter = Letter(user, site.choose(profile=user.locale))
         data = data_for(letter)
         key = tuple(sorted(data.items()))
         groups.setdefault(key, (set(), data))[0].add(user.id)

@@ -32,13 +32,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from forum import auth
-from forum.i18n import pick_locale
+from forum.i18n import preferred_locales
 from forum.models import ContentGeneration
 
 CACHEABLE = re.compile(r"^/(?:|latest|categories|c/[^/]+/\d+|t/[^/]+/\d+(?:/\d+)?)$")
 TOPIC_PATH = re.compile(r"^/t/[^/]+/(\d+)")
 PAGE_QUERY = re.compile(rb"^(?:page=\d{1,6})?$")
-ALLOWED_COOKIES = {auth.ANON_CSRF_COOKIE, auth.JS_COOKIE}
+ALLOWED_COOKIES = {auth.ANON_CSRF_COOKIE, auth.JS_COOKIE, auth.LOCALE_COOKIE}
 # An upsert, so that a database whose row went missing (emptied by hand) keeps counting.
 BUMP = text("INSERT INTO content_generation (id, value) VALUES (1, 1) "
             "ON CONFLICT (id) DO UPDATE SET value = content_generation.value + 1")
@@ -138,6 +138,16 @@ def _cookies(headers: list[tuple[bytes, bytes]]) -> set[str]:
     return names
 
 
+def _cookie_value(headers: list[tuple[bytes, bytes]], wanted: str) -> str | None:
+    for name, value in headers:
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _sep, found = part.strip().partition("=")
+                if key == wanted:
+                    return found.strip()
+    return None
+
+
 class AnonymousPageCache:
     """ASGI middleware answering anonymous page views from the cache (see the module docstring)."""
 
@@ -167,8 +177,12 @@ class AnonymousPageCache:
                 return None
             elif name in (b"api-key", b"user-api-key", b"authorization"):
                 return None
-        locale = pick_locale(accept_language, None, self.settings.default_locale, self.locales())
-        return (path, scope.get("query_string", b""), locale)
+        installed = self.locales()
+        locale_cookie = _cookie_value(headers, auth.LOCALE_COOKIE)
+        # The page's language follows from these and the site's languages (a change of which is a
+        # write, so it drops every cached page): the switcher's choice, then the browser's wishes.
+        return (path, scope.get("query_string", b""), locale_cookie if locale_cookie in installed else None,
+                preferred_locales(accept_language, installed))
 
     def _generation_and_view(self, path: str, client: str, cached_generation: int) -> int:
         with self.db.read() as session:

@@ -519,6 +519,16 @@ def can_see_private_profile(viewer: Viewer, user: User) -> bool:
     return viewer.is_staff or (viewer.id is not None and viewer.id == user.id)
 
 
+def can_edit_profile(viewer: Viewer, user: User) -> bool:
+    """Display name and language: one's own, or anyone's for staff (Discourse's can_edit_user?)."""
+    return viewer.is_staff or (viewer.id is not None and viewer.id == user.id)
+
+
+def ensure_can_edit_profile(viewer: Viewer, user: User) -> None:
+    if not can_edit_profile(viewer, user):
+        raise Forbidden()
+
+
 def can_see_private_activity(viewer: Viewer, user: User) -> bool:
     """The likes a person received (and Discourse's other private user actions) are theirs and
     admins' to list, as in Discourse; what they did themselves is public, within what one may see."""

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import emails, outbox, permissions
-from forum.i18n import _, pick_locale
+from forum import emails, languages, outbox, permissions
+from forum.i18n import _
 from forum.models import User
 from forum.models.notifications import EMAIL_NONE, UserOption
 
@@ -42,7 +42,7 @@ def compose(session: Session, settings, secret_key: str, user_id: int) -> int:
     sent = 0
     for moderator in recipients(session):
         letter = emails.Letter(moderator, settings, secret_key,
-                               pick_locale(None, moderator.locale, settings.default_locale))
+                               languages.for_user(session, settings, moderator))
         subject = letter.t(_("New sign-up awaiting approval: %(username)s", username=newcomer.username))
         letter.queue(session, subject=f"[{settings.site_title}] {subject}", template="signup_awaiting_approval",
                      context={"username": newcomer.username, "email": newcomer.email or "-",

@@ -14,10 +14,10 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from forum import accounts, auth, mail, modlog, notifications, permissions, policy, urls
+from forum import accounts, auth, languages, mail, modlog, notifications, permissions, policy, urls
 from forum.config import Settings
 from forum.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from forum.i18n import _, pick_locale, translate
+from forum.i18n import _, translate
 from forum.models import (
     LIKE,
     TIERS,
@@ -244,7 +244,7 @@ def approve(session: Session, settings: Settings, viewer: Viewer, user_id: int |
         from forum import emails
 
         # In the newcomer's language, when they chose one.
-        locale = pick_locale(None, user.locale, settings.default_locale)
+        locale = languages.for_user(session, settings, user)
         subject = translate(_("Your account at %(site)s is ready", site=settings.site_title),
                             emails.translations(locale).gettext)
         text, html = emails.render(locale, "account_approved", {

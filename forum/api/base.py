@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from forum import apikeys
 from forum.api.params import Params, read_params
 from forum.deps import CsrfDep, SessionDep, WriteDep
+from forum.i18n import translate
 from forum.permissions import Viewer
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -18,6 +19,11 @@ JSON_TYPE = "application/json; charset=utf-8"
 class DiscourseJSON(JSONResponse):
     # pydiscourse compares the header with this exact string.
     media_type = JSON_TYPE
+
+
+def tr(request: Request, message) -> str:
+    """A message in the caller's language (Accept-Language, or the API user's profile)."""
+    return translate(message, request.app.state.renderer.gettext(request))
 
 
 def empty() -> Response:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from fastapi import Request
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from forum import invitations, moderation, urls, user_admin
 from forum.api import serializers
-from forum.api.base import ParamsDep, api_router
+from forum.api.base import ParamsDep, api_router, tr
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
 from forum.errors import ForumError, ValidationFailed
 from forum.i18n import _
@@ -181,7 +182,8 @@ MAX_INVITES_AT_ONCE = 200  # as in Discourse
 
 
 @router.post("/invites/create-multiple.json")
-def create_multiple_invites(write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, params: ParamsDep):
+def create_multiple_invites(request: Request, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
+                            params: ParamsDep):
     """One invitation per address in `email[]`, sharing the other parameters. Each is made on its own:
     an address that fails (already a member, not an address) is reported and the others still go out."""
     emails = list(dict.fromkeys(e.strip().lower() for value in params.list("email") for e in value.split(",")
@@ -196,7 +198,7 @@ def create_multiple_invites(write: WriteDep, viewer: UserViewerDep, settings: Se
         try:
             made.append(_create_invite(write, viewer, settings, params, email=email, days=days))
         except ValidationFailed as e:
-            failed.append({"email": email, "error": "; ".join(str(m) for m in e.messages)})
+            failed.append({"email": email, "error": "; ".join(tr(request, m) for m in e.messages)})
     return {"num_successfully_created_invitations": len(made), "num_failed_invitations": len(failed),
             "failed_invitations": failed, "successful_invitations": made}
 

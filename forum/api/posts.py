@@ -10,7 +10,7 @@ from forum import flags, markdown, permissions, posting, ratelimit, reading, rev
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api import topics as api_topics
-from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty
+from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty, tr
 from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import Conflict, Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
@@ -80,8 +80,9 @@ def get_post_by_number(session: SessionDep, viewer: ViewerDep, topic_id: int, po
 
 # --- writing ----------------------------------------------------------------------------------
 
-def _create_failed(error: ValidationFailed) -> DiscourseJSON:
-    return DiscourseJSON({"action": "create_post", "errors": [str(m) for m in error.messages]}, status_code=422)
+def _create_failed(request: Request, error: ValidationFailed) -> DiscourseJSON:
+    return DiscourseJSON({"action": "create_post", "errors": [tr(request, m) for m in error.messages]},
+                         status_code=422)
 
 
 def _same_post_again(tx, settings, viewer: Viewer, params, raw: str) -> int | None:
@@ -115,7 +116,7 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
     topic_id = params.str("topic_id")
     # What the client means to keep private must not be published as an ordinary post.
     if params.str("archetype") == "private_message" or params.bool("whisper"):
-        return _create_failed(ValidationFailed(_("Private messages and whispers are not available on this forum.")))
+        return _create_failed(request, ValidationFailed(_("Private messages and whispers are not available on this forum.")))
     api_client = getattr(request.state, "api_key_user", None) is not None
     try:
         with write() as tx:
@@ -132,7 +133,7 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
                                                category_id=params.str("category") or params.str("category_id"),
                                                limiter=limiter).id
     except ValidationFailed as e:
-        return _create_failed(e)
+        return _create_failed(request, e)
     post, topic = _fresh(session, post_id)
     data = _one_post(session, viewer, post, topic)
     if params.bool("nested_post"):
@@ -141,7 +142,7 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
 
 
 @router.put("/posts/{post_id:int}.json")
-def update_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
+def update_post(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
                 params: ParamsDep, post_id: int):
     raw = params.str("post", "raw")
     if raw is None:
@@ -160,7 +161,7 @@ def update_post(session: SessionDep, write: WriteDep, viewer: UserViewerDep, set
             posting.edit_post(tx, settings, viewer, post_id=post_id, raw=raw, title=params.str("title"),
                               reason=reason)
     except ValidationFailed as e:
-        return DiscourseJSON({"errors": [str(m) for m in e.messages], "error_type": e.error_type},
+        return DiscourseJSON({"errors": [tr(request, m) for m in e.messages], "error_type": e.error_type},
                              status_code=422)
     post, topic = _fresh(session, post_id)
     return {"post": _one_post(session, viewer, post, topic)}

@@ -19,10 +19,11 @@ from forum import (
     reading,
 )
 from forum.api import serializers
-from forum.api.base import DiscourseJSON, ParamsDep, api_router
+from forum.api.base import DiscourseJSON, ParamsDep, api_router, tr
 from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip
 from forum.errors import Forbidden, ForumError, NotFound, ValidationFailed
 from forum.i18n import _
+from forum.models import User
 
 router = api_router()
 
@@ -77,7 +78,7 @@ def login(request: Request, session: SessionDep, write: WriteDep, settings: Sett
         # Only someone who gave the right password gets here, so the reason may be told (as Discourse does).
         refused = accounts.find_user_by_login(session, login_name)
         reason = "suspended" if refused is not None and permissions.is_suspended(refused) else "not_approved"
-        return {"error": str(e.messages[0]), "reason": reason}
+        return {"error": tr(request, e.messages[0]), "reason": reason}
     if user is None or token is None:
         # Discourse answers a failed log-in with 200 and an `error` member.
         return {"error": str(LOGIN_FAILED)}
@@ -132,6 +133,28 @@ def user(request: Request, session: SessionDep, viewer: ViewerDep, username: str
         current_token_hash=auth.token_hash(token) if (token := getattr(request.state, "session_token", None)) else None)}
 
 
+@router.put("/u/{username}.json")
+@router.put("/users/{username}.json")
+def update_user(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, params: ParamsDep,
+                username: str):
+    """Discourse's profile update: `name` and `locale` (one the site offers, or "" for the browser's)."""
+    target = accounts.get_user(session, username)
+    permissions.ensure_can_edit_profile(viewer, target)
+    offered = request.app.state.renderer.languages(request).offered
+    with write() as tx:
+        user = tx.get(User, target.id)
+        if (name := params.str("name")) is not None:
+            accounts.change_profile(tx, user, name=name)
+        if (locale := params.str("locale")) is not None:
+            accounts.set_locale(tx, user, locale, offered)
+    session.expire_all()
+    target = accounts.get_user(session, username)
+    topic_count, post_count = reading.user_visible_counts(session, viewer, target)
+    return {"success": "OK", "user": serializers.user_detail(
+        target, topic_count=topic_count, post_count=post_count, viewer=viewer,
+        extras=reading.profile_extras(session, target, private=True))}
+
+
 @router.post("/users.json")
 def create_user(request: Request, write: WriteDep, settings: SettingsDep, limiter: LimiterDep,
                 viewer: ViewerDep, params: ParamsDep):
@@ -142,7 +165,7 @@ def create_user(request: Request, write: WriteDep, settings: SettingsDep, limite
                                           params.str("challenge")):
         # Bots are told they succeeded; nobody is created.
         return {"success": True, "active": False,
-                "message": str(_("Your account has been created. Please check your email to activate it."))}
+                "message": tr(request, _("Your account has been created. Please check your email to activate it."))}
     with write() as tx:
         ratelimit.hit_signup(limiter, tx, settings, client_ip(request))
     try:
@@ -158,16 +181,16 @@ def create_user(request: Request, write: WriteDep, settings: SettingsDep, limite
                 emails.send_confirmation(tx, settings, request.app.state.secret_key, created)
             user_id, approved = created.id, created.approved
     except Forbidden as e:
-        return {"success": False, "message": str(e.messages[0])}
+        return {"success": False, "message": tr(request, e.messages[0])}
     except ValidationFailed as e:
-        return {"success": False, "message": "; ".join(str(m) for m in e.messages),
-                "errors": {field: [str(message)] for field, message in e.fields.items()} or
-                {"base": [str(m) for m in e.messages]},
+        return {"success": False, "message": "; ".join(tr(request, m) for m in e.messages),
+                "errors": {field: [tr(request, message)] for field, message in e.fields.items()} or
+                {"base": [tr(request, m) for m in e.messages]},
                 "values": values, "is_developer": False}
     if not approved:
         return {"success": True, "active": True, "approved": False, "user_id": user_id,
-                "message": str(_("Your account waits for a moderator's approval. You can log in once it is approved."))}
-    return {"success": True, "active": True, "message": str(_("Your account is activated and ready to use.")),
+                "message": tr(request, _("Your account waits for a moderator's approval. You can log in once it is approved."))}
+    return {"success": True, "active": True, "message": tr(request, _("Your account is activated and ready to use.")),
             "user_id": user_id}
 
 

@@ -157,20 +157,27 @@ def profile(request: Request, session: SessionDep, viewer: ViewerDep, username: 
 
 @router.get("/my/preferences")
 def preferences_form(request: Request, viewer: UserViewerDep):
-    return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {}, "saved": None})
+    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {}, "saved": None})
+
+
+def _profile_form(viewer) -> dict:
+    return {"name": viewer.user.name, "locale": viewer.user.locale or ""}
 
 
 @router.post("/my/preferences")
-def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = ""):
+def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = "",
+                locale: Annotated[str | None, Form()] = None):
     try:
         with write() as session:
             user = session.get(User, viewer.id)
             accounts.change_profile(session, user, name=name)
-            viewer.user.name = user.name
+            if locale is not None:
+                accounts.set_locale(session, user, locale, request.app.state.renderer.languages(request).offered)
+            viewer.user.name, viewer.user.locale = user.name, user.locale
     except ValidationFailed as e:
-        return render(request, "preferences.html", {"form": {"name": name}, "errors": e.fields, "saved": None},
-                      status_code=422)
-    return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {},
+        return render(request, "preferences.html", {"form": {"name": name, "locale": locale or ""},
+                                                    "errors": e.fields, "saved": None}, status_code=422)
+    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {},
                                                 "saved": "profile"})
 
 
@@ -187,7 +194,7 @@ def change_password(request: Request, write: WriteDep, viewer: UserViewerDep, li
                                      keep_token=request.cookies.get(auth.SESSION_COOKIE))
     except ForumError as e:
         return render(request, "preferences.html", {
-            "form": {"name": viewer.user.name}, "errors": e.form_errors(),
+            "form": _profile_form(viewer), "errors": e.form_errors(),
             "saved": None}, status_code=e.status_code)
-    return render(request, "preferences.html", {"form": {"name": viewer.user.name}, "errors": {},
+    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {},
                                                 "saved": "password"})

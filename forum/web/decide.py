@@ -37,7 +37,7 @@ from forum.deps import (
     see_other,
 )
 from forum.errors import ForumError, NotFound, ValidationFailed
-from forum.i18n import _
+from forum.i18n import _, translate, translations
 from forum.models import Event, Topic, User
 from forum.text import parse_id
 from forum.web.templating import render
@@ -397,8 +397,10 @@ def my_ics(request: Request, session: SessionDep, write: WriteDep, limiter: Limi
     if viewer.user is None:
         raise NotFound()
     rows = events.for_calendar(session, viewer, going_user=viewer.user)
-    name = _("Events I'm going to – %(site)s", site=settings.site_title)
-    body = calendar.build(session, viewer, rows, name=str(name), base_url=settings.base_url)
+    # In the calendar owner's language, whoever's client fetches it.
+    locale = request.app.state.renderer.languages(request).choose(profile=viewer.user.locale)
+    name = translate(_("Events I'm going to – %(site)s", site=settings.site_title), translations(locale).gettext)
+    body = calendar.build(session, viewer, rows, name=name, base_url=settings.base_url)
     return _ics(body, "my-events.ics", personal=True)
 
 

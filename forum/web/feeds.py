@@ -14,7 +14,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forum import accounts, apikeys, feeds, feedtokens, permissions, reading, urls
+from forum import accounts, apikeys, auth, feeds, feedtokens, permissions, reading, urls
 from forum.deps import LimiterDep, SessionDep, SettingsDep, ViewerDep, WriteDep, client_ip
 from forum.errors import NotFound
 from forum.models import utcnow
@@ -84,7 +84,7 @@ def rss_response(request: Request, feed: feeds.Feed, settings, *, personal: bool
     self_url = urls.absolute(settings.base_url, request.url.path)
     if request.url.query:
         self_url += "?" + request.url.query
-    body = feeds.render(feed, self_url=self_url, language=settings.default_locale)
+    body = feeds.render(feed, self_url=self_url, language=feed.language)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     last_modified = feed.last_build
     headers = {
@@ -94,15 +94,20 @@ def rss_response(request: Request, feed: feeds.Feed, settings, *, personal: bool
         # Personal feeds stay out of shared caches.
         "Cache-Control": "private, no-cache" if personal else "public, no-cache",
         "X-Robots-Tag": "noindex",
-        "Vary": "Api-Key, Api-Username",
+        "Vary": "Api-Key, Api-Username, Accept-Language, Cookie",
+        "Content-Language": feed.language,
     }
     if _not_modified(request, etag, last_modified):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=RSS_TYPE, headers=headers)
 
 
-def _builder(session, viewer, settings) -> feeds.FeedBuilder:
-    return feeds.FeedBuilder(session, viewer, settings)
+def _builder(request: Request, session, viewer, settings) -> feeds.FeedBuilder:
+    """Feeds speak the reader's language: the feed owner's profile for private feeds, else the request's."""
+    locale = request.app.state.renderer.languages(request).choose(
+        profile=viewer.user.locale if viewer.user else None, cookie=request.cookies.get(auth.LOCALE_COOKIE),
+        accept_language=request.headers.get("accept-language"))
+    return feeds.FeedBuilder(session, viewer, settings, locale=locale)
 
 
 @router.get("/latest.rss", response_class=Response)
@@ -110,7 +115,7 @@ def _builder(session, viewer, settings) -> feeds.FeedBuilder:
 def latest_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
                 settings: SettingsDep):
     viewer, personal = feed_reader(request, session, write, limiter, settings, "latest")
-    return rss_response(request, _builder(session, viewer, settings).latest(), settings, personal=personal)
+    return rss_response(request, _builder(request, session, viewer, settings).latest(), settings, personal=personal)
 
 
 @router.get("/top.rss", response_class=Response)
@@ -122,7 +127,7 @@ def top_feed(request: Request, session: SessionDep, write: WriteDep, limiter: Li
     if period not in reading.TOP_PERIODS:
         raise NotFound()
     viewer, personal = feed_reader(request, session, write, limiter, settings, "top")
-    return rss_response(request, _builder(session, viewer, settings).top(period), settings, personal=personal)
+    return rss_response(request, _builder(request, session, viewer, settings).top(period), settings, personal=personal)
 
 
 @router.get("/posts.rss", response_class=Response)
@@ -130,7 +135,7 @@ def top_feed(request: Request, session: SessionDep, write: WriteDep, limiter: Li
 def posts_feed(request: Request, session: SessionDep, write: WriteDep, limiter: LimiterDep,
                settings: SettingsDep):
     viewer, personal = feed_reader(request, session, write, limiter, settings, "posts")
-    return rss_response(request, _builder(session, viewer, settings).posts(), settings, personal=personal)
+    return rss_response(request, _builder(request, session, viewer, settings).posts(), settings, personal=personal)
 
 
 @router.get("/c/{category_id:int}.rss", response_class=Response)
@@ -143,7 +148,7 @@ def category_feed(request: Request, session: SessionDep, write: WriteDep, limite
                   settings: SettingsDep, category_id: int):
     viewer, personal = feed_reader(request, session, write, limiter, settings, f"category:{category_id}")
     category = reading.get_category(session, viewer, category_id)
-    return rss_response(request, _builder(session, viewer, settings).category(category), settings,
+    return rss_response(request, _builder(request, session, viewer, settings).category(category), settings,
                         personal=personal)
 
 
@@ -155,7 +160,7 @@ def topic_feed(request: Request, session: SessionDep, write: WriteDep, limiter: 
                settings: SettingsDep, topic_id: int):
     viewer, personal = feed_reader(request, session, write, limiter, settings, f"topic:{topic_id}")
     topic = reading.get_topic(session, viewer, topic_id)
-    return rss_response(request, _builder(session, viewer, settings).topic(topic), settings, personal=personal)
+    return rss_response(request, _builder(request, session, viewer, settings).topic(topic), settings, personal=personal)
 
 
 @router.get("/u/{username}/activity.rss", response_class=Response)
@@ -164,7 +169,7 @@ def user_feed(request: Request, session: SessionDep, write: WriteDep, limiter: L
               settings: SettingsDep, username: str):
     user = accounts.get_user(session, username)
     viewer, personal = feed_reader(request, session, write, limiter, settings, f"user:{user.id}")
-    return rss_response(request, _builder(session, viewer, settings).user(user), settings, personal=personal)
+    return rss_response(request, _builder(request, session, viewer, settings).user(user), settings, personal=personal)
 
 
 # --- the page behind /top.rss -----------------------------------------------------------------

@@ -17,6 +17,7 @@ from forum import (
     category_admin,
     flags,
     invitations,
+    languages,
     moderation,
     modlog,
     permissions,
@@ -27,7 +28,7 @@ from forum import (
 )
 from forum.deps import CsrfDep, SessionDep, SettingsDep, ViewerDep, WriteDep, require_staff, see_other
 from forum.errors import ForumError, NotFound, ValidationFailed
-from forum.i18n import _, pick_locale, translations
+from forum.i18n import _
 from forum.models import AUDIENCES, TIERS, Category, Flag, Post, Topic, User
 from forum.text import clean, parse_id
 from forum.web import lists
@@ -44,10 +45,7 @@ async def _form(request: Request) -> dict[str, Any]:
 
 
 def _gettext(request: Request, viewer):
-    renderer = request.app.state.renderer
-    locale = pick_locale(request.headers.get("accept-language"), viewer.user.locale if viewer.user else None,
-                         renderer.settings.default_locale, renderer.locales)
-    return translations(locale, renderer.locale_dir).gettext
+    return request.app.state.renderer.gettext(request)
 
 
 # --- categories -------------------------------------------------------------------------------
@@ -482,9 +480,13 @@ def invitation_tree(request: Request, session: SessionDep, viewer: ViewerDep, us
 def _settings_page(request: Request, session, *, errors: dict | None = None, form: dict | None = None,
                    saved: bool = False, status_code: int = 200):
     current = policy.load(session)
-    values = form or {k: str(v) for k, v in vars(current).items()}
+    values = {**{k: str(v) for k, v in vars(current).items()}, **(form or {})}
+    site = request.app.state.renderer.languages(request)
+    values.setdefault("languages", list(site.offered))
+    values.setdefault("default_language", site.default)
     return render(request, "mod/settings.html", {"form": values, "errors": errors or {}, "saved": saved,
-                                                 "modes": policy.SIGNUP_MODE_LABELS, "tiers": TIERS},
+                                                 "modes": policy.SIGNUP_MODE_LABELS, "tiers": TIERS,
+                                                 "installed": request.app.state.renderer.locales},
                   status_code=status_code)
 
 
@@ -504,6 +506,24 @@ async def settings_save(request: Request, session: SessionDep, write: WriteDep, 
     except ValidationFailed as e:
         return _settings_page(request, session, errors=e.form_errors(), form=form, status_code=422)
     session.expire_all()
+    return _settings_page(request, session, saved=True)
+
+
+@router.post("/settings/languages")
+async def languages_save(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep):
+    permissions.ensure_can_administer(viewer)
+    form = await request.form()
+    offered = [v for v in form.getlist("languages") if isinstance(v, str)]
+    default = str(form.get("default_language") or "")
+    renderer = request.app.state.renderer
+    try:
+        with write() as tx:
+            languages.save(tx, viewer, renderer.settings, offered, default, renderer.locales)
+    except ValidationFailed as e:
+        return _settings_page(request, session, errors=e.form_errors(),
+                              form={"languages": offered, "default_language": default}, status_code=422)
+    session.expire_all()
+    request.state.languages = request.state.locale = None  # this very page already in the new choice
     return _settings_page(request, session, saved=True)
 
 

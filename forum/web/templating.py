@@ -13,9 +13,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from sqlalchemy.exc import OperationalError
 
-from forum import LOCALE_DIR, TEMPLATES_DIR, auth, notifications, permissions, urls
-from forum.i18n import available_locales, pick_locale, translate, translations
+from forum import LOCALE_DIR, TEMPLATES_DIR, auth, languages, notifications, permissions, urls
+from forum.i18n import available_locales, language_name, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 from forum.permissions import Viewer
 
@@ -39,8 +40,19 @@ def make_environment(locale: str = "en", locale_dir: Path = LOCALE_DIR) -> Envir
     trans = translations(locale, locale_dir)
     env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["tr"] = lambda message: translate(message, trans.gettext)
-    env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES)
+    env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES, language_name=language_name)
     return env
+
+
+def site_languages(db, session, settings, installed: tuple[str, ...]) -> languages.Languages:
+    """The site's languages through the request's session, a fresh read, or (database down) the configuration."""
+    try:
+        if session is not None:
+            return languages.load(session, settings, installed)
+        with db.read() as fresh:
+            return languages.load(fresh, settings, installed)
+    except OperationalError:
+        return languages.configured(settings, installed)
 
 
 def _relative(value: datetime, locale: str) -> str:
@@ -94,6 +106,7 @@ class Renderer:
         response = HTMLResponse(html, status_code=status_code)
         response.headers["Cache-Control"] = "private, no-cache"
         response.headers["Vary"] = "Cookie, Accept-Language"
+        response.headers["Content-Language"] = self.locale(request)
         if new_anon_cookie is not None:
             response.set_cookie(auth.ANON_CSRF_COOKIE, new_anon_cookie, httponly=True, samesite="lax",
                                 secure=self.settings.cookies_secure, path="/")
@@ -127,19 +140,42 @@ class Renderer:
             "csrf_token": (token := "" if shared else auth.csrf_token_for(self.secret_key, binding)),
             "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{token}">'),
             "session": getattr(request.state, "db_session", None),
+            "site_languages": self.languages(request),
             "unread_notifications": lambda: _unread_notifications(request),
         }
         if context:
             ctx.update(context)
         return self._env(locale).get_template(template).render(ctx)
 
+    def languages(self, request: Request) -> languages.Languages:
+        """The site's offered languages and default, read once per request."""
+        found = getattr(request.state, "languages", None)
+        if found is None:
+            found = request.state.languages = site_languages(request.app.state.db,
+                                                             getattr(request.state, "db_session", None),
+                                                             self.settings, self.locales)
+        return found
+
+    def locale(self, request: Request) -> str:
+        """The language this request's answer is written in (forum/i18n.py's pick_locale order)."""
+        chosen = getattr(request.state, "locale", None)
+        if chosen is None:
+            viewer = getattr(request.state, "viewer", None) or permissions.ANONYMOUS
+            chosen = request.state.locale = self.languages(request).choose(
+                profile=viewer.user.locale if viewer.user else None,
+                cookie=request.cookies.get(auth.LOCALE_COOKIE),
+                accept_language=request.headers.get("accept-language"))
+        return chosen
+
     def locale_and_zone(self, request: Request) -> tuple[str, ZoneInfo]:
         """The language and time zone a page is written in for this request's viewer."""
         viewer = getattr(request.state, "viewer", None) or permissions.ANONYMOUS
         user = viewer.user
-        locale = pick_locale(request.headers.get("accept-language"), user.locale if user else None,
-                             self.settings.default_locale, self.locales)
-        return locale, _zone(user.timezone if user else None)
+        return self.locale(request), _zone(user.timezone if user else None)
+
+    def gettext(self, request: Request):
+        """The request's translation function, for messages built in Python."""
+        return translations(self.locale(request), self.locale_dir).gettext
 
     def fragment(self, locale: str, zone: ZoneInfo, template: str, context: dict[str, Any]) -> str:
         """Part of a page shared by many readers (forum/fragments.py): no viewer, no token, no request."""

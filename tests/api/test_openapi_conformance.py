@@ -58,8 +58,8 @@ NOT_IMPLEMENTED = {
     # No uploads yet.
     "createUpload", "generatePresignedPut", "completeExternalUpload", "createMultipartUpload",
     "batchPresignMultipartParts", "abortMultipart", "completeMultipart",
-    # Profiles are edited on the preferences page; avatars are letters; no e-mail list per user.
-    "updateUser", "updateAvatar", "updateEmail", "updateUsername", "refreshGravatar", "getUserEmails",
+    # Avatars are letters; no e-mail list per user; usernames and addresses change on the forum's pages.
+    "updateAvatar", "updateEmail", "updateUsername", "refreshGravatar", "getUserEmails",
     # Passwords are reset through the e-mailed page, not by API.
     "changePassword",
 }
@@ -336,6 +336,7 @@ RECIPES: dict[str, Callable[[Forum], Call]] = {
                                      body={"name": "Working groups", "color": "0088cc"}),
     "listCategories": lambda f: Call(query={"include_subcategories": "true"}),
     "getUser": lambda f: Call(path={"username": "mei"}),
+    "updateUser": lambda f: Call(path={"username": "mei"}, body={"name": "Mei Lin"}, as_user="mei"),
     "createUser": lambda f: Call(body={"name": "New Person", "email": "new.person@example.org",
                                        "password": "a long and secret passphrase", "username": "newperson",
                                        "active": True, "approved": True}),

@@ -122,7 +122,7 @@ def test_invitation_only_sign_up_through_an_invitation_link(new_page, make_user,
     admin = new_page()
     log_in(admin, "federation_admin")
     admin.goto("/admin")
-    admin.get_by_role("link", name="Sign-up, flags and limits").click()
+    admin.get_by_role("link", name="Sign-up, flags, limits and languages").click()
     admin.get_by_label("Invitation only").check()
     admin.get_by_role("button", name="Save settings").click()
     expect(admin.get_by_role("status")).to_contain_text("Settings saved")
