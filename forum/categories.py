@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forum import modlog, permissions
+from forum import labels, modlog, permissions
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import AUDIENCES, LEVEL_NAMES, Category, Topic
@@ -57,7 +57,8 @@ def set_levels(session: Session, viewer: Viewer, category_id: int, levels: dict[
         raise NotFound()
     for audience in AUDIENCES:
         if audience not in levels or levels[audience] not in LEVEL_NAMES:
-            raise ValidationFailed(_("Choose a level for %(audience)s.", audience=audience))
+            raise ValidationFailed(_("Choose a level for %(audience)s.",
+                                     audience=labels.AUDIENCE_LABELS.get(audience, audience)))
     before = {a: LEVEL_NAMES[category.level_for(a)] for a in AUDIENCES}
     for audience in AUDIENCES:
         category.set_level(audience, levels[audience])

@@ -16,8 +16,9 @@ from forum import LOCALE_DIR
 SOURCE_LOCALE = "en"
 
 
-def available_locales(locale_dir: Path = LOCALE_DIR) -> tuple[str, ...]:
+def available_locales(locale_dir: Path | None = None) -> tuple[str, ...]:
     """English plus every language with a catalog in forum/locale/<lang>/LC_MESSAGES/messages.po."""
+    locale_dir = locale_dir or LOCALE_DIR
     found = sorted(p.parent.parent.name for p in locale_dir.glob("*/LC_MESSAGES/messages.po"))
     return (SOURCE_LOCALE, *[code for code in found if code != SOURCE_LOCALE])
 
@@ -25,9 +26,15 @@ def available_locales(locale_dir: Path = LOCALE_DIR) -> tuple[str, ...]:
 AVAILABLE_LOCALES = available_locales()
 
 
+def translations(locale: str, locale_dir: Path | None = None) -> NullTranslations:
+    """The catalog for a language, compiled from its .po file when the process starts using it.
+
+    The folder is read when asked (`forum.i18n.LOCALE_DIR`), so a test can point it elsewhere."""
+    return _translations(locale, locale_dir or LOCALE_DIR)
+
+
 @lru_cache
-def translations(locale: str, locale_dir: Path = LOCALE_DIR) -> NullTranslations:
-    """The catalog for a language, compiled from its .po file when the process starts using it."""
+def _translations(locale: str, locale_dir: Path) -> NullTranslations:
     po_path = locale_dir / locale / "LC_MESSAGES" / "messages.po"
     if locale == SOURCE_LOCALE or not po_path.exists():
         return NullTranslations()
@@ -111,7 +118,10 @@ class Text(str):
 
     def translate(self, gettext) -> str:
         text = gettext(self.msgid)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        # A parameter that is itself a message (a tier's label) is translated too.
+        return text % {k: v.translate(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
 
 
 def _(msgid: str, **params) -> Text:
@@ -123,3 +133,17 @@ def translate(message, gettext) -> str:
     if isinstance(message, Text):
         return message.translate(gettext)
     return gettext(message) if message else message
+
+
+# The strings static/*.js shows itself (most of what scripts show comes translated in the page).
+JS_MESSAGES = (
+    _("Are you sure?"),
+    _("Like"),
+    _("Unlike"),
+    _("Something went wrong with that request."),
+)
+
+
+def js_catalog(gettext) -> dict[str, str]:
+    """The scripts' strings in one language: {English: translation}."""
+    return {str(m): translate(m, gettext) for m in JS_MESSAGES}

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_timezone_location
 
 from forum.errors import ValidationFailed
 from forum.i18n import _
@@ -53,9 +53,17 @@ def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
     return found or ZoneInfo(fallback)
 
 
-def city(name: str) -> str:
-    """A short human name for a zone: Europe/London -> London, America/Argentina/Buenos_Aires -> Buenos Aires."""
-    return name.rsplit("/", 1)[-1].replace("_", " ")
+@lru_cache(maxsize=2048)
+def city(name: str, locale: str = "en") -> str:
+    """A short human name for a zone in the reader's language: Europe/Brussels -> Brussels, Bruselas,
+    Bruxelles (Babel's CLDR names; the zone's own last part where CLDR has none)."""
+    fallback = name.rsplit("/", 1)[-1].replace("_", " ")
+    if "/" not in name:
+        return fallback
+    try:
+        return get_timezone_location(name, locale=locale, return_city=True) or fallback
+    except (LookupError, ValueError):
+        return fallback
 
 
 def abbreviation(local: datetime) -> str:
@@ -153,7 +161,7 @@ def zoned_text(value: datetime, zone_name: str, locale: str = "en") -> ZonedText
         date=format_datetime(local, "EEE d MMM y", locale=locale),
         short_date=format_datetime(local, "EEE d MMM", locale=locale),
         time=format_datetime(local, "HH:mm", locale=locale),
-        place=city(zone_name), abbr=abbreviation(local),
+        place=city(zone_name, locale), abbr=abbreviation(local),
     )
 
 

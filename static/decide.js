@@ -109,7 +109,8 @@
         return response.text().then(function (html) { replaceWith(target, html); });
       }
       return response.json().then(function (body) {
-        showError(target, (body.errors || []).join(" ") || response.statusText);
+        var t = window.forumT || function (text) { return text; };
+        showError(target, (body.errors || []).join(" ") || t("Something went wrong with that request."));
       });
     }).catch(function () {
       form.submit(); // the plain form still works

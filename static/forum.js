@@ -3,6 +3,11 @@
   "use strict";
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.content : "";
+  // The page's language: the strings this script shows, from the catalog the page carries.
+  var catalog = {};
+  try { catalog = JSON.parse(document.getElementById("forum-i18n").textContent); } catch (e) { /* English */ }
+  function t(text) { return catalog[text] || text; }
+  window.forumT = t;
 
   function post(url, body) {
     return fetch(url, {
@@ -16,7 +21,7 @@
   // Likes without a page reload.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form.classList.contains("confirm") && !window.confirm(form.dataset.confirm || "Sure?")) {
+    if (form.classList.contains("confirm") && !window.confirm(form.dataset.confirm || t("Are you sure?"))) {
       event.preventDefault();
       return;
     }
@@ -34,7 +39,7 @@
       button.classList.toggle("liked", liked);
       button.setAttribute("aria-pressed", liked ? "true" : "false");
       button.querySelector(".like-count").textContent = data.like_count;
-      button.querySelector(".like-label").textContent = liked ? (button.dataset.unlike || "Unlike") : (button.dataset.like || "Like");
+      button.querySelector(".like-label").textContent = liked ? (button.dataset.unlike || t("Unlike")) : (button.dataset.like || t("Like"));
     }).finally(function () { button.disabled = false; });
   });
 

@@ -53,7 +53,7 @@ def test_presets_fill_the_matrix_and_the_page_marks_the_one_in_force(admin, make
     r = post_form(admin, f"/admin/categories/{category.id}", {"preset": "members_and_workers"}, csrf_from="/admin")
     assert "Participants cannot see it; workers and members can start topics." in summary_of(r.text)
     assert re.search(r'value="members_and_workers"><button type="submit" aria-current="true"', r.text)
-    assert re.search(r'aria-label="worker: create" checked', r.text)
+    assert re.search(r'aria-label="Worker: Start topics" checked', r.text)
 
 
 def test_rename_describe_and_recolour_change_the_slug_and_are_logged(admin, make_category, client, db):

@@ -64,7 +64,7 @@ def test_email_invitation_is_sent_over_smtp_and_its_link_creates_the_account_wit
 
     visitor = make_client()
     landing = visitor.get(link.replace("http://testserver", ""))
-    assert landing.status_code == 200 and "as a member" in landing.text and "Members&#39; lounge" in landing.text
+    assert landing.status_code == 200 and "Your tier: Member." in landing.text and "Members&#39; lounge" in landing.text
     wrong = accept(visitor, link, username="lucia", email="someone.else@example.org")
     assert wrong.status_code == 422 and "This invitation is for lucia@bakery.coop" in wrong.text
     assert 'value="lucia"' in wrong.text
@@ -220,11 +220,11 @@ def test_the_invitation_tree_shows_who_invited_whom_with_their_tiers(make_client
     accept(make_client(), second_link, username="second_gen", email="s@example.org")
     tree = admin.get("/admin/invitations/tree").text
     assert staff.username in tree and "first_gen" in tree
-    assert re.search(r"first_gen</a> <span class=\"tag\">member", tree)
+    assert re.search(r"first_gen</a> <span class=\"tag\">Member", tree)
     # Everyone who invited without having been invited is a root of the tree.
-    assert re.search(r">ana</a> <span class=\"tag\">member</span>\s*<ul>\s*<li><a [^>]*>second_gen", tree)
+    assert re.search(r">ana</a> <span class=\"tag\">Member</span>\s*<ul>\s*<li><a [^>]*>second_gen", tree)
     ana_tree = admin.get("/admin/invitations/tree", params={"user": "ana"}).text
-    assert re.search(r"second_gen</a> <span class=\"tag\">participant", ana_tree)
+    assert re.search(r"second_gen</a> <span class=\"tag\">Participant", ana_tree)
     assert admin.get("/admin/invitations/tree", params={"user": "nobody_here"}).status_code == 404
 
 

@@ -93,7 +93,7 @@ def test_a_block_needs_a_reason_and_is_shown_prominently(db, client, make_user, 
     assert r.status_code == 303
     page = client.get(url).text
     blocks = page[page.index('class="blocks"'):]
-    assert "1 block" in blocks and "<strong>wes</strong>: It breaks our hygiene rules." in blocks
+    assert "1 block" in blocks and "<strong>wes</strong>: <span class=\"reason\">It breaks our hygiene rules.</span>" in blocks
 
 
 def test_a_block_without_reason_through_fetch_answers_the_panel_with_the_error(db, client, make_user, make_category):

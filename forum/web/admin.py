@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from forum import categories, user_admin
+from forum import categories, labels, user_admin
 from forum.deps import CsrfDep, SessionDep, ViewerDep, WriteDep, require_staff
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
@@ -24,7 +24,8 @@ def _category_form_levels(form) -> dict[str, int]:
     for audience in AUDIENCES:
         value = form.get(f"level_{audience}", "")
         if value not in LEVELS_BY_NAME:
-            raise ValidationFailed(_("Choose a level for %(audience)s.", audience=audience))
+            raise ValidationFailed(_("Choose a level for %(audience)s.",
+                                     audience=labels.AUDIENCE_LABELS.get(audience, audience)))
         levels[audience] = LEVELS_BY_NAME[value]
     return levels
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from forum import accounts, auth
 from forum.deps import CsrfDep, UserViewerDep, ViewerDep, WriteDep, safe_next
 from forum.errors import NotFound
+from forum.i18n import js_catalog, translations
 from forum.models import User
 
 router = APIRouter(dependencies=[CsrfDep])
@@ -27,6 +28,16 @@ def _remember(request: Request, response: RedirectResponse, code: str | None) ->
     else:
         response.delete_cookie(auth.LOCALE_COOKIE, path="/")
     return response
+
+
+@router.get("/i18n/{code}.json", include_in_schema=False)
+def script_catalog(request: Request, code: str):
+    """The strings the page scripts show, in one language (pages also carry their own inline)."""
+    renderer = request.app.state.renderer
+    if code not in renderer.locales:
+        raise NotFound()
+    return JSONResponse({"locale": code, "messages": js_catalog(translations(code, renderer.locale_dir).gettext)},
+                        headers={"Cache-Control": "public, max-age=3600", "Content-Language": code})
 
 
 @router.get("/language/{code}")

@@ -15,8 +15,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 
-from forum import LOCALE_DIR, TEMPLATES_DIR, auth, languages, notifications, permissions, urls
-from forum.i18n import available_locales, language_name, translate, translations
+from forum import TEMPLATES_DIR, auth, labels, languages, notifications, permissions, urls
+from forum.i18n import available_locales, js_catalog, language_name, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 from forum.permissions import Viewer
 
@@ -28,7 +28,7 @@ def _zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def make_environment(locale: str = "en", locale_dir: Path = LOCALE_DIR) -> Environment:
+def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=select_autoescape(["html", "xml"]),
@@ -40,6 +40,8 @@ def make_environment(locale: str = "en", locale_dir: Path = LOCALE_DIR) -> Envir
     trans = translations(locale, locale_dir)
     env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["tr"] = lambda message: translate(message, trans.gettext)
+    env.globals["js_catalog"] = js_catalog(trans.gettext)
+    env.filters.update(labels.filters(trans.gettext))
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES, language_name=language_name)
     return env
 
@@ -91,7 +93,7 @@ def exact_time(value: datetime, zone: ZoneInfo, locale: str) -> str:
 
 
 class Renderer:
-    def __init__(self, settings, secret_key: str, locale_dir: Path = LOCALE_DIR):
+    def __init__(self, settings, secret_key: str, locale_dir: Path | None = None):
         self.envs: dict[str, Environment] = {}
         self.locale_dir = locale_dir
         self.locales = available_locales(locale_dir)

@@ -210,10 +210,10 @@ def test_members_only_preset_hides_category_from_participant(new_page, make_user
     expect(admin.get_by_role("heading", level=1)).to_have_text("Viewing levels: Co-op finances")
     admin.get_by_role("button", name="members only").click()
     expect(admin.get_by_role("status")).to_contain_text("Viewing levels saved")
-    expect(admin.get_by_label("everyone: none")).to_be_checked()
-    expect(admin.get_by_label("participant: none")).to_be_checked()
-    expect(admin.get_by_label("worker: none")).to_be_checked()
-    expect(admin.get_by_label("member: create")).to_be_checked()
+    expect(admin.get_by_label("Everyone: No access")).to_be_checked()
+    expect(admin.get_by_label("Participant: No access")).to_be_checked()
+    expect(admin.get_by_label("Worker: No access")).to_be_checked()
+    expect(admin.get_by_label("Member: Start topics")).to_be_checked()
 
     # The participant's next requests no longer show the category or its topic.
     response = participant.goto(url)

@@ -50,8 +50,8 @@ def test_moderator_sets_a_viewing_level_with_a_preset_and_reads_it_in_plain_word
     summary = mod.locator("section.level-summary")
     expect(summary).to_contain_text("Participants and workers cannot see it; members can start topics.")
     expect(summary).to_contain_text("Visitors who are not signed in cannot see it")
-    expect(mod.get_by_label("participant: none")).to_be_checked()
-    expect(mod.get_by_label("member: create")).to_be_checked()
+    expect(mod.get_by_label("Participant: No access")).to_be_checked()
+    expect(mod.get_by_label("Member: Start topics")).to_be_checked()
     expect(mod.get_by_role("button", name="Members only")).to_have_attribute("aria-current", "true")
 
     # The preview shows what a participant now meets: nothing.
@@ -142,7 +142,7 @@ def test_invitation_only_sign_up_through_an_invitation_link(new_page, make_user,
 
     visitor.goto(link)
     expect(visitor.get_by_role("heading", level=1)).to_contain_text("You are invited")
-    expect(visitor.locator("main")).to_contain_text("federation_admin invites you to join as a member.")
+    expect(visitor.locator("main")).to_contain_text("federation_admin invites you to join the forum. Your tier: Member.")
     visitor.get_by_label("Username").fill("lucia_bakery")
     visitor.get_by_label("Email").fill("lucia@bakery.coop")
     visitor.get_by_label("Password").fill(PASSWORD)
