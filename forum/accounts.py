@@ -171,8 +171,10 @@ def change_profile(session: Session, user: User, *, name: str) -> None:
 
 
 def set_locale(session: Session, user: User, locale: str | None, offered: tuple[str, ...]) -> None:
-    """A member's interface language: one the site offers, or none (then the browser decides)."""
+    """A member's interface language: one the site offers, or none ("" or "auto": the browser decides)."""
     locale = (locale or "").strip() or None
+    if locale == "auto":
+        locale = None
     if locale is not None and locale not in offered:
         raise ValidationFailed(fields={"locale": _("Choose one of the languages offered: %(codes)s.",
                                                    codes=", ".join(offered))})

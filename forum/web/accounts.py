@@ -167,12 +167,13 @@ def _profile_form(viewer) -> dict:
 @router.post("/my/preferences")
 def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = "",
                 locale: Annotated[str | None, Form()] = None):
+    offered = request.app.state.renderer.languages(request).offered  # read before the write transaction
     try:
         with write() as session:
             user = session.get(User, viewer.id)
             accounts.change_profile(session, user, name=name)
             if locale is not None:
-                accounts.set_locale(session, user, locale, request.app.state.renderer.languages(request).offered)
+                accounts.set_locale(session, user, locale, offered)
             viewer.user.name, viewer.user.locale = user.name, user.locale
     except ValidationFailed as e:
         return render(request, "preferences.html", {"form": {"name": name, "locale": locale or ""},
