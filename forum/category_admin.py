@@ -15,16 +15,24 @@ from forum.text import clean, parse_id, slugify
 _NO_SYNC = {"synchronize_session": False}
 MAX_INTERVAL = 86400
 
-AUDIENCE_NAMES = {"participant": _("participants"), "worker": _("workers"), "member": _("members")}
-LEVEL_PHRASES = {
-    CREATE: _("%(who)s can start topics"),
-    REPLY: _("%(who)s can read and reply but not start topics"),
-    SEE: _("%(who)s can read but not reply"),
-    NONE: _("%(who)s cannot see it"),
+# Whole sentences, one per tier and level: other languages inflect the subject and verb together.
+TIER_SENTENCES = {
+    ("participant", CREATE): _("Participants can start topics."),
+    ("participant", REPLY): _("Participants can read and reply but not start topics."),
+    ("participant", SEE): _("Participants can read but not reply."),
+    ("participant", NONE): _("Participants cannot see it."),
+    ("worker", CREATE): _("Workers can start topics."),
+    ("worker", REPLY): _("Workers can read and reply but not start topics."),
+    ("worker", SEE): _("Workers can read but not reply."),
+    ("worker", NONE): _("Workers cannot see it."),
+    ("member", CREATE): _("Members can start topics."),
+    ("member", REPLY): _("Members can read and reply but not start topics."),
+    ("member", SEE): _("Members can read but not reply."),
+    ("member", NONE): _("Members cannot see it."),
 }
 VISITOR_PHRASES = {
-    NONE: _("Visitors who are not signed in cannot see it"),
-    SEE: _("Visitors who are not signed in can read it"),
+    NONE: _("Visitors who are not signed in cannot see it."),
+    SEE: _("Visitors who are not signed in can read it."),
 }
 PRESET_LABELS = {
     "public": _("Public"),
@@ -45,25 +53,16 @@ def get_category(session: Session, viewer: Viewer, category_id: int | str | None
 
 
 def summary(category: Category, parent: Category | None = None, gettext=lambda s: s) -> list[str]:
-    """The level matrix in plain words, e.g. "Participants can read but not reply; members and workers
-    can start topics." Each tier gets the higher of its own level and everyone's."""
+    """The level matrix in plain words, e.g. "Participants can read but not reply. Workers can start
+    topics. …" Each tier gets the higher of its own level and everyone's."""
     def tr(message: Text, **params) -> str:
         return gettext(message.msgid) % params if params else gettext(message.msgid)
 
-    def join(names: list[str]) -> str:
-        if len(names) == 1:
-            return names[0]
-        return tr(_("%(names)s and %(last)s"), names=", ".join(names[:-1]), last=names[-1])
-
     everyone = category.level_everyone
-    groups: dict[int, list[str]] = {}
-    for audience in AUDIENCES[1:]:
-        level = max(everyone, category.level_for(audience))
-        groups.setdefault(level, []).append(tr(AUDIENCE_NAMES[audience]))
-    sentence = "; ".join(tr(LEVEL_PHRASES[level], who=join(names)) for level, names in groups.items())
-    lines = [sentence[:1].upper() + sentence[1:] + "."]
-    visitors = tr(VISITOR_PHRASES[NONE if everyone == NONE else SEE])
-    lines.append(tr(_("%(visitors)s; moderators and admins can do everything."), visitors=visitors))
+    lines = [" ".join(tr(TIER_SENTENCES[(audience, max(everyone, category.level_for(audience)))])
+                      for audience in AUDIENCES[1:])]
+    lines.append(tr(VISITOR_PHRASES[NONE if everyone == NONE else SEE]) + " "
+                 + tr(_("Moderators and admins can do everything.")))
     if parent is not None:
         lines.append(tr(_("It is a subcategory of %(parent)s: whoever cannot see %(parent)s cannot see it either."),
                         parent=parent.name))

@@ -313,12 +313,16 @@ def feed_notes(session: Session, topic_ids: list[int], gettext, locale: str = "e
 
     notes: dict[int, str] = {}
     for event in session.scalars(select(Event).where(Event.topic_id.in_(topic_ids))):
-        text = translate(_("Starts: %(when)s", when=timezones.describe(event.starts_at, event.timezone, None,
-                                                                        gettext, locale)), gettext)
-        if event.ends_at is not None:
-            text += "; " + translate(_("ends: %(when)s", when=timezones.describe(event.ends_at, event.timezone, None,
-                                                                                gettext, locale)), gettext)
-        if event.cancelled_at is not None:
-            text = translate(_("Cancelled"), gettext) + ". " + text
-        notes[event.topic_id] = text
+        start = timezones.describe(event.starts_at, event.timezone, None, gettext, locale)
+        end = (timezones.describe(event.ends_at, event.timezone, None, gettext, locale)
+               if event.ends_at is not None else None)
+        cancelled = event.cancelled_at is not None
+        # Whole sentences, so that each language orders and punctuates them its own way.
+        if end is None:
+            note = (_("Cancelled. It was to start %(start)s.", start=start) if cancelled
+                    else _("Starts: %(start)s", start=start))
+        else:
+            note = (_("Cancelled. It was to start %(start)s and end %(end)s.", start=start, end=end) if cancelled
+                    else _("Starts: %(start)s; ends: %(end)s", start=start, end=end))
+        notes[event.topic_id] = translate(note, gettext)
     return notes

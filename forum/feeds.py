@@ -74,6 +74,7 @@ class FeedBuilder:
         self.base = settings.base_url.rstrip("/")
         self.host = urlsplit(self.base).netloc or "forum"
         self.gettext = translations(self.locale).gettext
+        self.ngettext = translations(self.locale).ngettext
 
     def t(self, message) -> str:
         return translate(message, self.gettext)
@@ -115,9 +116,9 @@ class FeedBuilder:
             body = self.absolutize(first.cooked) if readable and first is not None else Markup()
             if topic.id in event_notes:
                 body = Markup("<p><strong>{}</strong></p>").format(event_notes[topic.id]) + body
-            posts = self.t(_("%(n)s posts", n=topic.posts_count)) if topic.posts_count != 1 else self.t(_("1 post"))
-            people = (self.t(_("%(n)s participants", n=topic.participant_count)) if topic.participant_count != 1
-                      else self.t(_("1 participant")))
+            posts = self.ngettext("%(num)s post", "%(num)s posts", topic.posts_count) % {"num": topic.posts_count}
+            people = self.ngettext("%(num)s participant", "%(num)s participants",
+                                   topic.participant_count) % {"num": topic.participant_count}
             body += Markup('<p><small>{} - {}</small></p><p><a href="{}">{}</a></p>').format(
                 posts, people, topic_link, self.t(_("Read full topic")))
             updated = max(topic.bumped_at, first.updated_at) if first is not None else topic.bumped_at

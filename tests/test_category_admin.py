@@ -32,11 +32,12 @@ def summary_of(html):
 
 @pytest.mark.parametrize("levels,expected", [
     ({"everyone": "none", "participant": "see", "worker": "create", "member": "create"},
-     "Participants can read but not reply; workers and members can start topics."),
+     "Participants can read but not reply. Workers can start topics. Members can start topics."),
     ({"everyone": "see", "participant": "reply", "worker": "reply", "member": "create"},
-     "Participants and workers can read and reply but not start topics; members can start topics."),
+     "Participants can read and reply but not start topics. Workers can read and reply but not start topics. "
+     "Members can start topics."),
     ({"everyone": "none", "participant": "none", "worker": "none", "member": "see"},
-     "Participants and workers cannot see it; members can read but not reply."),
+     "Participants cannot see it. Workers cannot see it. Members can read but not reply."),
 ])
 def test_the_levels_are_summarised_in_plain_words(admin, make_category, levels, expected):
     category = make_category("Co-op finances")
@@ -51,7 +52,7 @@ def test_the_levels_are_summarised_in_plain_words(admin, make_category, levels, 
 def test_presets_fill_the_matrix_and_the_page_marks_the_one_in_force(admin, make_category):
     category = make_category("Co-op finances")
     r = post_form(admin, f"/admin/categories/{category.id}", {"preset": "members_and_workers"}, csrf_from="/admin")
-    assert "Participants cannot see it; workers and members can start topics." in summary_of(r.text)
+    assert "Participants cannot see it. Workers can start topics. Members can start topics." in summary_of(r.text)
     assert re.search(r'value="members_and_workers"><button type="submit" aria-current="true"', r.text)
     assert re.search(r'aria-label="Worker: Start topics" checked', r.text)
 

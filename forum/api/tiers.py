@@ -67,7 +67,7 @@ def add_members(session: SessionDep, write: WriteDep, viewer: UserViewerDep, par
         raise ValidationFailed(_("No such accounts: %(names)s", names=", ".join(missing)))
     changing = [u for u in wanted if u.tier != tier]
     if not changing:
-        raise ValidationFailed(_("%(names)s already in this group.", names=", ".join(u.username for u in wanted)))
+        raise ValidationFailed(_("Already in this group: %(names)s.", names=", ".join(u.username for u in wanted)))
     reason = params.str("reason") or ""
     with write() as tx:
         for user in changing:
