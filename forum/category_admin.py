@@ -77,10 +77,23 @@ def matching_preset(category: Category) -> str | None:
 
 
 def update_category(session: Session, viewer: Viewer, category_id: int | str, *, name: str, description: str,
-                    color: str, parent_id: int | str | None, new_participant_post_interval: int | str = 0) -> Category:
-    """Rename (the slug follows), describe, recolour, nest under a top-level category or un-nest."""
+                    color: str, parent_id: int | str | None, new_participant_post_interval: int | str = 0,
+                    localized: dict[str, dict[str, str]] | None = None) -> Category:
+    """Rename (the slug follows), describe, recolour, nest under a top-level category or un-nest; and
+    name and describe it in other languages (`localized`: {"es": {"name": …, "description": …}},
+    an empty name leaving that language to the main name)."""
     category = get_category(session, viewer, category_id)
     fields: dict[str, str] = {}
+    names_by_language = dict(category.localized or {})
+    for code, values in (localized or {}).items():
+        local_name = clean(values.get("name", ""), single_line=True)
+        local_description = clean(values.get("description", ""))[:2000]
+        if len(local_name) > 80:
+            fields[f"name_{code}"] = _("Category names are 1 to 80 characters long.")
+        elif local_name or local_description:
+            names_by_language[code] = {"name": local_name, "description": local_description}
+        else:
+            names_by_language.pop(code, None)
     name = clean(name, single_line=True)
     if not 1 <= len(name) <= 80:
         fields["name"] = _("Category names are 1 to 80 characters long.")
@@ -110,15 +123,18 @@ def update_category(session: Session, viewer: Viewer, category_id: int | str, *,
         raise ValidationFailed(fields=fields)
     description = clean(description)[:2000]
     before = {"name": category.name, "description": category.description, "color": category.color,
-              "parent_id": category.parent_id, "interval": category.new_participant_post_interval}
+              "parent_id": category.parent_id, "interval": category.new_participant_post_interval,
+              "localized": category.localized or {}}
     category.name = name
     category.slug = slugify(name, "category")
     category.description = description
     category.color = color
     category.parent_id = parent.id if parent else None
     category.new_participant_post_interval = interval
+    category.localized = names_by_language or None
     after = {"name": category.name, "description": category.description, "color": category.color,
-             "parent_id": category.parent_id, "interval": category.new_participant_post_interval}
+             "parent_id": category.parent_id, "interval": category.new_participant_post_interval,
+             "localized": category.localized or {}}
     changed = {k: {"from": before[k], "to": after[k]} for k in before if before[k] != after[k]}
     if changed:
         modlog.record(session, viewer, "update_category", target_type="category", target_id=category.id,

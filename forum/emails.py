@@ -419,7 +419,7 @@ def _queue_digest(session, user, settings, secret_key, items, since, until, kind
     title = letter.t(_("Your daily digest") if kind == DIGEST_DAILY else _("Your weekly digest"))
     letter.queue(session, subject=f"[{settings.site_title}] {title}", template="digest", context={
         "title": title, "start": letter.when(since), "end": letter.when(until),
-        "items": [{"title": item.topic.title, "category": item.topic.category.name, "new": item.new,
+        "items": [{"title": item.topic.title, "category": item.topic.category.name_in(letter.locale), "new": item.new,
                    "last_posted": letter.when(item.topic.last_posted_at), "excerpt": html.unescape(item.excerpt),
                    "url": letter.link(urls.topic_url(item.topic))} for item in items],
     }, what="digest", dedupe_key=f"email:digest:{user.id}:{until.isoformat()}")

@@ -125,7 +125,7 @@ class FeedBuilder:
             items.append(FeedItem(
                 title=topic.title, link=topic_link, description=str(body), creator=topic.user.username,
                 pub_date=topic.created_at, guid=f"{self.host}-topic-{topic.id}", updated=updated,
-                category=topic.category.name, source_url=self.url(urls.topic_feed_url(topic)),
+                category=topic.category.name_in(self.locale), source_url=self.url(urls.topic_feed_url(topic)),
                 source_title=topic.title,
                 flags={"topicPinned": topic.pinned or topic.pinned_globally, "topicClosed": topic.closed,
                        "topicArchived": topic.archived},
@@ -147,10 +147,11 @@ class FeedBuilder:
     def category(self, category: Category) -> Feed:
         permissions.ensure_can_see_category(self.session, self.viewer, category)
         topics = reading.newest_topics(self.session, self.viewer, category=category, limit=TOPICS_PER_FEED)
-        return self._feed(title=f"{category.name} - {self.settings.site_title}",
+        return self._feed(title=f"{category.name_in(self.locale)} - {self.settings.site_title}",
                     link=self.url(urls.category_url(category)),
-                    description=category.description or self.t(_("Topics in the %(name)s category", name=category.name)),
-                    items=self._topic_items(topics), category=category.name)
+                    description=category.description_in(self.locale) or self.t(_("Topics in the %(name)s category",
+                                                                                   name=category.name_in(self.locale))),
+                    items=self._topic_items(topics), category=category.name_in(self.locale))
 
     # --- posts --------------------------------------------------------------------------------
 
@@ -172,17 +173,17 @@ class FeedBuilder:
             items.append(FeedItem(
                 title=self.post_title(post, topic), link=link, description=str(body), creator=f"@{post.user.username}",
                 pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
-                updated=post.updated_at, category=topic.category.name,
+                updated=post.updated_at, category=topic.category.name_in(self.locale),
                 source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
             ))
         return self._feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
-                    items=items, category=topic.category.name, built=topic.bumped_at)
+                    items=items, category=topic.category.name_in(self.locale), built=topic.bumped_at)
 
     def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
         return [FeedItem(
             title=self.post_title(post, topic), link=self.url(urls.post_url(topic, post.post_number)),
             description=str(self.absolutize(post.cooked)), creator=post.user.username, pub_date=post.created_at,
-            guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name,
+            guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name_in(self.locale),
             source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
         ) for post, topic in rows]
 

@@ -217,3 +217,51 @@ def test_feeds_speak_the_readers_language(client, make_user, make_category, make
     assert "Accept-Language" in r.headers["vary"]
     english = client.get("/latest.rss")
     assert "<language>en</language>" in english.text and english.headers["etag"] != r.headers["etag"]
+
+
+# --- categories in several languages -------------------------------------------------------------
+
+def test_categories_have_names_and_descriptions_per_language(client, staff, make_category, make_user, make_topic,
+                                                             db):
+    news = make_category("News and events")
+    make_topic(make_user("ana"), news, title="Assembly in Lisbon")
+    login(client, staff.username)
+    page = client.get(f"/admin/categories/{news.id}")
+    assert all(f'name="name_{code}"' in page.text for code in ("es", "fr", "it"))
+    assert 'name="name_en"' not in page.text  # the site default's name is the main one
+    r = post_form(client, f"/admin/categories/{news.id}/settings",
+                  {"name": "News and events", "description": "What happens in the federation", "color": "0088CC",
+                   "parent_id": "", "new_participant_post_interval": "0",
+                   "name_es": "Noticias y eventos", "description_es": "Lo que pasa en la federación",
+                   "name_fr": "Actualités et événements", "description_fr": "", "name_it": "", "description_it": ""},
+                  csrf_from=f"/admin/categories/{news.id}")
+    assert r.status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_of(client)})
+    client.cookies.clear()
+    es = client.get("/categories", headers={"Accept-Language": "es"}).text
+    assert "Noticias y eventos" in es and "Lo que pasa en la federación" in es
+    fr = client.get(f"/c/{news.slug}/{news.id}", headers={"Accept-Language": "fr"}).text
+    # French has a name but no description: the main description stands in.
+    assert "<h1>Actualités et événements</h1>" in fr and "What happens in the federation" in fr
+    it = client.get("/latest", headers={"Accept-Language": "it"}).text
+    assert "News and events" in it  # no Italian name: the main one
+    assert "Noticias y eventos" in client.get("/latest", headers={"Accept-Language": "es"}).text
+    feed = client.get(f"/c/{news.slug}/{news.id}.rss", headers={"Accept-Language": "es"}).text
+    assert "<title>Noticias y eventos - " in feed
+    # The address is the same in every language.
+    assert client.get(f"/c/news-and-events/{news.id}", headers={"Accept-Language": "es"}).status_code == 200
+
+
+def test_a_too_long_translated_name_is_refused_and_nothing_changes(client, staff, make_category, db):
+    news = make_category("News and events")
+    login(client, staff.username)
+    r = post_form(client, f"/admin/categories/{news.id}/settings",
+                  {"name": "Renamed", "description": "", "color": "0088CC", "parent_id": "",
+                   "new_participant_post_interval": "0", "name_es": "x" * 81},
+                  csrf_from=f"/admin/categories/{news.id}")
+    assert r.status_code == 422 and 'id="name_es-error"' in r.text
+    from forum.models import Category
+
+    with db.read() as session:
+        category = session.get(Category, news.id)
+        assert category.name == "News and events" and category.localized is None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.models.base import Base, utcnow
@@ -35,6 +35,15 @@ class Category(Base):
     topic_count: Mapped[int] = mapped_column(Integer, default=0)
     post_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The name and description in other languages: {"es": {"name": ..., "description": ...}}. The
+    # slug (and so every URL) stays the one of `name`.
+    localized: Mapped[dict | None] = mapped_column(JSON)
+
+    def name_in(self, locale: str | None) -> str:
+        return ((self.localized or {}).get(locale or "") or {}).get("name") or self.name
+
+    def description_in(self, locale: str | None) -> str:
+        return ((self.localized or {}).get(locale or "") or {}).get("description") or self.description
 
     def level_for(self, audience: str) -> int:
         return getattr(self, f"level_{audience}")

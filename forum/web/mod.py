@@ -56,6 +56,15 @@ def category_page(request: Request, session, viewer, category: Category, *, erro
     others = categories.all_categories(session)
     parent = session.get(Category, category.parent_id) if category.parent_id else None
     topics = categories.topic_count(session, category)
+    site = request.app.state.renderer.languages(request)
+    other_languages = [code for code in site.offered if code != site.default]
+    if form is None:
+        form = {"name": category.name, "description": category.description, "color": category.color,
+                "parent_id": str(category.parent_id or ""),
+                "new_participant_post_interval": str(category.new_participant_post_interval)}
+        for code in other_languages:
+            form[f"name_{code}"] = ((category.localized or {}).get(code) or {}).get("name", "")
+            form[f"description_{code}"] = ((category.localized or {}).get(code) or {}).get("description", "")
     return render(request, "admin/category.html", {
         "category": category, "audiences": AUDIENCES, "presets": categories.PRESETS,
         "preset_labels": category_admin.PRESET_LABELS, "current_preset": category_admin.matching_preset(category),
@@ -64,10 +73,8 @@ def category_page(request: Request, session, viewer, category: Category, *, erro
         "others": [c for c in others if c.id != category.id], "topic_total": topics,
         "has_children": any(c.parent_id == category.id for c in others),
         "preview_audiences": PREVIEW_AUDIENCES,
-        "errors": errors or {}, "saved": saved, "form": form or {
-            "name": category.name, "description": category.description, "color": category.color,
-            "parent_id": str(category.parent_id or ""),
-            "new_participant_post_interval": str(category.new_participant_post_interval)},
+        "errors": errors or {}, "saved": saved, "form": form, "other_languages": other_languages,
+        "default_language": site.default,
     }, status_code=status_code)
 
 
@@ -75,12 +82,15 @@ def category_page(request: Request, session, viewer, category: Category, *, erro
 async def category_settings(request: Request, session: SessionDep, write: WriteDep, viewer: ViewerDep,
                             category_id: str):
     form = await _form(request)
+    site = request.app.state.renderer.languages(request)
+    localized = {code: {"name": form.get(f"name_{code}", ""), "description": form.get(f"description_{code}", "")}
+                 for code in site.offered if code != site.default and f"name_{code}" in form}
     try:
         with write() as tx:
             category_admin.update_category(
                 tx, viewer, category_id, name=form.get("name", ""), description=form.get("description", ""),
                 color=form.get("color", ""), parent_id=form.get("parent_id") or None,
-                new_participant_post_interval=form.get("new_participant_post_interval", "0"))
+                new_participant_post_interval=form.get("new_participant_post_interval", "0"), localized=localized)
     except ValidationFailed as e:
         category = category_admin.get_category(session, viewer, category_id)
         return category_page(request, session, viewer, category, errors=e.form_errors(), form=form,

@@ -42,6 +42,9 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
     env.filters["tr"] = lambda message: translate(message, trans.gettext)
     env.globals["js_catalog"] = js_catalog(trans.gettext)
     env.filters.update(labels.filters(trans.gettext))
+    # A category's name and description in the page's language, where an admin gave them.
+    env.filters["category_name"] = lambda category: category.name_in(locale) if category is not None else ""
+    env.filters["category_description"] = lambda category: category.description_in(locale) if category else ""
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES, language_name=language_name)
     return env
 
