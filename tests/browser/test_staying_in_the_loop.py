@@ -65,7 +65,7 @@ def test_without_javascript_search_lists_and_notifications_still_work(
     page.get_by_role("link", name="ana mentioned you in Cooperative housing finance").click()
     expect(page).to_have_url(re.compile(r"/2#post_2$"))
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
+    page.locator("header .quick").get_by_role("link", name="Search").click()
     page.get_by_label("Search for").fill("financing @ana")
     page.get_by_role("button", name="Search").click()
     results = page.locator(".search-result")
