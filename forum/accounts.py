@@ -181,6 +181,19 @@ def set_locale(session: Session, user: User, locale: str | None, offered: tuple[
     user.locale = locale
 
 
+THEMES = ("light", "dark")
+
+
+def set_theme(session: Session, user: User, theme: str | None) -> None:
+    """Light, dark, or "system" (None): the device's own setting decides."""
+    theme = (theme or "").strip() or None
+    if theme == "system":
+        theme = None
+    if theme is not None and theme not in THEMES:
+        raise ValidationFailed(fields={"theme": _("Choose light, dark or your system's setting.")})
+    user.theme = theme
+
+
 def set_tier(session: Session, user: User, tier: str) -> None:
     if tier not in TIERS:
         raise ValidationFailed(_("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS)))

@@ -32,6 +32,7 @@ from forum.web import feeds as web_feeds
 from forum.web import flags as web_flags
 from forum.web import invites as web_invites
 from forum.web import language as web_language
+from forum.web import meta as web_meta
 from forum.web import mod as web_mod
 from forum.web import notifications as web_notifications
 from forum.web import password_reset as web_password_reset
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
     app.include_router(web_language.router)
+    app.include_router(web_meta.router)
     app.include_router(web_admin.router)
     app.include_router(web_mod.router)
     app.include_router(web_flags.router)

@@ -161,12 +161,12 @@ def preferences_form(request: Request, viewer: UserViewerDep):
 
 
 def _profile_form(viewer) -> dict:
-    return {"name": viewer.user.name, "locale": viewer.user.locale or ""}
+    return {"name": viewer.user.name, "locale": viewer.user.locale or "", "theme": viewer.user.theme or "system"}
 
 
 @router.post("/my/preferences")
 def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = "",
-                locale: Annotated[str | None, Form()] = None):
+                locale: Annotated[str | None, Form()] = None, theme: Annotated[str | None, Form()] = None):
     offered = request.app.state.renderer.languages(request).offered  # read before the write transaction
     try:
         with write() as session:
@@ -174,9 +174,12 @@ def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: 
             accounts.change_profile(session, user, name=name)
             if locale is not None:
                 accounts.set_locale(session, user, locale, offered)
-            viewer.user.name, viewer.user.locale = user.name, user.locale
+            if theme is not None:
+                accounts.set_theme(session, user, theme)
+            viewer.user.name, viewer.user.locale, viewer.user.theme = user.name, user.locale, user.theme
     except ValidationFailed as e:
-        return render(request, "preferences.html", {"form": {"name": name, "locale": locale or ""},
+        return render(request, "preferences.html", {"form": {"name": name, "locale": locale or "",
+                                                             "theme": theme or "system"},
                                                     "errors": e.fields, "saved": None}, status_code=422)
     return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {},
                                                 "saved": "profile"})
