@@ -141,6 +141,7 @@ JS_MESSAGES = (
     _("Like"),
     _("Unlike"),
     _("Something went wrong with that request."),
+    _("New notifications: %(num)s unread"),
 )
 
 

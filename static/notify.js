@@ -14,13 +14,23 @@
     });
   }
 
+  function announce(text) {
+    var live = document.getElementById("live-status");
+    if (live) live.textContent = text;
+  }
+
   function setBadge(count) {
     var link = document.querySelector(".notifications-link");
     if (!link) return;
     var badge = link.querySelector(".badge-count");
+    var before = badge ? parseInt(badge.textContent, 10) || 0 : 0;
     if (!count) { if (badge) badge.remove(); return; }
     if (!badge) { badge = document.createElement("span"); badge.className = "badge-count"; link.appendChild(badge); }
     badge.textContent = count;
+    if (count > before) {
+      var t = window.forumT || function (text) { return text; };
+      announce(t("New notifications: %(num)s unread").replace("%(num)s", count));
+    }
   }
 
   // --- read tracking: a post counts as read after it has been on screen for a moment ---
@@ -44,8 +54,13 @@
         } else { clearTimeout(timers[n]); }
       });
     }, { threshold: 0.5 });
-    document.querySelectorAll("section.post[id^=post_]").forEach(function (el) { observer.observe(el); });
+    document.querySelectorAll("article.post[id^=post_]").forEach(function (el) { observer.observe(el); });
     window.addEventListener("pagehide", function () { flush(true); });
+  }
+
+  // New notifications show (and are announced) while the page stays open.
+  if (document.querySelector(".notifications-link")) {
+    window.setInterval(function () { if (document.visibilityState === "visible") refreshBadge(); }, 60000);
   }
 
   function refreshBadge() {

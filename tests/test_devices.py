@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from forum.models import User
@@ -40,3 +42,44 @@ def test_the_theme_follows_the_device_unless_a_member_chooses(client, make_user,
         assert session.scalar(select(User.theme).where(User.username == "ana")) == "dark"
     post_form(client, "/my/preferences", {"name": "Ana", "theme": "system"}, csrf_from="/my/preferences")
     assert "data-theme" not in client.get("/latest").text
+
+
+def _dangling(html: str) -> set[str]:
+    ids = set(re.findall(r'\sid="([^"]+)"', html))
+    wanted = set()
+    for attr in ("aria-labelledby", "aria-describedby", "aria-controls", "for"):
+        for value in re.findall(rf'\s{attr}="([^"]+)"', html):
+            wanted |= set(value.split())
+    return wanted - ids
+
+
+def test_posts_and_their_buttons_say_which_post(client, make_user, make_category, make_topic, make_reply):
+    ana, bob = make_user("ana", tier="member"), make_user("bob", tier="member")
+    topic = make_topic(ana, make_category("News and events"), title="Assembly in Lisbon")
+    make_reply(bob, topic, raw="A reply from bob.")
+    path = f"/t/{topic.slug}/{topic.id}"
+    visitor = client.get(path).text
+    assert re.search(r'<article class="post[^"]*" id="post_2" [^>]*aria-label="Post 2 by bob, [^"]+ UTC"', visitor)
+    assert _dangling(visitor) == set()
+    login(client, "ana")
+    member = client.get(path).text
+    assert _dangling(member) == set()
+    like = re.search(r'<button type="submit" class="like" aria-pressed="false" aria-label="([^"]+)" '
+                     r'aria-describedby="(likes-\d+)">', member)
+    assert like and like.group(1) == "Like post 2 by bob" and f'id="{like.group(2)}"' in member
+    assert 'aria-label="Reply to post 2 by bob"' in member and 'aria-label="Quote post 2 by bob"' in member
+    assert 'aria-label="Edit post 1"' in member and 'aria-label="Flag post 2 by bob"' in member
+    assert 'id="live-status"' in member and 'aria-live="polite"' in member
+
+
+def test_no_page_points_at_an_element_it_lacks(client, make_user, make_category, make_topic, staff):
+    category = make_category("News and events")
+    topic = make_topic(make_user("ana", tier="member"), category)
+    pages = ["/latest", "/categories", f"/c/{category.slug}/{category.id}", f"/t/{topic.slug}/{topic.id}", "/login",
+             "/signup", "/search?q=topic", "/events", "/u/ana"]
+    for path in pages:
+        assert _dangling(client.get(path).text) == set(), path
+    login(client, staff.username)
+    for path in [*pages, "/new-topic", "/my/preferences", "/my/email", "/admin", "/admin/settings", "/admin/users",
+                 f"/admin/categories/{category.id}", f"/t/{topic.id}/reply"]:
+        assert _dangling(client.get(path).text) == set(), path

@@ -53,7 +53,7 @@ def test_readers_of_one_cached_topic_page_each_get_their_own_actions(app, make_c
     assert like_button(pages["ana"], first_post) is None  # nobody likes their own post
     assert f"/posts/{first_post}/edit" in pages["ana"]
     assert f"/posts/{first_post}/edit" not in pages["ben"] and f"/posts/{first_post}/edit" not in pages["cleo"]
-    assert 'class="like-count">1<' in pages["cleo"]
+    assert f'class="like-count" id="likes-{first_post}">1<' in pages["cleo"]
 
     # A reply by one reader shows at once in the cached page of another.
     r = post_form(cleo, f"/t/{topic.id}/reply", {"raw": "Housing co-operatives and young workers."},

@@ -258,7 +258,7 @@ def test_too_short_reply_shows_inline_error_and_keeps_text(page, make_user, make
 
     # Nothing was posted.
     page.goto(topic_path(topic))
-    expect(page.locator("section.post")).to_have_count(1)
+    expect(page.locator("article.post")).to_have_count(1)
 
 
 # --- (7) keyboard -----------------------------------------------------------------------------
