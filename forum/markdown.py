@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html import escape
 
+import emoji
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
@@ -150,6 +151,14 @@ def _render_quote_close(self, tokens, idx, options, env) -> str:
     return "</blockquote></aside>\n"
 
 
+def _emoji_rule(state) -> None:
+    """`:tada:` and the other shortcodes Discourse knows become the emoji itself, outside code."""
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "text" and ":" in child.content:
+                child.content = emoji.emojize(child.content, language="alias")
+
+
 def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False,
                                    "langPrefix": "lang-"})
@@ -161,6 +170,7 @@ def _build() -> MarkdownIt:
     md.add_render_rule("bbquote_open", _render_quote_open)
     md.add_render_rule("bbquote_close", _render_quote_close)
     markdown_decide.register(md)
+    md.core.ruler.push("emoji", _emoji_rule)
     return md
 
 

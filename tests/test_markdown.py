@@ -98,3 +98,10 @@ def test_sanitizer_keeps_only_footnote_ids():
                     '<section class="footnotes" onclick="x()" id="content">c</section>')
     assert 'id="main"' not in html and 'id="content"' not in html and "onclick" not in html
     assert '<li id="fn-0123456789-1" class="footnote-item">' in html and '<section class="footnotes">' in html
+
+
+def test_emoji_shortcodes_become_emoji_outside_code():
+    html = cook("Budget approved :tada: :+1:, see `:tada:` and 10:30:45\n\n```\n:smile:\n```").html
+    assert "Budget approved 🎉 👍," in html
+    assert "<code>:tada:</code>" in html and ":smile:" in html and "10:30:45" in html
+    assert ":not_an_emoji:" in cook("a :not_an_emoji: stays").html
