@@ -77,6 +77,35 @@
     area.focus();
   });
 
+  // Keyboard shortcuts, as in Discourse: j/k next/previous post, r reply, l like, ? this help.
+  // Never while typing in a field, and never with a modifier key held.
+  function typing(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var posts = Array.prototype.slice.call(document.querySelectorAll("article.post[id^=post_]"));
+    var active = document.activeElement;
+    var current = active && active.closest ? active.closest("article.post") : null;
+    var index = current ? posts.indexOf(current) : -1;
+    if ((event.key === "j" || event.key === "k") && posts.length) {
+      var next = posts[event.key === "j" ? Math.min(index + 1, posts.length - 1) : Math.max(index - 1, 0)];
+      next.setAttribute("tabindex", "-1");
+      next.focus();
+      next.scrollIntoView({ block: "start" });
+      event.preventDefault();
+    } else if (event.key === "r") {
+      var box = document.getElementById("reply-raw");
+      if (box) { box.focus(); event.preventDefault(); }
+    } else if (event.key === "l" && current) {
+      var like = current.querySelector("button.like");
+      if (like) { like.click(); event.preventDefault(); }
+    } else if (event.key === "?") {
+      var help = document.getElementById("shortcuts");
+      if (help && help.showModal && !help.open) { help.showModal(); event.preventDefault(); }
+    }
+  });
+
   // Show exact times in the reader's own zone on hover.
   document.querySelectorAll("time[datetime]").forEach(function (el) {
     var d = new Date(el.getAttribute("datetime"));
