@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 
-from forum import TEMPLATES_DIR, auth, labels, languages, notifications, permissions, urls
+from forum import TEMPLATES_DIR, auth, labels, languages, notifications, permissions, timezones, urls
 from forum.i18n import available_locales, js_catalog, language_name, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 from forum.permissions import Viewer
@@ -41,6 +41,7 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
     env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["tr"] = lambda message: translate(message, trans.gettext)
     env.globals["js_catalog"] = js_catalog(trans.gettext)
+    env.globals["zone_city"] = lambda name: timezones.city(name, locale)
     env.filters.update(labels.filters(trans.gettext))
     # A category's name and description in the page's language, where an admin gave them.
     env.filters["category_name"] = lambda category: category.name_in(locale) if category is not None else ""
