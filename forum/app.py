@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 from forum import STATIC_DIR, __version__, mail, merges, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
 from forum.api import AcceptJson
@@ -224,6 +225,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(AcceptJson)
     app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
                        limiter=app.state.limiter)
+    # Pages, styles and scripts travel compressed to browsers that ask (a phone on a slow network).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     return app
 
 

@@ -83,3 +83,23 @@ def test_no_page_points_at_an_element_it_lacks(client, make_user, make_category,
     for path in [*pages, "/new-topic", "/my/preferences", "/my/email", "/admin", "/admin/settings", "/admin/users",
                  f"/admin/categories/{category.id}", f"/t/{topic.id}/reply"]:
         assert _dangling(client.get(path).text) == set(), path
+
+
+def test_a_topic_page_stays_light(client, make_user, make_category, make_topic, make_reply):
+    """A first visit to a 20-post topic page, with its styles and scripts, under 100 KB as sent (gzip)."""
+    ana = make_user("ana", tier="member")
+    topic = make_topic(ana, make_category("News and events"), raw="A first post of a realistic length. " * 20)
+    for n in range(19):
+        make_reply(ana, topic, raw=f"Reply {n}: " + "a sentence of a realistic reply. " * 12)
+    gzip_only = {"Accept-Encoding": "gzip"}
+    page = client.get(f"/t/{topic.slug}/{topic.id}", headers=gzip_only)
+    assert page.status_code == 200 and 'id="post_20"' in page.text
+    assert page.headers["content-encoding"] == "gzip"
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+\.(?:css|js|svg))"', page.text)
+    assert any(a.endswith(".css") for a in assets) and any(a.endswith(".js") for a in assets)
+    total = int(page.headers["content-length"])  # bytes on the wire
+    for asset in set(assets):
+        r = client.get(asset, headers=gzip_only)
+        assert r.status_code == 200, asset
+        total += int(r.headers["content-length"])
+    assert total < 100_000, f"{total} bytes"
