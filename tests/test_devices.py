@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from forum.models import User
+from forum.models import Topic, User
 from tests.conftest import login, post_form
 
 
@@ -103,3 +103,23 @@ def test_a_topic_page_stays_light(client, make_user, make_category, make_topic, 
         assert r.status_code == 200, asset
         total += int(r.headers["content-length"])
     assert total < 100_000, f"{total} bytes"
+
+
+def test_jump_to_the_first_unread_post_and_the_last(client, db, make_user, make_category, make_topic, make_reply):
+    from forum import tracking
+    from forum.permissions import Viewer
+
+    ana, bob = make_user("ana", tier="member"), make_user("bob", tier="member")
+    topic = make_topic(ana, make_category("News and events"))
+    for n in range(4):
+        make_reply(ana, topic, raw=f"Reply number {n}.")
+    path = f"/t/{topic.slug}/{topic.id}"
+    visitor = client.get(path).text
+    assert f'href="{path}/5#post_5">Jump to the last post</a>' in visitor
+    assert "first unread" not in visitor
+    with db.write() as session:
+        tracking.mark_read(session, Viewer(session.get(User, bob.id)), session.get(Topic, topic.id), 2)
+    login(client, "bob")
+    client.cookies.set("forum_js", "1")  # with scripts, posts count as read as they scroll by, not by page views
+    page = client.get(path).text
+    assert f'href="{path}/3#post_3">Jump to the first unread post</a>' in page

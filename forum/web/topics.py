@@ -93,7 +93,11 @@ def _count_view(request: Request, write, viewer, topic: Topic, session=None, las
 
 def topic_context(session, viewer, topic: Topic, seen_by: tracking.SeenBy | None = None) -> dict:
     level = tracking.topic_level(session, viewer.user.id, topic) if viewer.user else None
+    row = tracking.topic_user(session, viewer.user.id, topic.id) if viewer.user else None
     return {
+        # Where "jump to the first unread post" goes (None: nothing unread, or never opened).
+        "first_unread": (row.last_read_post_number + 1
+                         if row is not None and 0 < row.last_read_post_number < topic.highest_post_number else None),
         "seen_by": seen_by if seen_by is not None else tracking.seen_by(session, topic),
         "watch_level": level,
         "watch_levels": WATCH_LEVEL_NAMES,
