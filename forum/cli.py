@@ -184,11 +184,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in ("serve", "migrate"):
-        from forum.migrate import upgrade
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-        upgrade(get_settings().database_url)
-    return args.func(args)
+    try:
+        _check_redis_url(get_settings().redis_url)
+        if args.command not in ("serve", "migrate"):
+            from forum.migrate import upgrade
+
+            upgrade(get_settings().database_url)
+        return args.func(args)
+    except (OperationalError, ArgumentError, NoSuchModuleError, ModuleNotFoundError) as e:
+        # One sentence an operator can act on, not a traceback.
+        print(f"forum: cannot use the database FORUM_DATABASE_URL={_shown_url(get_settings().database_url)}: "
+              f"{_first_line(e)}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"forum: {e}", file=sys.stderr)
+        return 1
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (a URL too malformed to parse is shown as given)
+        return url
+
+
+def _first_line(error: Exception) -> str:
+    orig = getattr(error, "orig", None) or error
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def _check_redis_url(url: str | None) -> None:
+    """A Redis URL that cannot be right stops the start; one that is right but unreachable does not
+    (the forum counts in the database until Redis answers)."""
+    if not url:
+        return
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as e:
+        raise ValueError(f"FORUM_REDIS_URL={url} is not a Redis URL ({e})") from None
 
 
 if __name__ == "__main__":

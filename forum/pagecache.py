@@ -249,14 +249,21 @@ class AnonymousPageCache:
 
 def count_anonymous_view(db, session: Session, topic_id: int, client: str, limiter) -> None:
     """A cached topic page still counts a visitor's view (once per address per window)."""
+    from redis.exceptions import RedisError
     from sqlalchemy.exc import OperationalError
 
     from forum import tracking
 
     who = f"ip{client}"
     redis = getattr(limiter, "redis", None)
-    if not tracking.anonymous_view_is_new(session, topic_id, who, redis=redis,
-                                          prefix=getattr(limiter, "prefix", "forum")):
+    try:
+        new = tracking.anonymous_view_is_new(session, topic_id, who, redis=redis,
+                                             prefix=getattr(limiter, "prefix", "forum"))
+    except RedisError as e:  # Redis went away: the database keeps the view marks meanwhile
+        limiter.redis_failed(e)
+        redis = None
+        new = tracking.anonymous_view_is_new(session, topic_id, who, redis=None)
+    if not new:
         return
     try:
         with db.write() as tx:

@@ -14,9 +14,12 @@ command line, imports) nothing is counted.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from datetime import datetime, timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,15 +28,63 @@ from forum.errors import RateLimited
 from forum.models import RateLimitBucket, utcnow
 from forum.permissions import Viewer
 
+log = logging.getLogger("forum.redis")
+# After a failure, Redis is left alone this long before it is tried again.
+REDIS_RETRY_SECONDS = 5.0
+
 
 class RateLimiter:
+    """Counts events per key: in Redis when configured and reachable, else in the database.
+
+    A Redis that stops answering is set aside for a few seconds at a time (the database's buckets
+    stand in, so limits still hold across processes); the outage is logged once, and its end too.
+    """
+
     def __init__(self, redis_url: str | None = None, prefix: str = "forum"):
-        self.redis = None
+        self._client = None
+        self._down_until = 0.0
+        self._outage = False
         self.prefix = prefix
         if redis_url:
             import redis
 
-            self.redis = redis.Redis.from_url(redis_url)
+            # Short timeouts: a Redis that hangs must not hang the pages.
+            self._client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    @property
+    def redis(self):
+        """The Redis client, or None when there is none or it failed a moment ago."""
+        if self._client is None or time.monotonic() < self._down_until:
+            return None
+        return self._client
+
+    def redis_failed(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        if not self._outage:
+            self._outage = True
+            log.warning("Redis is unreachable (%s): counting in the database until it answers again", exc)
+
+    def redis_answered(self) -> None:
+        if self._outage:
+            self._outage = False
+            log.warning("Redis answers again")
+
+    def redis_status(self) -> str:
+        """"ok", "down" or "off" (not configured), asking Redis itself."""
+        if self._client is None:
+            return "off"
+        try:
+            self._client.ping()
+        except RedisError as e:
+            self.redis_failed(e)
+            return "down"
+        self.redis_answered()
+        self._down_until = 0.0
+        return "ok"
 
     def hit(self, session: Session, key: str, limit: int, window: int, message: str | None = None) -> int:
         """Count one event under `key`; raise RateLimited once more than `limit` fall in one window.
@@ -51,15 +102,20 @@ class RateLimiter:
         """Raise RateLimited if one more event under `key` would go over `limit`, without counting it."""
         if limit <= 0:
             return
-        if self.redis is not None:
+        if (client := self.redis) is not None:
             rkey = f"{self.prefix}:rl:{key}"
-            pipe = self.redis.pipeline()
-            pipe.get(rkey)
-            pipe.ttl(rkey)
-            count, ttl = pipe.execute()
-            if count is not None and int(count) >= limit:
-                raise RateLimited(max(int(ttl), 1))
-            return
+            try:
+                pipe = client.pipeline()
+                pipe.get(rkey)
+                pipe.ttl(rkey)
+                count, ttl = pipe.execute()
+            except RedisError as e:
+                self.redis_failed(e)
+            else:
+                self.redis_answered()
+                if count is not None and int(count) >= limit:
+                    raise RateLimited(max(int(ttl), 1))
+                return
         now = utcnow()
         bucket = session.get(RateLimitBucket, key, populate_existing=True)
         if bucket is not None and bucket.count >= limit and bucket.window_start + timedelta(seconds=window) > now:
@@ -67,29 +123,39 @@ class RateLimiter:
 
     def count(self, session: Session, key: str, window: int) -> int:
         """How many events fall under `key` in its current window, without counting one."""
-        if self.redis is not None:
-            count = self.redis.get(f"{self.prefix}:rl:{key}")
-            return int(count) if count is not None else 0
+        if (client := self.redis) is not None:
+            try:
+                count = client.get(f"{self.prefix}:rl:{key}")
+            except RedisError as e:
+                self.redis_failed(e)
+            else:
+                self.redis_answered()
+                return int(count) if count is not None else 0
         bucket = session.get(RateLimitBucket, key, populate_existing=True)
         if bucket is None or bucket.window_start + timedelta(seconds=window) <= utcnow():
             return 0
         return bucket.count
 
     def _incr(self, session: Session, key: str, window: int) -> tuple[int, int]:
-        if self.redis is not None:
+        if (client := self.redis) is not None:
             # Redis does not roll back with the transaction: a request run again after a deadlock
             # (forum/retry.py) counts once.
             earlier = retry.counted_before(key)
             if earlier is not None:
                 return earlier
             rkey = f"{self.prefix}:rl:{key}"
-            pipe = self.redis.pipeline()
-            pipe.incr(rkey)
-            pipe.expire(rkey, window, nx=True)
-            pipe.ttl(rkey)
-            count, _, ttl = pipe.execute()
-            retry.note_counted(key, (int(count), max(int(ttl), 1)))
-            return int(count), max(int(ttl), 1)
+            try:
+                pipe = client.pipeline()
+                pipe.incr(rkey)
+                pipe.expire(rkey, window, nx=True)
+                pipe.ttl(rkey)
+                count, _, ttl = pipe.execute()
+            except RedisError as e:
+                self.redis_failed(e)  # counted in the database below, this time
+            else:
+                self.redis_answered()
+                retry.note_counted(key, (int(count), max(int(ttl), 1)))
+                return int(count), max(int(ttl), 1)
         now = utcnow()
         # Locked for the rest of the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
         # serialises writers). Taken after the actor's own row: see the lock order in forum/db.py.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,12 @@ def record_topic_visit(session: Session, write: Callable[[], AbstractContextMana
                        topic: Topic, *, who: str, read_up_to: int | None, limiter) -> None:
     redis = getattr(limiter, "redis", None)
     prefix = getattr(limiter, "prefix", "forum")
-    plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to, redis=redis, prefix=prefix)
+    try:
+        plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to, redis=redis, prefix=prefix)
+    except RedisError as e:  # Redis went away: the database keeps the view marks meanwhile
+        limiter.redis_failed(e)
+        redis = None
+        plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to, redis=None, prefix=prefix)
     if not (plan.count_view or plan.visit):
         return
     try:

@@ -63,3 +63,22 @@ def test_serve_migrates_and_prints_a_working_setup_link(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_wrong_database_or_redis_url_is_one_sentence_and_exit_code_1(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")}
+    port = free_port()  # nobody listens there
+    cases = {
+        f"postgresql+psycopg://postgres:secret@127.0.0.1:{port}/forum": ("FORUM_DATABASE_URL", "127.0.0.1"),
+        f"sqlite:///{tmp_path}/no/such/folder/forum.db": ("FORUM_DATABASE_URL", "unable to open database file"),
+    }
+    for url, (setting, detail) in cases.items():
+        r = subprocess.run([sys.executable, "-m", "forum.cli", "migrate"], capture_output=True, text=True,
+                           env={**env, "FORUM_DATABASE_URL": url}, cwd=tmp_path, timeout=60)
+        assert r.returncode == 1
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert setting in r.stderr and detail in r.stderr and "secret" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "forum.cli", "migrate"], capture_output=True, text=True,
+                       env={**env, "FORUM_DATABASE_URL": f"sqlite:///{tmp_path}/forum.db",
+                            "FORUM_REDIS_URL": "http://127.0.0.1/0"}, cwd=tmp_path, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "FORUM_REDIS_URL" in r.stderr

@@ -1,11 +1,29 @@
-"""What browsers ask of a site: the web app manifest (so the forum can be added to a home screen)."""
+"""What browsers and operators ask of a site: the web app manifest (so the forum can be added to a
+home screen) and the health checks a load balancer or orchestrator polls."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from forum import health
+
 router = APIRouter()
+
+
+@router.get("/health/live", include_in_schema=False)
+async def live():
+    """The process answers (no database asked)."""
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/health/ready", include_in_schema=False)
+def ready(request: Request):
+    """Database reachable, schema at the code's head, Redis answering (when set), outbox drained."""
+    checks = health.readiness(request.app.state.db, request.app.state.limiter)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503,
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.get("/manifest.webmanifest", include_in_schema=False)
