@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -75,6 +76,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+_last_outage_log = [0.0]
+OUTAGE_LOG_SECONDS = 60.0
+
+
+def _log_outage_once(exc: OperationalError) -> None:
+    """An unreachable database is said once a minute, in one line, not as a traceback per request."""
+    now = time.monotonic()
+    if now - _last_outage_log[0] >= OUTAGE_LOG_SECONDS:
+        _last_outage_log[0] = now
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        log.error("the database is unreachable, answering 503: %s", first)
 
 
 def wants_json(request: Request) -> bool:
@@ -169,7 +183,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if retry.is_retryable(exc):
             log.warning("%s %s: %s after %s attempt(s), answered busy", request.method, request.url.path,
                         type(exc.orig).__name__, retry.attempt_number())
-        if (exc.connection_invalidated or retry.is_retryable(exc) or "locked" in str(exc.orig).lower()
+        unavailable = retry.is_unavailable(exc)
+        if unavailable:
+            _log_outage_once(exc)
+        if (unavailable or retry.is_retryable(exc) or "locked" in str(exc.orig).lower()
                 or "busy" in str(exc.orig).lower()):
             err = Busy()
             err.retry_after = 2  # type: ignore[attr-defined]

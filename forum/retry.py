@@ -41,6 +41,23 @@ def is_retryable(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
+# SQLSTATE classes of a server that cannot be reached or is going away: connection exceptions (08),
+# an administrator's shutdown or a server still starting (57P01-57P03).
+UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached at all (refused, dropped, shutting down): answer 503."""
+    orig = getattr(exc, "orig", None)
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
+    # psycopg raises OperationalError without a SQLSTATE when no server answered at all.
+    return type(orig).__module__.startswith("psycopg") or "unable to open database file" in str(orig)
+
+
 def backoff(attempt: int) -> float:
     """Seconds to wait before attempt `attempt + 1`: growing, and jittered so that the transactions
     that met in a deadlock do not meet again in step."""

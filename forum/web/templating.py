@@ -214,10 +214,13 @@ def _unread_notifications(request: Request) -> int:
     if viewer is None or viewer.user is None:
         return 0
     session = getattr(request.state, "db_session", None)
-    if session is not None:
-        return notifications.unread_count(session, viewer)
-    with request.app.state.db.read() as session:
-        return notifications.unread_count(session, Viewer(viewer.user))
+    try:
+        if session is not None:
+            return notifications.unread_count(session, viewer)
+        with request.app.state.db.read() as session:
+            return notifications.unread_count(session, Viewer(viewer.user))
+    except OperationalError:
+        return 0  # the page that says the database is away must not need it
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
