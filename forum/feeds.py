@@ -44,6 +44,7 @@ class FeedItem:
     source_url: str | None = None
     source_title: str | None = None
     flags: dict[str, bool] = field(default_factory=dict)  # discourse:topicPinned and friends
+    language: str | None = None  # the post's own (dc:language), where recorded
 
 
 @dataclass
@@ -129,6 +130,7 @@ class FeedBuilder:
                 source_title=topic.title,
                 flags={"topicPinned": topic.pinned or topic.pinned_globally, "topicClosed": topic.closed,
                        "topicArchived": topic.archived},
+                language=first.language if readable and first is not None else None,
             ))
         return items
 
@@ -174,7 +176,7 @@ class FeedBuilder:
                 title=self.post_title(post, topic), link=link, description=str(body), creator=f"@{post.user.username}",
                 pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
                 updated=post.updated_at, category=topic.category.name_in(self.locale),
-                source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
+                source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title, language=post.language,
             ))
         return self._feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
                     items=items, category=topic.category.name_in(self.locale), built=topic.bumped_at)
@@ -184,7 +186,7 @@ class FeedBuilder:
             title=self.post_title(post, topic), link=self.url(urls.post_url(topic, post.post_number)),
             description=str(self.absolutize(post.cooked)), creator=post.user.username, pub_date=post.created_at,
             guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name_in(self.locale),
-            source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title,
+            source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title, language=post.language,
         ) for post, topic in rows]
 
     def posts(self) -> Feed:
@@ -237,6 +239,8 @@ def render(feed: Feed, *, self_url: str, language: str) -> bytes:
         item = _add(channel, "item")
         _add(item, "title", entry.title)
         _add(item, f"{{{DC}}}creator", entry.creator)
+        if entry.language:
+            _add(item, f"{{{DC}}}language", entry.language)
         if entry.category:
             _add(item, "category", entry.category)
         _add(item, "description", entry.description)

@@ -20,7 +20,7 @@ import forum.notifications as notifications
 import forum.polls as polls
 import forum.search as search
 import forum.tracking as tracking
-from forum import modlog, permissions, ratelimit
+from forum import languages, modlog, permissions, ratelimit
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -161,12 +161,28 @@ def _load_category(session: Session, category_id: int | str | None) -> Category 
     return session.get(Category, cid) if cid is not None else None
 
 
+def post_language(session: Session, settings: Settings, viewer: Viewer, language: str | None) -> str:
+    """The language a post is recorded in: the one chosen, which the site must offer; else the author's."""
+    site = languages.load(session, settings)
+    if language is None or not language.strip():
+        return site.choose(profile=viewer.user.locale if viewer.user else None)
+    language = language.strip()
+    if language not in site.offered:
+        raise ValidationFailed(fields={"language": _("Choose one of the languages offered: %(codes)s.",
+                                                     codes=", ".join(site.offered))})
+    return language
+
+
 def create_topic(
     session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
-    limiter: RateLimiter | None = None,
+    limiter: RateLimiter | None = None, language: str | None = None,
 ) -> Post:
     ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=True)
     fields: dict[str, str] = {}
+    try:
+        language = post_language(session, settings, viewer, language)
+    except ValidationFailed as e:
+        fields.update(e.fields)
     category = _load_category(session, category_id)
     if category is None or not permissions.can_see_category(session, viewer, category):
         fields["category"] = _("Please choose a category.")
@@ -199,7 +215,8 @@ def create_topic(
                     .values(topic_count=Category.topic_count + 1), execution_options=_NO_SYNC)
     session.execute(update(User).where(User.id == viewer.user.id)
                     .values(topic_count=User.topic_count + 1), execution_options=_NO_SYNC)
-    return _append_post(session, topic.id, category.id, viewer.user.id, raw, cooked, None, now, first=True)
+    return _append_post(session, topic.id, category.id, viewer.user.id, raw, cooked, None, now, first=True,
+                        language=language)
 
 
 def create_reply(
@@ -211,11 +228,13 @@ def create_reply(
     raw: str,
     reply_to_post_number: int | None = None,
     limiter: RateLimiter | None = None,
+    language: str | None = None,
 ) -> Post:
     ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=False)
     topic = session.get(Topic, topic_id)
     permissions.ensure_can_reply_topic(session, viewer, topic)
     assert topic is not None and viewer.user is not None
+    language = post_language(session, settings, viewer, language)
     raw = validate_raw(settings, raw)
     cooked = _cook_checked(session, raw)
     lock_author(session, viewer.user.id)
@@ -231,7 +250,7 @@ def create_reply(
         if target is None:
             raise ValidationFailed(fields={"reply_to_post_number": _("The post you are replying to does not exist.")})
     return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, cooked, reply_to_post_number,
-                        utcnow(), first=False)
+                        utcnow(), first=False, language=language)
 
 
 def _cook_checked(session: Session, raw: str) -> Cooked:
@@ -242,7 +261,7 @@ def _cook_checked(session: Session, raw: str) -> Cooked:
 
 def _append_post(
     session: Session, topic_id: int, category_id: int, user_id: int, raw: str, cooked: Cooked,
-    reply_to: int | None, now, *, first: bool
+    reply_to: int | None, now, *, first: bool, language: str | None = None
 ) -> Post:
     has_posted = not first and session.scalar(
         select(Post.id).where(Post.topic_id == topic_id, Post.user_id == user_id).limit(1)) is not None
@@ -258,7 +277,7 @@ def _append_post(
         execution_options=_NO_SYNC,
     ).scalar_one()
     post = Post(topic_id=topic_id, post_number=number, user_id=user_id, raw=raw, cooked=cooked.html,
-                reply_to_post_number=reply_to, created_at=now, updated_at=now)
+                reply_to_post_number=reply_to, created_at=now, updated_at=now, language=language)
     session.add(post)
     if reply_to is not None:
         session.execute(update(Post).where(Post.topic_id == topic_id, Post.post_number == reply_to)
@@ -291,11 +310,12 @@ def get_post(session: Session, post_id: int | str) -> tuple[Post, Topic]:
 
 def edit_post(
     session: Session, settings: Settings, viewer: Viewer, *, post_id: int, raw: str,
-    title: str | None = None, reason: str = ""
+    title: str | None = None, reason: str = "", language: str | None = None
 ) -> Post:
     post, topic = get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     assert viewer.user is not None
+    new_language = post_language(session, settings, viewer, language) if language else None
     raw = validate_raw(settings, raw)
     topic = lock_topic(session, topic.id)
     session.refresh(post)  # as it is now, under the lock: two edits at once make two revisions
@@ -304,7 +324,13 @@ def edit_post(
         new_title = validate_title(settings, title)
         if new_title == topic.title:
             new_title = None
+    language_changed = new_language is not None and new_language != post.language
+    if language_changed:
+        post.language = new_language
     if raw == post.raw and new_title is None:
+        if language_changed:
+            session.flush()
+            search.index_post(session, post, topic)  # stemmed in its new language
         return post
     session.add(PostRevision(post_id=post.id, number=post.version, user_id=viewer.user.id, raw=post.raw,
                              title=topic.title if post.post_number == 1 else None,

@@ -10,7 +10,10 @@ however many there are. The query still joins posts and topics through
 can only miss, never leak.
 
 Both engines index the same terms, made here in Python (lowercase, accents folded, Snowball stems in
-the site's language), so both find the same posts. Posts are indexed, re-indexed and removed by the
+the post's own language, or the site's for posts that have none recorded), so both find the same
+posts. A query's words are stemmed in every language the site offers, and a word matches a post when
+any of its stems does: "cooperativas" finds a Spanish "cooperativa", "sociétaires" a French
+"sociétaire", whatever language the reader's pages are in. Posts are indexed, re-indexed and removed by the
 posting service in the transaction that writes them.
 """
 
@@ -86,19 +89,19 @@ def plain_text(cooked: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(nh3.clean(cooked, tags=set()))).strip()
 
 
-def _terms(category_id: int, text_value: str) -> str:
+def _terms(category_id: int, text_value: str, language: str | None = None) -> str:
     p = prefix(category_id)
-    return " ".join(p + s for s in stems(text_value))
+    return " ".join(p + s for s in stems(text_value, language))
 
 
 # --- keeping the index up to date -------------------------------------------------------------
 
 def _document_values(post_id: int, topic_id: int, category_id: int, post_number: int, title: str,
-                     cooked: str) -> dict:
+                     cooked: str, language: str | None = None) -> dict:
     return {
         "post_id": post_id, "topic_id": topic_id, "category_id": category_id,
-        "title_terms": _terms(category_id, title) if post_number == 1 else "",
-        "body_terms": _terms(category_id, plain_text(cooked)),
+        "title_terms": _terms(category_id, title, language) if post_number == 1 else "",
+        "body_terms": _terms(category_id, plain_text(cooked), language),
     }
 
 
@@ -128,7 +131,8 @@ def index_post(session: Session, post: Post, topic: Topic) -> None:
         remove_post(session, post.id)
         return
     _write(session, session.get_bind().dialect.name,
-           [_document_values(post.id, topic.id, topic.category_id, post.post_number, topic.title, post.cooked)])
+           [_document_values(post.id, topic.id, topic.category_id, post.post_number, topic.title, post.cooked,
+                             post.language)])
 
 
 def remove_post(session: Session, post_id: int) -> None:
@@ -152,25 +156,30 @@ def reindex_topic(session: Session, topic_id: int) -> int:
 def backfill(conn: Connection, *, batch: int = 500) -> int:
     """Index every live post, in batches (the migration that creates the index, `forum reindex-search`).
 
-    Uses only columns that exist since the first schema, so the migration can run it.
+    Uses only columns that exist since the first schema (and the post's language once it exists), so
+    the migration that made the index can run it.
     """
+    from sqlalchemy import inspect, null
+
     dialect = conn.dialect.name
+    has_language = any(c["name"] == "language" for c in inspect(conn).get_columns("posts"))
     posts = table("posts", column("id"), column("topic_id"), column("post_number"), column("cooked"),
-                  column("deleted_at"))
+                  column("deleted_at"), column("language"))
+    language = posts.c.language if has_language else null()
     topics = table("topics", column("id"), column("title"), column("category_id"), column("deleted_at"))
     conn.execute(delete(SearchDocument))
     last_id, done = 0, 0
     while True:
         rows = conn.execute(
             select(posts.c.id, posts.c.topic_id, posts.c.post_number, posts.c.cooked, topics.c.title,
-                   topics.c.category_id)
+                   topics.c.category_id, language.label("language"))
             .join(topics, topics.c.id == posts.c.topic_id)
             .where(posts.c.id > last_id, posts.c.deleted_at.is_(None), topics.c.deleted_at.is_(None))
             .order_by(posts.c.id).limit(batch)).all()
         if not rows:
             return done
-        _write(conn, dialect, [_document_values(r.id, r.topic_id, r.category_id, r.post_number, r.title, r.cooked)
-                               for r in rows])
+        _write(conn, dialect, [_document_values(r.id, r.topic_id, r.category_id, r.post_number, r.title, r.cooked,
+                                                r.language) for r in rows])
         last_id, done = rows[-1].id, done + len(rows)
 
 
@@ -280,18 +289,37 @@ def _visible_subtree(session: Session, viewer: Viewer, slug: str) -> list[int] |
     return sorted(ids)
 
 
-def _match_sqlite(category_ids: list[int], term_stems: list[str], title_only: bool) -> str:
+def _query_stems(session: Session, query_words: list[str]) -> list[tuple[str, ...]]:
+    """Each word of the query (in order, once) with its stems in every language the site offers."""
+    from forum import languages
+    from forum.config import get_settings
+
+    site = languages.load(session, get_settings())
+    codes = list(dict.fromkeys([site.default, *site.offered]))
+    found: dict[str, tuple[str, ...]] = {}
+    for word in query_words:
+        for w in words(word):
+            folded = _fold(w)
+            variants = tuple(dict.fromkeys(s for code in codes if (s := _stemmer(code).stemWord(folded))))
+            if variants and folded not in found:
+                found[folded] = variants
+    return list(found.values())
+
+
+def _match_sqlite(category_ids: list[int], term_stems: list[tuple[str, ...]], title_only: bool) -> str:
     groups = []
     for cid in category_ids:
         p = prefix(cid)
-        groups.append("(" + " AND ".join(f'"{p}{s}"' for s in term_stems) + ")")
+        groups.append("(" + " AND ".join("(" + " OR ".join(f'"{p}{s}"' for s in variants) + ")"
+                                         for variants in term_stems) + ")")
     expression = " OR ".join(groups)
     return "{title_terms} : (" + expression + ")" if title_only else expression
 
 
-def _match_postgres(category_ids: list[int], term_stems: list[str], title_only: bool) -> str:
+def _match_postgres(category_ids: list[int], term_stems: list[tuple[str, ...]], title_only: bool) -> str:
     weight = ":A" if title_only else ""
-    return " | ".join("(" + " & ".join(f"{prefix(cid)}{s}{weight}" for s in term_stems) + ")"
+    return " | ".join("(" + " & ".join("(" + " | ".join(f"{prefix(cid)}{s}{weight}" for s in variants) + ")"
+                                       for variants in term_stems) + ")"
                       for cid in category_ids)
 
 
@@ -314,7 +342,7 @@ def search(session: Session, viewer: Viewer, q: str, page: int = 1) -> SearchRes
         category_ids = [c for c in category_ids if c in wanted]
     if not category_ids:
         return result
-    term_stems = list(dict.fromkeys(stems(" ".join(query.words))))
+    term_stems = _query_stems(session, query.words)
     dialect = session.get_bind().dialect.name
 
     stmt = (select(Post, Topic).join(Topic, Topic.id == Post.topic_id)
@@ -353,15 +381,16 @@ def search(session: Session, viewer: Viewer, q: str, page: int = 1) -> SearchRes
     rows = [(p, t) for p, t in session.execute(stmt.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))]
     result.posts = rows[:PER_PAGE]
     result.has_more = len(rows) > PER_PAGE
-    wanted_stems = set(term_stems)
-    result.hits = [Hit(p, t, highlight(t.title, wanted_stems, whole=True),
-                       highlight(plain_text(p.cooked), wanted_stems)) for p, t in result.posts]
+    wanted_stems = {s for variants in term_stems for s in variants}
+    result.hits = [Hit(p, t, highlight(t.title, wanted_stems, whole=True, language=p.language),
+                       highlight(plain_text(p.cooked), wanted_stems, language=p.language)) for p, t in result.posts]
     return result
 
 
-def highlight(value: str, wanted: set[str], *, whole: bool = False, length: int = 240) -> str:
+def highlight(value: str, wanted: set[str], *, whole: bool = False, length: int = 240,
+              language: str | None = None) -> str:
     """Escaped HTML of `value` (or an excerpt around the first match) with matching words in <mark>."""
-    matches = [m for m in _WORD_RE.finditer(value) if wanted and stem(m.group(0)) in wanted]
+    matches = [m for m in _WORD_RE.finditer(value) if wanted and stem(m.group(0), language) in wanted]
     start, end = 0, len(value)
     if not whole and len(value) > length:
         first = matches[0].start() if matches else 0

@@ -127,11 +127,11 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
                     raise NotFound()
                 post_id = posting.create_reply(tx, settings, viewer, topic_id=tid, raw=raw,
                                                reply_to_post_number=params.int("reply_to_post_number"),
-                                               limiter=limiter).id
+                                               limiter=limiter, language=params.str("locale")).id
             elif post_id is None:
                 post_id = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
                                                category_id=params.str("category") or params.str("category_id"),
-                                               limiter=limiter).id
+                                               limiter=limiter, language=params.str("locale")).id
     except ValidationFailed as e:
         return _create_failed(request, e)
     post, topic = _fresh(session, post_id)
@@ -159,7 +159,7 @@ def update_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
                 if current.raw != original:
                     raise Conflict(_("This post was changed by someone else while you were editing it."))
             posting.edit_post(tx, settings, viewer, post_id=post_id, raw=raw, title=params.str("title"),
-                              reason=reason)
+                              reason=reason, language=params.str("post", "locale") or params.str("locale"))
     except ValidationFailed as e:
         return DiscourseJSON({"errors": [tr(request, m) for m in e.messages], "error_type": e.error_type},
                              status_code=422)

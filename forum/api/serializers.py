@@ -231,6 +231,8 @@ def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool
     data: dict[str, Any] = {
         "id": p.id, "name": author.name or None, "username": author.username,
         "avatar_template": avatar_template(author), "created_at": iso(p.created_at), "cooked": p.cooked,
+        # Discourse's content-localization field: the language the post is written in.
+        "locale": p.language,
         "post_number": p.post_number, "post_type": POST_TYPES["regular"], "posts_count": topic.posts_count,
         "updated_at": iso(p.updated_at), "reply_count": p.reply_count,
         "reply_to_post_number": p.reply_to_post_number, "quote_count": 0, "incoming_link_count": 0,

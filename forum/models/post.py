@@ -22,6 +22,8 @@ class Post(Base):
     reply_to_post_number: Mapped[int | None] = mapped_column(Integer)
     raw: Mapped[str] = mapped_column(Text)
     cooked: Mapped[str] = mapped_column(Text)
+    # The language the post is written in ("es"); None for posts from before languages were recorded.
+    language: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None]

@@ -282,12 +282,12 @@ def new_topic_form(request: Request, session: SessionDep, viewer: UserViewerDep,
 def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
               settings: SettingsDep, limiter: LimiterDep,
               title: Annotated[str, Form()] = "", raw: Annotated[str, Form()] = "",
-              category: Annotated[str, Form()] = ""):
-    form = {"title": title, "raw": raw, "category": category}
+              category: Annotated[str, Form()] = "", language: Annotated[str, Form()] = ""):
+    form = {"title": title, "raw": raw, "category": category, "language": language}
     try:
         with write() as tx:
             post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category,
-                                        limiter=limiter)
+                                        limiter=limiter, language=language or None)
             topic = tx.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
     except ForumError as e:
@@ -300,13 +300,15 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
 @router.post("/t/{topic_id:id}/reply")
 def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
           settings: SettingsDep, limiter: LimiterDep, topic_id: str,
-          raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = ""):
+          raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = "",
+          language: Annotated[str, Form()] = ""):
     topic = reading.get_topic(session, viewer, topic_id)
-    form = {"raw": raw, "reply_to_post_number": reply_to_post_number}
+    form = {"raw": raw, "reply_to_post_number": reply_to_post_number, "language": language}
     try:
         with write() as tx:
             post = posting.create_reply(tx, settings, viewer, topic_id=topic.id, raw=raw,
-                                        reply_to_post_number=_int_or_none(reply_to_post_number), limiter=limiter)
+                                        reply_to_post_number=_int_or_none(reply_to_post_number), limiter=limiter,
+                                        language=language or None)
             number = post.post_number
     except ForumError as e:
         return render(request, "reply.html", {
@@ -320,26 +322,27 @@ def edit_form(request: Request, session: SessionDep, viewer: UserViewerDep, post
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     return render(request, "edit_post.html", {"post": post, "topic": topic,
-                                              "form": {"raw": post.raw, "title": topic.title}, "errors": {}})
+                                              "form": {"raw": post.raw, "title": topic.title,
+                                                       "language": post.language or ""}, "errors": {}})
 
 
 @router.post("/posts/{post_id}/edit")
 def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
          post_id: str, raw: Annotated[str, Form()] = "", title: Annotated[str | None, Form()] = None,
-         edit_reason: Annotated[str, Form()] = ""):
+         edit_reason: Annotated[str, Form()] = "", language: Annotated[str, Form()] = ""):
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     try:
         with write() as tx:
             edited = posting.edit_post(tx, settings, viewer, post_id=post.id, raw=raw, title=title,
-                                       reason=edit_reason)
+                                       reason=edit_reason, language=language or None)
             number = edited.post_number
             topic = tx.get(Topic, edited.topic_id)
             url = urls.post_url(topic, number)
     except ValidationFailed as e:
         return render(request, "edit_post.html", {
             "post": post, "topic": topic, "form": {"raw": raw, "title": title or topic.title,
-                                                   "edit_reason": edit_reason},
+                                                   "edit_reason": edit_reason, "language": language},
             "errors": e.form_errors()}, status_code=e.status_code)
     return see_other(url + f"#post_{number}")
 
