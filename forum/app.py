@@ -28,6 +28,7 @@ from forum.pagecache import AnonymousPageCache
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
+from forum.web import avatars as web_avatars
 from forum.web import decide as web_decide
 from forum.web import email_confirmation as web_email_confirmation
 from forum.web import feeds as web_feeds
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # The pages read most come first (routes are tried in order). Their ids match digits only
     # (forum/web/convertors.py), so `.rss`/`.json` paths fall through to the feeds and the API.
     app.include_router(web_topics.router)
+    app.include_router(web_avatars.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)

@@ -390,6 +390,7 @@ def mark_read(session: Session, viewer: Viewer, notification_id: int | None = No
 
 def discourse_json(view: NotificationView) -> dict[str, Any]:
     """One notification in the shape of Discourse's /notifications.json."""
+    from forum import urls
     from forum.i18n import translate
 
     n = view.notification
@@ -404,7 +405,7 @@ def discourse_json(view: NotificationView) -> dict[str, Any]:
     if n.kind == "liked":
         data["count"] = n.count
     data["message"] = translate(view.message, lambda s: s)
-    return {
+    shaped = {
         "id": n.id, "user_id": n.user_id, "notification_type": view.kind.discourse_type, "read": n.read,
         "high_priority": n.high_priority,
         "created_at": n.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -412,6 +413,10 @@ def discourse_json(view: NotificationView) -> dict[str, Any]:
         "fancy_title": view.topic.title if view.topic else None,
         "slug": view.topic.slug if view.topic else None, "data": data,
     }
+    if view.actor is not None:  # Discourse names these only when someone acted
+        shaped["acting_user_avatar_template"] = urls.avatar_template(view.actor)
+        shaped["acting_user_name"] = view.actor.name or None
+    return shaped
 
 
 _MENTION_LINK_RE = re.compile(r'<a\b[^>]*\bclass="mention"[^>]*>@([^<]+)</a>')

@@ -173,6 +173,23 @@ def post_language(session: Session, settings: Settings, viewer: Viewer, language
     return language
 
 
+def _checked_language_and_raw(session: Session, settings: Settings, viewer: Viewer, language: str | None,
+                              raw: str, *, keep: bool = False) -> tuple[str | None, str]:
+    """Both checked at once, so a form shows every mistake in one go; `keep` skips the language."""
+    fields: dict[str, str] = {}
+    try:
+        language = None if keep else post_language(session, settings, viewer, language)
+    except ValidationFailed as e:
+        fields.update(e.fields)
+    try:
+        raw = validate_raw(settings, raw)
+    except ValidationFailed as e:
+        fields.update(e.fields)
+    if fields:
+        raise ValidationFailed(fields=fields)
+    return language, raw
+
+
 def create_topic(
     session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
     limiter: RateLimiter | None = None, language: str | None = None,
@@ -234,8 +251,7 @@ def create_reply(
     topic = session.get(Topic, topic_id)
     permissions.ensure_can_reply_topic(session, viewer, topic)
     assert topic is not None and viewer.user is not None
-    language = post_language(session, settings, viewer, language)
-    raw = validate_raw(settings, raw)
+    language, raw = _checked_language_and_raw(session, settings, viewer, language, raw)
     cooked = _cook_checked(session, raw)
     lock_author(session, viewer.user.id)
     permissions.ensure_can_post_now(session, viewer, topic.category, topic)
@@ -315,8 +331,9 @@ def edit_post(
     post, topic = get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     assert viewer.user is not None
-    new_language = post_language(session, settings, viewer, language) if language else None
-    raw = validate_raw(settings, raw)
+    # No language sent (an older client): the post keeps the one it has.
+    new_language, raw = _checked_language_and_raw(session, settings, viewer, language, raw,
+                                                  keep=not (language or "").strip())
     topic = lock_topic(session, topic.id)
     session.refresh(post)  # as it is now, under the lock: two edits at once make two revisions
     new_title = None

@@ -10,11 +10,12 @@ however many there are. The query still joins posts and topics through
 can only miss, never leak.
 
 Both engines index the same terms, made here in Python (lowercase, accents folded, Snowball stems in
-the post's own language, or the site's for posts that have none recorded), so both find the same
-posts. A query's words are stemmed in every language the site offers, and a word matches a post when
-any of its stems does: "cooperativas" finds a Spanish "cooperativa", "sociétaires" a French
-"sociétaire", whatever language the reader's pages are in. Posts are indexed, re-indexed and removed by the
-posting service in the transaction that writes them.
+the post's own language, or in the configured default language, `FORUM_DEFAULT_LOCALE`, for posts
+from before languages were recorded), so both find the same posts. A query's words are stemmed in
+every language the site offers, and a word matches a post when any of its stems does: "cooperativas"
+finds a Spanish "cooperativa", "sociétaires" a French "sociétaire", whatever language the reader's
+pages are in. Posts are indexed, re-indexed and removed by the posting service in the transaction
+that writes them (an edit that only changes a post's language re-indexes it too).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def reindex_topic(session: Session, topic_id: int) -> int:
     session.execute(delete(SearchDocument).where(SearchDocument.topic_id == topic_id))
     if topic.deleted_at is not None:
         return 0
-    rows = [_document_values(p.id, topic.id, topic.category_id, p.post_number, topic.title, p.cooked)
+    rows = [_document_values(p.id, topic.id, topic.category_id, p.post_number, topic.title, p.cooked,
+                             p.language)
             for p in session.scalars(select(Post).where(Post.topic_id == topic_id, Post.deleted_at.is_(None)))]
     _write(session, session.get_bind().dialect.name, rows)
     return len(rows)
@@ -295,7 +297,9 @@ def _query_stems(session: Session, query_words: list[str]) -> list[tuple[str, ..
     from forum.config import get_settings
 
     site = languages.load(session, get_settings())
-    codes = list(dict.fromkeys([site.default, *site.offered]))
+    # And the language that posts with none recorded were indexed in, so they stay findable after
+    # admins change the default or stop offering it.
+    codes = list(dict.fromkeys([site.default, *site.offered, _language()]))
     found: dict[str, tuple[str, ...]] = {}
     for word in query_words:
         for w in words(word):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from forum import avatars
 from forum.models import Category, Topic, User
 
 
@@ -29,6 +30,15 @@ def category_url(category: Category) -> str:
 def user_url(user: User | str) -> str:
     name = user if isinstance(user, str) else user.username
     return f"/u/{quote(name)}"
+
+
+def avatar_template(user: User | str) -> str:
+    """Discourse's `avatar_template` (a literal `{size}`): the same letter avatar everywhere."""
+    return avatars.template(user if isinstance(user, str) else user.username)
+
+
+def avatar_url(user: User | str, size: int) -> str:
+    return avatars.url(user if isinstance(user, str) else user.username, size)
 
 
 def absolute(base_url: str, path: str) -> str:

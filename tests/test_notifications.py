@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select, update
 
-from forum import notifications, posting, tracking
+from forum import avatars, notifications, posting, tracking
 from forum.models import Notification, User
 from forum.permissions import Viewer
 from tests.conftest import csrf_of, login, post_form
@@ -185,9 +185,8 @@ def test_mention_autocomplete_returns_only_users_and_needs_an_account(client, ma
     r = client.get("/u/search/users.json?term=@Bo")
     assert r.headers["content-type"] == "application/json; charset=utf-8"
     assert r.json() == {"users": [
-        {"username": "bob", "name": "", "avatar_template": "/letter_avatar_proxy/v4/letter/b/888888/{size}.png"},
-        {"username": "bobbie", "name": "Roberta",
-         "avatar_template": "/letter_avatar_proxy/v4/letter/b/888888/{size}.png"}]}
+        {"username": "bob", "name": "", "avatar_template": avatars.template("bob")},
+        {"username": "bobbie", "name": "Roberta", "avatar_template": avatars.template("bobbie")}]}
     assert "secret" not in r.text
     assert client.get("/u/search/users.json?term=%25").json() == {"users": []}
 

@@ -4,7 +4,6 @@ that decide access, and nothing here that a permission check has not already all
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -49,9 +48,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def avatar_template(user: User) -> str:
-    letter = (user.username[:1] or "x").lower()
-    color = hashlib.md5(user.username_lower.encode(), usedforsecurity=False).hexdigest()[:6]
-    return f"/letter_avatar_proxy/v4/letter/{letter}/{color}/{{size}}.png"
+    return urls.avatar_template(user)
 
 
 def trust_level(user: User) -> int:

@@ -126,7 +126,7 @@ def search_json(session: SessionDep, viewer: ViewerDep, params: ParamsDep):
         posts.append({
             **serializers.basic_user(post.user), "id": post.id, "created_at": serializers.iso(post.created_at),
             "like_count": post.like_count, "post_number": post.post_number, "topic_id": topic.id,
-            "blurb": hit.blurb_html if hit else escape(post.raw[:200]),
+            "blurb": hit.blurb_html if hit else escape(post.raw[:200]), "locale": post.language,
             "topic_title_headline": hit.title_html if hit else escape(topic.title),
         })
     error = result.error

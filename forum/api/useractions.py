@@ -19,7 +19,7 @@ def _action(action: useractions.UserAction, owner: User) -> dict[str, Any]:
     post, topic, actor, author = action.post, action.topic, action.acting_user, action.post.user
     return {
         "action_type": action.action_type, "created_at": serializers.iso(action.created_at),
-        "excerpt": markdown.excerpt(post.cooked, 300),
+        "excerpt": markdown.excerpt(post.cooked, 300), "locale": post.language,
         # The post's author; the acting user (who started, replied or liked); and whose activity it is.
         "username": author.username, "name": author.name or None, "user_id": author.id,
         "avatar_template": serializers.avatar_template(author),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -192,18 +190,3 @@ def create_user(request: Request, write: WriteDep, settings: SettingsDep, limite
                 "message": tr(request, _("Your account waits for a moderator's approval. You can log in once it is approved."))}
     return {"success": True, "active": True, "message": tr(request, _("Your account is activated and ready to use.")),
             "user_id": user_id}
-
-
-# --- avatars ----------------------------------------------------------------------------------
-
-@router.get("/letter_avatar_proxy/v4/letter/{letter}/{color}/{size}.png", include_in_schema=False)
-def letter_avatar(letter: str, color: str, size: str):
-    """The image behind `avatar_template`: a letter on a colour (SVG, whatever the suffix says)."""
-    if len(letter) != 1 or not letter.isalnum() or len(color) != 6 or any(c not in "0123456789abcdef" for c in color):
-        raise NotFound()
-    px = min(max(int(size), 10), 360) if size.isdigit() and len(size) <= 3 else 45
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{px}" height="{px}" viewBox="0 0 100 100">'
-           f'<rect width="100" height="100" fill="#{color}"/>'
-           f'<text x="50" y="50" dy=".35em" text-anchor="middle" font-family="sans-serif" font-size="60" '
-           f'fill="#fff">{escape(letter.upper())}</text></svg>')
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=31536000"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from forum import reading, search
+from forum import reading, search, urls
 from forum.deps import CsrfDep, SessionDep, ViewerDep
 from forum.errors import LoginRequired
 from forum.web.templating import render
@@ -30,5 +30,5 @@ def mention_candidates(session: SessionDep, viewer: ViewerDep, term: str = ""):
         raise LoginRequired()
     users = search.mention_candidates(session, term)
     return JSONResponse({"users": [{"username": u.username, "name": u.name,
-                                    "avatar_template": f"/letter_avatar_proxy/v4/letter/{u.username[0].lower()}/888888/{{size}}.png"}
+                                    "avatar_template": urls.avatar_template(u)}
                                    for u in users]}, media_type="application/json; charset=utf-8")
