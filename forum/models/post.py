@@ -74,3 +74,24 @@ class PostAction(Base):
 Index("ix_posts_user_created", Post.user_id, Post.created_at.desc())
 Index("ix_posts_created", Post.created_at.desc())
 Index("ix_post_actions_user", PostAction.user_id, PostAction.action_type)
+
+
+class PostTranslation(Base):
+    """A member's translation of a post into another language, shown in its place to readers of that
+    language. It lives beside the post, not in the topic's numbered stream: it is no reply, moves no
+    counter and bumps nothing, and whoever may read the post may read its translations."""
+
+    __tablename__ = "post_translations"
+    __table_args__ = (UniqueConstraint("post_id", "language", name="uq_post_translations_language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    raw: Mapped[str] = mapped_column(Text)
+    cooked: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
