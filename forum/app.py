@@ -42,6 +42,7 @@ from forum.web import password_reset as web_password_reset
 from forum.web import search as web_search
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
+from forum.web import translations as web_translations
 from forum.web.templating import Renderer, render
 
 log = logging.getLogger("forum")
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # (forum/web/convertors.py), so `.rss`/`.json` paths fall through to the feeds and the API.
     app.include_router(web_topics.router)
     app.include_router(web_avatars.router)
+    app.include_router(web_translations.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)

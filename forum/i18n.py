@@ -93,9 +93,12 @@ def pick_locale(accept_language: str | None, user_locale: str | None, default: s
     return default if default in available else available[0]
 
 
-def language_name(code: str) -> str:
-    """A language's name in itself, as a switcher shows it: "Español", "Français", "Italiano"."""
+def language_name(code: str, in_locale: str | None = None) -> str:
+    """A language's name in itself, as a switcher shows it: "Español", "Français", "Italiano"; or,
+    given `in_locale`, as a sentence in that language names it ("inglés" in Spanish)."""
     try:
+        if in_locale is not None:
+            return Locale.parse(code).get_display_name(in_locale) or code
         name = Locale.parse(code).get_display_name(code) or code
     except (ValueError, UnknownLocaleError):
         return code

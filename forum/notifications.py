@@ -78,6 +78,8 @@ register_kind("moderator_message", _("Message from the moderators: %(message)s")
 register_kind("invitee_accepted", _("%(actor)s accepted your invitation"), discourse_type=8)
 register_kind("posted", _("%(actor)s posted in %(topic)s"), discourse_type=9)
 register_kind("new_topic", _("%(actor)s started %(topic)s in %(category)s"), discourse_type=9)
+# Sent only to those who read the translation's language (forum/translations.py).
+register_kind("translated", _("%(actor)s translated a post in %(topic)s into your language"), discourse_type=14)
 
 LIKED_TWO = _("%(actor)s and %(other)s liked your post in %(topic)s")
 LIKED_MANY = _("%(actor)s and %(n)s others liked your post in %(topic)s")
@@ -158,7 +160,7 @@ def _user_ids_by_names(session: Session, names: list[str]) -> dict[str, int]:
     return dict(session.execute(select(User.username_lower, User.id).where(User.username_lower.in_(lowered))).all())
 
 
-def _watchers(session: Session, topic: Topic, *, new_topic: bool) -> set[int]:
+def watchers(session: Session, topic: Topic, *, new_topic: bool) -> set[int]:
     explicit = select(TopicUser.user_id).where(TopicUser.topic_id == topic.id, TopicUser.notification_level == WATCHING)
     tu = aliased(TopicUser)
     by_category = (select(CategoryUser.user_id)
@@ -184,7 +186,7 @@ def on_post_created(session: Session, post: Post, topic: Topic, cooked: Cooked, 
                                                            Post.post_number == post.reply_to_post_number))
         if target is not None:
             reasons["replied"] = {target}
-    reasons["new_topic" if first else "posted"] = _watchers(session, topic, new_topic=first)
+    reasons["new_topic" if first else "posted"] = watchers(session, topic, new_topic=first)
     for kind in _PRIORITY:
         users = reasons[kind] - done
         if users:

@@ -424,6 +424,60 @@ def ensure_can_like_post(session: Session, viewer: Viewer, post: Post, topic: To
         raise Forbidden(_("You may not like this post."))
 
 
+# --- translations of posts --------------------------------------------------------------------
+# A translation belongs to its post: whoever may read the post reads its translations, on every
+# surface; writing one is writing in the post's topic.
+
+def can_translate_post(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
+    """Signed in, able to reply in the topic, and the post is there for everyone to read."""
+    return (viewer.user is not None and post.deleted_at is None and not post.hidden
+            and can_read_post(session, viewer, post, topic) and can_reply_topic(session, viewer, topic))
+
+
+def ensure_can_translate_post(session: Session, viewer: Viewer, post: Post | None, topic: Topic | None) -> Post:
+    post = ensure_can_read_post(session, viewer, post, topic)
+    assert topic is not None
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if post.deleted_at is not None or post.hidden:
+        raise NotFound()
+    refusal = reply_refusal(session, viewer, topic)
+    if refusal is not None:
+        raise Forbidden(refusal)
+    return post
+
+
+def can_edit_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> bool:
+    """Its translator (while the topic is not archived) and staff, as for editing a post."""
+    own = viewer.user is not None and translation.user_id == viewer.id
+    return (viewer.user is not None and post.deleted_at is None and can_read_post(session, viewer, post, topic)
+            and posting_refusal(viewer) is None and (viewer.is_staff or (own and not topic.archived)))
+
+
+def ensure_can_edit_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> None:
+    ensure_can_read_post(session, viewer, post, topic)
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if not can_edit_translation(session, viewer, translation, post, topic):
+        raise Forbidden(_("You may not edit this translation."))
+
+
+def can_like_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> bool:
+    """As a like of a post: signed in, not one's own, the post readable by all and the topic not archived."""
+    return (viewer.user is not None and translation.user_id != viewer.id and post.deleted_at is None
+            and not post.hidden and not topic.archived and can_see_topic(session, viewer, topic))
+
+
+def ensure_can_like_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> None:
+    ensure_can_read_post(session, viewer, post, topic)
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if translation.user_id == viewer.id:
+        raise Forbidden(_("You cannot like your own translation."))
+    if not can_like_translation(session, viewer, translation, post, topic):
+        raise Forbidden(_("You may not like this translation."))
+
+
 # --- users and staff --------------------------------------------------------------------------
 
 def can_moderate(viewer: Viewer) -> bool:

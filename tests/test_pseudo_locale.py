@@ -23,6 +23,7 @@ import forum.i18n
 from forum import ROOT, auth
 from forum.demo import load_demo
 from forum.models import Category, Topic, User
+from forum.permissions import Viewer
 from tests.conftest import PASSWORD, login
 
 PSEUDO = "el"
@@ -168,6 +169,19 @@ def test_every_page_speaks_only_through_the_catalog(db, settings, make_client):
     with db.read() as session:
         topics = session.scalars(select(Topic).order_by(Topic.id)).all()
         starts = [f"/t/{t.slug}/{t.id}" for t in topics]
+    with db.write() as session:  # a linked translation, edited once, for its pages and its place in a topic
+        from forum import translations
+        from forum.models import Post
+
+        post = session.scalar(select(Post).where(Post.topic_id == topics[0].id, Post.post_number == 1))
+        translator = Viewer(session.scalar(select(User).where(User.username == "tiago.p")))
+        language = next(code for code in ("en", "el") if code != post.language)
+        translation = translations.create(session, settings, translator, post_id=post.id, language=language,
+                                          raw="Una traducción de la primera publicación.")
+        translations.edit(session, settings, translator, translation_id=translation.id,
+                          raw="Una traducción revisada de la primera publicación.")
+        translation_pages = [f"/posts/{post.id}/translate", f"/translations/{translation.id}/edit",
+                             f"/translations/{translation.id}/revisions"]
     problems: dict[str, list[str]] = {}
     visited: dict[str | None, set[str]] = {}
     for username in (None, "tiago.p", "olga.petrenko", "niko.h"):
@@ -179,7 +193,8 @@ def test_every_page_speaks_only_through_the_catalog(db, settings, make_client):
                     if session.scalar(select(User.id).where(User.username == username)) is None:
                         continue
                 login(client, username, PASSWORD)
-            extra = ["/my/preferences", "/my/email", "/new-topic", "/admin", "/admin/settings"] if username else []
+            extra = ["/my/preferences", "/my/email", "/new-topic", "/admin", "/admin/settings",
+                     *translation_pages] if username else []
             seen = visited[username] = set()
             problems |= _crawl(client, ["/", "/categories", "/events", "/search?q=co-operative", "/login",
                                         "/signup", *extra, *starts], content, seen)

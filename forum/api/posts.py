@@ -6,7 +6,7 @@ from html import escape
 
 from fastapi import Request
 
-from forum import flags, markdown, permissions, posting, ratelimit, reading, revisions
+from forum import flags, markdown, permissions, posting, ratelimit, reading, revisions, translations
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api import topics as api_topics
@@ -33,6 +33,7 @@ def _one_post(session, viewer: Viewer, post: Post, topic: Topic) -> dict:
                             edit_reason=revisions.edit_reason(session, post),
                             review=serializers.reviews(session, viewer, [post.id]).get(post.id))
     api_decide.add_to_posts(session, viewer, topic, [post], [data])
+    serializers.add_translations(session, viewer, [post], [data])
     return data
 
 
@@ -264,3 +265,41 @@ def post_action_users(session: SessionDep, viewer: ViewerDep, params: ParamsDep)
     return {"post_action_users": [{**serializers.basic_user(u), "post_url": None} for u in users],
             "total_rows_post_action_users": len(users)}
 
+
+
+# --- linked translations (forum/translations.py) ---------------------------------------------------
+
+@router.post("/posts/{post_id:int}/translations.json")
+def create_translation(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                       settings: SettingsDep, limiter: LimiterDep, params: ParamsDep, post_id: int):
+    """`{"locale": "es", "raw": "…"}`: a translation of the post, answered with the post as it now is."""
+    _readable_post(session, viewer, post_id)
+    try:
+        with write() as tx:
+            translations.create(tx, settings, viewer, post_id=post_id, language=params.str("locale"),
+                                raw=params.str("raw") or "", limiter=limiter)
+    except ValidationFailed as e:
+        return DiscourseJSON({"errors": [tr(request, m) for m in e.messages]}, status_code=422)
+    post, topic = _fresh(session, post_id)
+    return {"post": _one_post(session, viewer, post, topic)}
+
+
+@router.put("/translations/{translation_id:int}.json")
+def update_translation(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                       settings: SettingsDep, params: ParamsDep, translation_id: int):
+    _t, post, _topic = translations.get_readable(session, viewer, translation_id)
+    try:
+        with write() as tx:
+            translations.edit(tx, settings, viewer, translation_id=translation_id, raw=params.str("raw") or "")
+    except ValidationFailed as e:
+        return DiscourseJSON({"errors": [tr(request, m) for m in e.messages]}, status_code=422)
+    post, topic = _fresh(session, post.id)
+    return {"post": _one_post(session, viewer, post, topic)}
+
+
+@router.delete("/translations/{translation_id:int}.json")
+def delete_translation(session: SessionDep, write: WriteDep, viewer: UserViewerDep, translation_id: int):
+    translations.get_readable(session, viewer, translation_id)
+    with write() as tx:
+        translations.remove(tx, viewer, translation_id=translation_id)
+    return empty()

@@ -211,6 +211,22 @@ def reviews(session: Session, viewer: Viewer, post_ids: list[int]) -> dict[int, 
             for post_id, (total, pending) in flags.counts_by_post(session, post_ids).items()}
 
 
+def add_translations(session: Session, viewer: Viewer, posts: list[Post], data: list[dict[str, Any]]) -> None:
+    """Each post's linked translations (forum/translations.py), where the viewer reads its text."""
+    from forum import translations
+
+    found = translations.for_posts(session, [p.id for p in posts])
+    for p, d in zip(posts, data, strict=True):
+        readable = permissions.post_display(viewer, p) is not permissions.PostDisplay.PLACEHOLDER
+        d["translations"] = [translation(t) for t in found.get(p.id, [])] if readable else []
+
+
+def translation(t) -> dict[str, Any]:
+    return {"id": t.id, "locale": t.language, "username": t.user.username, "user_id": t.user_id,
+            "raw": t.raw, "cooked": t.cooked, "version": t.version, "like_count": t.like_count,
+            "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}
+
+
 def post(session: Session, viewer: Viewer, p: Post, topic: Topic, *, liked: bool = False,
          include_raw: bool = False, reply_to_user: User | None = None,
          edit_reason: str | None = None, review: Review | None = None,

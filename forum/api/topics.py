@@ -144,6 +144,7 @@ def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, incl
                              reply_to_user=targets.get(p.reply_to_post_number or 0), review=reviews.get(p.id),
                              in_topic_view=True) for p in posts]
     api_decide.add_to_posts(session, viewer, topic, posts, data)
+    serializers.add_translations(session, viewer, posts, data)
     return data
 
 

@@ -22,13 +22,22 @@ from forum.models.notifications import (
 )
 from forum.models.outbox import OutboxItem
 from forum.models.pagecache import ContentGeneration
-from forum.models.post import LIKE, Post, PostAction, PostRevision, PostTranslation
+from forum.models.post import (
+    LIKE,
+    Post,
+    PostAction,
+    PostRevision,
+    PostTranslation,
+    PostTranslationLike,
+    PostTranslationRevision,
+)
 from forum.models.topic import Topic
 from forum.models.user import TIERS, RateLimitBucket, SiteSetting, User, UserSession
 
 __all__ = [
     "AUDIENCES", "CREATE", "LEVEL_NAMES", "LEVELS_BY_NAME", "LIKE", "NONE", "REPLY", "SEE", "TIERS",
-    "Base", "Category", "OutboxItem", "Post", "PostAction", "PostRevision", "PostTranslation", "RateLimitBucket", "SiteSetting",
+    "Base", "Category", "OutboxItem", "Post", "PostAction", "PostRevision", "PostTranslation", "PostTranslationLike",
+    "PostTranslationRevision", "RateLimitBucket", "SiteSetting",
     "Topic", "User", "UserSession", "utcnow",
 ]
 __all__ += ["ContentGeneration"]

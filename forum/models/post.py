@@ -91,7 +91,35 @@ class PostTranslation(Base):
     raw: Mapped[str] = mapped_column(Text)
     cooked: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    like_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
+
+
+class PostTranslationRevision(Base):
+    """A translation before an edit; revision n holds what version n said."""
+
+    __tablename__ = "post_translation_revisions"
+    __table_args__ = (UniqueConstraint("translation_id", "number", name="uq_post_translation_revisions_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    translation_id: Mapped[int] = mapped_column(ForeignKey("post_translations.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    raw: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
+
+
+class PostTranslationLike(Base):
+    """A reader's thanks for a translation, once per person."""
+
+    __tablename__ = "post_translation_likes"
+
+    translation_id: Mapped[int] = mapped_column(ForeignKey("post_translations.id", ondelete="CASCADE"),
+                                                primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

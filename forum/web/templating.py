@@ -42,6 +42,7 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
     env.filters["tr"] = lambda message: translate(message, trans.gettext)
     env.globals["js_catalog"] = js_catalog(trans.gettext)
     env.globals["zone_city"] = lambda name: timezones.city(name, locale)
+    env.globals["language_in_page"] = lambda code: language_name(code, locale)  # "inglés" in a sentence
     env.filters.update(labels.filters(trans.gettext))
     # A category's name and description in the page's language, where an admin gave them.
     env.filters["category_name"] = lambda category: category.name_in(locale) if category is not None else ""

@@ -9,7 +9,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from forum import decide, fragments, merges, permissions, posting, reading, tracking, urls, visits
+from forum import (
+    decide,
+    fragments,
+    merges,
+    permissions,
+    posting,
+    reading,
+    tracking,
+    translations,
+    urls,
+    visits,
+)
 from forum.deps import (
     CsrfDep,
     LimiterDep,
@@ -115,6 +126,17 @@ class PostMeta:
     like_count: int
     deleted_at: object
     hidden: bool
+    # The translation shown in the post's place to readers of this page's language, if any.
+    translation: TranslationMeta | None = None
+
+
+@dataclass
+class TranslationMeta:
+    id: int
+    user_id: int
+    username: str
+    language: str
+    like_count: int
 
 
 @dataclass
@@ -134,9 +156,26 @@ def _post_pieces(html: str) -> list[Markup]:
     return [Markup(piece) for piece in fragments.pieces(html)]
 
 
-def _posts_context(page: reading.PostsPage, topic: Topic, highlight: int | None, reader: Viewer) -> dict:
+def _in_language(found: dict, posts, locale: str) -> dict:
+    """Post id → its translation into the page's language (none for a post written in it)."""
+    return {p.id: t for p in posts for t in found.get(p.id, ()) if t.language == locale and p.language != locale}
+
+
+def _posts_context(session, page: reading.PostsPage, topic: Topic, highlight: int | None, reader: Viewer,
+                   locale: str) -> dict:
+    found = translations.for_posts(session, [p.id for p in page.posts])
     return {"posts": page.posts, "topic": topic, "reply_targets": page.reply_targets, "highlight": highlight,
-            "end": Markup(fragments.END), "display": lambda post: permissions.post_display(reader, post)}
+            "end": Markup(fragments.END), "display": lambda post: permissions.post_display(reader, post),
+            "translations": found, "in_language": _in_language(found, page.posts, locale)}
+
+
+def _meta(post, translation) -> PostMeta:
+    shown = None
+    if translation is not None:
+        shown = TranslationMeta(translation.id, translation.user_id, translation.user.username, translation.language,
+                                translation.like_count)
+    return PostMeta(post.id, post.post_number, post.user_id, post.user.username, post.like_count, post.deleted_at,
+                    post.hidden, shown)
 
 
 def _shared_reader(viewer: Viewer) -> Viewer:
@@ -157,11 +196,11 @@ def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, pe
         posts = reading.posts_page(session, topic, page=page, per_page=per_page)
         probe = decide.probe(session, topic, posts.posts)
         html = None
+        context = _posts_context(session, posts, topic, highlight, reader, locale)
         if not probe.has_polls:
             html = _post_pieces(renderer.fragment(locale, zone, "_topic_posts.html", {
-                **_posts_context(posts, topic, highlight, reader), "decide": decide.TopicDecide(clock=clock)}))
-        metas = [PostMeta(p.id, p.post_number, p.user_id, p.user.username, p.like_count, p.deleted_at, p.hidden)
-                 for p in posts.posts]
+                **context, "decide": decide.TopicDecide(clock=clock)}))
+        metas = [_meta(p, context["in_language"].get(p.id)) for p in posts.posts]
         return SharedPosts(metas, html, posts.page, posts.pages, probe.has_proposal, probe.has_event,
                            tracking.seen_by(session, topic))
 
@@ -184,14 +223,21 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         posts = reading.posts_page(session, topic, page=shared.page, per_page=settings.posts_per_page)
         topic_decide = decide.for_topic_page(session, viewer, topic, posts.posts)
         html = _post_pieces(request.app.state.renderer.personal_fragment(request, "_topic_posts.html", {
-            **_posts_context(posts, topic, highlight, viewer), "decide": topic_decide, **(extra or {})}))
+            **_posts_context(session, posts, topic, highlight, viewer, request.app.state.renderer.locale(request)),
+            "decide": topic_decide, **(extra or {})}))
     else:
         topic_decide = decide.for_topic_page(session, viewer, topic, [], has_proposal=shared.has_proposal,
                                              has_event=shared.has_event)
     refusal = permissions.reply_refusal(session, viewer, topic)
     liked, flagged = liked_and_flagged_by(session, viewer, ids)
+    shown = [p.translation for p in shared.posts if p.translation is not None]
     view = TopicView(posts=shared.posts, html=html, page=shared.page, pages=shared.pages, liked=liked,
-                     flagged=flagged, can_reply=refusal is None, reply_refusal=refusal)
+                     flagged=flagged, can_reply=refusal is None, reply_refusal=refusal,
+                     translation_liked=translations.liked_by(session, viewer, [t.id for t in shown]),
+                     translation_edit={p.id for p in shared.posts if p.translation is not None
+                                       and permissions.can_edit_translation(session, viewer, p.translation, p, topic)},
+                     translation_like={p.id for p in shared.posts if p.translation is not None
+                                       and permissions.can_like_translation(session, viewer, p.translation, p, topic)})
     return render(request, "topic.html", {
         "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
         "actions": permissions.post_actions(session, viewer, topic, shared.posts),
@@ -211,6 +257,9 @@ class TopicView:
     flagged: set[int]
     can_reply: bool
     reply_refusal: str | None
+    translation_liked: set[int]
+    translation_edit: set[int]  # ids of the posts whose shown translation the reader may edit
+    translation_like: set[int]  # … and may like
 
 
 @router.get("/t/{topic_id:id}/reply")
