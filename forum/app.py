@@ -30,6 +30,7 @@ from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
 from forum.web import avatars as web_avatars
 from forum.web import decide as web_decide
+from forum.web import drafts as web_drafts
 from forum.web import email_confirmation as web_email_confirmation
 from forum.web import feeds as web_feeds
 from forum.web import flags as web_flags
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_topics.router)
     app.include_router(web_avatars.router)
     app.include_router(web_translations.router)
+    app.include_router(web_drafts.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)

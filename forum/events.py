@@ -99,7 +99,7 @@ def create_event(
     if data.starts_at < utcnow() - timedelta(days=1):
         raise ValidationFailed(fields={"starts": _("The start is in the past.")})
     post = posting.create_topic(session, settings, viewer, title=title, raw=raw, category_id=category_id,
-                                limiter=limiter)
+                                limiter=limiter, clears_draft=False)
     now = utcnow()
     event = Event(topic_id=post.topic_id, starts_at=data.starts_at, ends_at=data.ends_at, timezone=data.timezone,
                   location=data.location, online_url=data.online_url, sequence=0, created_at=now, updated_at=now)

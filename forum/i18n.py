@@ -145,6 +145,10 @@ JS_MESSAGES = (
     _("Unlike"),
     _("Something went wrong with that request."),
     _("New notifications: %(num)s unread"),
+    _("Draft saved"),
+    _("Could not save the draft."),
+    _("Save my text over it"),
+    _("Discard your draft? What you typed will be lost."),
 )
 
 

@@ -281,6 +281,21 @@ def ensure_can_reply_topic(session: Session, viewer: Viewer, topic: Topic | None
     return topic
 
 
+def can_keep_draft(session: Session, viewer: Viewer, topic: Topic | None) -> bool:
+    """Whether the viewer may keep, read back or list a draft: a new-topic draft (topic None) or a
+    reply draft in a topic they may see now. A draft is its author's alone; nobody else reads it."""
+    if viewer.is_anonymous:
+        return False
+    return topic is None or can_see_topic(session, viewer, topic)
+
+
+def ensure_can_keep_draft(session: Session, viewer: Viewer, topic: Topic | None) -> None:
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    if not can_keep_draft(session, viewer, topic):
+        raise NotFound()
+
+
 # --- posts ------------------------------------------------------------------------------------
 
 class PostDisplay(StrEnum):

@@ -20,7 +20,7 @@ import forum.notifications as notifications
 import forum.polls as polls
 import forum.search as search
 import forum.tracking as tracking
-from forum import languages, modlog, permissions, ratelimit
+from forum import drafts, languages, modlog, pagecache, permissions, ratelimit
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -51,6 +51,18 @@ def resolve_usernames(session: Session):
 
 def cook_post(session: Session, raw: str) -> Cooked:
     return cook(raw, resolve_usernames(session))
+
+
+def preview(session: Session, settings: Settings, viewer: Viewer, raw: str, *,
+            limiter: RateLimiter | None = None) -> str:
+    """What `raw` would look like posted, for its author: the same cooking as a post (mentions,
+    quotes, polls, dates). A quote shows only the text written into it, never anything fetched from
+    the post it names, so a preview reveals nothing its author may not see. Rate-limited per
+    person; `session` is a write transaction for the limit's count, which no page shows."""
+    assert viewer.user is not None
+    pagecache.quiet(session)
+    ratelimit.hit_preview(limiter, session, viewer.user.id)
+    return cook_post(session, raw[: settings.max_post_length + 1000]).html
 
 
 def validate_title(settings: Settings, title: str) -> str:
@@ -192,8 +204,10 @@ def _checked_language_and_raw(session: Session, settings: Settings, viewer: View
 
 def create_topic(
     session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
-    limiter: RateLimiter | None = None, language: str | None = None,
+    limiter: RateLimiter | None = None, language: str | None = None, clears_draft: bool = True,
 ) -> Post:
+    """A new topic and its first post. `clears_draft`: it comes from the new-topic composer, whose
+    draft it ends (proposals and events have composers of their own)."""
     ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=True)
     fields: dict[str, str] = {}
     try:
@@ -232,6 +246,8 @@ def create_topic(
                     .values(topic_count=Category.topic_count + 1), execution_options=_NO_SYNC)
     session.execute(update(User).where(User.id == viewer.user.id)
                     .values(topic_count=User.topic_count + 1), execution_options=_NO_SYNC)
+    if clears_draft:
+        drafts.posted(session, viewer.user.id, drafts.NEW_TOPIC)
     return _append_post(session, topic.id, category.id, viewer.user.id, raw, cooked, None, now, first=True,
                         language=language)
 
@@ -265,6 +281,7 @@ def create_reply(
             Post.topic_id == topic.id, Post.post_number == reply_to_post_number, Post.deleted_at.is_(None)))
         if target is None:
             raise ValidationFailed(fields={"reply_to_post_number": _("The post you are replying to does not exist.")})
+    drafts.posted(session, viewer.user.id, drafts.topic_key(topic.id))
     return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, cooked, reply_to_post_number,
                         utcnow(), first=False, language=language)
 

@@ -94,7 +94,8 @@ def create_proposal(
         raise ValidationFailed(fields=fields)
     assert zone is not None and closes_at is not None
     body = clean(raw).strip("\n") + (f"\n\n{poll_block}" if poll_block else "")
-    post = posting.create_topic(session, settings, viewer, title=title, raw=body, category_id=category_id, limiter=limiter)
+    post = posting.create_topic(session, settings, viewer, title=title, raw=body, category_id=category_id, limiter=limiter,
+                                clears_draft=False)
     proposal = Proposal(topic_id=post.topic_id, kind=kind, closes_at=closes_at, timezone=zone,
                         quorum_percent=quorum_percent, created_at=now, updated_at=now)
     session.add(proposal)

@@ -184,6 +184,7 @@ def _remaining(start: datetime, window: int, now: datetime) -> int:
 LIKES_PER_DAY = 200
 LIKE_WINDOW = 86400
 VOTES_PER_MINUTE = 120
+PREVIEWS_PER_MINUTE = 120
 CONFIRMATION_EMAILS_PER_HOUR = 5
 RESETS_PER_ACCOUNT_PER_HOUR = 3
 
@@ -210,6 +211,11 @@ def likes_used(limiter: RateLimiter, session: Session, user_id: int) -> int:
 def hit_vote(limiter: RateLimiter | None, session: Session, user_id: int) -> None:
     if limiter is not None:
         limiter.hit(session, f"vote:{user_id}", VOTES_PER_MINUTE, 60)
+
+
+def hit_preview(limiter: RateLimiter | None, session: Session, user_id: int) -> None:
+    if limiter is not None:
+        limiter.hit(session, f"preview:{user_id}", PREVIEWS_PER_MINUTE, 60)
 
 
 def hit_signup(limiter: RateLimiter, session: Session, settings, ip: str) -> None:

@@ -43,23 +43,96 @@
     }).finally(function () { button.disabled = false; });
   });
 
-  // Live preview of the composer.
-  document.querySelectorAll("form.post-form textarea[name=raw]").forEach(function (area) {
+  // Live preview of the composer; the Preview button asks for it at once instead of reloading.
+  function showPreview(area) {
     var preview = area.form.querySelector(".preview");
     if (!preview) return;
+    post("/preview", "raw=" + encodeURIComponent(area.value)).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (data) {
+      if (!data) return;
+      preview.hidden = false;
+      preview.innerHTML = data.cooked; // already sanitised by the server
+    });
+  }
+  document.querySelectorAll("form.post-form textarea[name=raw]").forEach(function (area) {
+    if (!area.form.querySelector(".preview")) return;
     var timer = null;
     area.addEventListener("input", function () {
       clearTimeout(timer);
-      timer = setTimeout(function () {
-        post("/preview", "raw=" + encodeURIComponent(area.value)).then(function (r) {
-          return r.ok ? r.json() : null;
-        }).then(function (data) {
-          if (!data) return;
-          preview.hidden = false;
-          preview.innerHTML = data.cooked; // already sanitised by the server
-        });
-      }, 300);
+      timer = setTimeout(function () { showPreview(area); }, 500);
     });
+    var button = area.form.querySelector("button.preview-button");
+    if (button) button.addEventListener("click", function (event) {
+      event.preventDefault();
+      showPreview(area);
+    });
+  });
+
+  // Drafts kept on the server as you type (Discourse's /drafts.json), so that closing the tab or
+  // changing device loses nothing. Each save names the sequence it started from; a draft changed
+  // on another device meanwhile is not overwritten unless the writer says so.
+  document.querySelectorAll("form.post-form input[name=draft_key]").forEach(function (keyInput) {
+    var form = keyInput.form;
+    var area = form.querySelector("textarea[name=raw]");
+    var seqInput = form.querySelector("input[name=draft_sequence]");
+    var status = form.querySelector(".draft-status");
+    var discard = form.querySelector("button.discard-draft");
+    if (!area || !seqInput) return;
+    var timer = null, conflicted = false, last = null;
+    function data() {
+      var d = { reply: area.value, action: keyInput.value === "new_topic" ? "createTopic" : "reply", archetypeId: "regular" };
+      var title = form.querySelector("input[name=title]"), category = form.querySelector("select[name=category]");
+      if (title) d.title = title.value;
+      if (category && category.value) d.categoryId = parseInt(category.value, 10);
+      return d;
+    }
+    function say(text) { if (status) status.textContent = text; }
+    function save(force) {
+      var d = data();
+      if (!d.reply.trim() && !(d.title || "").trim()) return;
+      var json = JSON.stringify(d);
+      if (json === last && !force) return;
+      var body = "draft_key=" + encodeURIComponent(keyInput.value) + "&sequence=" + encodeURIComponent(seqInput.value) +
+        "&data=" + encodeURIComponent(json) + (force ? "&force_save=true" : "");
+      post("/drafts.json", body).then(function (r) {
+        return r.json().then(function (answer) { return { ok: r.ok, status: r.status, answer: answer }; });
+      }).then(function (result) {
+        if (result.ok) {
+          seqInput.value = result.answer.draft_sequence;
+          last = json;
+          conflicted = false;
+          if (discard) discard.hidden = false;
+          say(t("Draft saved"));
+        } else if (result.status === 409) {
+          conflicted = true;
+          say((result.answer.errors || [t("Could not save the draft.")])[0] + " ");
+          var again = document.createElement("button");
+          again.type = "button";
+          again.className = "link";
+          again.textContent = t("Save my text over it");
+          again.addEventListener("click", function () { save(true); });
+          if (status) status.appendChild(again);
+        } else {
+          say((result.answer.errors || [t("Could not save the draft.")])[0]);
+        }
+      }).catch(function () { say(t("Could not save the draft.")); });
+    }
+    form.addEventListener("input", function () {
+      if (conflicted) return;
+      clearTimeout(timer);
+      timer = setTimeout(function () { save(false); }, 1500);
+    });
+    if (discard) discard.addEventListener("click", function (event) {
+      if (!window.confirm(t("Discard your draft? What you typed will be lost."))) { event.preventDefault(); return; }
+      clearTimeout(timer);
+      var confirmed = document.createElement("input");
+      confirmed.type = "hidden";
+      confirmed.name = "confirmed";
+      confirmed.value = "1";
+      form.appendChild(confirmed);
+    });
+    form.addEventListener("submit", function () { clearTimeout(timer); });
   });
 
   // Quote the selected text (or the whole post) into the reply box on the same page.

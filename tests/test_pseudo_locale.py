@@ -158,6 +158,10 @@ def _crawl(client, start: list[str], content: list[str], seen: set[str]) -> dict
     return problems
 
 
+DRAFT_TEXT = "Borrador: el boletín de marzo."
+DRAFT_TITLE = "Boletín de marzo"
+
+
 @pytest.mark.usefixtures("pseudo_catalog")
 def test_every_page_speaks_only_through_the_catalog(db, settings, make_client):
     from forum.app import create_app
@@ -182,6 +186,16 @@ def test_every_page_speaks_only_through_the_catalog(db, settings, make_client):
                           raw="Una traducción revisada de la primera publicación.")
         translation_pages = [f"/posts/{post.id}/translate", f"/translations/{translation.id}/edit",
                              f"/translations/{translation.id}/revisions"]
+        # Drafts, so that the composers offer one back and the drafts page lists them.
+        import json
+
+        from forum import drafts
+
+        for key, data in ((drafts.NEW_TOPIC, {"reply": DRAFT_TEXT, "title": DRAFT_TITLE}),
+                          (drafts.topic_key(topics[0].id), {"reply": DRAFT_TEXT})):
+            drafts.save(session, settings, translator, key=key, sequence=0, data=json.dumps(data))
+        translation_pages.append("/u/tiago.p/activity/drafts")
+    content = sorted({*content, DRAFT_TEXT, DRAFT_TITLE}, key=len, reverse=True)
     problems: dict[str, list[str]] = {}
     visited: dict[str | None, set[str]] = {}
     for username in (None, "tiago.p", "olga.petrenko", "niko.h"):

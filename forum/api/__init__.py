@@ -15,6 +15,7 @@ from starlette.routing import Match
 from forum.api import (
     admin_users,
     categories,
+    drafts,
     moderation,
     people,
     posts,
@@ -29,7 +30,7 @@ from forum.api import (
 router = APIRouter(tags=["discourse api"])
 # admin_users before moderation: its named actions (activate.json, …) come before moderation's
 # `/admin/users/{id}/{change}.json` for the staff roles.
-for module in (topics, posts, categories, users, useractions, site, admin_users, moderation, review, tiers, people):
+for module in (topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people):
     router.include_router(module.router)
 
 

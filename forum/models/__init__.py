@@ -4,6 +4,7 @@ from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 from forum.models.base import Base, utcnow
 from forum.models.category import AUDIENCES, CREATE, LEVEL_NAMES, LEVELS_BY_NAME, NONE, REPLY, SEE, Category
 from forum.models.decide import Event, EventRsvp, Poll, PollOption, PollVote, Proposal, ProposalPosition
+from forum.models.draft import Draft
 from forum.models.moderation import FLAG_NAMES, FLAG_TYPES, Flag, Invitation, ModerationLog
 from forum.models.moved import MovedPost
 from forum.models.notifications import (
@@ -47,3 +48,4 @@ __all__ += ["Event", "EventRsvp", "Poll", "PollOption", "PollVote", "Proposal", 
 __all__ += ["MUTED", "NORMAL", "TRACKING", "WATCHING", "WATCH_LEVEL_NAMES", "CategoryUser", "EmailToken",
             "Notification", "SearchDocument", "TopicUser", "TopicViewMark", "UserOption"]
 __all__ += ["MovedPost"]
+__all__ += ["Draft"]

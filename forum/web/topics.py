@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from forum import (
     decide,
+    drafts,
     fragments,
     merges,
     permissions,
@@ -34,10 +35,9 @@ from forum.deps import (
     read_up_to_for,
     see_other,
 )
-from forum.errors import ForumError, NotFound, ValidationFailed
+from forum.errors import Conflict, ForumError, NotFound, RateLimited, ValidationFailed
 from forum.flags import liked_and_flagged_by
 from forum.i18n import _
-from forum.markdown import cook
 from forum.models import WATCH_LEVEL_NAMES, Topic
 from forum.permissions import Viewer
 from forum.revisions import edits as revision_edits
@@ -238,8 +238,11 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
                                        and permissions.can_edit_translation(session, viewer, p.translation, p, topic)},
                      translation_like={p.id for p in shared.posts if p.translation is not None
                                        and permissions.can_like_translation(session, viewer, p.translation, p, topic)})
+    draft = drafts.for_composer(session, viewer, drafts.topic_key(topic.id)) if view.can_reply else None
+    if form is None:
+        form = _restored(draft)
     return render(request, "topic.html", {
-        "view": view, "topic": topic, "form": form or {}, "errors": errors or {}, "highlight": highlight,
+        "view": view, "topic": topic, "form": form, "errors": errors or {}, "highlight": highlight, "draft": draft,
         "actions": permissions.post_actions(session, viewer, topic, shared.posts),
         **(extra or {}),
         "decide": topic_decide,
@@ -267,15 +270,17 @@ def reply_form(request: Request, session: SessionDep, viewer: UserViewerDep, top
                quote: str = "", to: str = ""):
     topic = reading.get_topic(session, viewer, topic_id)
     permissions.ensure_can_reply_topic(session, viewer, topic)
-    raw = ""
+    draft = drafts.for_composer(session, viewer, drafts.topic_key(topic.id))
+    raw = _restored(draft).get("raw", "")
     quoted = _int_or_none(quote)
     if quoted:
         post = reading.post_by_number(session, topic, quoted)
         if post is not None and post.deleted_at is None and permissions.can_see_post(session, viewer, post, topic):
             body = post.raw if len(post.raw) < 4000 else post.raw[:4000] + "…"
-            raw = f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
+            raw = (raw.rstrip("\n") + "\n\n" if raw.strip() else "") + \
+                f'[quote="{post.user.username}, post:{post.post_number}, topic:{topic.id}"]\n{body}\n[/quote]\n\n'
     return render(request, "reply.html", {"topic": topic, "form": {"raw": raw, "reply_to_post_number": to or quote},
-                                          "errors": {}})
+                                          "errors": {}, "draft": draft})
 
 
 @router.get("/t/{topic_id:id}")
@@ -324,16 +329,26 @@ def new_topic_form(request: Request, session: SessionDep, viewer: UserViewerDep,
     choices = permissions.creatable_categories(session, viewer)
     if not choices:
         raise ForumError(_("There is no category where you may start a topic."))
-    return render(request, "new_topic.html", {"choices": choices, "form": {"category": category}, "errors": {}})
+    draft = drafts.for_composer(session, viewer, drafts.NEW_TOPIC)
+    form = _restored(draft)
+    form["category"] = category or form.get("category", "")
+    return render(request, "new_topic.html", {"choices": choices, "form": form, "errors": {}, "draft": draft})
 
 
 @router.post("/new-topic")
 def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
               settings: SettingsDep, limiter: LimiterDep,
               title: Annotated[str, Form()] = "", raw: Annotated[str, Form()] = "",
-              category: Annotated[str, Form()] = "", language: Annotated[str, Form()] = ""):
+              category: Annotated[str, Form()] = "", language: Annotated[str, Form()] = "",
+              preview: Annotated[str, Form()] = "", draft_sequence: Annotated[str, Form()] = ""):
     form = {"title": title, "raw": raw, "category": category, "language": language}
+    context = {"choices": permissions.creatable_categories(session, viewer), "form": form}
     try:
+        if preview:
+            shown, draft, errors = _preview_and_keep(
+                write, viewer, settings, limiter, raw=raw, key=drafts.NEW_TOPIC, sequence=draft_sequence,
+                data=drafts.composer_data("createTopic", raw, title, category))
+            return render(request, "new_topic.html", {**context, "preview": shown, "draft": draft, "errors": errors})
         with write() as tx:
             post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category,
                                         limiter=limiter, language=language or None)
@@ -341,8 +356,8 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             url = urls.topic_url(topic)
     except ForumError as e:
         return render(request, "new_topic.html", {
-            "choices": permissions.creatable_categories(session, viewer), "form": form,
-            "errors": e.form_errors()}, status_code=e.status_code)
+            **context, "errors": e.form_errors(), "draft": drafts.for_composer(session, viewer, drafts.NEW_TOPIC)},
+            status_code=e.status_code)
     return see_other(url)
 
 
@@ -350,10 +365,19 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
 def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
           settings: SettingsDep, limiter: LimiterDep, topic_id: str,
           raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = "",
-          language: Annotated[str, Form()] = ""):
+          language: Annotated[str, Form()] = "", preview: Annotated[str, Form()] = "",
+          draft_sequence: Annotated[str, Form()] = ""):
     topic = reading.get_topic(session, viewer, topic_id)
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number, "language": language}
+    key = drafts.topic_key(topic.id)
     try:
+        if preview:
+            permissions.ensure_can_reply_topic(session, viewer, topic)
+            shown, draft, errors = _preview_and_keep(write, viewer, settings, limiter, raw=raw, key=key,
+                                                     sequence=draft_sequence,
+                                                     data=drafts.composer_data("reply", raw))
+            return render(request, "reply.html", {"topic": topic, "form": form, "errors": errors, "preview": shown,
+                                                  "draft": draft})
         with write() as tx:
             post = posting.create_reply(tx, settings, viewer, topic_id=topic.id, raw=raw,
                                         reply_to_post_number=_int_or_none(reply_to_post_number), limiter=limiter,
@@ -361,7 +385,7 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
             number = post.post_number
     except ForumError as e:
         return render(request, "reply.html", {
-            "topic": topic, "form": form,
+            "topic": topic, "form": form, "draft": drafts.for_composer(session, viewer, key),
             "errors": e.form_errors()}, status_code=e.status_code)
     return see_other(urls.post_url(topic, number) + f"#post_{number}")
 
@@ -377,22 +401,26 @@ def edit_form(request: Request, session: SessionDep, viewer: UserViewerDep, post
 
 @router.post("/posts/{post_id}/edit")
 def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
-         post_id: str, raw: Annotated[str, Form()] = "", title: Annotated[str | None, Form()] = None,
-         edit_reason: Annotated[str, Form()] = "", language: Annotated[str, Form()] = ""):
+         limiter: LimiterDep, post_id: str, raw: Annotated[str, Form()] = "",
+         title: Annotated[str | None, Form()] = None, edit_reason: Annotated[str, Form()] = "", language: Annotated[str, Form()] = "",
+         preview: Annotated[str, Form()] = ""):
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
+    form = {"raw": raw, "title": title or topic.title, "edit_reason": edit_reason, "language": language}
     try:
+        if preview:
+            shown, _draft, errors = _preview_and_keep(write, viewer, settings, limiter, raw=raw)
+            return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form, "errors": errors,
+                                                      "preview": shown})
         with write() as tx:
             edited = posting.edit_post(tx, settings, viewer, post_id=post.id, raw=raw, title=title,
                                        reason=edit_reason, language=language or None)
             number = edited.post_number
             topic = tx.get(Topic, edited.topic_id)
             url = urls.post_url(topic, number)
-    except ValidationFailed as e:
-        return render(request, "edit_post.html", {
-            "post": post, "topic": topic, "form": {"raw": raw, "title": title or topic.title,
-                                                   "edit_reason": edit_reason, "language": language},
-            "errors": e.form_errors()}, status_code=e.status_code)
+    except (ValidationFailed, RateLimited) as e:
+        return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form,
+                                                  "errors": e.form_errors()}, status_code=e.status_code)
     return see_other(url + f"#post_{number}")
 
 
@@ -444,5 +472,42 @@ def unlike(request: Request, session: SessionDep, write: WriteDep, viewer: UserV
 
 
 @router.post("/preview")
-def preview(session: SessionDep, viewer: UserViewerDep, raw: Annotated[str, Form()] = ""):
-    return JSONResponse({"cooked": cook(raw[:64000], posting.resolve_usernames(session)).html})
+def preview(write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
+            raw: Annotated[str, Form()] = ""):
+    """The composer's live preview (forum.js), rate-limited as the Preview button is."""
+    with write() as tx:
+        cooked = posting.preview(tx, settings, viewer, raw, limiter=limiter)
+    return JSONResponse({"cooked": cooked})
+
+
+def _restored(draft: drafts.Kept | None) -> dict:
+    """A composer's form filled from its kept draft (marked as restored), or an empty form."""
+    if draft is None or draft.data is None:
+        return {}
+    draft.restored = True
+    fields = draft.fields
+    form = {"raw": draft.text}
+    if isinstance(fields.get("title"), str):
+        form["title"] = fields["title"]
+    if isinstance(fields.get("categoryId"), int):
+        form["category"] = str(fields["categoryId"])
+    return form
+
+
+def _preview_and_keep(write, viewer: Viewer, settings, limiter, *, raw: str, key: str | None = None,
+                      sequence: str = "", data: str | None = None) -> tuple[Markup, drafts.Kept | None, dict]:
+    """The Preview button: the cooked text, and the draft kept on the way (a page without scripts
+    saves its draft here). A draft changed elsewhere meanwhile is not overwritten: the page says so."""
+    errors: dict = {}
+    draft = None
+    with write() as tx:
+        shown = Markup(posting.preview(tx, settings, viewer, raw, limiter=limiter))
+        if key is not None:
+            if data is not None:
+                try:
+                    with tx.begin_nested():
+                        drafts.save(tx, settings, viewer, key=key, sequence=sequence, data=data, limiter=limiter)
+                except (Conflict, ValidationFailed) as e:
+                    errors = e.form_errors()
+            draft = drafts.for_composer(tx, viewer, key)  # read in the write: the request's reads predate it
+    return shown, draft, errors
