@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     login_attempts_per_account: int = 6
     login_window: int = 300
     posts_per_minute: int = 10
+    previews_per_minute: int = 120
     topics_per_hour: int = 20
     signups_per_ip_per_hour: int = 20
     # Seconds during which a person cannot post the same text again (case and spacing ignored), as

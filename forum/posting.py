@@ -53,15 +53,18 @@ def cook_post(session: Session, raw: str) -> Cooked:
     return cook(raw, resolve_usernames(session))
 
 
-def preview(session: Session, settings: Settings, viewer: Viewer, raw: str, *,
-            limiter: RateLimiter | None = None) -> str:
-    """What `raw` would look like posted, for its author: the same cooking as a post (mentions,
-    quotes, polls, dates). A quote shows only the text written into it, never anything fetched from
-    the post it names, so a preview reveals nothing its author may not see. Rate-limited per
-    person; `session` is a write transaction for the limit's count, which no page shows."""
+def count_preview(session: Session, settings: Settings, viewer: Viewer, *, limiter: RateLimiter | None) -> None:
+    """One more preview for this person (429 past `previews_per_minute`); `session` is a short write
+    transaction of its own, taken before cooking, which no page shows."""
     assert viewer.user is not None
     pagecache.quiet(session)
-    ratelimit.hit_preview(limiter, session, viewer.user.id)
+    ratelimit.hit_preview(limiter, session, settings, viewer.user.id)
+
+
+def preview(session: Session, settings: Settings, raw: str) -> str:
+    """What `raw` would look like posted: the same cooking as a post (mentions, quotes, polls,
+    dates). A quote shows only the text written into it, never anything fetched from the post it
+    names, so a preview reveals nothing its author may not see. Count it first (count_preview)."""
     return cook_post(session, raw[: settings.max_post_length + 1000]).html
 
 

@@ -184,7 +184,6 @@ def _remaining(start: datetime, window: int, now: datetime) -> int:
 LIKES_PER_DAY = 200
 LIKE_WINDOW = 86400
 VOTES_PER_MINUTE = 120
-PREVIEWS_PER_MINUTE = 120
 CONFIRMATION_EMAILS_PER_HOUR = 5
 RESETS_PER_ACCOUNT_PER_HOUR = 3
 
@@ -213,9 +212,9 @@ def hit_vote(limiter: RateLimiter | None, session: Session, user_id: int) -> Non
         limiter.hit(session, f"vote:{user_id}", VOTES_PER_MINUTE, 60)
 
 
-def hit_preview(limiter: RateLimiter | None, session: Session, user_id: int) -> None:
+def hit_preview(limiter: RateLimiter | None, session: Session, settings, user_id: int) -> None:
     if limiter is not None:
-        limiter.hit(session, f"preview:{user_id}", PREVIEWS_PER_MINUTE, 60)
+        limiter.hit(session, f"preview:{user_id}", settings.previews_per_minute, 60)
 
 
 def hit_signup(limiter: RateLimiter, session: Session, settings, ip: str) -> None:

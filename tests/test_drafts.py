@@ -11,7 +11,6 @@ import re
 
 from sqlalchemy import select, update
 
-from forum import ratelimit
 from forum.models import Post, Topic, User
 from tests.conftest import csrf_of, login, post_form
 
@@ -260,10 +259,10 @@ def test_a_preview_shows_only_what_was_typed_never_the_hidden_post_a_quote_names
     assert "four million" not in cooked and "Secret merger" not in cooked
 
 
-def test_previews_are_rate_limited(client, make_user, monkeypatch):
+def test_previews_are_rate_limited(client, settings, make_user):
     make_user("bea", tier="member")
     login(client, "bea")
-    monkeypatch.setattr(ratelimit, "PREVIEWS_PER_MINUTE", 3)
+    settings.previews_per_minute = 3
     token = csrf_of(client, "/latest")
     answers = [client.post("/preview", data={"raw": f"Preview number {i}"}, headers={"X-CSRF-Token": token})
                for i in range(4)]

@@ -346,7 +346,7 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
     try:
         if preview:
             shown, draft, errors = _preview_and_keep(
-                write, viewer, settings, limiter, raw=raw, key=drafts.NEW_TOPIC, sequence=draft_sequence,
+                session, write, viewer, settings, limiter, raw=raw, key=drafts.NEW_TOPIC, sequence=draft_sequence,
                 data=drafts.composer_data("createTopic", raw, title, category))
             return render(request, "new_topic.html", {**context, "preview": shown, "draft": draft, "errors": errors})
         with write() as tx:
@@ -373,7 +373,7 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
     try:
         if preview:
             permissions.ensure_can_reply_topic(session, viewer, topic)
-            shown, draft, errors = _preview_and_keep(write, viewer, settings, limiter, raw=raw, key=key,
+            shown, draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw, key=key,
                                                      sequence=draft_sequence,
                                                      data=drafts.composer_data("reply", raw))
             return render(request, "reply.html", {"topic": topic, "form": form, "errors": errors, "preview": shown,
@@ -409,7 +409,7 @@ def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
     form = {"raw": raw, "title": title or topic.title, "edit_reason": edit_reason, "language": language}
     try:
         if preview:
-            shown, _draft, errors = _preview_and_keep(write, viewer, settings, limiter, raw=raw)
+            shown, _draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw)
             return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form, "errors": errors,
                                                       "preview": shown})
         with write() as tx:
@@ -472,12 +472,17 @@ def unlike(request: Request, session: SessionDep, write: WriteDep, viewer: UserV
 
 
 @router.post("/preview")
-def preview(write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
+def preview(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
             raw: Annotated[str, Form()] = ""):
     """The composer's live preview (forum.js), rate-limited as the Preview button is."""
-    with write() as tx:
-        cooked = posting.preview(tx, settings, viewer, raw, limiter=limiter)
-    return JSONResponse({"cooked": cooked})
+    return JSONResponse({"cooked": _counted_preview(session, write, viewer, settings, limiter, raw)})
+
+
+def _counted_preview(session, write, viewer: Viewer, settings, limiter, raw: str) -> str:
+    if settings.previews_per_minute > 0:
+        with write() as tx:  # short: the count only, cooking happens outside the write lock
+            posting.count_preview(tx, settings, viewer, limiter=limiter)
+    return posting.preview(session, settings, raw)
 
 
 def _restored(draft: drafts.Kept | None) -> dict:
@@ -494,20 +499,21 @@ def _restored(draft: drafts.Kept | None) -> dict:
     return form
 
 
-def _preview_and_keep(write, viewer: Viewer, settings, limiter, *, raw: str, key: str | None = None,
+def _preview_and_keep(session, write, viewer: Viewer, settings, limiter, *, raw: str, key: str | None = None,
                       sequence: str = "", data: str | None = None) -> tuple[Markup, drafts.Kept | None, dict]:
     """The Preview button: the cooked text, and the draft kept on the way (a page without scripts
     saves its draft here). A draft changed elsewhere meanwhile is not overwritten: the page says so."""
     errors: dict = {}
     draft = None
+    shown = Markup(_counted_preview(session, write, viewer, settings, limiter, raw))
+    if key is None:
+        return shown, draft, errors
     with write() as tx:
-        shown = Markup(posting.preview(tx, settings, viewer, raw, limiter=limiter))
-        if key is not None:
-            if data is not None:
-                try:
-                    with tx.begin_nested():
-                        drafts.save(tx, settings, viewer, key=key, sequence=sequence, data=data, limiter=limiter)
-                except (Conflict, ValidationFailed) as e:
-                    errors = e.form_errors()
-            draft = drafts.for_composer(tx, viewer, key)  # read in the write: the request's reads predate it
+        if data is not None:
+            try:
+                with tx.begin_nested():
+                    drafts.save(tx, settings, viewer, key=key, sequence=sequence, data=data, limiter=limiter)
+            except (Conflict, ValidationFailed) as e:
+                errors = e.form_errors()
+        draft = drafts.for_composer(tx, viewer, key)  # read in the write: the request's reads predate it
     return shown, draft, errors
