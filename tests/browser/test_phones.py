@@ -119,3 +119,33 @@ def test_on_a_desktop_the_menu_is_open_and_has_no_button(new_page, forum):
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     expect(page.get_by_text("Menu", exact=True)).to_be_hidden()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_quote_mention_and_emoji_by_touch(phone, forum):
+    """On a touch screen: tap Quote, pick a mention from the suggestions with a tap, write an emoji
+    shortcode, preview, post."""
+    topic = forum["topic"]
+    page = phone()
+    log_in(page, "bob")
+    page.goto(f"/t/{topic.slug}/{topic.id}")
+    page.locator("#post_2").get_by_role("link", name="Quote").tap()
+    expect(page).to_have_url(re.compile(rf"/t/{topic.id}/reply\?quote=2$"))
+    box = page.get_by_label("Your reply (Markdown)")
+    expect(box).to_have_value(re.compile(r'^\[quote="ana, post:2, topic:\d+"\]\nReply number 0 about the annex\.'))
+    box.tap()
+    page.keyboard.press("End")
+    box.press("Control+End")
+    box.press_sequentially("Agreed @an")
+    suggestion = page.get_by_role("option", name=re.compile("@ana"))
+    expect(suggestion).to_be_visible()
+    suggestion.tap()
+    expect(box).to_have_value(re.compile(r"Agreed @ana $"))
+    box.press_sequentially("thanks :tada:")
+    page.get_by_role("button", name="Preview").tap()
+    preview = page.locator(".preview")
+    expect(preview.locator("a.mention")).to_have_text("@ana")
+    expect(preview).to_contain_text("thanks 🎉")
+    page.get_by_role("button", name="Post reply").tap()
+    posted = page.locator("#post_5")
+    expect(posted.locator("aside.quote blockquote")).to_contain_text("Reply number 0 about the annex.")
+    expect(posted.locator(".cooked > p")).to_have_text("Agreed @ana thanks 🎉")
