@@ -39,6 +39,12 @@ def test_api_reads_exactly_what_each_tier_may_see(preset, who, client, db, peopl
     stats = get("/about.json").json()["about"]["stats"]
     assert (stats["topic_count"], stats["post_count"]) == ((1, 2) if allowed else (0, 0))
 
+    # Drafts: a reply draft only in a topic one may see; a visitor has none.
+    draft = client.post("/drafts.json", headers=headers,
+                        data={"draft_key": f"topic_{topic.id}", "sequence": "0", "data": '{"reply": "Seeds?"}'})
+    assert draft.status_code == (403 if who == "anonymous" else expected), draft.text
+    assert get(f"/drafts/topic_{topic.id}.json").status_code == (403 if who == "anonymous" else expected)
+
     # Writing: those who see the category may reply here (every preset grants `create` to its audience).
     r = client.post("/posts.json", headers=headers, data={"raw": "A reply through the API.", "topic_id": topic.id})
     if who == "anonymous":
