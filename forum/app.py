@@ -44,6 +44,7 @@ from forum.web import search as web_search
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
 from forum.web import translations as web_translations
+from forum.web import uploads as web_uploads
 from forum.web.templating import Renderer, render
 
 log = logging.getLogger("forum")
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_avatars.router)
     app.include_router(web_translations.router)
     app.include_router(web_drafts.router)
+    app.include_router(web_uploads.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)
@@ -245,6 +247,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_decide.router)
     app.add_middleware(retry.RetryOnConflict)  # next to the routes: the outer layers see one request
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(web_uploads.BodyLimit, settings=settings, renderer=app.state.renderer)
     app.add_middleware(AcceptJson)
     app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
                        limiter=app.state.limiter)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 Tier = Literal["participant", "worker", "member"]
 
@@ -83,6 +85,16 @@ class Settings(BaseSettings):
     proposal_reminder_hours: float = 24
     event_reminder_hours: float = 24
 
+    # Files attached to posts (forum/uploads.py). The directory defaults to `uploads` beside the
+    # SQLite file (or the working directory); several hosts share it (e.g. over NFS).
+    uploads_dir: str = ""
+    max_upload_bytes: int = 10 * 1024 * 1024
+    upload_extensions: str = "jpg,jpeg,png,gif,webp,avif,pdf,odt,ods,odp,docx,xlsx,pptx,csv,txt"
+    uploads_per_day: int = 50  # per person; staff are exempt; 0: no limit
+    max_image_pixels: int = 40_000_000
+    max_image_frames: int = 300
+    optimized_image_width: int = 1000
+
     # Seconds an idle session stays valid.
     session_max_age: int = 60 * 60 * 24 * 60
     # SQLite busy timeout in milliseconds; past it a write answers 503.
@@ -92,6 +104,20 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uploads_path(self) -> Path:
+        if self.uploads_dir:
+            return Path(self.uploads_dir)
+        if self.is_sqlite:
+            url = make_url(self.database_url)
+            if url.database and url.database != ":memory:":
+                return Path(url.database).resolve().parent / "uploads"
+        return Path("uploads").resolve()
+
+    @property
+    def allowed_extensions(self) -> set[str]:
+        return {e.strip().lower().lstrip(".") for e in self.upload_extensions.split(",") if e.strip()}
 
     @property
     def cookies_secure(self) -> bool:

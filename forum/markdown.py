@@ -63,6 +63,7 @@ class Cooked:
     mentions: list[str] = field(default_factory=list)  # usernames that resolved, as written
     quotes: list[tuple[str, int | None, int | None]] = field(default_factory=list)
     polls: list[dict] = field(default_factory=list)  # what each [poll] block says, see markdown_decide
+    uploads: list[int] = field(default_factory=list)  # ids of the files it refers to (forum/uploads.py)
 
 
 def _mention_rule(state: StateInline, silent: bool) -> bool:
@@ -159,6 +160,87 @@ def _emoji_rule(state) -> None:
                 child.content = emoji.emojize(child.content, language="alias")
 
 
+UPLOAD_PREFIX = "upload://"
+SIZE_SUFFIX_RE = re.compile(r"\|(\d{1,5})x(\d{1,5})$")
+ATTACHMENT_SUFFIX = "|attachment"
+
+
+def _upload_tokens(tokens):
+    """(token, short name) for every image and link that names an upload (`upload://…`)."""
+    stack = list(tokens)
+    while stack:
+        token = stack.pop()
+        if token.children:
+            stack.extend(token.children)
+        if token.type == "image":
+            src = token.attrGet("src") or ""
+            if src.startswith(UPLOAD_PREFIX):
+                yield token, src[len(UPLOAD_PREFIX):]
+        elif token.type == "link_open":
+            href = token.attrGet("href") or ""
+            if href.startswith(UPLOAD_PREFIX):
+                yield token, href[len(UPLOAD_PREFIX):]
+
+
+def _resolve_uploads(tokens, resolve_uploads) -> list[int]:
+    """Point `upload://` images and links at the files' addresses (Discourse's markdown: an image's
+    alt text may end in `|WxH`, a file link's text in `|attachment`). Unknown names lead nowhere."""
+    found = list(_upload_tokens(tokens))
+    if not found or resolve_uploads is None:
+        return []
+    refs = resolve_uploads({name for _t, name in found})
+    used: list[int] = []
+    for token, name in found:
+        ref = refs.get(name)
+        if token.type == "image":
+            _size_from_alt(token)
+            if ref is not None:
+                token.attrSet("src", ref.display_url)
+                token.meta["lightbox"] = ref.url
+                if ref.width and ref.height and not token.attrGet("width"):
+                    token.attrSet("width", str(ref.width))
+                    token.attrSet("height", str(ref.height))
+        elif ref is not None:
+            token.attrSet("href", ref.url)
+            token.meta["attachment"] = True
+        if ref is not None and ref.id not in used:
+            used.append(ref.id)
+    _strip_attachment_marks(tokens)
+    return used
+
+
+def _size_from_alt(token) -> None:
+    text = "".join(c.content for c in token.children or ())
+    m = SIZE_SUFFIX_RE.search(text)
+    if not m:
+        return
+    token.attrSet("width", m.group(1))
+    token.attrSet("height", m.group(2))
+    for child in reversed(token.children or ()):
+        if child.type == "text" and SIZE_SUFFIX_RE.search(child.content):
+            child.content = SIZE_SUFFIX_RE.sub("", child.content)
+            break
+
+
+def _strip_attachment_marks(tokens) -> None:
+    for token in tokens:
+        children = token.children or []
+        for i, child in enumerate(children):
+            if child.type == "link_open" and child.meta.get("attachment"):
+                child.attrSet("class", "attachment")
+                for text in children[i + 1:]:
+                    if text.type == "link_close":
+                        break
+                    if text.type == "text" and text.content.endswith(ATTACHMENT_SUFFIX):
+                        text.content = text.content[: -len(ATTACHMENT_SUFFIX)]
+
+
+def _render_image(self, tokens, idx, options, env) -> str:
+    html = self.image(tokens, idx, options, env)
+    target = tokens[idx].meta.get("lightbox") if tokens[idx].meta else None
+    return f'<a class="lightbox" href="{escape(target)}">{html}</a>' if target else html
+
+
 def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False,
                                    "langPrefix": "lang-"})
@@ -169,6 +251,7 @@ def _build() -> MarkdownIt:
     md.add_render_rule("mention", _render_mention)
     md.add_render_rule("bbquote_open", _render_quote_open)
     md.add_render_rule("bbquote_close", _render_quote_close)
+    md.add_render_rule("image", _render_image)
     markdown_decide.register(md)
     md.core.ruler.push("emoji", _emoji_rule)
     return md
@@ -214,7 +297,8 @@ def sanitize(html: str) -> str:
     )
 
 
-def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | None = None) -> Cooked:
+def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | None = None,
+         resolve_uploads: Callable[[Iterable[str]], dict] | None = None) -> Cooked:
     """Render markdown to safe HTML.
 
     `resolve_users` maps lowercased candidate usernames to their canonical spelling for those that
@@ -224,9 +308,10 @@ def cook(raw: str, resolve_users: Callable[[Iterable[str]], dict[str, str]] | No
     tokens = _md.parse(raw, env)
     candidates = _mention_names(tokens)
     env["known_users"] = resolve_users(candidates) if (candidates and resolve_users) else {}
+    uploads = _resolve_uploads(tokens, resolve_uploads)
     html = _md.renderer.render(tokens, _md.options, env)
     return Cooked(html=sanitize(html), mentions=sorted(env["known_users"].values()),
-                  quotes=env.get("quotes", []), polls=markdown_decide.polls_in(tokens))
+                  quotes=env.get("quotes", []), polls=markdown_decide.polls_in(tokens), uploads=uploads)
 
 
 def excerpt(cooked_html: str, length: int = 200) -> str:

@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session
 
 from forum.errors import Forbidden, LoginRequired, NotFound, RateLimited
 from forum.i18n import _
-from forum.models import CREATE, NONE, REPLY, SEE, TIERS, Category, Post, Topic, User, utcnow
+from forum.models import CREATE, NONE, REPLY, SEE, TIERS, Category, Post, PostUpload, Topic, User, utcnow
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 
 
@@ -294,6 +294,33 @@ def ensure_can_keep_draft(session: Session, viewer: Viewer, topic: Topic | None)
         raise LoginRequired()
     if not can_keep_draft(session, viewer, topic):
         raise NotFound()
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def ensure_can_upload(viewer: Viewer) -> None:
+    """Attaching files: anyone signed in who may post now (not silenced or suspended)."""
+    if viewer.is_anonymous:
+        raise LoginRequired()
+    why = posting_refusal(viewer)
+    if why is not None:
+        raise Forbidden(why)
+
+
+def exempt_from_upload_quota(viewer: Viewer) -> bool:
+    return viewer.is_staff
+
+
+def can_fetch_upload(session: Session, viewer: Viewer, upload) -> bool:
+    """A file is exactly as visible as the posts that hold it: whoever may read at least one post
+    referring to it (in a topic they may see, deleted or hidden posts only for their author), its
+    uploader, and staff. Follows every change of topic, category, post or tier at once."""
+    if viewer.is_staff or (viewer.id is not None and upload.user_id == viewer.id):
+        return True
+    return session.scalar(
+        select(PostUpload.post_id).join(Post, Post.id == PostUpload.post_id).join(Topic, Topic.id == Post.topic_id)
+        .where(PostUpload.upload_id == upload.id, visible_topics_clause(session, viewer, listed_only=False),
+               readable_posts_clause(viewer), Post.deleted_at.is_(None)).limit(1)) is not None
 
 
 # --- posts ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import forum.notifications as notifications
 import forum.polls as polls
 import forum.search as search
 import forum.tracking as tracking
-from forum import drafts, languages, modlog, pagecache, permissions, ratelimit
+from forum import drafts, languages, modlog, pagecache, permissions, ratelimit, uploads
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -50,7 +50,7 @@ def resolve_usernames(session: Session):
 
 
 def cook_post(session: Session, raw: str) -> Cooked:
-    return cook(raw, resolve_usernames(session))
+    return cook(raw, resolve_usernames(session), uploads.resolver(session))
 
 
 def count_preview(session: Session, settings: Settings, viewer: Viewer, *, limiter: RateLimiter | None) -> None:
@@ -324,6 +324,8 @@ def _append_post(
                     .values(post_count=User.post_count + 1, last_posted_at=now), execution_options=_NO_SYNC)
     session.flush()
     polls.sync_post(session, post, cooked.polls, cooked.html, now=now)
+    if cooked.uploads:
+        uploads.link_post(session, post.id, cooked.uploads)
     # The topic may be in the identity map with stale counters; reload it when next used.
     topic = session.get(Topic, topic_id)
     if topic is not None:
@@ -392,6 +394,7 @@ def edit_post(
                       summary=f"#{post.post_number} {topic.title}", reason=clean(reason, single_line=True),
                       details={"version": post.version})
     session.flush()
+    uploads.link_post(session, post.id, cooked.uploads)
     search.index_post(session, post, topic)
     notifications.on_post_edited(session, post, topic, old_mentions, cooked, viewer.user.id)
     return post

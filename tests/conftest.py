@@ -93,13 +93,13 @@ def _empty_tables(database: Database) -> None:
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
+def settings(database_url, tmp_path) -> Settings:
     # Generous limits so tests that post a lot are not throttled; rate-limit tests set their own.
     # Factories post the same default text many times: the duplicate-post check is off unless a test
     # turns it on.
     return Settings(database_url=database_url, posts_per_minute=1000, topics_per_hour=1000,
                     login_attempts_per_ip=1000, signups_per_ip_per_hour=1000, base_url="http://testserver",
-                    inprocess_worker=False, unique_post_window=0)
+                    inprocess_worker=False, unique_post_window=0, uploads_dir=str(tmp_path / "uploads"))
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from forum.api import (
     site,
     tiers,
     topics,
+    uploads,
     useractions,
     users,
 )
@@ -30,7 +31,7 @@ from forum.api import (
 router = APIRouter(tags=["discourse api"])
 # admin_users before moderation: its named actions (activate.json, …) come before moderation's
 # `/admin/users/{id}/{change}.json` for the staff roles.
-for module in (topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people):
+for module in (topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people, uploads):
     router.include_router(module.router)
 
 

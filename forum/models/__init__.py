@@ -33,6 +33,7 @@ from forum.models.post import (
     PostTranslationRevision,
 )
 from forum.models.topic import Topic
+from forum.models.upload import PostUpload, Upload
 from forum.models.user import TIERS, RateLimitBucket, SiteSetting, User, UserSession
 
 __all__ = [
@@ -49,3 +50,4 @@ __all__ += ["MUTED", "NORMAL", "TRACKING", "WATCHING", "WATCH_LEVEL_NAMES", "Cat
             "Notification", "SearchDocument", "TopicUser", "TopicViewMark", "UserOption"]
 __all__ += ["MovedPost"]
 __all__ += ["Draft"]
+__all__ += ["PostUpload", "Upload"]

@@ -1,0 +1,251 @@
+"""Files in posts: checked, cleaned of metadata, stored once, and fetched exactly by those who may
+see a post that holds them; bad files get a clear 4xx and leave nothing behind."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from forum import moderation, posting
+from forum.models import Post, PostUpload, Upload, User
+from forum.permissions import Viewer
+from tests.conftest import csrf_of, login
+
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+def _jpeg(width: int = 200, height: int = 100, *, gps: bool = True, orientation: int | None = None) -> bytes:
+    img = Image.new("RGB", (width, height), (200, 30, 30))
+    img.paste((30, 30, 200), (0, 0, width // 2, height))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # camera make
+    exif[0x0110] = "Phone 12"  # camera model
+    if orientation:
+        exif[ORIENTATION] = orientation
+    if gps:
+        exif.get_ifd(GPS_IFD).update({1: "N", 2: (41.0, 53.0, 0.0), 3: "E", 4: (12.0, 29.0, 0.0)})
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def _pdf() -> bytes:
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def _upload(client, name: str, data: bytes, token: str):
+    return client.post("/uploads.json", files={"file": (name, data)}, data={"type": "composer"},
+                       headers={"X-CSRF-Token": token})
+
+
+def _no_files_stored(settings) -> bool:
+    root = settings.uploads_path
+    return not [p for p in root.rglob("*") if p.is_file()] if root.exists() else True
+
+
+@pytest.fixture
+def member(client, make_user):
+    make_user("ana", tier="member")
+    login(client, "ana")
+    return csrf_of(client, "/latest")
+
+
+def test_an_image_loses_its_location_and_camera_and_stands_upright(client, member, settings, db):
+    r = _upload(client, "Assembly in Lisbon.jpg", _jpeg(orientation=6), member)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["extension"] == "jpg" and body["original_filename"] == "Assembly in Lisbon.jpg"
+    assert (body["width"], body["height"]) == (100, 200)  # turned by its EXIF orientation
+    assert body["short_url"].startswith("upload://") and body["short_path"].startswith("/uploads/short-url/")
+    assert re.fullmatch(r"/uploads/default/original/1X/[0-9a-f]{40}\.jpg", body["url"])
+    served = client.get(body["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    img = Image.open(io.BytesIO(served.content))
+    assert img.size == (100, 200)
+    exif = img.getexif()
+    assert not exif.get_ifd(GPS_IFD) and GPS_IFD not in exif and 0x010F not in exif and 0x0110 not in exif
+    assert b"PhoneMaker" not in served.content and b"GPS" not in served.content
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-security-policy"] == "sandbox"
+    assert served.headers["content-disposition"].startswith("inline;")
+
+    again = _upload(client, "same picture.jpg", _jpeg(orientation=6), member)  # the same content: stored once
+    assert again.json()["id"] == body["id"]
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 1
+
+
+def test_a_wide_image_gets_a_display_copy_and_the_post_links_the_original(client, member, db, make_category):
+    category = make_category("Photos")
+    r = _upload(client, "hall.jpg", _jpeg(2400, 1200), member)
+    upload = r.json()
+    assert (upload["thumbnail_width"], upload["thumbnail_height"]) == (690, 345)
+    assert upload["markdown"] == f"![hall|690x345]({upload['short_url']})"
+    topic = client.post("/posts.json", data={"title": "Photos of the new hall", "category": category.id,
+                                             "raw": "Our hall:\n\n" + upload["markdown"]},
+                        headers={"X-CSRF-Token": member}).json()
+    cooked = client.get(f"/posts/{topic['id']}.json").json()["cooked"]
+    m = re.search(r'<a class="lightbox" href="([^"]+)"[^>]*><img src="([^"]+)" alt="hall" width="690" height="345"', cooked)
+    assert m, cooked
+    assert m.group(1) == upload["url"]
+    assert re.fullmatch(r"/uploads/default/optimized/1X/[0-9a-f]{40}_2_1000x500\.jpg", m.group(2))
+    small = client.get(m.group(2))
+    assert small.status_code == 200 and Image.open(io.BytesIO(small.content)).size == (1000, 500)
+    assert b"GPS" not in small.content
+    short = client.get(upload["short_path"], follow_redirects=False)
+    assert short.status_code == 302 and short.headers["location"] == upload["url"]
+
+
+def test_a_file_is_exactly_as_visible_as_the_posts_that_hold_it(
+        client, make_client, db, settings, make_user, make_category, staff):
+    ana = make_user("ana", tier="member")
+    make_user("bea", tier="member")
+    make_user("pat", tier="participant")
+    lounge, news = make_category("Members' lounge", "members_only"), make_category("News")
+    login(client, "ana")
+    token = csrf_of(client, "/latest")
+    upload = _upload(client, "board report.pdf", _pdf(), token).json()
+    assert upload["markdown"].startswith("[board report.pdf|attachment](upload://")
+    created = client.post("/posts.json", data={"title": "Board report to the assembly", "category": lounge.id,
+                                               "raw": "The report: " + upload["markdown"]},
+                          headers={"X-CSRF-Token": token}).json()
+    cooked = client.get(f"/posts/{created['id']}.json").json()["cooked"]
+    assert f'<a href="{upload["url"]}" class="attachment"' in cooked and ">board report.pdf</a> (125 B)" in cooked
+
+    def status(who: str | None) -> int:
+        c = make_client()
+        if who:
+            login(c, who)
+        return c.get(upload["url"]).status_code
+
+    assert {w: status(w) for w in (None, "pat", "bea", "staffer")} == \
+        {None: 404, "pat": 404, "bea": 200, "staffer": 200}
+    served = client.get(upload["url"])
+    assert served.headers["cache-control"] == "private, no-cache"
+    assert served.headers["content-disposition"] == \
+        "attachment; filename=\"board_report.pdf\"; filename*=UTF-8''board%20report.pdf"
+    assert served.headers["etag"] and client.get(upload["url"], headers={"If-None-Match": served.headers["etag"]}
+                                                 ).status_code == 304
+    part = client.get(upload["url"], headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206 and part.content == b"%PDF-1.4"
+
+    with db.write() as session:  # the topic moves to a public category: visitors may fetch it
+        moderation.move_topic(session, Viewer(staff), created["topic_id"], news.id)
+    assert status(None) == 200
+    assert client.get(upload["url"]).headers["cache-control"].startswith("public")
+    with db.write() as session:  # bea's tier drops: still public, still hers to fetch
+        session.execute(update(User).where(User.username == "bea").values(tier="participant"))
+    assert status("bea") == 200
+    with db.write() as session:
+        moderation.move_topic(session, Viewer(staff), created["topic_id"], lounge.id)
+    assert status("bea") == 404  # at once, with no extra step
+
+    with db.write() as session:  # the post is deleted: only its uploader and staff
+        posting.delete_post(session, Viewer(staff), post_id=created["id"])
+    assert {w: status(w) for w in (None, "pat", "ana", "staffer")} == \
+        {None: 404, "pat": 404, "ana": 200, "staffer": 200}
+    with db.read() as session:
+        assert session.scalar(select(PostUpload.upload_id)) == upload["id"]
+    assert ana is not None
+
+
+def test_an_edit_that_removes_the_file_takes_it_out_of_reach(client, make_client, db, make_user, make_category):
+    make_user("ana", tier="member")
+    make_category("News")
+    login(client, "ana")
+    token = csrf_of(client, "/latest")
+    upload = _upload(client, "minutes.pdf", _pdf(), token).json()
+    news_id = client.get("/categories.json").json()["category_list"]["categories"][0]["id"]
+    created = client.post("/posts.json", data={"title": "Signed minutes of the assembly", "category": news_id,
+                                               "raw": "Minutes: " + upload["markdown"]},
+                          headers={"X-CSRF-Token": token}).json()
+    visitor = make_client()
+    assert visitor.get(upload["url"]).status_code == 200
+    assert client.put(f"/posts/{created['id']}.json", data={"post[raw]": "Minutes to follow."},
+                      headers={"X-CSRF-Token": token}).status_code == 200
+    assert visitor.get(upload["url"]).status_code == 404
+    assert client.get(upload["url"]).status_code == 200  # its uploader keeps it
+
+
+@pytest.mark.parametrize("name, data, status, message", [
+    ("empty.pdf", b"", 422, "This file is empty."),
+    ("photo.jpg", b"MZ\x90\x00\x03" + b"\x00" * 200, 422, "not really a .jpg file"),
+    ("report.pdf", b"<html><script>alert(1)</script></html>", 422, "not really a .pdf file"),
+    ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 422,
+     "cannot be attached"),
+    ("page.html", b"<html><script>alert(1)</script></html>", 422, "cannot be attached"),
+    ("notes.txt", b"\x00\x01\x02binary", 422, "not really a .txt file"),
+    ("letter.docx", b"PK\x03\x04 not a real zip", 422, "not really a .docx file"),
+    ("no-extension", b"hello", 422, "cannot be attached"),
+])
+def test_bad_files_get_a_clear_refusal_and_leave_nothing(client, member, db, settings, name, data, status, message):
+    r = _upload(client, name, data, member)
+    assert r.status_code == status, r.text
+    assert message in r.json()["errors"][0]
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 0
+    assert _no_files_stored(settings)
+
+
+def test_decompression_bombs_and_oversized_bodies_are_refused_before_decoding(client, member, db, settings):
+    bomb = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(bomb, "PNG")  # 144 million pixels in a few kilobytes
+    assert len(bomb.getvalue()) < 100_000
+    r = _upload(client, "bomb.png", bomb.getvalue(), member)
+    assert r.status_code == 422 and "too large" in r.json()["errors"][0]
+
+    settings.max_upload_bytes = 1024 * 1024
+    big = _upload(client, "big.pdf", b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024), member)
+    assert big.status_code == 413 and "1 MB" in big.json()["errors"][0]
+    between = _upload(client, "between.pdf", b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 10), member)
+    assert between.status_code == 413  # within the guard's margin: cut off while stored
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 0
+    assert _no_files_stored(settings)
+
+
+def test_uploads_need_an_account_and_count_against_a_daily_quota(client, make_client, member, settings):
+    visitor = make_client()
+    assert _upload(visitor, "a.pdf", _pdf(), csrf_of(visitor, "/login")).status_code in (401, 403)
+    settings.uploads_per_day = 2
+    answers = [_upload(client, f"{n}.txt", f"Delegates list {n}\n".encode(), member).status_code for n in range(3)]
+    assert answers == [200, 200, 429]
+
+
+def test_spreadsheets_and_documents_are_told_apart_by_their_content(client, member):
+    import zipfile
+
+    def ooxml(part: str) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr("[Content_Types].xml", "<Types/>")
+            z.writestr(part, "<x/>")
+        return out.getvalue()
+
+    assert _upload(client, "delegates.xlsx", ooxml("xl/workbook.xml"), member).status_code == 200
+    wrong = _upload(client, "delegates.docx", ooxml("xl/workbook.xml"), member)
+    assert wrong.status_code == 422 and "not really a .docx file" in wrong.json()["errors"][0]
+    odt = io.BytesIO()
+    with zipfile.ZipFile(odt, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        z.writestr("content.xml", "<x/>")
+    assert _upload(client, "statutes.odt", odt.getvalue(), member).status_code == 200
+    csv = _upload(client, "delegates.csv", "país,delegados\nItalia,3\n".encode(), member)
+    assert csv.status_code == 200 and csv.json()["extension"] == "csv"
+    assert client.get(csv.json()["url"]).headers["content-disposition"].startswith("attachment;")
+
+
+def test_a_post_cannot_reach_a_file_by_a_name_that_does_not_exist(client, member, make_category):
+    category = make_category("News")
+    created = client.post("/posts.json", data={"title": "A link to nowhere at all", "category": category.id,
+                                               "raw": "[x|attachment](upload://abc123.pdf) ![y](upload://zz.png)"},
+                          headers={"X-CSRF-Token": member}).json()
+    cooked = client.get(f"/posts/{created['id']}.json").json()["cooked"]
+    assert "upload://" not in cooked and "/uploads/" not in cooked
+    assert Post is not None
