@@ -149,6 +149,9 @@ JS_MESSAGES = (
     _("Could not save the draft."),
     _("Save my text over it"),
     _("Discard your draft? What you typed will be lost."),
+    _("Uploading %(name)s: %(percent)s"),
+    _("Attached %(name)s."),
+    _("Could not attach %(name)s: %(reason)s"),
 )
 
 

@@ -135,6 +135,82 @@
     form.addEventListener("submit", function () { clearTimeout(timer); });
   });
 
+  // Files: the file field uploads at once (with progress) and inserts the file's markdown where the
+  // cursor is; files can also be dropped on or pasted into the text box. Without scripts the field
+  // goes with the form and the server does the same.
+  document.querySelectorAll("form.post-form input[type=file][name=files]").forEach(function (input) {
+    var form = input.form;
+    var area = form.querySelector("textarea[name=raw]");
+    var status = form.querySelector(".upload-status");
+    if (!area) return;
+    function say(text) { if (status) status.textContent = text; }
+    function insert(markdown) {
+      var start = area.selectionStart, end = area.selectionEnd;
+      var before = area.value.slice(0, start);
+      var text = (before && !/\n$/.test(before) ? "\n" : "") + markdown + "\n";
+      area.setRangeText(text, start, end, "end");
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    function upload(file) {
+      var data = new FormData();
+      data.append("file", file, file.name || "pasted.png");
+      data.append("type", "composer");
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", "/uploads.json");
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      xhr.setRequestHeader("X-Requested-With", "fetch");
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          say(t("Uploading %(name)s: %(percent)s").replace("%(name)s", file.name)
+            .replace("%(percent)s", Math.round(100 * e.loaded / e.total) + " %"));
+        }
+      });
+      xhr.addEventListener("load", function () {
+        var answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        if (xhr.status === 200 && answer && answer.markdown) {
+          insert(answer.markdown);
+          say(t("Attached %(name)s.").replace("%(name)s", file.name));
+        } else {
+          var reason = answer && answer.errors ? answer.errors[0] : t("Something went wrong with that request.");
+          say(t("Could not attach %(name)s: %(reason)s").replace("%(name)s", file.name).replace("%(reason)s", reason));
+        }
+      });
+      xhr.addEventListener("error", function () {
+        say(t("Could not attach %(name)s: %(reason)s").replace("%(name)s", file.name)
+          .replace("%(reason)s", t("Something went wrong with that request.")));
+      });
+      xhr.send(data);
+    }
+    function uploadAll(files) { Array.prototype.forEach.call(files, upload); }
+    input.addEventListener("change", function () {
+      uploadAll(input.files);
+      input.value = ""; // uploaded already: not sent again with the form
+    });
+    area.addEventListener("dragover", function (event) {
+      if (event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") >= 0) {
+        event.preventDefault();
+        area.classList.add("dropping");
+      }
+    });
+    area.addEventListener("dragleave", function () { area.classList.remove("dropping"); });
+    area.addEventListener("drop", function (event) {
+      area.classList.remove("dropping");
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        event.preventDefault();
+        uploadAll(event.dataTransfer.files);
+      }
+    });
+    area.addEventListener("paste", function (event) {
+      var files = event.clipboardData ? event.clipboardData.files : null;
+      if (files && files.length) {
+        event.preventDefault();
+        uploadAll(files);
+      }
+    });
+  });
+
   // Quote the selected text (or the whole post) into the reply box on the same page.
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a.quote-link");

@@ -152,7 +152,7 @@ def test_a_file_is_exactly_as_visible_as_the_posts_that_hold_it(
         {None: 404, "pat": 404, "ana": 200, "staffer": 200}
     with db.read() as session:
         assert session.scalar(select(PostUpload.upload_id)) == upload["id"]
-    assert ana is not None
+        assert session.get(User, ana.id).username == "ana"
 
 
 def test_an_edit_that_removes_the_file_takes_it_out_of_reach(client, make_client, db, make_user, make_category):
@@ -248,4 +248,29 @@ def test_a_post_cannot_reach_a_file_by_a_name_that_does_not_exist(client, member
                           headers={"X-CSRF-Token": member}).json()
     cooked = client.get(f"/posts/{created['id']}.json").json()["cooked"]
     assert "upload://" not in cooked and "/uploads/" not in cooked
-    assert Post is not None
+
+
+def test_the_composer_attaches_files_without_scripts(client, member, db, make_user, make_category, make_topic):
+    with db.read() as session:
+        author = session.scalar(select(User).where(User.username == "ana"))
+    topic = make_topic(author, make_category("Reports"), title="Annual report on worker co-operatives")
+    path = f"/t/{topic.slug}/{topic.id}"
+    token = csrf_of(client, path)
+    page = client.get(path).text
+    assert 'enctype="multipart/form-data"' in page and 'type="file" id="reply-files" name="files" multiple' in page
+    r = client.post(f"/t/{topic.id}/reply", data={"raw": "The annex, as promised.", "csrf_token": token},
+                    files=[("files", ("annex.pdf", _pdf(), "application/pdf"))], follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with db.read() as session:
+        reply = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == 2))
+        upload = session.scalar(select(Upload))
+    assert reply.raw.startswith("The annex, as promised.\n\n[annex.pdf|attachment](upload://")
+    assert 'class="attachment"' in reply.cooked and upload.original_filename == "annex.pdf"
+
+    refused = client.post(f"/t/{topic.id}/reply", data={"raw": "And the logo.", "csrf_token": token},
+                          files=[("files", ("logo.svg", b"<svg/>", "image/svg+xml"))], follow_redirects=False)
+    assert refused.status_code == 422
+    assert "“logo.svg” was not attached: Files of this type cannot be attached." in refused.text
+    assert "And the logo." in refused.text  # the text is kept
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Post).where(Post.topic_id == topic.id)) == 2

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 
-from forum import TEMPLATES_DIR, auth, labels, languages, notifications, permissions, timezones, urls
+from forum import TEMPLATES_DIR, auth, labels, languages, notifications, permissions, timezones, uploads, urls
 from forum.i18n import available_locales, js_catalog, language_name, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 from forum.permissions import Viewer
@@ -143,6 +143,8 @@ class Renderer:
             "current_user": user,
             "settings": self.settings,
             "site_title": self.settings.site_title,
+            "upload_accept": ",".join("." + e for e in sorted(self.settings.allowed_extensions)),
+            "upload_max_size": uploads.human_size(self.settings.max_upload_bytes),
             # A page kept in the anonymous page cache is shown to many visitors: it carries no token.
             "csrf_token": (token := "" if shared else auth.csrf_token_for(self.secret_key, binding)),
             "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{token}">'),

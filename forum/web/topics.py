@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -19,6 +19,7 @@ from forum import (
     reading,
     tracking,
     translations,
+    uploads,
     urls,
     visits,
 )
@@ -340,10 +341,12 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
               settings: SettingsDep, limiter: LimiterDep,
               title: Annotated[str, Form()] = "", raw: Annotated[str, Form()] = "",
               category: Annotated[str, Form()] = "", language: Annotated[str, Form()] = "",
-              preview: Annotated[str, Form()] = "", draft_sequence: Annotated[str, Form()] = ""):
+              preview: Annotated[str, Form()] = "", draft_sequence: Annotated[str, Form()] = "",
+              files: Annotated[list[UploadFile], File()] = []):  # noqa: B006 (FastAPI copies defaults)
     form = {"title": title, "raw": raw, "category": category, "language": language}
     context = {"choices": permissions.creatable_categories(session, viewer), "form": form}
     try:
+        raw = _attach(write, viewer, settings, limiter, files, form)
         if preview:
             shown, draft, errors = _preview_and_keep(
                 session, write, viewer, settings, limiter, raw=raw, key=drafts.NEW_TOPIC, sequence=draft_sequence,
@@ -366,11 +369,13 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
           settings: SettingsDep, limiter: LimiterDep, topic_id: str,
           raw: Annotated[str, Form()] = "", reply_to_post_number: Annotated[str, Form()] = "",
           language: Annotated[str, Form()] = "", preview: Annotated[str, Form()] = "",
-          draft_sequence: Annotated[str, Form()] = ""):
+          draft_sequence: Annotated[str, Form()] = "",
+          files: Annotated[list[UploadFile], File()] = []):  # noqa: B006 (FastAPI copies defaults)
     topic = reading.get_topic(session, viewer, topic_id)
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number, "language": language}
     key = drafts.topic_key(topic.id)
     try:
+        raw = _attach(write, viewer, settings, limiter, files, form)
         if preview:
             permissions.ensure_can_reply_topic(session, viewer, topic)
             shown, draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw, key=key,
@@ -403,11 +408,13 @@ def edit_form(request: Request, session: SessionDep, viewer: UserViewerDep, post
 def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep,
          limiter: LimiterDep, post_id: str, raw: Annotated[str, Form()] = "",
          title: Annotated[str | None, Form()] = None, edit_reason: Annotated[str, Form()] = "", language: Annotated[str, Form()] = "",
-         preview: Annotated[str, Form()] = ""):
+         preview: Annotated[str, Form()] = "",
+         files: Annotated[list[UploadFile], File()] = []):  # noqa: B006 (FastAPI copies defaults)
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     form = {"raw": raw, "title": title or topic.title, "edit_reason": edit_reason, "language": language}
     try:
+        raw = _attach(write, viewer, settings, limiter, files, form)
         if preview:
             shown, _draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw)
             return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form, "errors": errors,
@@ -483,6 +490,25 @@ def _counted_preview(session, write, viewer: Viewer, settings, limiter, raw: str
         with write() as tx:  # short: the count only, cooking happens outside the write lock
             posting.count_preview(tx, settings, viewer, limiter=limiter)
     return posting.preview(session, settings, raw)
+
+
+def _attach(write, viewer: Viewer, settings, limiter, files: list[UploadFile], form: dict) -> str:
+    """The composer's files without scripts: each is stored and its markdown added to the text (in
+    `form` too, so that a refusal later loses nothing). A file refused stops there, with its reason."""
+    raw = form.get("raw", "")
+    for file in files or []:
+        if not file.filename:
+            continue  # the empty part of a file field left empty
+        try:
+            checked = uploads.prepare(settings, viewer, filename=file.filename, source=file.file)
+            with write() as tx:
+                markdown = uploads.markdown_for(uploads.record(tx, settings, viewer, checked, filename=file.filename,
+                                                               limiter=limiter))
+        except ForumError as e:
+            raise ValidationFailed(fields={"files": _("“%(name)s” was not attached: %(reason)s", name=file.filename,
+                                                      reason=e.messages[0])}) from None
+        raw = form["raw"] = (raw.rstrip("\n") + "\n\n" if raw.strip() else "") + markdown + "\n"
+    return raw
 
 
 def _restored(draft: drafts.Kept | None) -> dict:
