@@ -223,7 +223,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_avatars.router)
     app.include_router(web_translations.router)
     app.include_router(web_drafts.router)
-    app.include_router(web_uploads.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)

@@ -95,7 +95,7 @@ def cmd_worker(args) -> int:
     import signal
 
     import forum.emails  # noqa: F401  (notification emails and digests)
-    from forum import events, mail, outbox, proposals, signup_alerts  # noqa: F401  (they register their jobs)
+    from forum import events, mail, outbox, proposals, signup_alerts, uploads  # noqa: F401  (they register their jobs)
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
@@ -107,6 +107,25 @@ def cmd_worker(args) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def cmd_uploads_verify(args) -> int:
+    from forum import uploads
+
+    settings = get_settings()
+    db = _database()
+    try:
+        with db.read() as session:
+            result = uploads.verify(session, settings)
+    finally:
+        db.dispose()
+    for path in result.missing:
+        print(f"missing: {path}")
+    for path in result.damaged:
+        print(f"damaged (content does not match its SHA-1): {path}")
+    print(f"{result.checked} files checked in {settings.uploads_path}: {len(result.missing)} missing, "
+          f"{len(result.damaged)} damaged")
+    return 1 if result.missing or result.damaged else 0
 
 
 def cmd_reindex_search(args) -> int:
@@ -167,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run background jobs (emails, scheduled closes) for several server processes")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("uploads", help="attached files: `forum uploads verify` checks each is there and intact")
+    uploads_sub = p.add_subparsers(dest="uploads_command", required=True)
+    v = uploads_sub.add_parser("verify", help="check that every recorded file exists and matches its SHA-1")
+    v.set_defaults(func=cmd_uploads_verify)
 
     p = sub.add_parser("reindex-search", help="rebuild the full-text search index from every post")
     p.set_defaults(func=cmd_reindex_search)

@@ -18,6 +18,7 @@ images and `[name|attachment](upload://….<ext>)` for other files; cooking reso
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -25,20 +26,21 @@ import warnings
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 import filetype
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forum import permissions
+from forum import outbox, pagecache, permissions
 from forum.config import Settings
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import PostUpload, Upload
+from forum.models import Draft, PostUpload, Upload
 from forum.permissions import Viewer
 from forum.ratelimit import RateLimiter
 
@@ -62,6 +64,7 @@ OTHER_TYPES = {
 OOXML_PARTS = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml", "pptx": "ppt/presentation.xml"}
 KEEP_INFO = ("transparency", "duration", "loop", "background", "icc_profile")  # no metadata but these
 CHUNK = 1024 * 1024
+log = logging.getLogger("forum.uploads")
 SHORT_RE = re.compile(r"^([0-9A-Za-z]{1,40})\.([a-z0-9]{1,10})$")
 
 
@@ -457,3 +460,59 @@ def by_short_name(session: Session, viewer: Viewer, name: str) -> Upload:
         raise NotFound()
     return fetchable(session, viewer, sha1, m.group(2))
 
+
+
+# --- upkeep ----------------------------------------------------------------------------------------
+
+ORPHAN_HOURS = 48
+
+
+def _referenced_by_a_draft(session: Session, upload: Upload) -> bool:
+    return session.scalar(select(Draft.id).where(Draft.data.is_not(None), Draft.data.contains(short_name(upload)))
+                          .limit(1)) is not None
+
+
+@outbox.periodic("uploads-orphans", 3600)
+def remove_orphans(db, settings: Settings, now: datetime) -> int:
+    """Files uploaded more than 48 hours ago that no post and no draft refers to are removed, rows
+    first, then the files (a file whose row is gone is never served)."""
+    cutoff = now - timedelta(hours=ORPHAN_HOURS)
+    with db.write() as session:
+        pagecache.quiet(session)  # nothing any page shows
+        candidates = session.scalars(select(Upload).where(
+            Upload.created_at < cutoff, ~exists().where(PostUpload.upload_id == Upload.id))).all()
+        gone = [u for u in candidates if not _referenced_by_a_draft(session, u)]
+        keys = [k for u in gone for k in (original_key(u), optimized_key(u)) if k]
+        if gone:
+            session.execute(delete(Upload).where(Upload.id.in_([u.id for u in gone]),
+                                                 ~exists().where(PostUpload.upload_id == Upload.id)))
+    store = store_for(settings)
+    for key in keys:
+        store.path(key).unlink(missing_ok=True)
+    if gone:
+        log.info("removed %d uploaded files no post or draft refers to", len(gone))
+    return len(gone)
+
+
+@dataclass
+class Verified:
+    checked: int
+    missing: list[str]
+    damaged: list[str]
+
+
+def verify(session: Session, settings: Settings) -> Verified:
+    """Every recorded file is there and still has the content its name (its SHA-1) says."""
+    store = store_for(settings)
+    result = Verified(0, [], [])
+    for upload in session.scalars(select(Upload).order_by(Upload.id)).yield_per(500):
+        result.checked += 1
+        path = store.path(original_key(upload))
+        if not path.is_file():
+            result.missing.append(str(path))
+        elif _sha1(path) != upload.sha1:
+            result.damaged.append(str(path))
+        key = optimized_key(upload)
+        if key and not store.path(key).is_file():
+            result.missing.append(str(store.path(key)))
+    return result

@@ -274,3 +274,52 @@ def test_the_composer_attaches_files_without_scripts(client, member, db, make_us
     assert "And the logo." in refused.text  # the text is kept
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Post).where(Post.topic_id == topic.id)) == 2
+
+
+def test_files_no_post_or_draft_refers_to_are_removed_after_two_days(client, member, db, settings, make_category):
+    from datetime import timedelta
+
+    from forum import uploads
+    from forum.models import utcnow
+
+    category = make_category("News")
+    posted = _upload(client, "posted.pdf", _pdf(), member).json()
+    drafted = _upload(client, "drafted.txt", b"A draft's file\n", member).json()
+    orphan = _upload(client, "orphan.txt", b"Nobody wants me\n", member).json()
+    client.post("/posts.json", data={"title": "The posted report itself", "category": category.id,
+                                     "raw": posted["markdown"]}, headers={"X-CSRF-Token": member})
+    client.post("/drafts.json", data={"draft_key": "new_topic", "sequence": "0",
+                                      "data": '{"reply": "' + drafted["markdown"] + '"}'},
+                headers={"X-CSRF-Token": member})
+    assert uploads.remove_orphans(db, settings, utcnow()) == 0  # all of them young
+    assert uploads.remove_orphans(db, settings, utcnow() + timedelta(hours=49)) == 1
+    assert client.get(orphan["url"]).status_code == 404
+    assert client.get(posted["url"]).status_code == 200 and client.get(drafted["url"]).status_code == 200
+    with db.read() as session:
+        assert sorted(session.scalars(select(Upload.original_filename))) == ["drafted.txt", "posted.pdf"]
+        kept = uploads.verify(session, settings)
+    assert (kept.checked, kept.missing, kept.damaged) == (2, [], [])
+    assert len([p for p in settings.uploads_path.rglob("*") if p.is_file()]) == 2
+
+
+def test_forum_uploads_verify_reports_missing_and_damaged_files(client, member, db, settings, database_url):
+    import os
+    import subprocess
+    import sys
+
+    one = _upload(client, "one.txt", b"one\n", member).json()
+    two = _upload(client, "two.txt", b"two\n", member).json()
+    root = settings.uploads_path
+
+    def run():
+        env = {**os.environ, "FORUM_DATABASE_URL": database_url, "FORUM_UPLOADS_DIR": str(root)}
+        return subprocess.run([sys.executable, "-m", "forum.cli", "uploads", "verify"], capture_output=True,
+                              text=True, env=env, timeout=60)
+
+    ok = run()
+    assert ok.returncode == 0 and "2 files checked" in ok.stdout and "0 missing, 0 damaged" in ok.stdout
+    (root / one["url"].removeprefix("/uploads/default/")).write_bytes(b"tampered\n")
+    (root / two["url"].removeprefix("/uploads/default/")).unlink()
+    bad = run()
+    assert bad.returncode == 1 and "1 missing, 1 damaged" in bad.stdout
+    assert "damaged (content does not match its SHA-1)" in bad.stdout and "missing: " in bad.stdout

@@ -1,17 +1,23 @@
-"""POST /uploads.json: a file for a post, as Discourse answers it (pydiscourse's upload_image)."""
+"""Files for posts, as Discourse has them: POST /uploads.json (pydiscourse's upload_image), and the
+files themselves under /uploads/default/… and /uploads/short-url/…, each fetch checked against the
+posts that hold the file (permissions.can_fetch_upload), for a browser session or an API key."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import File, Form, UploadFile
+from fastapi import File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from forum import uploads
+from forum import permissions, uploads
 from forum.api.base import api_router
-from forum.deps import LimiterDep, SettingsDep, UserViewerDep, WriteDep
-from forum.errors import ValidationFailed
+from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
+from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import Upload
+from forum.permissions import Viewer
 
 router = api_router()
 
@@ -38,3 +44,61 @@ def create(write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limite
     with write() as tx:
         upload = uploads.record(tx, settings, viewer, checked, filename=file.filename, limiter=limiter)
         return serialize(upload)
+
+
+ORIGINAL_RE = re.compile(r"^([0-9a-f]{40})\.([a-z0-9]{1,10})$")
+OPTIMIZED_RE = re.compile(r"^([0-9a-f]{40})_2_(\d{1,5})x(\d{1,5})\.([a-z0-9]{1,10})$")
+PUBLIC_MAX_AGE = 300
+
+
+def _disposition(upload: Upload) -> str:
+    """Raster images inline; everything else (SVG, HTML, documents) as a download, with a safe name."""
+    kind = "inline" if uploads.is_image(upload) else "attachment"
+    name = upload.original_filename.replace("\r", "").replace("\n", "")
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "file"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _send(request: Request, session, viewer: Viewer, settings, upload: Upload, key: str, etag: str) -> Response:
+    path = uploads.store_for(settings).path(key)
+    if not path.is_file():
+        raise NotFound()
+    public = permissions.can_fetch_upload(session, Viewer(user=None), upload)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={PUBLIC_MAX_AGE}" if public else "private, no-cache",
+        "Content-Disposition": _disposition(upload),
+        "Content-Security-Policy": "sandbox",
+        "X-Content-Type-Options": "nosniff",
+        "Vary": "Cookie",
+    }
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=upload.mime_type, headers=headers)
+
+
+@router.get("/uploads/default/original/1X/{name}")
+def original(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep, name: str):
+    m = ORIGINAL_RE.match(name)
+    if not m:
+        raise NotFound()
+    upload = uploads.fetchable(session, viewer, m.group(1), m.group(2))
+    return _send(request, session, viewer, settings, upload, uploads.original_key(upload), f'"{upload.sha1}"')
+
+
+@router.get("/uploads/default/optimized/1X/{name}")
+def optimized(request: Request, session: SessionDep, viewer: ViewerDep, settings: SettingsDep, name: str):
+    m = OPTIMIZED_RE.match(name)
+    if not m:
+        raise NotFound()
+    upload = uploads.fetchable(session, viewer, m.group(1), m.group(4))
+    key = uploads.optimized_key(upload)
+    if key is None or key != f"optimized/1X/{name}":
+        raise NotFound()
+    return _send(request, session, viewer, settings, upload, key, f'"{upload.sha1}-2"')
+
+
+@router.get("/uploads/short-url/{name}")
+def short(session: SessionDep, viewer: ViewerDep, name: str):
+    upload = uploads.by_short_name(session, viewer, name)
+    return RedirectResponse(uploads.url(upload), status_code=302, headers={"Cache-Control": "private, no-cache"})

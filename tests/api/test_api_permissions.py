@@ -12,7 +12,9 @@ from tests.conftest import SEES, VIEWERS
 def test_api_reads_exactly_what_each_tier_may_see(preset, who, client, db, people, make_category, make_topic,
                                                    make_reply, staff, as_user):
     category = make_category("Secret garden", preset)
-    topic = make_topic(staff, category, title="Seeds for the spring exchange", raw="We swap seeds in March.")
+    seeds = client.post("/uploads.json", headers=as_user(staff), files={"file": ("seed list.txt", b"Tomatoes\n")}).json()
+    topic = make_topic(staff, category, title="Seeds for the spring exchange",
+                       raw="We swap seeds in March. " + seeds["markdown"])
     reply = make_reply(staff, topic, raw="Bring labelled envelopes.")
     headers = {"Accept": JSON} if who == "anonymous" else as_user(people[who])
     allowed = who in SEES[preset]
@@ -27,6 +29,8 @@ def test_api_reads_exactly_what_each_tier_may_see(preset, who, client, db, peopl
                  f"/c/{category.slug}/l/latest.json"):
         assert get(path).status_code == expected, path
     assert get(f"/t/{topic.slug}/{topic.id}").status_code == expected  # the bare path with Accept: JSON
+    assert get(seeds["url"]).status_code == expected, seeds
+    assert get(seeds["short_path"]).status_code == expected
     assert get("/post_action_users.json", id=reply.id, post_action_type_id=2).status_code == expected
 
     for path, params in (("/latest.json", {}), ("/top.json", {}), ("/posts.json", {}), ("/search.json", {"q": "seeds"}),
