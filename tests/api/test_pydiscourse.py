@@ -192,3 +192,20 @@ def test_feedparser_reads_the_running_server(server, db, forum):
     private = feedparser.parse(f"{server}/t/{s_topic.slug}/{s_topic.id}.rss?token={secret}")
     assert private.status == 200 and not private.bozo and private.entries[0].title == "Pension fund talks"
     assert feedparser.parse(f"{server}/t/{s_topic.slug}/{s_topic.id}.rss").status == 404
+
+
+def test_uploading_with_pydiscourse(server, forum, client_for, tmp_path):
+    from PIL import Image
+
+    ana, bob = client_for(forum["ana"]), client_for(forum["bob"])
+    photo = tmp_path / "lounge.png"
+    Image.new("RGB", (40, 30), (10, 90, 160)).save(photo)
+    upload = ana.upload_image(str(photo), "composer", True)
+    assert upload["original_filename"] == "lounge.png" and (upload["width"], upload["height"]) == (40, 30)
+    assert upload["short_url"].startswith("upload://") and upload["url"].startswith("/uploads/default/original/1X/")
+    ana.create_post(f"The lounge: ![lounge|40x30]({upload['short_url']})", topic_id=forum["secret"].id)
+    member = httpx.get(server + upload["url"], headers={"Api-Key": ana.api_key, "Api-Username": "ana"})
+    assert member.status_code == 200 and member.headers["content-type"] == "image/png"
+    participant = httpx.get(server + upload["url"], headers={"Api-Key": bob.api_key, "Api-Username": "bob"})
+    assert participant.status_code == 404  # the members' lounge is not theirs
+    assert httpx.get(server + upload["url"]).status_code == 404
