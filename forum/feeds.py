@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from forum import events, permissions, proposals, reading, urls
+from forum import events, permissions, proposals, reading, uploads, urls
 from forum.config import Settings
 from forum.i18n import _, translate, translations
 from forum.models import Category, Post, Topic, User, utcnow
@@ -45,6 +45,7 @@ class FeedItem:
     source_title: str | None = None
     flags: dict[str, bool] = field(default_factory=dict)  # discourse:topicPinned and friends
     language: str | None = None  # the post's own (dc:language), where recorded
+    enclosure: tuple[str, str, str] | None = None  # (url, length, type): a file anyone may fetch
 
 
 @dataclass
@@ -100,6 +101,11 @@ class FeedBuilder:
         # Cooked HTML went through the sanitizer when it was written: safe to put in a description as is.
         return Markup(_RELATIVE_URL.sub(lambda m: f'{m.group(1)}="{self.base}/', html))
 
+    def enclosures(self, post_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+        """Post id → its first file as an RSS enclosure, only where a reader with no session may fetch it."""
+        return {pid: (self.url(uploads.url(u)), str(u.filesize), u.mime_type)
+                for pid, u in uploads.public_files(self.session, post_ids).items()}
+
     # --- topic lists --------------------------------------------------------------------------
 
     def _topic_items(self, topics: list[Topic]) -> list[FeedItem]:
@@ -109,6 +115,7 @@ class FeedBuilder:
                                         self.locale)
         event_notes |= proposals.feed_notes(self.session, [t.id for t in topics], self.gettext,
                                             self.locale)
+        files = self.enclosures([p.id for p in firsts.values() if p is not None])
         items = []
         for topic in topics:
             first = firsts.get(topic.id)
@@ -131,6 +138,7 @@ class FeedBuilder:
                 flags={"topicPinned": topic.pinned or topic.pinned_globally, "topicClosed": topic.closed,
                        "topicArchived": topic.archived},
                 language=first.language if readable and first is not None else None,
+                enclosure=files.get(first.id) if readable and first is not None else None,
             ))
         return items
 
@@ -166,6 +174,7 @@ class FeedBuilder:
         description = topic.title
         if first is not None and permissions.can_read_post(self.session, self.viewer, first, topic):
             description = first.raw[:500]
+        files = self.enclosures([p.id for p in posts if p.deleted_at is None])
         items = []
         for post in posts:
             link = self.url(urls.post_url(topic, post.post_number))
@@ -177,16 +186,19 @@ class FeedBuilder:
                 pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
                 updated=post.updated_at, category=topic.category.name_in(self.locale),
                 source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title, language=post.language,
+                enclosure=files.get(post.id),
             ))
         return self._feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
                     items=items, category=topic.category.name_in(self.locale), built=topic.bumped_at)
 
     def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
+        files = self.enclosures([post.id for post, _topic in rows if post.deleted_at is None])
         return [FeedItem(
             title=self.post_title(post, topic), link=self.url(urls.post_url(topic, post.post_number)),
             description=str(self.absolutize(post.cooked)), creator=post.user.username, pub_date=post.created_at,
             guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name_in(self.locale),
             source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title, language=post.language,
+            enclosure=files.get(post.id),
         ) for post, topic in rows]
 
     def posts(self) -> Feed:
@@ -246,6 +258,8 @@ def render(feed: Feed, *, self_url: str, language: str) -> bytes:
         _add(item, "description", entry.description)
         _add(item, "link", entry.link)
         _add(item, "pubDate", rfc2822(entry.pub_date))
+        if entry.enclosure:
+            _add(item, "enclosure", url=entry.enclosure[0], length=entry.enclosure[1], type=entry.enclosure[2])
         for name, value in entry.flags.items():
             _add(item, f"{{{DISCOURSE}}}{name}", "Yes" if value else "No")
         _add(item, "guid", entry.guid, isPermaLink="false")

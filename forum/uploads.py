@@ -440,6 +440,21 @@ def link_post(session: Session, post_id: int, upload_ids: Iterable[int]) -> None
         session.add(PostUpload(post_id=post_id, upload_id=uid))
 
 
+def public_files(session: Session, post_ids: list[int]) -> dict[int, Upload]:
+    """For feeds: each post's first file that a reader without an account may fetch (a feed reader
+    sends no session, so a file only members may fetch is no use to it, and is not named)."""
+    if not post_ids:
+        return {}
+    anonymous = Viewer(user=None)
+    found: dict[int, Upload] = {}
+    for post_id, upload in session.execute(select(PostUpload.post_id, Upload).join(Upload, Upload.id == PostUpload.upload_id)
+                                           .where(PostUpload.post_id.in_(post_ids))
+                                           .order_by(PostUpload.post_id, Upload.id)):
+        if post_id not in found and permissions.can_fetch_upload(session, anonymous, upload):
+            found[post_id] = upload
+    return found
+
+
 def find(session: Session, sha1: str, extension: str) -> Upload | None:
     upload = session.scalar(select(Upload).where(Upload.sha1 == sha1))
     return upload if upload is not None and upload.extension == extension else None

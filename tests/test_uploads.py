@@ -323,3 +323,37 @@ def test_forum_uploads_verify_reports_missing_and_damaged_files(client, member, 
     bad = run()
     assert bad.returncode == 1 and "1 missing, 1 damaged" in bad.stdout
     assert "damaged (content does not match its SHA-1)" in bad.stdout and "missing: " in bad.stdout
+
+
+def test_feeds_carry_a_file_as_an_enclosure_only_where_their_reader_may_fetch_it(
+        client, make_client, db, make_user, make_category):
+    import feedparser
+
+    from forum import feedtokens
+
+    make_user("ana", tier="member")
+    news, lounge = make_category("News"), make_category("Members' lounge", "members_only")
+    login(client, "ana")
+    token = csrf_of(client, "/latest")
+    public = _upload(client, "newsletter.pdf", _pdf(), token).json()
+    private = _upload(client, "minutes.txt", b"Minutes of the board\n", token).json()
+    for title, category, upload in (("The March newsletter is out", news, public),
+                                    ("Minutes of the board meeting", lounge, private)):
+        client.post("/posts.json", data={"title": title, "category": category.id, "raw": upload["markdown"]},
+                    headers={"X-CSRF-Token": token})
+    reader = make_client()
+    feed = feedparser.parse(reader.get("/latest.rss").content)
+    (entry,) = feed.entries
+    assert [dict(e) for e in entry.enclosures] == [{"href": f"http://testserver{public['url']}",
+                                                    "length": str(public["filesize"]), "type": "application/pdf"}]
+    assert reader.get(entry.enclosures[0]["href"].removeprefix("http://testserver")).status_code == 200
+
+    with db.write() as session:
+        ana = session.scalar(select(User).where(User.username == "ana"))
+        secret = feedtokens.create_feed_token(session, Viewer(ana), scope="all").secret
+    private_feed = feedparser.parse(reader.get(f"/latest.rss?token={secret}").content)
+    by_title = {e.title: e for e in private_feed.entries}
+    assert set(by_title) == {"The March newsletter is out", "Minutes of the board meeting"}
+    assert by_title["The March newsletter is out"].enclosures
+    assert not by_title["Minutes of the board meeting"].enclosures  # its reader could not fetch it
+    assert reader.get(private["url"]).status_code == 404
