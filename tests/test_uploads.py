@@ -357,3 +357,28 @@ def test_feeds_carry_a_file_as_an_enclosure_only_where_their_reader_may_fetch_it
     assert by_title["The March newsletter is out"].enclosures
     assert not by_title["Minutes of the board meeting"].enclosures  # its reader could not fetch it
     assert reader.get(private["url"]).status_code == 404
+
+
+@pytest.mark.server
+def test_two_servers_sharing_the_directory_serve_each_others_files(database_url, db, make_user, make_category,
+                                                                    staff, tmp_path):
+    import httpx
+
+    from forum import apikeys
+    from tests.server import running_server
+
+    make_user("ana", tier="member")
+    category = make_category("Members' lounge", "members_only")
+    shared = {"FORUM_UPLOADS_DIR": str(tmp_path / "shared-uploads")}
+    with db.write() as session:
+        secret = apikeys.create_api_key(session, Viewer(staff), description="two servers", username="ana").secret
+    headers = {"Api-Key": secret, "Api-Username": "ana"}
+    with running_server(database_url, env=shared) as first, running_server(database_url, env=shared) as second:
+        upload = httpx.post(f"{first}/uploads.json", headers=headers, files={"file": ("plan.pdf", _pdf())},
+                            timeout=30).json()
+        created = httpx.post(f"{second}/posts.json", headers=headers, timeout=30,
+                             data={"title": "The housing plan, attached", "category": category.id,
+                                   "raw": upload["markdown"]}).json()
+        assert "/uploads/default/original/1X/" in created["cooked"]
+        assert httpx.get(second + upload["url"], headers=headers, timeout=30).content == _pdf()
+        assert httpx.get(second + upload["url"], timeout=30).status_code == 404  # and only for those who may
