@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # SQLite file (or the working directory); several hosts share it (e.g. over NFS).
     uploads_dir: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
-    upload_extensions: str = "jpg,jpeg,png,gif,webp,avif,pdf,odt,ods,odp,docx,xlsx,pptx,csv,txt"
+    upload_extensions: str = "jpg,jpeg,png,gif,webp,avif,heic,heif,pdf,odt,ods,odp,docx,xlsx,pptx,csv,txt"
     uploads_per_day: int = 50  # per person; staff are exempt; 0: no limit
     max_image_pixels: int = 40_000_000
     max_image_frames: int = 300

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import filetype
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,9 @@ from forum.ratelimit import RateLimiter
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
                "webp": "image/webp", "avif": "image/avif"}
+# Phones' HEIC/HEIF photos are turned into JPEG, which every browser shows.
+CONVERTED = {"heic": ("image/heic", "image/heif"), "heif": ("image/heif", "image/heic")}
+pillow_heif.register_heif_opener()
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP",
                "image/avif": "AVIF"}
 OTHER_TYPES = {
@@ -250,10 +254,16 @@ def _check_document(path: Path, extension: str) -> str:
 
 
 def _clean_image(settings: Settings, path: Path, extension: str, scratch: Path) -> Checked:
-    mime = IMAGE_TYPES[extension]
     kind = filetype.guess(str(path))
-    if kind is None or kind.mime != mime:
-        raise _not_what_it_says(extension)
+    if extension in CONVERTED:
+        if kind is None or kind.mime not in CONVERTED[extension]:
+            raise _not_what_it_says(extension)
+        source_format, extension = "HEIF", "jpg"
+    else:
+        if kind is None or kind.mime != IMAGE_TYPES[extension]:
+            raise _not_what_it_says(extension)
+        source_format = None
+    mime = IMAGE_TYPES[extension]
     too_big = ValidationFailed(_("This image is too large: at most %(n)s million pixels.",
                                  n=settings.max_image_pixels // 1_000_000))
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
@@ -261,7 +271,7 @@ def _clean_image(settings: Settings, path: Path, extension: str, scratch: Path) 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                if img.format != PIL_FORMATS[mime]:
+                if img.format != (source_format or PIL_FORMATS[mime]):
                     raise _not_what_it_says(extension)
                 if img.width * img.height > settings.max_image_pixels:
                     raise too_big
@@ -329,7 +339,7 @@ def prepare(settings: Settings, viewer: Viewer, *, filename: str, source: Binary
     permissions.ensure_can_upload(viewer)
     extension = _extension(filename)
     allowed = settings.allowed_extensions
-    if extension not in allowed or extension not in {**IMAGE_TYPES, **OTHER_TYPES}:
+    if extension not in allowed or extension not in {**IMAGE_TYPES, **OTHER_TYPES, **CONVERTED}:
         raise ValidationFailed(_("Files of this type cannot be attached. Allowed: %(list)s.",
                                  list=", ".join(sorted(allowed))))
     scratch = store_for(settings).scratch()
@@ -338,7 +348,7 @@ def prepare(settings: Settings, viewer: Viewer, *, filename: str, source: Binary
         size = _copy_limited(source, raw, settings.max_upload_bytes)
         if size == 0:
             raise ValidationFailed(_("This file is empty."))
-        if extension in IMAGE_TYPES:
+        if extension in IMAGE_TYPES or extension in CONVERTED:
             checked = _clean_image(settings, raw, extension, scratch)
             raw.unlink(missing_ok=True)
             return checked
@@ -365,7 +375,10 @@ def record(session: Session, settings: Settings, viewer: Viewer, checked: Checke
         existing = session.scalar(select(Upload).where(Upload.sha1 == sha1))
         if existing is not None:
             return existing
-        upload = Upload(user_id=viewer.user.id, sha1=sha1, original_filename=Path(filename).name[:255] or "file",
+        name = Path(filename).name or "file"
+        if _extension(name) != checked.extension and _extension(name) in CONVERTED:
+            name = name.rsplit(".", 1)[0] + "." + checked.extension  # IMG_0042.heic, now a JPEG
+        upload = Upload(user_id=viewer.user.id, sha1=sha1, original_filename=name[:255],
                         extension=checked.extension, mime_type=checked.mime_type,
                         filesize=checked.path.stat().st_size, width=checked.width, height=checked.height)
         if checked.optimized_size:

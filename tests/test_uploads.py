@@ -382,3 +382,23 @@ def test_two_servers_sharing_the_directory_serve_each_others_files(database_url,
         assert "/uploads/default/original/1X/" in created["cooked"]
         assert httpx.get(second + upload["url"], headers=headers, timeout=30).content == _pdf()
         assert httpx.get(second + upload["url"], timeout=30).status_code == 404  # and only for those who may
+
+
+def test_a_phones_heic_photo_becomes_a_jpeg_without_its_location(client, member):
+    from PIL import Image as PILImage
+
+    img = PILImage.new("RGB", (300, 200), (10, 120, 90))
+    exif = PILImage.Exif()
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (45.0, 27.0, 0.0)})
+    heic = io.BytesIO()
+    img.save(heic, "HEIF", exif=exif.tobytes())
+    r = _upload(client, "IMG_0042.HEIC", heic.getvalue(), member)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["extension"], body["original_filename"], body["width"]) == ("jpg", "IMG_0042.jpg", 300)
+    served = client.get(body["url"])
+    assert served.headers["content-type"] == "image/jpeg"
+    shown = PILImage.open(io.BytesIO(served.content))
+    assert shown.format == "JPEG" and not shown.getexif().get_ifd(GPS_IFD)
+    fake = _upload(client, "IMG_0043.heic", _jpeg(), member)
+    assert fake.status_code == 422 and "not really a .heic file" in fake.json()["errors"][0]
