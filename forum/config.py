@@ -86,11 +86,11 @@ class Settings(BaseSettings):
     event_reminder_hours: float = 24
 
     # Files attached to posts (forum/uploads.py). The directory defaults to `uploads` beside the
-    # SQLite file (or the working directory); several hosts share it (e.g. over NFS).
+    # SQLite file (or the working directory); several hosts share it (e.g. over NFS). The size and
+    # the kinds are ceilings: admins choose within them (forum/policy.py), and the daily quota.
     uploads_dir: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
     upload_extensions: str = "jpg,jpeg,png,gif,webp,avif,heic,heif,pdf,odt,ods,odp,docx,xlsx,pptx,csv,txt"
-    uploads_per_day: int = 50  # per person; staff are exempt; 0: no limit
     max_image_pixels: int = 40_000_000
     max_image_frames: int = 300
     optimized_image_width: int = 1000

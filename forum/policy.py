@@ -32,7 +32,12 @@ LIMITS = {
     "invite_quota_participant": (0, 1000),
     "invite_quota_worker": (0, 1000),
     "invite_quota_member": (0, 1000),
+    "upload_max_mb": (1, 1024),
+    "uploads_per_day": (0, 100000),
 }
+# Settings that are lists of file extensions, one per tier (the kinds each tier may attach).
+EXTENSION_LISTS = ("upload_extensions_participant", "upload_extensions_worker", "upload_extensions_member")
+DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,webp,avif,heic,heif,pdf,odt,ods,odp,docx,xlsx,pptx,csv,txt"
 
 
 @dataclass
@@ -50,9 +55,23 @@ class Policy:
     invite_quota_participant: int = 0
     invite_quota_worker: int = 0
     invite_quota_member: int = 0
+    # Files: the largest one may attach (within FORUM_MAX_UPLOAD_BYTES), how many a day (staff
+    # exempt; 0: no limit), and which kinds each tier may attach (within FORUM_UPLOAD_EXTENSIONS).
+    upload_max_mb: int = 10
+    uploads_per_day: int = 50
+    upload_extensions_participant: str = DEFAULT_EXTENSIONS
+    upload_extensions_worker: str = DEFAULT_EXTENSIONS
+    upload_extensions_member: str = DEFAULT_EXTENSIONS
 
     def invite_quota(self, tier: str) -> int:
         return int(getattr(self, f"invite_quota_{tier}", 0))
+
+    def upload_extensions(self, tier: str | None) -> set[str]:
+        return parse_extensions(getattr(self, f"upload_extensions_{tier or 'member'}", DEFAULT_EXTENSIONS))
+
+
+def parse_extensions(text: str) -> set[str]:
+    return {e.strip().lower().lstrip(".") for e in text.replace(" ", ",").split(",") if e.strip()}
 
 
 def load(session: Session) -> Policy:
@@ -66,6 +85,8 @@ def load(session: Session) -> Policy:
         if name == "signup_mode":
             if value in SIGNUP_MODES:
                 policy.signup_mode = value
+        elif name in EXTENSION_LISTS:
+            setattr(policy, name, value)
         else:
             try:
                 setattr(policy, name, int(value))

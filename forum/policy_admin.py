@@ -30,6 +30,13 @@ def save(session: Session, viewer, values: dict[str, str]) -> policy.Policy:
                 errors[f.name] = _("Choose a sign-up mode.")
                 continue
             value: object = raw
+        elif f.name in policy.EXTENSION_LISTS:
+            chosen = policy.parse_extensions(raw)
+            unknown = sorted(chosen - policy.parse_extensions(policy.DEFAULT_EXTENSIONS))
+            if unknown:
+                errors[f.name] = _("These kinds of file cannot be allowed: %(list)s.", list=", ".join(unknown))
+                continue
+            value = ",".join(sorted(chosen))
         else:
             low, high = policy.LIMITS[f.name]
             try:

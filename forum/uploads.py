@@ -37,7 +37,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forum import outbox, pagecache, permissions
+from forum import outbox, pagecache, permissions, policy
 from forum.config import Settings
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _
@@ -325,27 +325,43 @@ def _save(img: Image.Image, out: Path, fmt: str, animated: bool) -> None:
 
 # --- the service -----------------------------------------------------------------------------------
 
-def check_quota(limiter: RateLimiter | None, session: Session, settings: Settings, viewer: Viewer) -> None:
+@dataclass
+class Limits:
+    """What this person may attach now: the site's settings (the ceiling) within the admins' policy."""
+
+    max_bytes: int
+    extensions: set[str]
+    per_day: int
+
+
+def limits(session: Session | None, settings: Settings, viewer: Viewer) -> Limits:
+    site = policy.load(session) if session is not None else policy.Policy()
+    known = {*IMAGE_TYPES, *OTHER_TYPES, *CONVERTED}
+    return Limits(max_bytes=min(settings.max_upload_bytes, site.upload_max_mb * 1024 * 1024),
+                  extensions=site.upload_extensions(viewer.tier if not viewer.is_staff else "member")
+                  & settings.allowed_extensions & known,
+                  per_day=site.uploads_per_day)
+
+
+def check_quota(limiter: RateLimiter | None, session: Session, viewer: Viewer, allowed: Limits) -> None:
     if limiter is None or permissions.exempt_from_upload_quota(viewer):
         return
     assert viewer.user is not None
-    limiter.hit(session, f"upload:{viewer.user.id}", settings.uploads_per_day, 86400,
-                _("You have reached today's limit of %(n)s files. Please try again tomorrow.",
-                  n=settings.uploads_per_day))
+    limiter.hit(session, f"upload:{viewer.user.id}", allowed.per_day, 86400,
+                _("You have reached today's limit of %(n)s files. Please try again tomorrow.", n=allowed.per_day))
 
 
-def prepare(settings: Settings, viewer: Viewer, *, filename: str, source: BinaryIO) -> Checked:
+def prepare(settings: Settings, viewer: Viewer, allowed: Limits, *, filename: str, source: BinaryIO) -> Checked:
     """Check and clean a file before anything is recorded (no database work: it may take a while)."""
     permissions.ensure_can_upload(viewer)
     extension = _extension(filename)
-    allowed = settings.allowed_extensions
-    if extension not in allowed or extension not in {**IMAGE_TYPES, **OTHER_TYPES, **CONVERTED}:
+    if extension not in allowed.extensions:
         raise ValidationFailed(_("Files of this type cannot be attached. Allowed: %(list)s.",
-                                 list=", ".join(sorted(allowed))))
+                                 list=", ".join(sorted(allowed.extensions))))
     scratch = store_for(settings).scratch()
     raw = Path(tempfile.mkstemp(dir=scratch, suffix=".part")[1])
     try:
-        size = _copy_limited(source, raw, settings.max_upload_bytes)
+        size = _copy_limited(source, raw, allowed.max_bytes)
         if size == 0:
             raise ValidationFailed(_("This file is empty."))
         if extension in IMAGE_TYPES or extension in CONVERTED:
@@ -364,13 +380,13 @@ def discard(checked: Checked) -> None:
         checked.optimized.unlink(missing_ok=True)
 
 
-def record(session: Session, settings: Settings, viewer: Viewer, checked: Checked, *, filename: str,
-           limiter: RateLimiter | None = None) -> Upload:
+def record(session: Session, settings: Settings, viewer: Viewer, checked: Checked, allowed: Limits, *,
+           filename: str, limiter: RateLimiter | None = None) -> Upload:
     """Store a prepared file and its row (in the caller's transaction); the same content twice is one
     upload. The quota counts each call."""
     assert viewer.user is not None
     try:
-        check_quota(limiter, session, settings, viewer)
+        check_quota(limiter, session, viewer, allowed)
         sha1 = _sha1(checked.path)
         existing = session.scalar(select(Upload).where(Upload.sha1 == sha1))
         if existing is not None:

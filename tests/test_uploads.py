@@ -15,6 +15,12 @@ from forum.models import Post, PostUpload, Upload, User
 from forum.permissions import Viewer
 from tests.conftest import csrf_of, login
 
+
+def html_text(page: str) -> str:
+    import html
+
+    return html.unescape(page)
+
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
 
@@ -210,12 +216,47 @@ def test_decompression_bombs_and_oversized_bodies_are_refused_before_decoding(cl
     assert _no_files_stored(settings)
 
 
-def test_uploads_need_an_account_and_count_against_a_daily_quota(client, make_client, member, settings):
+def test_uploads_need_an_account_and_count_against_a_daily_quota(client, make_client, member, db):
+    from forum.models import SiteSetting
+
     visitor = make_client()
     assert _upload(visitor, "a.pdf", _pdf(), csrf_of(visitor, "/login")).status_code in (401, 403)
-    settings.uploads_per_day = 2
-    answers = [_upload(client, f"{n}.txt", f"Delegates list {n}\n".encode(), member).status_code for n in range(3)]
-    assert answers == [200, 200, 429]
+    with db.write() as session:
+        session.add(SiteSetting(key="policy.uploads_per_day", value="2"))
+    answers = [_upload(client, f"{n}.txt", f"Delegates list {n}\n".encode(), member) for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert "today's limit of 2 files" in answers[2].json()["errors"][0]
+
+
+def test_admins_choose_sizes_kinds_per_tier_and_the_quota(client, make_client, make_user, make_category, staff, db):
+    make_category("News")
+    make_user("pat", tier="participant")
+    make_user("ana", tier="member")
+    login(client, "staffer")
+    token = csrf_of(client, "/admin/settings")
+    page = client.get("/admin/settings").text
+    assert 'id="upload_extensions_participant"' in page and 'id="upload_max_mb" name="upload_max_mb"' in page
+    bad = client.post("/admin/settings", data={"csrf_token": token, "upload_extensions_worker": "pdf, exe, svg"})
+    assert bad.status_code == 422 and "These kinds of file cannot be allowed: exe, svg." in html_text(bad.text)
+    saved = client.post("/admin/settings", data={"csrf_token": token, "upload_extensions_participant": "pdf, txt",
+                                                "upload_max_mb": "1"})
+    assert saved.status_code == 200
+
+    pat = make_client()
+    login(pat, "pat")
+    pat_token = csrf_of(pat, "/latest")
+    refused = _upload(pat, "photo.jpg", _jpeg(), pat_token)
+    assert refused.status_code == 422 and refused.json()["errors"][0] == \
+        "Files of this type cannot be attached. Allowed: pdf, txt."
+    assert _upload(pat, "notes.txt", b"Notes\n", pat_token).status_code == 200
+    big = _upload(pat, "big.pdf", b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 100), pat_token)
+    assert big.status_code == 413 and "1 MB" in big.json()["errors"][0]
+    composer = pat.get("/new-topic").text
+    assert 'accept=".pdf,.txt"' in composer and "You may attach: pdf, txt; up to 1 MB each." in composer
+
+    ana = make_client()
+    login(ana, "ana")
+    assert _upload(ana, "photo.jpg", _jpeg(), csrf_of(ana, "/latest")).status_code == 200  # members keep every kind
 
 
 def test_spreadsheets_and_documents_are_told_apart_by_their_content(client, member):

@@ -35,14 +35,15 @@ def serialize(upload: Upload) -> dict[str, Any]:
 
 
 @router.post("/uploads.json")
-def create(write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
+def create(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
            file: Annotated[UploadFile | None, File()] = None, type: Annotated[str, Form()] = "composer"):
     """`file` (multipart), `type` (`composer`; others are taken as the same), `synchronous` (always)."""
     if file is None or not file.filename:
         raise ValidationFailed(_("Choose a file to upload."))
-    checked = uploads.prepare(settings, viewer, filename=file.filename, source=file.file)
+    allowed = uploads.limits(session, settings, viewer)
+    checked = uploads.prepare(settings, viewer, allowed, filename=file.filename, source=file.file)
     with write() as tx:
-        upload = uploads.record(tx, settings, viewer, checked, filename=file.filename, limiter=limiter)
+        upload = uploads.record(tx, settings, viewer, checked, allowed, filename=file.filename, limiter=limiter)
         return serialize(upload)
 
 

@@ -496,7 +496,8 @@ def _settings_page(request: Request, session, *, errors: dict | None = None, for
     values.setdefault("default_language", site.default)
     return render(request, "mod/settings.html", {"form": values, "errors": errors or {}, "saved": saved,
                                                  "modes": policy.SIGNUP_MODE_LABELS, "tiers": TIERS,
-                                                 "installed": request.app.state.renderer.locales},
+                                                 "installed": request.app.state.renderer.locales,
+                                                 "known_extensions": policy.DEFAULT_EXTENSIONS.replace(",", ", ")},
                   status_code=status_code)
 
 

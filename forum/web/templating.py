@@ -47,6 +47,7 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
     # A category's name and description in the page's language, where an admin gave them.
     env.filters["category_name"] = lambda category: category.name_in(locale) if category is not None else ""
     env.filters["category_description"] = lambda category: category.description_in(locale) if category else ""
+    env.globals["human_size"] = uploads.human_size
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES, language_name=language_name)
     return env
 
@@ -143,8 +144,8 @@ class Renderer:
             "current_user": user,
             "settings": self.settings,
             "site_title": self.settings.site_title,
-            "upload_accept": ",".join("." + e for e in sorted(self.settings.allowed_extensions)),
-            "upload_max_size": uploads.human_size(self.settings.max_upload_bytes),
+            # What the composer's file field may take (read only by pages that show one).
+            "upload_limits": lambda: uploads.limits(getattr(request.state, "db_session", None), self.settings, viewer),
             # A page kept in the anonymous page cache is shown to many visitors: it carries no token.
             "csrf_token": (token := "" if shared else auth.csrf_token_for(self.secret_key, binding)),
             "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{token}">'),

@@ -346,7 +346,7 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
     form = {"title": title, "raw": raw, "category": category, "language": language}
     context = {"choices": permissions.creatable_categories(session, viewer), "form": form}
     try:
-        raw = _attach(write, viewer, settings, limiter, files, form)
+        raw = _attach(session, write, viewer, settings, limiter, files, form)
         if preview:
             shown, draft, errors = _preview_and_keep(
                 session, write, viewer, settings, limiter, raw=raw, key=drafts.NEW_TOPIC, sequence=draft_sequence,
@@ -375,7 +375,7 @@ def reply(request: Request, session: SessionDep, write: WriteDep, viewer: UserVi
     form = {"raw": raw, "reply_to_post_number": reply_to_post_number, "language": language}
     key = drafts.topic_key(topic.id)
     try:
-        raw = _attach(write, viewer, settings, limiter, files, form)
+        raw = _attach(session, write, viewer, settings, limiter, files, form)
         if preview:
             permissions.ensure_can_reply_topic(session, viewer, topic)
             shown, draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw, key=key,
@@ -414,7 +414,7 @@ def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     form = {"raw": raw, "title": title or topic.title, "edit_reason": edit_reason, "language": language}
     try:
-        raw = _attach(write, viewer, settings, limiter, files, form)
+        raw = _attach(session, write, viewer, settings, limiter, files, form)
         if preview:
             shown, _draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw)
             return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form, "errors": errors,
@@ -492,18 +492,21 @@ def _counted_preview(session, write, viewer: Viewer, settings, limiter, raw: str
     return posting.preview(session, settings, raw)
 
 
-def _attach(write, viewer: Viewer, settings, limiter, files: list[UploadFile], form: dict) -> str:
+def _attach(session, write, viewer: Viewer, settings, limiter, files: list[UploadFile], form: dict) -> str:
     """The composer's files without scripts: each is stored and its markdown added to the text (in
     `form` too, so that a refusal later loses nothing). A file refused stops there, with its reason."""
     raw = form.get("raw", "")
+    allowed = None
     for file in files or []:
         if not file.filename:
             continue  # the empty part of a file field left empty
         try:
-            checked = uploads.prepare(settings, viewer, filename=file.filename, source=file.file)
+            if allowed is None:
+                allowed = uploads.limits(session, settings, viewer)
+            checked = uploads.prepare(settings, viewer, allowed, filename=file.filename, source=file.file)
             with write() as tx:
-                markdown = uploads.markdown_for(uploads.record(tx, settings, viewer, checked, filename=file.filename,
-                                                               limiter=limiter))
+                markdown = uploads.markdown_for(uploads.record(tx, settings, viewer, checked, allowed,
+                                                               filename=file.filename, limiter=limiter))
         except ForumError as e:
             raise ValidationFailed(fields={"files": _("“%(name)s” was not attached: %(reason)s", name=file.filename,
                                                       reason=e.messages[0])}) from None
