@@ -123,7 +123,8 @@ def cmd_uploads_verify(args) -> int:
         print(f"missing: {path}")
     for path in result.damaged:
         print(f"damaged (content does not match its SHA-1): {path}")
-    print(f"{result.checked} files checked in {settings.uploads_path}: {len(result.missing)} missing, "
+    where = f"s3://{settings.uploads_s3_bucket}" if settings.uploads_s3_bucket else settings.uploads_path
+    print(f"{result.checked} files checked in {where}: {len(result.missing)} missing, "
           f"{len(result.damaged)} damaged")
     return 1 if result.missing or result.damaged else 0
 

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # SQLite file (or the working directory); several hosts share it (e.g. over NFS). The size and
     # the kinds are ceilings: admins choose within them (forum/policy.py), and the daily quota.
     uploads_dir: str = ""
+    # An S3-compatible bucket instead of the directory (credentials: the usual AWS_* variables).
+    uploads_s3_bucket: str = ""
+    uploads_s3_endpoint_url: str = ""
+    uploads_s3_region: str = ""
+    uploads_s3_prefix: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
     upload_extensions: str = "jpg,jpeg,png,gif,webp,avif,heic,heif,pdf,odt,ods,odp,docx,xlsx,pptx,csv,txt"
     max_image_pixels: int = 40_000_000

@@ -307,6 +307,11 @@ def ensure_can_upload(viewer: Viewer) -> None:
         raise Forbidden(why)
 
 
+def upload_tier(viewer: Viewer) -> str | None:
+    """Whose list of allowed kinds of file applies: the viewer's tier; staff attach as members do."""
+    return "member" if viewer.is_staff else viewer.tier
+
+
 def exempt_from_upload_quota(viewer: Viewer) -> bool:
     return viewer.is_staff
 

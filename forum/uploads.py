@@ -181,8 +181,107 @@ class LocalStore:
             return
         os.replace(source, target)
 
+    def remove(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
 
-def store_for(settings: Settings) -> LocalStore:
+    def digest(self, key: str) -> str | None:
+        """The SHA-1 of what is stored under `key`, or None when nothing is."""
+        path = self.path(key)
+        return _sha1(path) if path.is_file() else None
+
+    def response(self, key: str, *, media_type: str, headers: dict[str, str], range_header: str | None):
+        from starlette.responses import FileResponse
+
+        path = self.path(key)
+        if not path.is_file():
+            raise NotFound()
+        return FileResponse(path, media_type=media_type, headers=headers)  # answers Range itself
+
+
+class S3Store:
+    """Files in a bucket of an S3-compatible store (`FORUM_UPLOADS_S3_BUCKET`), shared by every host.
+
+    Files are checked and cleaned in a local scratch directory first, then sent to the bucket;
+    reading goes through the forum (each fetch is checked), streamed, Range passed on."""
+
+    def __init__(self, settings: Settings):
+        import boto3
+
+        self.bucket, self.prefix = settings.uploads_s3_bucket, settings.uploads_s3_prefix.strip("/")
+        self.client = boto3.client("s3", endpoint_url=settings.uploads_s3_endpoint_url or None,
+                                   region_name=settings.uploads_s3_region or None)
+        self.local = settings.uploads_path
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def scratch(self) -> Path:
+        path = self.local / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError:
+            return False
+
+    def put(self, key: str, source: Path) -> None:
+        try:
+            if not self.exists(key):
+                self.client.upload_file(str(source), self.bucket, self._key(key))
+        finally:
+            source.unlink(missing_ok=True)
+
+    def remove(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def digest(self, key: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except ClientError:
+            return None
+        h = hashlib.sha1(usedforsecurity=False)
+        for chunk in body.iter_chunks(CHUNK):
+            h.update(chunk)
+        return h.hexdigest()
+
+    def response(self, key: str, *, media_type: str, headers: dict[str, str], range_header: str | None):
+        from botocore.exceptions import ClientError
+        from starlette.responses import Response, StreamingResponse
+
+        args = {"Bucket": self.bucket, "Key": self._key(key)}
+        if range_header:
+            args["Range"] = range_header
+        try:
+            obj = self.client.get_object(**args)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "InvalidRange":
+                return Response(status_code=416, headers=headers)
+            raise NotFound() from None
+        out = {**headers, "Content-Length": str(obj["ContentLength"]), "Accept-Ranges": "bytes"}
+        status = 200
+        if obj.get("ContentRange") and range_header:
+            out["Content-Range"], status = obj["ContentRange"], 206
+        return StreamingResponse(obj["Body"].iter_chunks(64 * 1024), status_code=status, media_type=media_type,
+                                 headers=out)
+
+
+_s3_stores: dict[tuple, S3Store] = {}
+
+
+def store_for(settings: Settings) -> LocalStore | S3Store:
+    if settings.uploads_s3_bucket:
+        ident = (settings.uploads_s3_bucket, settings.uploads_s3_endpoint_url, settings.uploads_s3_region,
+                 settings.uploads_s3_prefix, str(settings.uploads_path))
+        if ident not in _s3_stores:
+            _s3_stores[ident] = S3Store(settings)
+        return _s3_stores[ident]
     return LocalStore(settings.uploads_path)
 
 
@@ -338,7 +437,7 @@ def limits(session: Session | None, settings: Settings, viewer: Viewer) -> Limit
     site = policy.load(session) if session is not None else policy.Policy()
     known = {*IMAGE_TYPES, *OTHER_TYPES, *CONVERTED}
     return Limits(max_bytes=min(settings.max_upload_bytes, site.upload_max_mb * 1024 * 1024),
-                  extensions=site.upload_extensions(viewer.tier if not viewer.is_staff else "member")
+                  extensions=site.upload_extensions(permissions.upload_tier(viewer))
                   & settings.allowed_extensions & known,
                   per_day=site.uploads_per_day)
 
@@ -532,7 +631,7 @@ def remove_orphans(db, settings: Settings, now: datetime) -> int:
                                                  ~exists().where(PostUpload.upload_id == Upload.id)))
     store = store_for(settings)
     for key in keys:
-        store.path(key).unlink(missing_ok=True)
+        store.remove(key)
     if gone:
         log.info("removed %d uploaded files no post or draft refers to", len(gone))
     return len(gone)
@@ -551,12 +650,12 @@ def verify(session: Session, settings: Settings) -> Verified:
     result = Verified(0, [], [])
     for upload in session.scalars(select(Upload).order_by(Upload.id)).yield_per(500):
         result.checked += 1
-        path = store.path(original_key(upload))
-        if not path.is_file():
-            result.missing.append(str(path))
-        elif _sha1(path) != upload.sha1:
-            result.damaged.append(str(path))
+        digest = store.digest(original_key(upload))
+        if digest is None:
+            result.missing.append(original_key(upload))
+        elif digest != upload.sha1:
+            result.damaged.append(original_key(upload))
         key = optimized_key(upload)
-        if key and not store.path(key).is_file():
-            result.missing.append(str(store.path(key)))
+        if key and not store.exists(key):
+            result.missing.append(key)
     return result

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from forum import permissions, uploads
 from forum.api.base import api_router
@@ -61,9 +61,6 @@ def _disposition(upload: Upload) -> str:
 
 
 def _send(request: Request, session, viewer: Viewer, settings, upload: Upload, key: str, etag: str) -> Response:
-    path = uploads.store_for(settings).path(key)
-    if not path.is_file():
-        raise NotFound()
     public = permissions.can_fetch_upload(session, Viewer(user=None), upload)
     headers = {
         "ETag": etag,
@@ -75,7 +72,8 @@ def _send(request: Request, session, viewer: Viewer, settings, upload: Upload, k
     }
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return FileResponse(path, media_type=upload.mime_type, headers=headers)
+    return uploads.store_for(settings).response(key, media_type=upload.mime_type, headers=headers,
+                                                range_header=request.headers.get("range"))
 
 
 @router.get("/uploads/default/original/1X/{name}")
