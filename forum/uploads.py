@@ -18,6 +18,7 @@ images and `[name|attachment](upload://….<ext>)` for other files; cooking reso
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -41,7 +42,7 @@ from forum import outbox, pagecache, permissions, policy
 from forum.config import Settings
 from forum.errors import ForumError, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import Draft, PostUpload, Upload
+from forum.models import Draft, PostUpload, Upload, User
 from forum.permissions import Viewer
 from forum.ratelimit import RateLimiter
 
@@ -184,6 +185,9 @@ class LocalStore:
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
     def digest(self, key: str) -> str | None:
         """The SHA-1 of what is stored under `key`, or None when nothing is."""
         path = self.path(key)
@@ -238,6 +242,9 @@ class S3Store:
 
     def remove(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     def digest(self, key: str) -> str | None:
         from botocore.exceptions import ClientError
@@ -524,6 +531,55 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
+# --- profile pictures ------------------------------------------------------------------------------
+
+AVATAR_DIR = "avatars"  # square copies in the sizes pages ask for, made once, kept beside the uploads
+
+
+def set_avatar(session: Session, settings: Settings, viewer: Viewer, user: User, checked: Checked, allowed: Limits,
+               *, filename: str, limiter: RateLimiter | None = None) -> Upload:
+    """Make an uploaded image the person's picture (their own, or anyone's for staff)."""
+    permissions.ensure_can_edit_profile(viewer, user)
+    if checked.mime_type not in PIL_FORMATS:
+        discard(checked)
+        raise ValidationFailed(_("A profile picture must be an image: JPEG, PNG, GIF, WebP, AVIF or HEIC."))
+    upload = record(session, settings, viewer, checked, allowed, filename=filename, limiter=limiter)
+    user.uploaded_avatar_id = upload.id
+    return upload
+
+
+def pick_avatar(session: Session, viewer: Viewer, user: User, upload_id: int | None) -> None:
+    """Discourse's avatar pick: an image already uploaded (one the viewer may fetch) becomes the picture."""
+    permissions.ensure_can_edit_profile(viewer, user)
+    upload = session.get(Upload, upload_id) if upload_id else None
+    if upload is None or not permissions.can_fetch_upload(session, viewer, upload):
+        raise NotFound()
+    if not is_image(upload):
+        raise ValidationFailed(_("A profile picture must be an image: JPEG, PNG, GIF, WebP, AVIF or HEIC."))
+    user.uploaded_avatar_id = upload.id
+
+
+def clear_avatar(session: Session, viewer: Viewer, user: User) -> None:
+    permissions.ensure_can_edit_profile(viewer, user)
+    user.uploaded_avatar_id = None
+
+
+def avatar_png(settings: Settings, upload: Upload, size: int) -> bytes:
+    """The picture as a square PNG of `size` pixels (the middle of it), made once per size."""
+    cache = settings.uploads_path / AVATAR_DIR / f"{upload.sha1}_{size}.png"
+    if cache.is_file():
+        return cache.read_bytes()
+    with Image.open(io.BytesIO(store_for(settings).read_bytes(original_key(upload)))) as img:
+        square = ImageOps.fit(img.convert("RGBA"), (size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    square.save(out, "PNG", optimize=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.part")
+    tmp.write_bytes(out.getvalue())
+    os.replace(tmp, cache)
+    return out.getvalue()
+
+
 # --- posts and files -------------------------------------------------------------------------------
 
 @dataclass
@@ -617,18 +673,20 @@ def _referenced_by_a_draft(session: Session, upload: Upload) -> bool:
 
 @outbox.periodic("uploads-orphans", 3600)
 def remove_orphans(db, settings: Settings, now: datetime) -> int:
-    """Files uploaded more than 48 hours ago that no post and no draft refers to are removed, rows
+    """Files uploaded more than 48 hours ago that no post, draft or profile refers to are removed, rows
     first, then the files (a file whose row is gone is never served)."""
     cutoff = now - timedelta(hours=ORPHAN_HOURS)
     with db.write() as session:
         pagecache.quiet(session)  # nothing any page shows
         candidates = session.scalars(select(Upload).where(
-            Upload.created_at < cutoff, ~exists().where(PostUpload.upload_id == Upload.id))).all()
+            Upload.created_at < cutoff, ~exists().where(PostUpload.upload_id == Upload.id),
+            ~exists().where(User.uploaded_avatar_id == Upload.id))).all()
         gone = [u for u in candidates if not _referenced_by_a_draft(session, u)]
         keys = [k for u in gone for k in (original_key(u), optimized_key(u)) if k]
         if gone:
             session.execute(delete(Upload).where(Upload.id.in_([u.id for u in gone]),
-                                                 ~exists().where(PostUpload.upload_id == Upload.id)))
+                                                 ~exists().where(PostUpload.upload_id == Upload.id),
+                                                 ~exists().where(User.uploaded_avatar_id == Upload.id)))
     store = store_for(settings)
     for key in keys:
         store.remove(key)

@@ -33,12 +33,16 @@ def user_url(user: User | str) -> str:
 
 
 def avatar_template(user: User | str) -> str:
-    """Discourse's `avatar_template` (a literal `{size}`): the same letter avatar everywhere."""
+    """Discourse's `avatar_template` (a literal `{size}`): the person's uploaded picture, or their
+    letter avatar, the same everywhere."""
+    upload_id = getattr(user, "uploaded_avatar_id", None)
+    if upload_id and not isinstance(user, str):
+        return f"/user_avatar/default/{quote(user.username.lower(), safe='')}/{{size}}/{upload_id}_2.png"
     return avatars.template(user if isinstance(user, str) else user.username)
 
 
 def avatar_url(user: User | str, size: int) -> str:
-    return avatars.url(user if isinstance(user, str) else user.username, size)
+    return avatar_template(user).replace("{size}", str(avatars.nearest_size(size)))
 
 
 def absolute(base_url: str, path: str) -> str:

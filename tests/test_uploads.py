@@ -443,3 +443,65 @@ def test_a_phones_heic_photo_becomes_a_jpeg_without_its_location(client, member)
     assert shown.format == "JPEG" and not shown.getexif().get_ifd(GPS_IFD)
     fake = _upload(client, "IMG_0043.heic", _jpeg(), member)
     assert fake.status_code == 422 and "not really a .heic file" in fake.json()["errors"][0]
+
+
+def test_a_profile_picture_replaces_the_letter_avatar_everywhere(client, make_client, member, db, settings,
+                                                                 make_category):
+    page = client.get("/my/preferences").text
+    assert 'action="/my/avatar"' in page and "/letter_avatar/ana/" in page
+    token = csrf_of(client, "/my/preferences")
+    picture = _jpeg(300, 200)  # with a GPS position
+    saved = client.post("/my/avatar", data={"csrf_token": token}, files={"avatar": ("me.jpg", picture)})
+    assert saved.status_code == 200 and "Your profile picture has been saved." in saved.text
+    with db.read() as session:
+        upload_id = session.scalar(select(User.uploaded_avatar_id).where(User.username == "ana"))
+    assert upload_id
+    address = f"/user_avatar/default/ana/96/{upload_id}_2.png"
+    assert f'src="{address}"' in client.get("/u/ana").text
+    visitor = make_client()
+    shown = visitor.get(address)
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(shown.content))
+    assert img.size == (96, 96) and b"GPS" not in shown.content
+    assert visitor.get(f"/user_avatar/default/ana/96/{upload_id + 1}_2.png").status_code == 404
+    assert visitor.get(f"/user_avatar/default/nobody/96/{upload_id}_2.png").status_code == 404
+
+    category = make_category("News")
+    created = client.post("/posts.json", data={"title": "A post with my new picture", "category": category.id,
+                                               "raw": "Hello from the assembly."},
+                          headers={"X-CSRF-Token": member}).json()
+    assert created["avatar_template"] == f"/user_avatar/default/ana/{{size}}/{upload_id}_2.png"
+    topic = visitor.get(f"/t/{created['topic_slug']}/{created['topic_id']}").text
+    assert f"/user_avatar/default/ana/45/{upload_id}_2.png" in topic
+
+    from datetime import timedelta
+
+    from forum import uploads
+    from forum.models import utcnow
+
+    assert uploads.remove_orphans(db, settings, utcnow() + timedelta(days=3)) == 0  # a picture is no orphan
+    not_image = client.post("/my/avatar", data={"csrf_token": token}, files={"avatar": ("cv.pdf", _pdf())})
+    assert not_image.status_code == 422 and "A profile picture must be an image" in not_image.text
+    removed = client.post("/my/avatar/remove", data={"csrf_token": token})
+    assert removed.status_code == 200 and "/letter_avatar/ana/" in client.get("/u/ana").text
+    assert visitor.get(address).status_code == 404  # the old address no longer shows it
+
+
+def test_the_api_picks_an_uploaded_image_as_the_profile_picture(client, member, make_user):
+    photo = _upload(client, "me.png", _jpeg(), member)
+    assert photo.status_code == 422  # a JPEG named .png is refused first
+    photo = _upload(client, "me.jpg", _jpeg(), member).json()
+    doc = _upload(client, "cv.pdf", _pdf(), member).json()
+    pick = client.put("/u/ana/preferences/avatar/pick.json", data={"type": "uploaded", "upload_id": photo["id"]},
+                      headers={"X-CSRF-Token": member})
+    assert pick.status_code == 200 and pick.json() == {"success": "OK"}
+    assert client.get("/u/ana.json").json()["user"]["avatar_template"] == \
+        f"/user_avatar/default/ana/{{size}}/{photo['id']}_2.png"
+    assert client.put("/u/ana/preferences/avatar/pick.json", data={"type": "uploaded", "upload_id": doc["id"]},
+                      headers={"X-CSRF-Token": member}).status_code == 422
+    make_user("bea", tier="member")
+    assert client.put("/u/bea/preferences/avatar/pick.json", data={"type": "uploaded", "upload_id": photo["id"]},
+                      headers={"X-CSRF-Token": member}).status_code == 403
+    back = client.put("/u/ana/preferences/avatar/pick.json", data={"type": "system"}, headers={"X-CSRF-Token": member})
+    assert back.status_code == 200
+    assert client.get("/u/ana.json").json()["user"]["avatar_template"].startswith("/letter_avatar/ana/")

@@ -11,12 +11,12 @@ from urllib.parse import quote
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from forum import permissions, uploads
-from forum.api.base import api_router
+from forum import accounts, permissions, uploads
+from forum.api.base import ParamsDep, api_router
 from forum.deps import LimiterDep, SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import Upload
+from forum.models import Upload, User
 from forum.permissions import Viewer
 
 router = api_router()
@@ -101,3 +101,17 @@ def optimized(request: Request, session: SessionDep, viewer: ViewerDep, settings
 def short(session: SessionDep, viewer: ViewerDep, name: str):
     upload = uploads.by_short_name(session, viewer, name)
     return RedirectResponse(uploads.url(upload), status_code=302, headers={"Cache-Control": "private, no-cache"})
+
+
+@router.put("/u/{username}/preferences/avatar/pick.json")
+def pick_avatar(session: SessionDep, write: WriteDep, viewer: UserViewerDep, params: ParamsDep, username: str):
+    """`type=uploaded` with `upload_id` (an image from POST /uploads.json), or `type=system` for the
+    letter avatar again; one's own picture, or anyone's for staff."""
+    user = accounts.get_user(session, username)
+    with write() as tx:
+        target = tx.get(User, user.id)
+        if (params.str("type") or "uploaded") == "uploaded":
+            uploads.pick_avatar(tx, viewer, target, params.int("upload_id"))
+        else:
+            uploads.clear_avatar(tx, viewer, target)
+    return {"success": "OK"}

@@ -26,6 +26,9 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     # "light" or "dark"; None follows the system's setting (prefers-color-scheme).
     theme: Mapped[str | None] = mapped_column(String(8))
+    # A picture the person uploaded (forum/uploads.py), shown instead of their letter avatar.
+    uploaded_avatar_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id", ondelete="SET NULL",
+                                                                      use_alter=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
     last_posted_at: Mapped[datetime | None]
