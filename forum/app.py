@@ -245,6 +245,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_invites.router)
     app.include_router(web_decide.router)
     app.add_middleware(retry.RetryOnConflict)  # next to the routes: the outer layers see one request
+    app.add_middleware(web_uploads.FileFastPath, db=db, settings=settings)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(web_uploads.BodyLimit, settings=settings, renderer=app.state.renderer)
     app.add_middleware(AcceptJson)

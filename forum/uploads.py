@@ -201,6 +201,10 @@ class LocalStore:
             raise NotFound()
         return FileResponse(path, media_type=media_type, headers=headers)  # answers Range itself
 
+    def local_path(self, key: str) -> str | None:
+        """Where the file is on this host's disk (None for a store without one)."""
+        return str(self.path(key))
+
 
 class S3Store:
     """Files in a bucket of an S3-compatible store (`FORUM_UPLOADS_S3_BUCKET`), shared by every host.
@@ -277,6 +281,9 @@ class S3Store:
             out["Content-Range"], status = obj["ContentRange"], 206
         return StreamingResponse(obj["Body"].iter_chunks(64 * 1024), status_code=status, media_type=media_type,
                                  headers=out)
+
+    def local_path(self, key: str) -> str | None:
+        return None
 
 
 _s3_stores: dict[tuple, S3Store] = {}

@@ -505,3 +505,31 @@ def test_the_api_picks_an_uploaded_image_as_the_profile_picture(client, member, 
     back = client.put("/u/ana/preferences/avatar/pick.json", data={"type": "system"}, headers={"X-CSRF-Token": member})
     assert back.status_code == 200
     assert client.get("/u/ana.json").json()["user"]["avatar_template"].startswith("/letter_avatar/ana/")
+
+
+def test_a_repeated_fetch_follows_every_change_at_once(client, make_client, db, make_user, make_category, staff):
+    """The second fetch of a file by the same person is answered by the fast path; any change that
+    could alter who may fetch it reaches that answer at once."""
+    make_user("ana", tier="member")
+    make_user("bea", tier="member")
+    lounge, news = make_category("Members' lounge", "members_only"), make_category("News")
+    login(client, "ana")
+    token = csrf_of(client, "/latest")
+    upload = _upload(client, "plan.pdf", _pdf(), token).json()
+    created = client.post("/posts.json", data={"title": "The housing plan for members", "category": news.id,
+                                               "raw": upload["markdown"]}, headers={"X-CSRF-Token": token}).json()
+    bea, visitor = make_client(), make_client()
+    login(bea, "bea")
+    for _ in range(3):
+        first, again = bea.get(upload["url"]), visitor.get(upload["url"])
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert first.content == _pdf() and first.headers["etag"] == again.headers["etag"]
+        assert first.headers["content-security-policy"] == "sandbox"
+    with db.write() as session:
+        moderation.move_topic(session, Viewer(staff), created["topic_id"], lounge.id)
+    assert visitor.get(upload["url"]).status_code == 404
+    assert bea.get(upload["url"]).status_code == 200
+    with db.write() as session:
+        session.execute(update(User).where(User.username == "bea").values(tier="participant"))
+    assert bea.get(upload["url"]).status_code == 404
+    assert client.get(upload["url"]).status_code == 200  # the uploader still

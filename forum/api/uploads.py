@@ -36,8 +36,10 @@ def serialize(upload: Upload) -> dict[str, Any]:
 
 @router.post("/uploads.json")
 def create(session: SessionDep, write: WriteDep, viewer: UserViewerDep, settings: SettingsDep, limiter: LimiterDep,
-           file: Annotated[UploadFile | None, File()] = None, type: Annotated[str, Form()] = "composer"):
-    """`file` (multipart), `type` (`composer`; others are taken as the same), `synchronous` (always)."""
+           file: Annotated[UploadFile | None, File()] = None, type: Annotated[str, Form()] = "composer",
+           upload_type: Annotated[str, Form()] = ""):
+    """`file` (multipart), `type` or `upload_type` (`composer`, `avatar`, …: all are kept the same way;
+    an avatar is then chosen with the avatar pick), `synchronous` (always)."""
     if file is None or not file.filename:
         raise ValidationFailed(_("Choose a file to upload."))
     allowed = uploads.limits(session, settings, viewer)
@@ -72,8 +74,11 @@ def _send(request: Request, session, viewer: Viewer, settings, upload: Upload, k
     }
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return uploads.store_for(settings).response(key, media_type=upload.mime_type, headers=headers,
-                                                range_header=request.headers.get("range"))
+    store = uploads.store_for(settings)
+    # Lets the fast path (forum/web/uploads.py) answer this person's next fetch of this file.
+    request.state.upload_file = store.local_path(key)
+    return store.response(key, media_type=upload.mime_type, headers=headers,
+                          range_header=request.headers.get("range"))
 
 
 @router.get("/uploads/default/original/1X/{name}")
@@ -110,7 +115,7 @@ def pick_avatar(session: SessionDep, write: WriteDep, viewer: UserViewerDep, par
     user = accounts.get_user(session, username)
     with write() as tx:
         target = tx.get(User, user.id)
-        if (params.str("type") or "uploaded") == "uploaded":
+        if (params.str("type") or "uploaded") in ("uploaded", "custom"):
             uploads.pick_avatar(tx, viewer, target, params.int("upload_id"))
         else:
             uploads.clear_avatar(tx, viewer, target)

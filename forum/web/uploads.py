@@ -1,14 +1,23 @@
-"""The guard that refuses a request body larger than an upload may be before it is read (the
-files themselves are served by forum/api/uploads.py, under Discourse's paths)."""
+"""Around the files of posts (served by forum/api/uploads.py, under Discourse's paths): the guard
+that refuses a request body larger than an upload may be before it is read, and the fast path for
+fetching the same file again."""
 
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
+from collections import OrderedDict
 
+import anyio
+from sqlalchemy.exc import OperationalError
 from starlette.requests import Request as StarletteRequest
 
 from forum import uploads
+from forum.auth import SESSION_COOKIE
 from forum.i18n import _, translate
+from forum.pagecache import current_generation
 
 
 class BodyLimit:
@@ -42,3 +51,81 @@ class BodyLimit:
                     "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class FileFastPath:
+    """Answers a repeated fetch of the same file by the same person (or visitor) without routing,
+    session lookup or permission queries, exactly as the route would.
+
+    The route (forum/api/uploads.py) decides; when it sent a whole file from disk with 200, its
+    answer is kept here for (address, session cookie). A later fetch reuses it only while the
+    content generation is unchanged (one cheap read: any committed change that could alter who may
+    fetch what, a post, an edit, a move, a deletion, a tier or a category level, a log-out, bumps
+    it; see forum/pagecache.py) and for at most `anon_cache_seconds`, so time-driven changes (a
+    session expiring) are bounded as on cached pages. Conditional and range requests, API keys and
+    anything else go to the route.
+    """
+
+    PATH = re.compile(r"^/uploads/default/(?:original|optimized)/1X/[0-9a-f]{40}(?:_2_\d{1,5}x\d{1,5})?\.[a-z0-9]{1,10}$")
+    SKIP_HEADERS = {b"range", b"if-none-match", b"if-modified-since", b"api-key", b"user-api-key", b"authorization"}
+
+    def __init__(self, app, *, db, settings):
+        self.app, self.db, self.ttl = app, db, settings.anon_cache_seconds
+        self.entries: OrderedDict[tuple, tuple[int, float, list, str]] = OrderedDict()
+        self.max_entries = max(settings.anon_cache_entries, 1) * 4
+        self.lock = threading.Lock()
+
+    def _key(self, scope) -> tuple | None:
+        if scope["type"] != "http" or scope["method"] != "GET" or self.ttl <= 0 or not self.PATH.match(scope["path"]):
+            return None
+        session_token = None
+        for name, value in scope.get("headers", []):
+            if name in self.SKIP_HEADERS:
+                return None
+            if name == b"cookie":
+                for part in value.decode("latin-1").split(";"):
+                    cookie, _eq, token = part.strip().partition("=")
+                    if cookie == SESSION_COOKIE:
+                        session_token = token
+        return (scope["path"], scope.get("query_string", b""), session_token)
+
+    def _generation(self) -> int:
+        with self.db.read() as session:
+            return current_generation(session)
+
+    async def __call__(self, scope, receive, send):
+        key = self._key(scope)
+        if key is None:
+            return await self.app(scope, receive, send)
+        with self.lock:
+            entry = self.entries.get(key)
+        try:
+            generation = await anyio.to_thread.run_sync(self._generation)
+        except OperationalError:
+            return await self.app(scope, receive, send)
+        if entry is not None and entry[0] == generation and time.monotonic() - entry[1] < self.ttl:
+            try:
+                body = await anyio.Path(entry[3]).read_bytes()
+            except OSError:
+                body = None
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": entry[2]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        started: dict = {}
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                started.update(message)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                path = scope.get("state", {}).get("upload_file")
+                if started.get("status") == 200 and path and not any(
+                        n == b"set-cookie" for n, _v in started.get("headers", [])):
+                    with self.lock:
+                        self.entries[key] = (generation, time.monotonic(), list(started["headers"]), path)
+                        self.entries.move_to_end(key)
+                        while len(self.entries) > self.max_entries:
+                            self.entries.popitem(last=False)
+            await send(message)
+
+        await self.app(scope, receive, capture)

@@ -55,11 +55,11 @@ NOT_IMPLEMENTED = {
     # No bookmarks, post locking, topic timers, back-dating or external ids.
     "bookmarkTopic", "lockPost", "createTopicTimer", "updateTopicTimestamp", "getTopicByExternalId",
     "getUserExternalId", "getUserIdentiyProviderExternalId",
-    # No uploads yet.
-    "createUpload", "generatePresignedPut", "completeExternalUpload", "createMultipartUpload",
+    # Uploads go through the forum (each fetch is checked): no direct-to-store or multipart uploads.
+    "generatePresignedPut", "completeExternalUpload", "createMultipartUpload",
     "batchPresignMultipartParts", "abortMultipart", "completeMultipart",
-    # Avatars are letters; no e-mail list per user; usernames and addresses change on the forum's pages.
-    "updateAvatar", "updateEmail", "updateUsername", "refreshGravatar", "getUserEmails",
+    # No e-mail list per user; usernames and addresses change on the forum's pages.
+    "updateEmail", "updateUsername", "refreshGravatar", "getUserEmails",
     # Passwords are reset through the e-mailed page, not by API.
     "changePassword",
 }
@@ -279,6 +279,8 @@ class Call:
     body: dict[str, Any] | None = None
     as_user: str = "staffer"
     status: int = 200
+    files: dict[str, Any] | None = None  # multipart: the files, with `form` as the other fields
+    form: dict[str, Any] | None = None
 
 
 def default_path(path: str, f: Forum) -> dict[str, Any]:
@@ -306,7 +308,28 @@ def default_path(path: str, f: Forum) -> dict[str, Any]:
     return values
 
 
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 90, 150)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _uploaded_image(f: Forum, username: str) -> int:
+    r = f.client.post("/uploads.json", headers=f.headers(username), files={"file": ("me.png", _png(), "image/png")},
+                      data={"upload_type": "avatar"})
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
+
+
 RECIPES: dict[str, Callable[[Forum], Call]] = {
+    "createUpload": lambda f: Call(files={"file": ("assembly.png", _png(), "image/png")},
+                                   form={"upload_type": "composer", "synchronous": "true"}, as_user="mei"),
+    "updateAvatar": lambda f: Call(path={"username": "mei"}, as_user="mei",
+                                   body={"upload_id": _uploaded_image(f, "mei"), "type": "uploaded"}),
     "listUserActions": lambda f: Call(query={"username": "mei", "filter": "1,4,5", "offset": 0}),
     "listLatestTopics": lambda f: Call(query={"order": "default", "per_page": 30}),
     "listTopTopics": lambda f: Call(query={"period": "all", "per_page": 30}),
@@ -373,6 +396,8 @@ def call(f: Forum, op_id: str):
     kwargs: dict[str, Any] = {"headers": f.headers(recipe.as_user), "params": recipe.query}
     if recipe.body is not None:
         kwargs["json"] = recipe.body
+    if recipe.files is not None:
+        kwargs["files"], kwargs["data"] = recipe.files, recipe.form or {}
     return recipe, f.client.request(method, url, **kwargs)
 
 
