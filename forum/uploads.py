@@ -402,6 +402,16 @@ def _clean_image(settings: Settings, path: Path, extension: str, scratch: Path) 
                 fmt = PIL_FORMATS[mime]
                 out = Path(tempfile.mkstemp(dir=scratch, suffix="." + extension)[1])
                 _save(clean, out, fmt, animated)
+                if fmt == "PNG" and not animated and out.stat().st_size > PNG_TO_JPEG_BYTES and _opaque(clean):
+                    # A large opaque PNG is nearly always a photo or a screenshot: as a JPEG it is
+                    # several times smaller and looks the same (Discourse does the same).
+                    jpeg = Path(tempfile.mkstemp(dir=scratch, suffix=".jpg")[1])
+                    _save(clean, jpeg, "JPEG", False)
+                    if jpeg.stat().st_size < out.stat().st_size * 0.8:
+                        out.unlink(missing_ok=True)
+                        out, fmt, extension, mime = jpeg, "JPEG", "jpg", "image/jpeg"
+                    else:
+                        jpeg.unlink(missing_ok=True)
                 checked = Checked(out, extension, mime, clean.width, clean.height)
                 if not animated and clean.width > settings.optimized_image_width:
                     w = settings.optimized_image_width
@@ -416,6 +426,16 @@ def _clean_image(settings: Settings, path: Path, extension: str, scratch: Path) 
         raise too_big from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise ValidationFailed(_("This image could not be read: the file is damaged or not an image.")) from None
+
+
+PNG_TO_JPEG_BYTES = 1024 * 1024
+
+
+def _opaque(img: Image.Image) -> bool:
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = img.convert("RGBA").getchannel("A")
+        return alpha.getextrema() == (255, 255)
+    return True
 
 
 def _save(img: Image.Image, out: Path, fmt: str, animated: bool) -> None:
@@ -505,8 +525,9 @@ def record(session: Session, settings: Settings, viewer: Viewer, checked: Checke
         if existing is not None:
             return existing
         name = Path(filename).name or "file"
-        if _extension(name) != checked.extension and _extension(name) in CONVERTED:
-            name = name.rsplit(".", 1)[0] + "." + checked.extension  # IMG_0042.heic, now a JPEG
+        if _extension(name) != checked.extension and not (_extension(name) in ("jpg", "jpeg")
+                                                          and checked.extension in ("jpg", "jpeg")):
+            name = name.rsplit(".", 1)[0] + "." + checked.extension  # IMG_0042.heic or a large PNG, now a JPEG
         upload = Upload(user_id=viewer.user.id, sha1=sha1, original_filename=name[:255],
                         extension=checked.extension, mime_type=checked.mime_type,
                         filesize=checked.path.stat().st_size, width=checked.width, height=checked.height)

@@ -533,3 +533,24 @@ def test_a_repeated_fetch_follows_every_change_at_once(client, make_client, db, 
         session.execute(update(User).where(User.username == "bea").values(tier="participant"))
     assert bea.get(upload["url"]).status_code == 404
     assert client.get(upload["url"]).status_code == 200  # the uploader still
+
+
+def test_a_large_opaque_png_becomes_a_jpeg_and_a_transparent_one_stays(client, member):
+    import random
+
+    rng = random.Random(3)
+    noisy = Image.frombytes("RGB", (900, 700), bytes(rng.getrandbits(8) for _ in range(900 * 700 * 3)))
+    data = io.BytesIO()
+    noisy.save(data, "PNG")
+    assert len(data.getvalue()) > 1024 * 1024
+    photo = _upload(client, "screenshot.png", data.getvalue(), member).json()
+    assert (photo["extension"], photo["original_filename"]) == ("jpg", "screenshot.jpg")
+    assert photo["filesize"] < len(data.getvalue()) * 0.8
+    assert client.get(photo["url"]).headers["content-type"] == "image/jpeg"
+
+    see_through = noisy.convert("RGBA")
+    see_through.putpixel((0, 0), (0, 0, 0, 0))
+    data = io.BytesIO()
+    see_through.save(data, "PNG")
+    kept = _upload(client, "logo.png", data.getvalue(), member).json()
+    assert (kept["extension"], kept["original_filename"]) == ("png", "logo.png")
