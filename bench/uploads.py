@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                             "--data-urlencode", f"category={category}",
                             f"http://127.0.0.1:{forum.port}/posts.json"], check=True, timeout=60)
             status, body = run.get(forum.port, upload["url"], cookie)
-            assert status == 200, f"{upload['url']} answered {status}"
+            assert status == 200, f"{upload['url']} answered {status}: {body[:300]!r} {upload}"
             size = len(body)
             run.wrk(forum.port, upload["url"], cookie, args, 1)
             served = run.wrk(forum.port, upload["url"], cookie, args, args.duration)

@@ -522,7 +522,15 @@ def record(session: Session, settings: Settings, viewer: Viewer, checked: Checke
         check_quota(limiter, session, viewer, allowed)
         sha1 = _sha1(checked.path)
         existing = session.scalar(select(Upload).where(Upload.sha1 == sha1))
+        store = store_for(settings)
         if existing is not None:
+            # The same content again. Its file is put back if it went missing (a restored database
+            # beside an emptied directory): the bytes are the same by their SHA-1.
+            if not store.exists(original_key(existing)):
+                store.put(original_key(existing), checked.path)
+            key = optimized_key(existing)
+            if key and checked.optimized is not None and not store.exists(key):
+                store.put(key, checked.optimized)
             return existing
         name = Path(filename).name or "file"
         if _extension(name) != checked.extension and not (_extension(name) in ("jpg", "jpeg")
@@ -533,7 +541,6 @@ def record(session: Session, settings: Settings, viewer: Viewer, checked: Checke
                         filesize=checked.path.stat().st_size, width=checked.width, height=checked.height)
         if checked.optimized_size:
             upload.optimized_width, upload.optimized_height = checked.optimized_size
-        store = store_for(settings)
         store.put(original_key(upload), checked.path)
         if checked.optimized is not None:
             key = optimized_key(upload)

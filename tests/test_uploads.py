@@ -554,3 +554,13 @@ def test_a_large_opaque_png_becomes_a_jpeg_and_a_transparent_one_stays(client, m
     see_through.save(data, "PNG")
     kept = _upload(client, "logo.png", data.getvalue(), member).json()
     assert (kept["extension"], kept["original_filename"]) == ("png", "logo.png")
+
+
+def test_uploading_the_same_file_again_puts_back_a_missing_copy(client, member, settings):
+    first = _upload(client, "minutes.pdf", _pdf(), member).json()
+    stored = settings.uploads_path / first["url"].removeprefix("/uploads/default/")
+    stored.unlink()
+    assert client.get(first["url"]).status_code == 404
+    again = _upload(client, "minutes again.pdf", _pdf(), member).json()
+    assert again["id"] == first["id"] and stored.read_bytes() == _pdf()
+    assert client.get(first["url"]).content == _pdf()
