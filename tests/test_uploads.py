@@ -520,11 +520,26 @@ def test_a_repeated_fetch_follows_every_change_at_once(client, make_client, db, 
                                                "raw": upload["markdown"]}, headers={"X-CSRF-Token": token}).json()
     bea, visitor = make_client(), make_client()
     login(bea, "bea")
-    for _ in range(3):
-        first, again = bea.get(upload["url"]), visitor.get(upload["url"])
-        assert (first.status_code, again.status_code) == (200, 200)
-        assert first.content == _pdf() and first.headers["etag"] == again.headers["etag"]
-        assert first.headers["content-security-policy"] == "sandbox"
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        costs = []
+        for _ in range(3):
+            statements.clear()
+            first, again = bea.get(upload["url"]), visitor.get(upload["url"])
+            costs.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
+            assert (first.status_code, again.status_code) == (200, 200)
+            assert first.content == _pdf() and first.headers["etag"] == again.headers["etag"]
+            assert first.headers["content-security-policy"] == "sandbox"
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert costs[1] == costs[2] == 2 < costs[0]  # again: one read of the generation for each of the two
     with db.write() as session:
         moderation.move_topic(session, Viewer(staff), created["topic_id"], lounge.id)
     assert visitor.get(upload["url"]).status_code == 404

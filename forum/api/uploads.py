@@ -75,8 +75,11 @@ def _send(request: Request, session, viewer: Viewer, settings, upload: Upload, k
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     store = uploads.store_for(settings)
-    # Lets the fast path (forum/web/uploads.py) answer this person's next fetch of this file.
-    request.state.upload_file = store.local_path(key)
+    # Lets the fast path (forum/web/uploads.py, which put this dict in the scope) answer this
+    # person's next fetch of this file.
+    sent = request.scope.get("forum.file_sent")
+    if isinstance(sent, dict):
+        sent["path"] = store.local_path(key)
     return store.response(key, media_type=upload.mime_type, headers=headers,
                           range_header=request.headers.get("range"))
 

@@ -53,6 +53,9 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+FILE_SENT = "forum.file_sent"  # a scope key: {"path": …} once the route has sent a whole file from disk
+
+
 class FileFastPath:
     """Answers a repeated fetch of the same file by the same person (or visitor) without routing,
     session lookup or permission queries, exactly as the route would.
@@ -113,12 +116,13 @@ class FileFastPath:
                 await send({"type": "http.response.body", "body": body})
                 return
         started: dict = {}
+        sent_file: dict = scope.setdefault(FILE_SENT, {})  # the route says here which file it sent
 
         async def capture(message):
             if message["type"] == "http.response.start":
                 started.update(message)
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                path = scope.get("state", {}).get("upload_file")
+                path = sent_file.get("path")
                 if started.get("status") == 200 and path and not any(
                         n == b"set-cookie" for n, _v in started.get("headers", [])):
                     with self.lock:
