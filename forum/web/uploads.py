@@ -53,6 +53,38 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class FileBodies:
+    """The bytes of recently sent small files, within a budget: a file's content never changes (its
+    name is its SHA-1), so this needs no invalidation; who may have it is decided before."""
+
+    MAX_FILE = 512 * 1024
+    BUDGET = 32 * 1024 * 1024
+
+    def __init__(self):
+        self.items: OrderedDict[str, bytes] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, path: str) -> bytes | None:
+        with self.lock:
+            body = self.items.get(path)
+            if body is not None:
+                self.items.move_to_end(path)
+            return body
+
+    def put(self, path: str, body: bytes) -> None:
+        if len(body) > self.MAX_FILE:
+            return
+        with self.lock:
+            if path in self.items:
+                return
+            self.items[path] = body
+            self.size += len(body)
+            while self.size > self.BUDGET:
+                _old, dropped = self.items.popitem(last=False)
+                self.size -= len(dropped)
+
+
 FILE_SENT = "forum.file_sent"  # a scope key: {"path": …} once the route has sent a whole file from disk
 
 
@@ -77,6 +109,7 @@ class FileFastPath:
         self.entries: OrderedDict[tuple, tuple[int, float, list, str]] = OrderedDict()
         self.max_entries = max(settings.anon_cache_entries, 1) * 4
         self.lock = threading.Lock()
+        self.bodies = FileBodies()
 
     def _key(self, scope) -> tuple | None:
         if scope["type"] != "http" or scope["method"] != "GET" or self.ttl <= 0 or not self.PATH.match(scope["path"]):
@@ -103,14 +136,20 @@ class FileFastPath:
         with self.lock:
             entry = self.entries.get(key)
         try:
-            generation = await anyio.to_thread.run_sync(self._generation)
+            # SQLite is read in-process, without a thread hop (see forum/deps.py); a server, in a thread.
+            generation = (self._generation() if self.db.reads_in_process
+                          else await anyio.to_thread.run_sync(self._generation))
         except OperationalError:
             return await self.app(scope, receive, send)
         if entry is not None and entry[0] == generation and time.monotonic() - entry[1] < self.ttl:
-            try:
-                body = await anyio.Path(entry[3]).read_bytes()
-            except OSError:
-                body = None
+            body = self.bodies.get(entry[3])
+            if body is None:
+                try:
+                    body = await anyio.Path(entry[3]).read_bytes()
+                except OSError:
+                    body = None
+                else:
+                    self.bodies.put(entry[3], body)
             if body is not None:
                 await send({"type": "http.response.start", "status": 200, "headers": entry[2]})
                 await send({"type": "http.response.body", "body": body})
