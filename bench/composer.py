@@ -17,7 +17,6 @@ It uses bench/run.py's small database (100 topics, 1,000 posts; generated when m
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -72,17 +71,7 @@ def _line(label: str, r: run.Result, base: run.Result, size: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", default="sqlite:////tmp/bench-small.db")
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-
-    run.ensure_database(args.database_url, run.SMALL_TOPICS, run.SMALL_POSTS, exact=False)
-    cookie = f"_t={run.member_session(args.database_url)}"
-    print(f"commit {run.code_version()}; {run.machine()}")
+    args, cookie = run.small_site(argv, __doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
         logdir = Path(tmp)
         env = {"FORUM_DATABASE_URL": args.database_url, "FORUM_PREVIEWS_PER_MINUTE": "1000000000"}

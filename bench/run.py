@@ -237,9 +237,8 @@ class Result:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds used so far by the live processes of one process group (Linux /proc)."""
-    total = 0
+def group_stats(pgid: int):
+    """(pid, fields of /proc/<pid>/stat after the name) of each live process of one process group."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -248,10 +247,43 @@ def group_cpu_seconds(pgid: int) -> float:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # fields[0] is the state (field 3 of stat(5)); pgrp is field 5, utime 14, stime 15.
+        # fields[0] is the state (field 3 of stat(5)); pgrp is field 5.
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / _TICK
+            yield entry, fields
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds used so far by the live processes of one process group (Linux /proc)."""
+    # utime is field 14 of stat(5), stime 15.
+    return sum(int(fields[11]) + int(fields[12]) for _pid, fields in group_stats(pgid)) / _TICK
+
+
+def group_rss_kb(pgid: int) -> int:
+    """Resident memory of the live processes of one process group, in KB."""
+    total = 0
+    for pid, _fields in group_stats(pgid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def small_site(argv: list[str] | None, description: str) -> tuple[argparse.Namespace, str]:
+    """The command line shared by the smaller benchmarks (composer.py, uploads.py), the small database
+    made ready, and a signed-in member's cookie; prints the commit measured."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--database-url", default="sqlite:////tmp/bench-small.db")
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    ensure_database(args.database_url, SMALL_TOPICS, SMALL_POSTS, exact=False)
+    cookie = f"_t={member_session(args.database_url)}"
+    print(f"commit {code_version()}; {machine()}")
+    return args, cookie
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
