@@ -214,7 +214,7 @@ def create_topic(
     ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=True)
     fields: dict[str, str] = {}
     try:
-        language = post_language(session, settings, viewer, language)
+        language, raw = _checked_language_and_raw(session, settings, viewer, language, raw)
     except ValidationFailed as e:
         fields.update(e.fields)
     category = _load_category(session, category_id)
@@ -222,10 +222,6 @@ def create_topic(
         fields["category"] = _("Please choose a category.")
     try:
         title = validate_title(settings, title)
-    except ValidationFailed as e:
-        fields.update(e.fields)
-    try:
-        raw = validate_raw(settings, raw)
     except ValidationFailed as e:
         fields.update(e.fields)
     if fields:
