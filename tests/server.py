@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -35,8 +36,10 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
     listener.listen(128)
     port = listener.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
+    # Files uploaded through this server go to a scratch directory, never into the working tree.
+    scratch = tempfile.TemporaryDirectory(prefix="forum-test-uploads-")
     full_env = {**os.environ, **RELAXED_LIMITS, "FORUM_DATABASE_URL": database_url, "FORUM_BASE_URL": base,
-                **(env or {})}
+                "FORUM_UPLOADS_DIR": scratch.name, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "forum.app:app_from_env", "--fd", str(listener.fileno()),
          "--workers", str(workers), "--log-level", "warning"],
@@ -60,6 +63,7 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
     finally:
         _stop_group(proc)
         listener.close()
+        scratch.cleanup()
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
