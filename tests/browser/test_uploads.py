@@ -41,9 +41,11 @@ def test_attach_an_image_with_the_button(new_page, make_user, make_category, mak
     image = page.locator("#post_2 .cooked a.lightbox img")
     expect(image).to_have_attribute("width", "320")
     expect(image).to_have_attribute("alt", "hall")
-    # It loads (a missing or refused file would leave it at 0 and time out here).
-    page.wait_for_function("() => { const i = document.querySelector('#post_2 .cooked img');"
-                           " return i.complete && i.naturalWidth === 320; }")
+    # The image is there for this person: fetched with the page's own cookies, a 320 px PNG.
+    src = image.get_attribute("src")
+    fetched = page.request.get(src)
+    assert fetched.status == 200 and fetched.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(fetched.body())).size == (320, 200)
 
 
 def test_drop_a_file_on_the_text_box(page, make_user, make_category, make_topic):
