@@ -232,8 +232,7 @@ class AnonymousPageCache:
         await self.app(scope, receive, capture)
 
     def _read_generation(self) -> int:
-        with self.db.read() as session:
-            return current_generation(session)
+        return self.db.generation()
 
     @staticmethod
     def _storable(started: dict) -> bool:

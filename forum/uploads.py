@@ -659,6 +659,12 @@ def link_post(session: Session, post_id: int, upload_ids: Iterable[int]) -> None
         session.add(PostUpload(post_id=post_id, upload_id=uid))
 
 
+def attached(session: Session, post_id: int) -> list[Upload]:
+    """The files a post refers to, in the order they were first uploaded."""
+    return list(session.scalars(select(Upload).join(PostUpload, PostUpload.upload_id == Upload.id)
+                                .where(PostUpload.post_id == post_id).order_by(Upload.id)))
+
+
 def public_files(session: Session, post_ids: list[int]) -> dict[int, Upload]:
     """For feeds: each post's first file that a reader without an account may fetch (a feed reader
     sends no session, so a file only members may fetch is no use to it, and is not named)."""

@@ -17,7 +17,6 @@ from starlette.requests import Request as StarletteRequest
 from forum import uploads
 from forum.auth import SESSION_COOKIE
 from forum.i18n import _, translate
-from forum.pagecache import current_generation
 
 
 class BodyLimit:
@@ -125,10 +124,6 @@ class FileFastPath:
                         session_token = token
         return (scope["path"], scope.get("query_string", b""), session_token)
 
-    def _generation(self) -> int:
-        with self.db.read() as session:
-            return current_generation(session)
-
     async def __call__(self, scope, receive, send):
         key = self._key(scope)
         if key is None:
@@ -137,8 +132,8 @@ class FileFastPath:
             entry = self.entries.get(key)
         try:
             # SQLite is read in-process, without a thread hop (see forum/deps.py); a server, in a thread.
-            generation = (self._generation() if self.db.reads_in_process
-                          else await anyio.to_thread.run_sync(self._generation))
+            generation = (self.db.generation() if self.db.reads_in_process
+                          else await anyio.to_thread.run_sync(self.db.generation))
         except OperationalError:
             return await self.app(scope, receive, send)
         if entry is not None and entry[0] == generation and time.monotonic() - entry[1] < self.ttl:
