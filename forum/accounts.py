@@ -194,6 +194,24 @@ def set_theme(session: Session, user: User, theme: str | None) -> None:
     user.theme = theme
 
 
+def presence_shown(session: Session, user: User) -> bool:
+    """Whether others are told "… is replying" while this person writes (on unless they said no)."""
+    from forum.models import UserOption
+
+    row = session.get(UserOption, user.id)
+    return row is None or not row.hide_presence
+
+
+def set_presence_shown(session: Session, user: User, shown: bool) -> None:
+    from forum.models import UserOption
+
+    row = session.get(UserOption, user.id)
+    if row is None:
+        row = UserOption(user_id=user.id)  # the other options take their column defaults
+        session.add(row)
+    row.hide_presence = not shown
+
+
 def set_tier(session: Session, user: User, tier: str) -> None:
     if tier not in TIERS:
         raise ValidationFailed(_("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS)))

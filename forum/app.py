@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from forum import STATIC_DIR, __version__, mail, merges, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
+from forum import STATIC_DIR, __version__, live, mail, merges, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
 from forum.api import AcceptJson
 from forum.api import router as api_router
 from forum.config import Settings, get_settings
@@ -36,6 +36,7 @@ from forum.web import feeds as web_feeds
 from forum.web import flags as web_flags
 from forum.web import invites as web_invites
 from forum.web import language as web_language
+from forum.web import live as web_live
 from forum.web import meta as web_meta
 from forum.web import mod as web_mod
 from forum.web import notifications as web_notifications
@@ -151,7 +152,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # FastAPI runs blocking work in anyio's thread pool (40 threads by default); that many
         # threads taking turns on one interpreter cost more CPU than the pages themselves.
         anyio.to_thread.current_default_thread_limiter().total_tokens = request_threads(settings, db)
+        hub = app.state.live
+        await hub.start()
+        db.live_sink = hub.bus.publish
+        live.close_streams_on_signals(hub)
         yield
+        if db.live_sink == hub.bus.publish:
+            db.live_sink = None
+        await hub.stop()
         if worker is not None:
             worker.stop()
 
@@ -159,6 +167,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                   redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
+    app.state.live = live.Hub(db, settings, live.make_bus(settings))
     # Newest first: the first signs, all of them verify (forum/signing.py).
     app.state.secret_keys = sitestate.secret_keys(db)
     app.state.secret_key = app.state.secret_keys[0]
@@ -239,6 +248,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_accounts.router)
     app.include_router(web_language.router)
     app.include_router(web_meta.router)
+    app.include_router(web_live.router)
     app.include_router(web_admin.router)
     app.include_router(web_mod.router)
     app.include_router(web_flags.router)

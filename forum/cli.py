@@ -99,7 +99,12 @@ def cmd_worker(args) -> int:
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
-    worker = outbox.Worker(_database(), settings)
+    db = _database()
+    if settings.redis_url:  # what jobs change reaches the open pages of every server
+        from forum import live
+
+        db.live_sink = live.RedisBus(settings.redis_url, settings.redis_prefix).publish
+    worker = outbox.Worker(db, settings)
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set() or worker.wake.set())
     print("Outbox worker running (Ctrl+C to stop).", flush=True)
     try:

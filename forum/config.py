@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix of every Redis key, so several forums can share one Redis.
     redis_prefix: str = "forum"
+    # Live updates (forum/live.py): a comment line on every open stream this often, so proxies and
+    # browsers keep it open; and how long a page waits before reconnecting after a drop.
+    live_heartbeat_seconds: float = 20
+    live_retry_ms: int = 3000
     site_title: str = "Co-operative Federation Forum"
     site_description: str = "Discussions of the federation and its members"
     default_locale: str = "en"

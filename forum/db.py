@@ -138,6 +138,13 @@ class Database:
 
         track_writes(self.read_sessions)
         track_writes(self.write_sessions)
+        from forum import live
+
+        # Where committed changes are announced (forum/live.py): set by the server while it runs,
+        # and by `forum worker` when several processes share Redis.
+        self.live_sink = None
+        live.watch(self.read_sessions, lambda: self.live_sink)
+        live.watch(self.write_sessions, lambda: self.live_sink)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

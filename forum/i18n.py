@@ -152,6 +152,11 @@ JS_MESSAGES = (
     _("Uploading %(name)s: %(percent)s"),
     _("Attached %(name)s."),
     _("Could not attach %(name)s: %(reason)s"),
+    _("New replies: %(num)s"),
+    _("New or updated topics: %(num)s"),
+    _("%(user)s is replying…"),
+    _("This topic is closed. It no longer accepts new replies."),
+    _("This page has changed. Reload"),
 )
 
 

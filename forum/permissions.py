@@ -61,7 +61,20 @@ from sqlalchemy.orm import Session
 
 from forum.errors import Forbidden, LoginRequired, NotFound, RateLimited
 from forum.i18n import _
-from forum.models import CREATE, NONE, REPLY, SEE, TIERS, Category, Post, PostUpload, Topic, User, utcnow
+from forum.models import (
+    CREATE,
+    NONE,
+    REPLY,
+    SEE,
+    TIERS,
+    Category,
+    Post,
+    PostUpload,
+    Topic,
+    User,
+    UserOption,
+    utcnow,
+)
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
 
 
@@ -223,6 +236,24 @@ def can_see_topic(session: Session, viewer: Viewer, topic: Topic) -> bool:
     if topic.deleted_at is not None:
         return False
     return category_levels(session, viewer).get(topic.category_id, NONE) >= SEE
+
+
+def can_receive_live_change(session: Session, viewer: Viewer, topic: Topic, *, in_list: bool = False) -> bool:
+    """Live updates (forum/live.py): a change in a topic reaches an open page only while its viewer
+    may see the topic, decided when it is delivered; a list is told only of topics it would list."""
+    if not can_see_topic(session, viewer, topic):
+        return False
+    return not in_list or (topic.visible and topic.deleted_at is None)
+
+
+def can_announce_presence(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """Whether "… is replying" is told for this person in this topic: they may reply there and have
+    not chosen to stay unseen (who is told is decided per reader, as for any live change)."""
+
+    if viewer.user is None or not can_reply_topic(session, viewer, topic):
+        return False
+    options = session.get(UserOption, viewer.user.id)
+    return options is None or not options.hide_presence
 
 
 def sees_as_staff(viewer: Viewer) -> bool:

@@ -63,6 +63,7 @@
     window.setInterval(function () { if (document.visibilityState === "visible") refreshBadge(); }, 60000);
   }
 
+  window.forumRefreshBadge = refreshBadge;  // static/live.js calls it when notifications change
   function refreshBadge() {
     fetch("/notifications/menu", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {

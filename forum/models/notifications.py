@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, false
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -94,6 +94,8 @@ class UserOption(Base):
     last_digest_at: Mapped[datetime | None]
     # Notification emails and digests only go to confirmed addresses.
     email_confirmed_at: Mapped[datetime | None]
+    # Others are not told "… is replying" while this person writes (forum/live.py).
+    hide_presence: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class EmailToken(Base):

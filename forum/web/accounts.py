@@ -157,16 +157,20 @@ def profile(request: Request, session: SessionDep, viewer: ViewerDep, username: 
 
 @router.get("/my/preferences")
 def preferences_form(request: Request, viewer: UserViewerDep):
-    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {}, "saved": None})
+    return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {}, "saved": None})
 
 
-def _profile_form(viewer) -> dict:
-    return {"name": viewer.user.name, "locale": viewer.user.locale or "", "theme": viewer.user.theme or "system"}
+def _profile_form(request: Request, viewer) -> dict:
+    with request.app.state.db.read() as session:
+        shown = accounts.presence_shown(session, viewer.user)
+    return {"name": viewer.user.name, "locale": viewer.user.locale or "", "theme": viewer.user.theme or "system",
+            "show_presence": shown}
 
 
 @router.post("/my/preferences")
 def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = "",
-                locale: Annotated[str | None, Form()] = None, theme: Annotated[str | None, Form()] = None):
+                locale: Annotated[str | None, Form()] = None, theme: Annotated[str | None, Form()] = None,
+                presence_shown: Annotated[str | None, Form()] = None, show_presence: Annotated[str, Form()] = ""):
     offered = request.app.state.renderer.languages(request).offered  # read before the write transaction
     try:
         with write() as session:
@@ -176,12 +180,15 @@ def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: 
                 accounts.set_locale(session, user, locale, offered)
             if theme is not None:
                 accounts.set_theme(session, user, theme)
+            if presence_shown is not None:  # the form offered the choice (an unticked box sends nothing)
+                accounts.set_presence_shown(session, user, show_presence == "1")
             viewer.user.name, viewer.user.locale, viewer.user.theme = user.name, user.locale, user.theme
     except ValidationFailed as e:
         return render(request, "preferences.html", {"form": {"name": name, "locale": locale or "",
-                                                             "theme": theme or "system"},
+                                                             "theme": theme or "system",
+                                                             "show_presence": show_presence == "1"},
                                                     "errors": e.fields, "saved": None}, status_code=422)
-    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {},
+    return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {},
                                                 "saved": "profile"})
 
 
@@ -202,9 +209,9 @@ def upload_avatar(request: Request, session: SessionDep, write: WriteDep, viewer
             viewer.user.uploaded_avatar_id = user.uploaded_avatar_id
     except ForumError as e:
         errors = e.fields if getattr(e, "fields", None) else {"avatar": e.messages[0]}
-        return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": errors, "saved": None},
+        return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": errors, "saved": None},
                       status_code=e.status_code)
-    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {}, "saved": "avatar"})
+    return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {}, "saved": "avatar"})
 
 
 @router.post("/my/avatar/remove")
@@ -212,7 +219,7 @@ def remove_avatar(request: Request, write: WriteDep, viewer: UserViewerDep):
     with write() as tx:
         uploads.clear_avatar(tx, viewer, tx.get(User, viewer.id))
     viewer.user.uploaded_avatar_id = None
-    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {}, "saved": "avatar"})
+    return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {}, "saved": "avatar"})
 
 
 @router.post("/my/password")
@@ -228,7 +235,7 @@ def change_password(request: Request, write: WriteDep, viewer: UserViewerDep, li
                                      keep_token=request.cookies.get(auth.SESSION_COOKIE))
     except ForumError as e:
         return render(request, "preferences.html", {
-            "form": _profile_form(viewer), "errors": e.form_errors(),
+            "form": _profile_form(request, viewer), "errors": e.form_errors(),
             "saved": None}, status_code=e.status_code)
-    return render(request, "preferences.html", {"form": _profile_form(viewer), "errors": {},
+    return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {},
                                                 "saved": "password"})

@@ -1,0 +1,287 @@
+"""Live updates: open pages are told what changed, in every process, and only what their reader may see."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from forum import live, moderation
+from forum.models import User
+from forum.permissions import Viewer
+from tests.conftest import csrf_of, login
+from tests.server import running_server
+
+
+class Stream:
+    """An EventSource, as a browser would hold it: events arrive in a queue read with a timeout."""
+
+    def __init__(self, base: str, path: str, *, client: httpx.Client | None = None, last_event_id: str | None = None):
+        self.events: queue.Queue = queue.Queue()
+        self.status: int | None = None
+        self.headers: dict = {}
+        self.ready = threading.Event()
+        self.client = client or httpx.Client(base_url=base)
+        self.url = path
+        self.extra = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10), "the stream did not open"
+
+    def _read(self):
+        try:
+            with self.client.stream("GET", self.url, headers={"Accept": "text/event-stream", **self.extra},
+                                    timeout=httpx.Timeout(30, read=60)) as r:
+                self.status, self.headers = r.status_code, dict(r.headers)
+                self.ready.set()
+                if r.status_code != 200:
+                    return
+                event = {}
+                for line in r.iter_lines():
+                    if line == "":
+                        if "event" in event:
+                            self.events.put(event)
+                        event = {}
+                    elif line.startswith(":"):
+                        self.events.put({"event": "comment"})
+                    else:
+                        name, _colon, value = line.partition(": ")
+                        event[name] = value
+        except httpx.HTTPError:
+            pass
+        finally:
+            self.ready.set()
+            self.events.put({"event": "ended"})
+
+    def next(self, kind: str, timeout: float = 5) -> dict | None:
+        """The next event of this kind (others are skipped), or None when none came in time."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if event["event"] == kind:
+                return {"id": event.get("id"), **json.loads(event.get("data", "{}") or "{}")}
+            if event["event"] == "ended" and kind != "ended":
+                return None
+        return None
+
+    def close(self):
+        self.client.close()
+
+
+def _signed_in(base: str, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=30, follow_redirects=True)
+    login(client, username)
+    return client
+
+
+def _reply(client: httpx.Client, topic_id: int, raw: str) -> dict:
+    token = csrf_of(client, f"/t/{topic_id}")
+    r = client.post("/posts.json", data={"topic_id": topic_id, "raw": raw}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError as e:
+        from tests.conftest import _unavailable
+
+        _unavailable(f"Redis is not reachable: {e}")
+    return url
+
+
+@pytest.fixture
+def forum(database_url, make_user, make_category, make_topic):
+    ana = make_user("ana", tier="member")
+    make_user("pia", tier="participant")
+    news, lounge = make_category("News"), make_category("Members' lounge", "members_only")
+    public = make_topic(ana, news, title="Assembly agenda for the spring meeting")
+    private = make_topic(ana, lounge, title="Members' budget discussion for next year")
+    return {"public": public, "private": private, "news": news, "lounge": lounge}
+
+
+@pytest.mark.server
+def test_a_reply_reaches_open_pages_that_may_see_it_and_no_others(database_url, db, forum):
+    with running_server(database_url, env={"FORUM_LIVE_HEARTBEAT_SECONDS": "1"}) as base:
+        ana = _signed_in(base, "ana")
+        visitor = Stream(base, f"/live?topic_id={forum['public'].id}&after=1")
+        assert visitor.status == 200
+        assert visitor.headers["content-type"].startswith("text/event-stream")
+        assert visitor.headers["x-accel-buffering"] == "no"
+        pia_list = Stream(base, "/live?list=all", client=_signed_in(base, "pia"))
+        visitors_list = Stream(base, "/live?list=all")
+        member_list = Stream(base, "/live?list=all", client=_signed_in(base, "ana"))
+        # A topic the visitor may not see: its stream is missing, as its page is.
+        assert Stream(base, f"/live?topic_id={forum['private'].id}").status == 404
+        assert Stream(base, f"/live?list={forum['lounge'].id}").status == 404
+        assert visitor.next("comment", timeout=3) is not None  # the heartbeat keeps proxies from closing it
+
+        _reply(ana, forum["public"].id, "The agenda has a new item on worker buyouts.")
+        event = visitor.next("post")
+        assert event == {"id": event["id"], "topic_id": forum["public"].id, "post_number": 2,
+                         "highest_post_number": 2}  # identifiers and counts, never the text
+        assert visitors_list.next("topic")["topic_id"] == forum["public"].id
+
+        _reply(ana, forum["private"].id, "The budget line for travel is too small.")
+        assert member_list.next("topic", timeout=5) is not None
+        member_list.close()
+        # Neither the visitor's nor the participant's list hears of the members-only topic.
+        seen = [e for e in (visitors_list.next("topic", 2), pia_list.next("topic", 1)) if e]
+        assert all(e["topic_id"] != forum["private"].id for e in seen)
+        ana.close()
+
+
+@pytest.mark.server
+def test_losing_access_ends_the_stream_and_nothing_more_is_told(database_url, db, forum, staff, make_user):
+    from forum import apikeys
+
+    bea = make_user("bea", tier="member")
+    with db.write() as session:
+        key = apikeys.create_api_key(session, Viewer(staff), description="moderating", username=staff.username).secret
+    as_staff = {"Api-Key": key, "Api-Username": staff.username}
+    with running_server(database_url) as base:
+        bea_client = _signed_in(base, "bea")
+        stream = Stream(base, f"/live?topic_id={forum['private'].id}", client=bea_client)
+        list_stream = Stream(base, "/live?list=all", client=bea_client)
+        assert stream.status == list_stream.status == 200
+        # A moderator makes her a participant: the members-only topic's stream ends at once.
+        r = httpx.post(f"{base}/admin/users/{bea.id}/groups.json", data={"group_id": "participants"},
+                       headers=as_staff, timeout=30)
+        assert r.status_code == 200, r.text
+        assert stream.next("close", timeout=5) == {"id": None, "reason": "access"}
+        assert stream.next("ended", timeout=5) is not None
+        # A topic moved out of her reach is not told about from then on.
+        r = httpx.put(f"{base}/t/{forum['public'].id}.json", data={"category_id": forum["lounge"].id},
+                      headers=as_staff, timeout=30)
+        assert r.status_code == 200, r.text
+        ana = _signed_in(base, "ana")
+        _reply(ana, forum["public"].id, "Moved here for members only.")
+        assert list_stream.next("topic", timeout=2) is None
+        # Logging out ends her streams too.
+        bea_client.post("/logout", data={"csrf_token": csrf_of(bea_client, "/latest")})
+        _reply(ana, forum["private"].id, "Anyone still here?")
+        assert list_stream.next("close", timeout=5) == {"id": None, "reason": "session"}
+
+
+@pytest.mark.server
+def test_a_page_that_lost_its_connection_resumes_where_it_stopped(database_url, db, forum):
+    with running_server(database_url) as base:
+        ana = _signed_in(base, "ana")
+        first = Stream(base, f"/live?topic_id={forum['public'].id}")
+        _reply(ana, forum["public"].id, "First reply.")
+        last_id = first.next("post")["id"]
+        first.close()
+        _reply(ana, forum["public"].id, "Second reply, while the reader was offline.")
+        _reply(ana, forum["public"].id, "Third reply.")
+        again = Stream(base, f"/live?topic_id={forum['public'].id}", last_event_id=last_id)
+        assert [again.next("post")["post_number"], again.next("post")["post_number"]] == [3, 4]
+        # A page opened after replies it does not show is told at once.
+        late = Stream(base, f"/live?topic_id={forum['public'].id}&after=2")
+        assert late.next("post")["post_number"] == 4
+
+
+@pytest.mark.server
+def test_notifications_and_replying_reach_the_right_people(database_url, db, make_user, forum):
+    make_user("bob", tier="member")
+    with running_server(database_url) as base:
+        ana, bob = _signed_in(base, "ana"), _signed_in(base, "bob")
+        bobs_page = Stream(base, f"/live?topic_id={forum['public'].id}", client=bob)
+        visitor = Stream(base, f"/live?topic_id={forum['public'].id}")
+        _reply(ana, forum["public"].id, "@bob could you check the agenda?")
+        assert bobs_page.next("notifications") is not None
+
+        token = csrf_of(ana, f"/t/{forum['public'].id}")
+        r = ana.post("/live/presence", data={"topic_id": forum["public"].id, "state": "replying"},
+                     headers={"X-CSRF-Token": token})
+        assert r.status_code == 204
+        told = bobs_page.next("presence")
+        assert {k: told[k] for k in ("topic_id", "username", "state")} == {
+            "topic_id": forum["public"].id, "username": "ana", "state": "replying"}
+        assert visitor.next("presence")["username"] == "ana"
+        # Without a token, nothing; in a topic she may not see, 404.
+        assert ana.post("/live/presence", data={"topic_id": forum["public"].id}).status_code == 403
+        pia = _signed_in(base, "pia")
+        assert pia.post("/live/presence", data={"topic_id": forum["private"].id},
+                        headers={"X-CSRF-Token": csrf_of(pia, "/latest")}).status_code == 404
+
+        # Ana chooses to stay unseen: nobody is told any more.
+        page = ana.get("/my/preferences").text
+        assert 'name="show_presence" value="1" checked' in page
+        r = ana.post("/my/preferences", data={"name": "", "presence_shown": "1", "csrf_token": csrf_of(ana, "/my/preferences")})
+        assert r.status_code == 200 and 'name="show_presence" value="1" checked' not in r.text
+        ana.post("/live/presence", data={"topic_id": forum["public"].id, "state": "stopped"},
+                 headers={"X-CSRF-Token": token})
+        time.sleep(0.1)
+        ana.post("/live/presence", data={"topic_id": forum["public"].id, "state": "replying"},
+                 headers={"X-CSRF-Token": token})
+        assert bobs_page.next("presence", timeout=2) is None
+
+
+@pytest.mark.server
+def test_two_servers_share_live_updates_through_redis(database_url, db, forum, redis_url):
+    prefix = f"forum-test-{uuid.uuid4().hex[:8]}"
+    env = {"FORUM_REDIS_URL": redis_url, "FORUM_REDIS_PREFIX": prefix}
+    with running_server(database_url, env=env) as first, running_server(database_url, env=env) as second:
+        on_second = Stream(second, f"/live?topic_id={forum['public'].id}")
+        ana = _signed_in(first, "ana")
+        started = time.monotonic()
+        _reply(ana, forum["public"].id, "Posted on the first host.")
+        event = on_second.next("post", timeout=3)
+        assert event is not None and event["post_number"] == 2
+        assert time.monotonic() - started < 1.5
+        # Resuming on the other host from an id the first one handed out.
+        on_first = Stream(first, f"/live?topic_id={forum['public'].id}")
+        _reply(ana, forum["public"].id, "Another.")
+        first_id = on_first.next("post")["id"]
+        _reply(ana, forum["public"].id, "And one more.")
+        resumed = Stream(second, f"/live?topic_id={forum['public'].id}", last_event_id=first_id)
+        assert resumed.next("post")["post_number"] == 4
+
+
+@pytest.mark.server
+def test_with_redis_unreachable_pages_posting_and_live_updates_in_one_process_still_work(database_url, db, forum):
+    from tests.server import free_port
+
+    env = {"FORUM_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    with running_server(database_url, env=env) as base:
+        stream = Stream(base, f"/live?topic_id={forum['public'].id}")
+        assert stream.next("degraded", timeout=10) is not None  # the page falls back to a slow poll
+        ana = _signed_in(base, "ana")
+        _reply(ana, forum["public"].id, "Still posting while Redis is down.")
+        assert stream.next("post", timeout=5)["post_number"] == 2
+
+
+def test_changes_are_noticed_after_commit_and_never_after_rollback(db, settings, make_user, make_category, make_topic):
+    ana = make_user("ana", tier="member")
+    topic = make_topic(ana, make_category("News"), title="A topic to change and to reply in")
+    told: list[list[live.Change]] = []
+    db.live_sink = told.append
+    try:
+        with pytest.raises(RuntimeError), db.write() as session:
+            from forum import posting
+
+            posting.create_reply(session, settings, Viewer(session.get(User, ana.id)), topic_id=topic.id, raw="Never posted at all.")
+            raise RuntimeError("rolled back")
+        assert told == []
+        with db.write() as session:
+            post = posting.create_reply(session, settings, Viewer(session.get(User, ana.id)), topic_id=topic.id,
+                                        raw="Posted for real this time.")
+        [changes] = told
+        assert live.Change(live.POST, topic_id=topic.id, post_id=post.id, post_number=2) in changes
+        assert all(c.topic_id in (None, topic.id) for c in changes)
+    finally:
+        db.live_sink = None
