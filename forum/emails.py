@@ -354,7 +354,7 @@ def compose_notification_email(session: Session, settings, secret_key: str, noti
         "posted": letter.when(view.post.created_at) if view.post is not None else None,
         "url": letter.link(view.url) if view.url else None,
         # Files are linked, never attached: each link asks the reader's permission when it is opened.
-        "files": [(f.original_filename, uploads.human_size(f.filesize), letter.link(uploads.url(f)))
+        "files": [{"name": f.original_filename, "size": uploads.human_size(f.filesize), "link": letter.link(uploads.url(f))}
                   for f in uploads.attached(session, view.post.id)] if view.post is not None else [],
     }, what="notifications", dedupe_key=f"email:notification:{n.id}")
     n.emailed_at = utcnow()
