@@ -492,6 +492,8 @@ def decide(session: Session, settings, wanted) -> list[tuple[Subscriber, tuple[s
 
     for event_id, change, subs in wanted:
         for sub in subs:
+            if not sub.wants(change):
+                continue
             viewer = viewer_of(sub)
             if viewer is None:  # logged out, expired or suspended since the page opened
                 out.append((sub, ("", "close", json.dumps({"reason": "session"}))))

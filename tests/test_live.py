@@ -15,7 +15,7 @@ from sqlalchemy import update
 from forum import live, moderation
 from forum.models import User
 from forum.permissions import Viewer
-from tests.conftest import csrf_of, login
+from tests.conftest import SEES, VIEWERS, csrf_of, login
 from tests.server import running_server
 
 
@@ -285,3 +285,42 @@ def test_changes_are_noticed_after_commit_and_never_after_rollback(db, settings,
         assert all(c.topic_id in (None, topic.id) for c in changes)
     finally:
         db.live_sink = None
+
+
+@pytest.mark.parametrize("preset", list(SEES))
+def test_every_kind_of_viewer_is_told_only_of_topics_they_may_see(preset, db, settings, people, make_client,
+                                                                   make_category, make_topic, staff):
+    from sqlalchemy import select
+
+    from forum import accounts
+    from forum.models import Post
+
+    category = make_category("Secret garden", preset)
+    topic = make_topic(staff, category, title="Seeds for the spring exchange", raw="We swap seeds in March.")
+    tokens: dict[str, str | None] = {"anonymous": None}
+    with db.write() as session:
+        for who, person in people.items():
+            tokens[who] = accounts.start_session(session, session.get(User, person.id))
+        first = session.scalar(select(Post).where(Post.topic_id == topic.id))
+    subs = {who: [live.Subscriber(token=tokens[who], user_id=None, topic_id=topic.id),
+                  live.Subscriber(token=tokens[who], user_id=None, list_scope="all"),
+                  live.Subscriber(token=tokens[who], user_id=None, list_scope=str(category.id))]
+            for who in VIEWERS}
+    everyone = [s for group in subs.values() for s in group]
+    changes = [live.Change(live.POST, topic_id=topic.id, post_id=first.id, post_number=1),
+               live.Change(live.POST_CHANGED, post_id=first.id),
+               live.Change(live.TOPIC, topic_id=topic.id, category_id=category.id),
+               live.Change(live.PRESENCE, topic_id=topic.id, username=staff.username, state="replying")]
+    with db.read() as session:
+        told = live.decide(session, settings, [(str(i), c, everyone) for i, c in enumerate(changes, 1)])
+    for who in VIEWERS:
+        mine = [item for sub, item in told if sub in subs[who]]
+        allowed = who in SEES[preset]
+        # The topic page hears all four; each list hears of the topic (the new post and the change).
+        assert len(mine) == (4 + 2 + 2 if allowed else 0), (who, mine)
+        if not allowed:
+            browser = make_client()
+            if who != "anonymous":
+                login(browser, people[who].username)
+            assert browser.get(f"/live?topic_id={topic.id}").status_code == 404
+            assert browser.get(f"/live?list={category.id}").status_code == 404
