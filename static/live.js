@@ -48,6 +48,7 @@
 
   // --- a topic page ---
   var topicId = tools ? tools.dataset.topicId : null;
+  var topicUrl = tools ? tools.dataset.url : null;
   var highest = tools ? parseInt(tools.dataset.highest, 10) || 0 : 0;
   var unseen = 0;
 
@@ -63,7 +64,7 @@
   }
   // The page that holds post n, as the reader would get it; its articles, by number.
   function fetchPosts(n) {
-    return fetch("/t/" + topicId + "/" + n, { credentials: "same-origin" })
+    return fetch(topicUrl + "/" + n, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         var found = {};
@@ -104,7 +105,7 @@
     if (unseen > 0) {
       var where = document.querySelector("section.composer") || tools;
       showLink(bar("live-new-replies", where), t("New replies: %(num)s").replace("%(num)s", unseen),
-               "/t/" + topicId + "/" + (lastShown() + 1));
+               topicUrl + "/" + (lastShown() + 1));
     }
   }
 

@@ -1,0 +1,68 @@
+"""Live updates in Chromium: a reply, a like and "is replying" appear in another reader's open page
+without a reload; a list says how many topics changed; a page without JavaScript stays complete."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import log_in, require_playwright
+
+require_playwright()
+from playwright.sync_api import expect  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_conversation_moves_in_front_of_the_reader(new_page, make_user, make_category, make_topic):
+    ana = make_user("ana", tier="member")
+    make_user("bea", tier="member")
+    news = make_category("News")
+    topic = make_topic(ana, news, title="Assembly agenda for the spring meeting")
+    path = f"/t/{topic.slug}/{topic.id}"
+
+    reader = new_page()
+    log_in(reader, "bea")
+    reader.goto(path)
+    visitor = new_page()
+    visitor.goto("/latest")
+    expect(visitor.locator("[data-live-list]")).to_be_hidden()
+
+    writer = new_page()
+    log_in(writer, "ana")
+    writer.goto(path)
+    writer.locator("#reply-raw").fill("I am adding the worker buyouts item to the agenda.")
+    expect(reader.locator("#live-presence")).to_have_text("ana is replying…")
+    writer.get_by_role("button", name="Post reply").click()
+    expect(writer.locator("#post_2")).to_be_visible()
+
+    # The reply appears below, without a reload, with its own actions; "is replying" goes away.
+    expect(reader.locator("#post_2 .cooked")).to_contain_text("worker buyouts item")
+    expect(reader.locator("#post_2 .like-form")).to_have_count(1)
+    expect(reader.locator("#live-presence")).to_be_hidden()
+    expect(visitor.locator("[data-live-list]")).to_have_text("New or updated topics: 1")
+
+    # A like from the reader shows in the writer's open page.
+    reader.locator("#post_2 .like-form button").click()
+    expect(writer.locator("#post_2 .post-actions")).to_contain_text(re.compile(r"1"))
+
+    # Ana's notification badge follows (bea liked her post) without a reload.
+    expect(writer.locator(".notifications-link .badge-count")).to_have_text("1")
+
+
+def test_without_javascript_the_page_is_complete_on_reload(new_page, make_user, make_category, make_topic, db,
+                                                            settings):
+    from forum import posting
+    from forum.models import User
+    from forum.permissions import Viewer
+
+    ana = make_user("ana", tier="member")
+    topic = make_topic(ana, make_category("News"), title="Assembly agenda for the spring meeting")
+    page = new_page(javascript=False)
+    page.goto(f"/t/{topic.slug}/{topic.id}")
+    with db.write() as session:
+        posting.create_reply(session, settings, Viewer(session.get(User, ana.id)), topic_id=topic.id,
+                             raw="Added while the page was open.")
+    page.reload()
+    expect(page.locator("#post_2 .cooked")).to_contain_text("Added while the page was open.")
