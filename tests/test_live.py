@@ -10,9 +10,8 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from forum import live, moderation
+from forum import live
 from forum.models import User
 from forum.permissions import Viewer
 from tests.conftest import SEES, VIEWERS, csrf_of, login
