@@ -1,4 +1,4 @@
-"""The `forum` command: serve, migrate, create-admin, create-user, demo."""
+"""The `forum` command: serve, migrate, check, create-admin, create-user, worker, demo and upkeep."""
 
 from __future__ import annotations
 
@@ -153,6 +153,18 @@ def cmd_rotate_secret_key(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from forum import checks
+
+    findings = checks.run_all(get_settings())
+    width = max(len(f.what) for f in findings)
+    for f in findings:
+        print(f"{f.what.ljust(width)}  {f.status.ljust(7)}  {f.message}")
+    problems = [f for f in findings if f.status == checks.PROBLEM]
+    print("\n" + (f"{len(problems)} problem(s) to fix." if problems else "Everything the forum needs answers."))
+    return 1 if problems else 0
+
+
 def cmd_demo(args) -> int:
     from forum.demo import load_demo
 
@@ -206,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how many previous keys still verify links and forms (0-10, default 2)")
     p.set_defaults(func=cmd_rotate_secret_key)
 
+    p = sub.add_parser("check", help="try the database, Redis, the mail server and the public address, "
+                                     "and say what is wrong")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("demo", help="fill an empty database with a demo federation")
     p.add_argument("--password", default="demo-password-1", help="password for every demo account")
     p.set_defaults(func=cmd_demo)
@@ -218,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _check_redis_url(get_settings().redis_url)
-        if args.command not in ("serve", "migrate"):
+        if args.command not in ("serve", "migrate", "check"):
             from forum.migrate import upgrade
 
             upgrade(get_settings().database_url)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
@@ -44,17 +46,25 @@ def _tls_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
 
 
-def send(settings: Settings, message: EmailMessage) -> None:
+@contextmanager
+def connected(settings: Settings, *, timeout: float | None = None) -> Iterator[smtplib.SMTP]:
+    """A connection to the mail server, secured and logged in as configured."""
+    timeout = settings.smtp_timeout if timeout is None else timeout
     if settings.smtp_security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port,
-                                                timeout=settings.smtp_timeout, context=_tls_context(settings))
+                                                timeout=timeout, context=_tls_context(settings))
     else:
-        client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+        client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
     with client:
         if settings.smtp_security == "starttls":
             client.starttls(context=_tls_context(settings))
         if settings.smtp_user:
             client.login(settings.smtp_user, settings.smtp_password or "")
+        yield client
+
+
+def send(settings: Settings, message: EmailMessage) -> None:
+    with connected(settings) as client:
         client.send_message(message)
 
 

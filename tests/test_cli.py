@@ -1,4 +1,5 @@
 """The `forum` command as an operator uses it."""
+# ruff: noqa: F811  (the SMTP fixture is imported by name, then requested by name)
 
 import os
 import re
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from forum.models import User
 from tests.server import free_port
+from tests.smtp import smtp_server  # noqa: F401  (a fixture)
 
 
 def forum(database_url, *args, stdin=""):
@@ -82,3 +84,41 @@ def test_a_wrong_database_or_redis_url_is_one_sentence_and_exit_code_1(tmp_path)
                        env={**env, "FORUM_DATABASE_URL": f"sqlite:///{tmp_path}/forum.db",
                             "FORUM_REDIS_URL": "http://127.0.0.1/0"}, cwd=tmp_path, timeout=60)
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "FORUM_REDIS_URL" in r.stderr
+
+
+def _check(env: dict[str, str]):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")}
+    return subprocess.run([sys.executable, "-m", "forum.cli", "check"], capture_output=True, text=True,
+                          env={**full, **env}, timeout=60)
+
+
+def _findings(out: str) -> dict[str, str]:
+    """{what: its whole line} of `forum check`'s output."""
+    return {m.group(1): m.group(0) for m in re.finditer(r"^(database|redis|mail|base URL) .*$", out, re.M)}
+
+
+def test_check_says_in_plain_words_what_is_wrong(tmp_path):
+    closed = free_port()
+    r = _check({"FORUM_DATABASE_URL": f"postgresql+psycopg://forum:secret@127.0.0.1:{closed}/forum",
+                "FORUM_REDIS_URL": f"redis://127.0.0.1:{closed}/0", "FORUM_SMTP_PORT": str(closed),
+                "FORUM_BASE_URL": f"http://127.0.0.1:{closed}"})
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = _findings(r.stdout)
+    assert "PROBLEM" in lines["database"] and f"FORUM_DATABASE_URL=postgresql+psycopg://forum:***@127.0.0.1:{closed}" \
+        in lines["database"] and "secret" not in r.stdout
+    assert "PROBLEM" in lines["redis"] and "does not answer" in lines["redis"]
+    assert "PROBLEM" in lines["mail"] and f"127.0.0.1:{closed}" in lines["mail"]
+    assert "warning" in lines["base URL"] and "nothing answers" in lines["base URL"]
+    assert "3 problem(s) to fix." in r.stdout
+    assert not (tmp_path / "forum.db").exists()
+
+
+def test_check_passes_when_everything_answers(database_url, db, smtp_server):
+    from tests.server import running_server
+
+    with running_server(database_url) as base:
+        r = _check({"FORUM_DATABASE_URL": database_url, "FORUM_REDIS_URL": "redis://127.0.0.1:6379/15",
+                    "FORUM_SMTP_PORT": str(smtp_server.port), "FORUM_BASE_URL": base})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [line[len(what):].split()[0] for what, line in _findings(r.stdout).items()] == ["ok"] * 4
+    assert f"{base} answers as itself" in r.stdout and "Everything the forum needs answers." in r.stdout

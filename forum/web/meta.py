@@ -12,9 +12,11 @@ router = APIRouter()
 
 
 @router.get("/health/live", include_in_schema=False)
-async def live():
-    """The process answers (no database asked)."""
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+async def live(request: Request):
+    """The process answers (no database asked). `seen_as` is the address this request reached, as
+    the forum understood it after any proxy: `forum check` compares it with FORUM_BASE_URL."""
+    return JSONResponse({"status": "ok", "seen_as": f"{request.url.scheme}://{request.url.netloc}"},
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.get("/health/ready", include_in_schema=False)
