@@ -8,7 +8,7 @@ import time
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from forum import STATIC_DIR, __version__, live, mail, merges, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
+from forum import STATIC_DIR, __version__, live, mail, merges, observability, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
 from forum.api import AcceptJson
 from forum.api import router as api_router
 from forum.config import Settings, get_settings
@@ -139,6 +139,12 @@ def request_threads(settings: Settings, db: Database) -> int:
     return 4 if db.reads_in_process else 8  # SQLite reads do not wait on a network
 
 
+async def _note_route(request: Request) -> None:
+    """Every routed request's log line and metrics name its route's template, not its address."""
+    route = request.scope.get("route")
+    observability.note_route(request.scope, getattr(route, "path", "unrouted"))
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings)
@@ -163,8 +169,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if worker is not None:
             worker.stop()
 
+    observability.configure_logging(settings)
     app = FastAPI(title=settings.site_title, version=__version__, docs_url="/api/docs",
-                  redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
+                  redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan,
+                  dependencies=[Depends(_note_route)])
     app.state.settings = settings
     app.state.db = db
     app.state.live = live.Hub(db, settings, live.make_bus(settings))
@@ -263,6 +271,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                        limiter=app.state.limiter)
     # Pages, styles and scripts travel compressed to browsers that ask (a phone on a slow network).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(observability.RequestLog, enabled=settings.request_log)  # outermost: sees every answer
     return app
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -39,13 +38,12 @@ def _first_line(error: BaseException) -> str:
 
 
 def database(settings: Settings) -> Finding:
-    from sqlalchemy import create_engine, text
-
-    from forum.health import head_revision
-
     from pathlib import Path
 
+    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+
+    from forum.health import head_revision
 
     shown = _shown(settings.database_url)
     try:
@@ -119,7 +117,7 @@ def base_url(settings: Settings) -> Finding:
     try:
         with urllib.request.urlopen(f"{base}/health/live", timeout=5) as r:  # noqa: S310  (http(s) only, above)
             answer = json.loads(r.read().decode())
-    except (urllib.error.URLError, OSError, socket.timeout, ValueError) as e:
+    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         return Finding("base URL", WARNING, f"nothing answers at {base}/health/live ({_first_line(reason)}): start the "
                                             "forum, or check that the proxy in front of it forwards there")

@@ -48,10 +48,26 @@ def cmd_serve(args) -> int:
         print("\n  No administrator yet. Open this one-time link to create the first one:\n"
               f"    {base}/setup?token={token}\n  (or run: forum create-admin)\n", flush=True)
     print(f"  Forum running at {base}  (Ctrl+C to stop)\n", flush=True)
+    if args.workers > 1:
+        _metrics_directory()
     uvicorn.run("forum.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, proxy_headers=True,
                 forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
     return 0
+
+
+def _metrics_directory() -> None:
+    """Several workers keep their metrics in files that /metrics sums (prometheus-client's
+    multiprocess mode): a directory of this run's own, unless the operator chose one; emptied at start."""
+    import shutil
+    import tempfile
+
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if chosen:
+        shutil.rmtree(chosen, ignore_errors=True)
+        os.makedirs(chosen, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="forum-metrics-")
 
 
 def _read_password(args) -> str:

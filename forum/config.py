@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     # browsers keep it open; and how long a page waits before reconnecting after a drop.
     live_heartbeat_seconds: float = 20
     live_retry_ms: int = 3000
+    # Logs and metrics (forum/observability.py). log_format: "auto" (text in a terminal, else JSON),
+    # "json" or "text". /metrics answers these addresses (comma-separated, CIDR allowed) or the token.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    request_log: bool = True
+    metrics_allow: str = "127.0.0.1,::1"
+    metrics_token: str | None = None
     site_title: str = "Co-operative Federation Forum"
     site_description: str = "Discussions of the federation and its members"
     default_locale: str = "en"

@@ -125,6 +125,9 @@ class Database:
         # trip, and in WAL mode readers never wait for writers. Request code may run such reads on
         # the event loop (see forum/deps.py); writes, which may wait for the lock, never do.
         self.reads_in_process = self.engine.dialect.name == "sqlite"
+        from forum import observability
+
+        observability.watch_pool(self.engine)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._generation_conns: list[sqlite3.Connection] = []

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from forum import accounts, auth, pagecache, permissions, posting
+from forum import accounts, auth, observability, pagecache, permissions, posting
 from forum.config import Settings
 from forum.db import Database
 from forum.errors import ForumError, LoginRequired
@@ -121,6 +121,7 @@ async def get_viewer(request: Request, session: SessionDep, write: WriteDep) -> 
                 await run_in_threadpool(_touch, write, user_session)
             viewer = Viewer(user=user_session.user)
     request.state.viewer = viewer
+    observability.note_request(request.scope, user_id=viewer.id)
     return viewer
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forum import observability
 from forum.config import Settings
 from forum.db import Database
 from forum.models import OutboxItem, utcnow
@@ -172,6 +173,7 @@ def drain(db: Database, settings: Settings, *, limit: int = 50) -> int:
                 continue
             func = HANDLERS.get(kind)
             error = None
+            started = time.perf_counter()
             if func is None:
                 error = f"no handler for {kind!r}"
             else:
@@ -181,6 +183,11 @@ def drain(db: Database, settings: Settings, *, limit: int = 50) -> int:
                     log.exception("outbox item %s (%s) failed", item_id, kind)
                     error = f"{type(exc).__name__}: {exc}"
             _finish(db, item_id, attempt, error, settings.outbox_max_attempts)
+            result = "failed" if error else "done"
+            observability.JOBS.labels(kind, result).inc()
+            log.info("job %s %s", kind, result, extra={"fields": {
+                "job": kind, "item_id": item_id, "attempt": attempt, "result": result,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
             done += 1
 
 

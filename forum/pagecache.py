@@ -31,7 +31,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from forum import auth
+from forum import auth, observability
 from forum.i18n import preferred_locales
 from forum.models import ContentGeneration
 
@@ -210,7 +210,10 @@ class AnonymousPageCache:
         except OperationalError:
             # A busy or lost database: the page itself answers (503 with Retry-After if it persists).
             return await self.app(scope, receive, send)
-        if entry is not None and fresh and generation == entry.generation:
+        hit = entry is not None and fresh and generation == entry.generation
+        observability.CACHE.labels("anonymous pages", "hit" if hit else "miss").inc()
+        if hit:
+            observability.note_route(scope, "(anonymous page cache)")
             await send({"type": "http.response.start", "status": entry.status,
                         "headers": entry.headers + [(b"age", str(int(now - entry.stored_at)).encode())]})
             await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})

@@ -27,6 +27,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Address(str):
+    """The server's base URL, holding its process for tests that signal or kill it."""
+
+    def __new__(cls, base: str, process: subprocess.Popen):
+        self = super().__new__(cls, base)
+        self.process = process
+        return self
+
+
 @contextmanager
 def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] | None = None):
     # The listening socket is bound here and handed to uvicorn (--fd): no other test worker can take
@@ -40,10 +49,12 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
     scratch = tempfile.TemporaryDirectory(prefix="forum-test-uploads-")
     full_env = {**os.environ, **RELAXED_LIMITS, "FORUM_DATABASE_URL": database_url, "FORUM_BASE_URL": base,
                 "FORUM_UPLOADS_DIR": scratch.name, **(env or {})}
+    # Its log goes to a file: a pipe nobody reads would fill up and stop the server mid-test.
+    output = tempfile.TemporaryFile(prefix="forum-test-server-")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "forum.app:app_from_env", "--fd", str(listener.fileno()),
          "--workers", str(workers), "--log-level", "warning"],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
+        env=full_env, stdout=output, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
         start_new_session=True,  # its own process group: stopping it stops every worker it started
     )
     try:
@@ -55,15 +66,16 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                _stop_group(proc)  # reading the output of a live process would block forever
-                out = proc.communicate(timeout=10)[0].decode() if proc.stdout else ""
-                raise RuntimeError(f"server did not start: {out}")
+                _stop_group(proc)
+                output.seek(0)
+                raise RuntimeError(f"server did not start: {output.read().decode(errors='replace')[-5000:]}")
             time.sleep(0.1)
-        yield base
+        yield Address(base, proc)
     finally:
         _stop_group(proc)
         listener.close()
         scratch.cleanup()
+        output.close()
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

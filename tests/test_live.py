@@ -323,3 +323,19 @@ def test_every_kind_of_viewer_is_told_only_of_topics_they_may_see(preset, db, se
                 login(browser, people[who].username)
             assert browser.get(f"/live?topic_id={topic.id}").status_code == 404
             assert browser.get(f"/live?list={category.id}").status_code == 404
+
+
+@pytest.mark.server
+def test_sigterm_closes_open_streams_with_a_reconnect_hint_and_the_server_stops_at_once(database_url, db, forum):
+    import os
+    import signal
+
+    with running_server(database_url) as base:
+        streams = [Stream(base, f"/live?topic_id={forum['public'].id}") for _ in range(3)]
+        assert all(s.status == 200 for s in streams)
+        started = time.monotonic()
+        os.killpg(base.process.pid, signal.SIGTERM)
+        for s in streams:
+            assert s.next("close", timeout=5) == {"id": None, "reason": "shutdown"}
+        base.process.wait(timeout=10)
+        assert time.monotonic() - started < 5  # it did not wait for the streams to time out

@@ -16,7 +16,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
 
-from forum import accounts, live, permissions
+from forum import accounts, live, observability, permissions
 from forum.auth import SESSION_COOKIE
 from forum.deps import CsrfDep, UserViewerDep
 from forum.errors import NotFound
@@ -74,6 +74,7 @@ async def stream(request: Request, topic_id: int | None = None, list: str | None
     heartbeat = settings.live_heartbeat_seconds
 
     async def body():
+        observability.LIVE_STREAMS.inc()
         try:
             yield f"retry: {int(settings.live_retry_ms)}\n\n".encode()
             if hub.bus.degraded:
@@ -89,10 +90,12 @@ async def stream(request: Request, topic_id: int | None = None, list: str | None
                     continue
                 if item[0] and item[0] in sent:
                     continue
+                observability.LIVE_DELIVERED.inc()
                 yield live.sse(*item)
                 if item[1] == "close":
                     return
         finally:
+            observability.LIVE_STREAMS.dec()
             hub.remove(sub)
 
     return StreamingResponse(body(), media_type="text/event-stream", headers={

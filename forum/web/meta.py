@@ -4,9 +4,10 @@ home screen) and the health checks a load balancer or orchestrator polls."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from forum import health
+from forum import health, observability
+from forum.errors import NotFound
 
 router = APIRouter()
 
@@ -26,6 +27,17 @@ def ready(request: Request):
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503,
                         headers={"Cache-Control": "no-store"})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request):
+    """Prometheus metrics, for allowed addresses or the token only; anyone else finds nothing here."""
+    settings = request.app.state.settings
+    client = request.client.host if request.client else None
+    if not observability.metrics_allowed(settings, client, request.headers.get("authorization")):
+        raise NotFound()
+    body, kind = observability.exposition(request.app.state.db)
+    return Response(body, media_type=kind, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/manifest.webmanifest", include_in_schema=False)

@@ -14,7 +14,7 @@ import anyio
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request as StarletteRequest
 
-from forum import uploads
+from forum import observability, uploads
 from forum.auth import SESSION_COOKIE
 from forum.i18n import _, translate
 
@@ -146,9 +146,12 @@ class FileFastPath:
                 else:
                     self.bodies.put(entry[3], body)
             if body is not None:
+                observability.CACHE.labels("files", "hit").inc()
+                observability.note_route(scope, "(file fast path)")
                 await send({"type": "http.response.start", "status": 200, "headers": entry[2]})
                 await send({"type": "http.response.body", "body": body})
                 return
+        observability.CACHE.labels("files", "miss").inc()
         started: dict = {}
         sent_file: dict = scope.setdefault(FILE_SENT, {})  # the route says here which file it sent
 

@@ -1,0 +1,101 @@
+"""What an operator watches: a JSON line per request with its id, and Prometheus metrics for the
+allowed only, summed over several workers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import httpx
+import pytest
+
+from forum import observability
+from tests.conftest import PASSWORD, csrf_of, login
+from tests.server import running_server
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(observability.JsonFormatter())
+        self.lines: list[dict] = []
+
+    def emit(self, record):
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def request_lines():
+    handler = Lines()
+    logger = logging.getLogger("forum.request")
+    logger.addHandler(handler)
+    yield handler.lines
+    logger.removeHandler(handler)
+
+
+def test_each_request_is_one_json_line_with_its_id_and_no_secrets(client, make_user, request_lines):
+    ana = make_user("ana", tier="member")
+    r = client.get("/latest", headers={"X-Request-ID": "proxy-7f3a.1"})
+    assert r.headers["x-request-id"] == "proxy-7f3a.1"
+    line = request_lines[-1]
+    assert {k: line[k] for k in ("request_id", "method", "route", "status", "user_id", "level")} == {
+        "request_id": "proxy-7f3a.1", "method": "GET", "route": "/latest", "status": 200, "user_id": None,
+        "level": "info"}
+    assert line["duration_ms"] >= 0
+
+    # Something that is not an id is not trusted: a fresh one is made.
+    r = client.get("/latest", headers={"X-Request-ID": "<script> and more"})
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+    assert request_lines[-1]["request_id"] == r.headers["x-request-id"]
+
+    token = csrf_of(client, "/login")
+    client.post("/login", data={"login": "ana", "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
+    client.get(f"/u/{ana.username}")
+    assert request_lines[-1]["route"] == "/u/{username}" and request_lines[-1]["user_id"] == ana.id
+    logged = json.dumps(request_lines)
+    assert PASSWORD not in logged and token not in logged and "_t=" not in logged
+
+
+def test_metrics_answer_only_the_allowed_and_count_by_route(client, settings, db, make_user):
+    assert client.get("/metrics").status_code == 404  # the test client is not an allowed address
+    assert client.get("/metrics", headers={"Authorization": "Bearer guess"}).status_code == 404
+    settings.metrics_token = "a-long-metrics-token"
+    make_user("ana", tier="member")
+    login(client, "ana")  # signed-in pages are routed every time (a visitor's come from the page cache)
+    before = _sample(client.get("/metrics", headers={"Authorization": "Bearer a-long-metrics-token"}).text,
+                     'forum_http_requests_total{method="GET",route="/categories",status="200"}')
+    for _ in range(3):
+        client.get("/categories")
+    r = client.get("/metrics", headers={"Authorization": "Bearer a-long-metrics-token"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert _sample(r.text, 'forum_http_requests_total{method="GET",route="/categories",status="200"}') == before + 3
+    assert 'forum_http_request_duration_seconds_bucket{le="0.5",route="/categories"}' in r.text
+    assert "forum_outbox_oldest_pending_seconds 0.0" in r.text
+    for name in ("forum_db_pool_connections_in_use", "forum_live_streams", "forum_cache_lookups_total"):
+        assert name in r.text
+
+
+def _sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.server
+def test_two_workers_metrics_are_summed_and_the_outbox_is_read_from_the_database(database_url, db, tmp_path,
+                                                                                   make_user):
+    make_user("ana", tier="member")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    with running_server(database_url, workers=2, env=env) as base:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            login(c, "ana")
+            for _ in range(20):
+                c.get("/categories", headers={"Connection": "close"})  # new connections: both workers answer
+            text = c.get("/metrics").text  # from 127.0.0.1: allowed
+            pids = {p.name.split("_")[-1] for p in (tmp_path / "metrics").glob("counter_*.db")}
+    assert len(pids) == 2, pids
+    assert _sample(text, 'forum_http_requests_total{method="GET",route="/categories",status="200"}') == 20
+    assert "forum_outbox_pending" in text
