@@ -339,3 +339,56 @@ def test_sigterm_closes_open_streams_with_a_reconnect_hint_and_the_server_stops_
             assert s.next("close", timeout=5) == {"id": None, "reason": "shutdown"}
         base.process.wait(timeout=10)
         assert time.monotonic() - started < 5  # it did not wait for the streams to time out
+
+
+@pytest.mark.server
+def test_redis_stopping_mid_run_degrades_and_everything_recovers_by_itself(database_url, db, forum, tmp_path):
+    import subprocess
+
+    from tests.server import free_port
+
+    port = free_port()
+
+    def start_redis():
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(tmp_path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        import redis
+
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=port).ping()
+                return proc
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    redis_proc = start_redis()
+    try:
+        with running_server(database_url, env={"FORUM_REDIS_URL": f"redis://127.0.0.1:{port}/0"}) as base:
+            ana = _signed_in(base, "ana")
+            stream = Stream(base, f"/live?topic_id={forum['public'].id}")
+            _reply(ana, forum["public"].id, "Through Redis.")
+            assert stream.next("post")["id"].count("-") == 1  # a Redis stream id
+
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+            # Pages, log-in and posting go on; this process's readers still hear of its changes.
+            assert httpx.get(f"{base}/t/{forum['public'].id}", follow_redirects=True, timeout=30).status_code == 200
+            _reply(ana, forum["public"].id, "While Redis is down.")
+            assert stream.next("degraded", timeout=10) is not None
+            assert stream.next("post", timeout=10)["post_number"] == 3
+            assert httpx.get(f"{base}/health/ready", timeout=30).status_code == 503
+
+            redis_proc = start_redis()
+            assert stream.next("restored", timeout=15) is not None
+            _reply(ana, forum["public"].id, "Redis is back.")
+            assert stream.next("post", timeout=10)["post_number"] == 4
+            deadline = time.monotonic() + 15
+            while httpx.get(f"{base}/health/ready", timeout=30).status_code != 200:
+                assert time.monotonic() < deadline, "readiness did not recover"
+                time.sleep(0.5)
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)

@@ -161,3 +161,25 @@ def test_serving_gives_the_query_planner_statistics(scratch_url):
         assert rows > 0
     finally:
         engine.dispose()
+
+
+def test_instances_started_together_migrate_one_after_the_other(scratch_url):
+    """Two hosts (or two systemd instances) starting at once on an empty database: each waits for
+    the other, none fails half-way, the schema ends at head."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FORUM_DATABASE_URL": scratch_url}
+    runs = [subprocess.Popen([sys.executable, "-m", "forum.cli", "migrate"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120)[0] for p in runs]
+    assert [p.returncode for p in runs] == [0, 0, 0], outputs
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(scratch_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _revisions(scratch_url)[-1]
+    finally:
+        engine.dispose()
