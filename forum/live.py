@@ -49,6 +49,7 @@ TOPIC = "topic"                  # a topic was started or changed (bumped, close
 NOTIFICATIONS = "notifications"  # someone's notifications changed (new, or read)
 PRESENCE = "presence"            # someone is replying in a topic, or stopped
 ACCESS = "access"                # who may see what changed (a tier, a category level, a log-out)
+PANELS = "panels"                # a topic's proposal or event changed (a position, an RSVP, closed)
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,29 @@ class Change:
 # --- noticing changes in write sessions -------------------------------------------------------
 
 def _changes_of(session: Session) -> list[Change]:
-    from forum.models import Category, Notification, PollVote, Post, PostAction, Topic, User, UserSession
+    from forum.models import (
+        Category,
+        Event,
+        EventRsvp,
+        Notification,
+        PollVote,
+        Post,
+        PostAction,
+        Proposal,
+        ProposalPosition,
+        Topic,
+        User,
+        UserSession,
+    )
 
     found: list[Change] = []
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Proposal | Event):
+            found.append(Change(PANELS, topic_id=obj.topic_id))
+        elif isinstance(obj, ProposalPosition):
+            found.append(Change(PANELS, topic_id=_topic_of(session, Proposal, obj.proposal_id)))
+        elif isinstance(obj, EventRsvp):
+            found.append(Change(PANELS, topic_id=_topic_of(session, Event, obj.event_id)))
     for obj in session.new:
         if isinstance(obj, Post):
             found.append(Change(POST, topic_id=obj.topic_id, post_id=obj.id, post_number=obj.post_number))
@@ -127,6 +148,11 @@ ACCESS_FIELDS = ("tier", "is_admin", "is_moderator", "suspended_until", "approve
 def _access_changed(user) -> bool:
     state = inspect(user)
     return any(name in state.attrs and state.attrs[name].history.has_changes() for name in ACCESS_FIELDS)
+
+
+def _topic_of(session: Session, model, row_id: int) -> int | None:
+    row = session.get(model, row_id)
+    return row.topic_id if row is not None else None
 
 
 def _poll_post(session: Session, poll_id: int) -> int | None:

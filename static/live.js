@@ -195,6 +195,16 @@
     if (tools) { if (data.post_number > highest || !document.getElementById("post_" + data.post_number)) newReplies(Math.max(data.post_number, data.highest_post_number || 0)); }
   });
   on("post_changed", function (data) { changed(data.post_number); });
+  on("panels", function () {
+    // A proposal's positions or an event's RSVPs changed: the panels above the posts, afresh.
+    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("topic-panels");
+        var here = document.getElementById("topic-panels");
+        if (fresh && here) here.parentNode.replaceChild(document.importNode(fresh, true), here);
+      }).catch(function () {});
+  });
   on("topic", function (data) {
     if (listBar && !tools) { listChanged(data); return; }
     if (tools && data.closed && tools.dataset.closed !== "1") {

@@ -332,3 +332,33 @@ def test_redis_stopping_mid_run_degrades_and_everything_recovers_by_itself(datab
     finally:
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
+
+
+def test_an_rsvp_refreshes_the_event_panel_of_open_pages(db, settings, make_user, make_category):
+    from forum import events
+
+    ana, bob = make_user("ana", tier="member"), make_user("bob", tier="member")
+    news = make_category("News")
+    with db.write() as session:
+        post = events.create_event(session, settings, Viewer(session.get(User, ana.id)),
+                                   title="General assembly in Lisbon", raw="Come to the assembly.",
+                                   category_id=news.id, start_date="2027-05-10", start_time="10:00",
+                                   timezone="Europe/Lisbon", location="Lisbon")
+        topic_id = post.topic_id
+        from sqlalchemy import select
+
+        from forum.models import Event
+
+        event_id = session.scalar(select(Event.id).where(Event.topic_id == topic_id))
+    told: list[list[live.Change]] = []
+    db.live_sink = told.append
+    try:
+        with db.write() as session:
+            events.rsvp(session, Viewer(session.get(User, bob.id)), event_id=event_id, status="going")
+    finally:
+        db.live_sink = None
+    assert told and live.Change(live.PANELS, topic_id=topic_id) in told[0]
+    reader = live.Subscriber(token=None, user_id=None, topic_id=topic_id)
+    with db.read() as session:
+        [(_sub, item)] = live.decide(session, settings, [("9", live.Change(live.PANELS, topic_id=topic_id), [reader])])
+    assert item == ("9", live.PANELS, f'{{"topic_id":{topic_id}}}')
