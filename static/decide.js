@@ -132,6 +132,7 @@
         }).catch(function () { /* try again next time */ });
     });
   }
+  window.forumRefreshPolls = refreshPolls;  // static/live.js calls it when a vote is cast elsewhere
   document.addEventListener("change", function (event) {
     var widget = event.target.closest && event.target.closest(".poll-widget");
     if (widget) widget.dataset.dirty = "1";

@@ -109,11 +109,22 @@
     }
   }
 
+  // A post changed (an edit, a like, a vote): it is fetched again and put in place, unless a later
+  // change of it is already being fetched (answers can arrive out of order), or the reader is in
+  // the middle of something inside it (focus, a poll choice not yet sent): then only its polls are
+  // refreshed, by static/decide.js, which leaves alone the one being voted in.
+  var asked = {};
   function changed(n) {
     if (!document.getElementById("post_" + n)) return;
+    var mine = asked[n] = (asked[n] || 0) + 1;
     fetchPosts(n).then(function (found) {
       var old = document.getElementById("post_" + n);
-      if (found[n] && old) old.parentNode.replaceChild(adopt(found[n]), old);
+      if (asked[n] !== mine || !found[n] || !old) return;
+      if (old.contains(document.activeElement) || old.querySelector(".poll-widget[data-dirty]")) {
+        if (window.forumRefreshPolls) window.forumRefreshPolls();
+        return;
+      }
+      old.parentNode.replaceChild(adopt(found[n]), old);
     });
   }
 

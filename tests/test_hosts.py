@@ -1,0 +1,90 @@
+"""Two hosts: two `forum serve` instances (on different ports, standing for two machines) and two
+# ruff: noqa: F811  (the SMTP fixtures are imported by name, then requested by name)
+`forum worker` processes against one database and one Redis, as docs/deploy.md sets them up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from forum import apikeys, emails
+from forum.permissions import Viewer
+from tests.conftest import csrf_of, login
+from tests.server import running_server
+from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
+from tests.sse import Stream
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError as e:
+        from tests.conftest import _unavailable
+
+        _unavailable(f"Redis is not reachable: {e}")
+    return url
+
+
+@pytest.mark.server
+def test_two_hosts_and_two_workers_share_everything_a_person_notices(
+        database_url, db, redis_url, smtp_server, make_user, make_category, make_topic, staff):
+    ana = make_user("ana", tier="member")
+    bea = make_user("bea", tier="member")
+    with db.write() as session:
+        emails.confirm_address(session, bea.id)
+        key = apikeys.create_api_key(session, Viewer(staff), description="two hosts", username=staff.username).secret
+    lounge = make_category("Members' lounge", "members_only")
+    topic = make_topic(ana, lounge, title="Delegates for the general assembly")
+    env = {"FORUM_REDIS_URL": redis_url, "FORUM_REDIS_PREFIX": f"forum-test-{uuid.uuid4().hex[:8]}",
+           "FORUM_INPROCESS_WORKER": "false", "FORUM_SMTP_HOST": "127.0.0.1", "FORUM_SMTP_PORT": str(smtp_server.port),
+           "FORUM_OUTBOX_POLL_SECONDS": "0.2"}
+    with ExitStack() as stack:
+        first = stack.enter_context(running_server(database_url, env=env))
+        second = stack.enter_context(running_server(database_url, env=env))
+        workers = [subprocess.Popen([sys.executable, "-m", "forum.cli", "worker"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env={**os.environ, **env, "FORUM_DATABASE_URL": database_url})
+                   for _ in range(2)]
+        stack.callback(lambda: [w.terminate() or w.wait(timeout=20) for w in workers])
+
+        # Logged in on one host, known on the other.
+        bea_first = stack.enter_context(httpx.Client(base_url=first, timeout=30, follow_redirects=True))
+        login(bea_first, "bea")
+        bea_second = stack.enter_context(httpx.Client(base_url=second, timeout=30, follow_redirects=True,
+                                                      cookies=bea_first.cookies))
+        assert bea_second.get(f"/t/{topic.slug}/{topic.id}").status_code == 200
+
+        # A reply posted on the first host reaches a page open on the second within a second.
+        stream = Stream(second, f"/live?topic_id={topic.id}", client=bea_second)
+        ana_first = stack.enter_context(httpx.Client(base_url=first, timeout=30, follow_redirects=True))
+        login(ana_first, "ana")
+        started = time.monotonic()
+        r = ana_first.post("/posts.json", data={"topic_id": topic.id, "raw": "@bea will you be a delegate?"},
+                           headers={"X-CSRF-Token": csrf_of(ana_first, f"/t/{topic.slug}/{topic.id}")})
+        assert r.status_code == 200, r.text
+        event = stream.next("post", timeout=3)
+        assert event is not None and event["post_number"] == 2 and time.monotonic() - started < 1.0
+        assert stream.next("notifications", timeout=3) is not None  # her badge, on the other host
+
+        # The email about it goes out once, though two workers drain.
+        messages = smtp_server.wait_for(1, timeout=15)
+        assert len(messages) == 1 and "mentioned you" in messages[0]["Subject"]
+
+        # A tier change made on the first host: the second host's stream ends and its next page is 404.
+        r = httpx.post(f"{first}/admin/users/{bea.id}/groups.json", data={"group_id": "participants"},
+                       headers={"Api-Key": key, "Api-Username": staff.username}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert stream.next("close", timeout=5) == {"id": None, "reason": "access"}
+        assert bea_second.get(f"/t/{topic.slug}/{topic.id}").status_code == 404
+        time.sleep(1)
+        assert len(smtp_server.messages) == 1
