@@ -241,6 +241,7 @@ class RedisBus:
     itself when Redis answers."""
 
     MAXLEN = 10000
+    BLOCK_MS = 5000
 
     def __init__(self, url: str, prefix: str):
         import redis
@@ -296,7 +297,10 @@ class RedisBus:
 
         last = "$"
         while not self._stopping:
-            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1)
+            # A read waits up to BLOCK_MS for news; its socket must wait longer than that, or every quiet
+            # spell would look like a lost Redis.
+            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1,
+                                             socket_timeout=self.BLOCK_MS / 1000 + 5)
             try:
                 if last == "$":
                     info = await client.xinfo_stream(self.key) if await client.exists(self.key) else None
@@ -307,7 +311,7 @@ class RedisBus:
                     if self.hub is not None:
                         self.hub.tell_degraded(False)
                 while not self._stopping:
-                    got = await client.xread({self.key: last}, block=5000, count=500)
+                    got = await client.xread({self.key: last}, block=self.BLOCK_MS, count=500)
                     for _key, entries in got or []:
                         batch = [(i.decode(), Change.from_json(f[b"c"])) for i, f in entries]
                         if batch:

@@ -362,3 +362,34 @@ def test_an_rsvp_refreshes_the_event_panel_of_open_pages(db, settings, make_user
     with db.read() as session:
         [(_sub, item)] = live.decide(session, settings, [("9", live.Change(live.PANELS, topic_id=topic_id), [reader])])
     assert item == ("9", live.PANELS, f'{{"topic_id":{topic_id}}}')
+
+
+def test_a_quiet_spell_longer_than_a_redis_read_is_not_taken_for_a_lost_redis(redis_url):
+    import asyncio
+
+    bus = live.RedisBus(redis_url, f"forum-test-{uuid.uuid4().hex[:8]}")
+    got: list[float] = []
+
+    class Hub:
+        async def deliver(self, batch):
+            got.append(time.monotonic())
+
+        def tell_degraded(self, degraded):
+            raise AssertionError("told degraded")
+
+    bus.hub = Hub()
+
+    async def run():
+        reader = asyncio.create_task(bus.run())
+        await asyncio.sleep(bus.BLOCK_MS / 1000 + 1.5)  # longer than one read waits for news
+        sent = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(None, bus.publish, [live.Change(live.POST, topic_id=1)])
+        while not got and time.monotonic() - sent < 3:
+            await asyncio.sleep(0.01)
+        bus.close()
+        reader.cancel()
+        return sent
+
+    sent = asyncio.run(run())
+    assert not bus.degraded
+    assert got and got[0] - sent < 0.2
