@@ -271,7 +271,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                        limiter=app.state.limiter)
     # Pages, styles and scripts travel compressed to browsers that ask (a phone on a slow network).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
-    app.add_middleware(observability.RequestLog, enabled=settings.request_log)  # outermost: sees every answer
+    app.add_middleware(observability.RequestLog, enabled=settings.request_log)  # sees every answer but…
+    app.add_middleware(web_live.LiveStreams, hub=app.state.live, db=db, settings=settings)  # …open live streams
     return app
 
 

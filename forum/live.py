@@ -520,48 +520,68 @@ def decide(session: Session, settings, wanted) -> list[tuple[Subscriber, tuple[s
             topics[topic_id] = session.get(Topic, topic_id)
         return topics[topic_id]
 
+    # Many open pages share a reader (every visitor is one reader; a person may have several tabs),
+    # and every page of a topic gets the same words: decide and encode once per reader and change.
+    allowed: dict[tuple, bool] = {}
+    encoded: dict[tuple, tuple[str, str, str] | None] = {}
+
+    def item_for(event_id: str, change: Change, kind: str, topic) -> tuple[str, str, str] | None:
+        key = (event_id, kind)
+        if key not in encoded:
+            data: dict = {"topic_id": topic.id}
+            if change.kind == POST:
+                data.update(post_number=change.post_number, highest_post_number=topic.highest_post_number)
+            elif change.kind == POST_CHANGED:
+                if change.post_id not in posts:
+                    posts[change.post_id] = session.get(Post, change.post_id)
+                post = posts[change.post_id]
+                if post is None:
+                    encoded[key] = None
+                    return None
+                data.update(post_id=post.id, post_number=post.post_number, like_count=post.like_count)
+            elif change.kind == PRESENCE:
+                data.update(username=change.username, state=change.state)
+            elif change.kind == TOPIC:
+                data.update(category_id=topic.category_id, closed=bool(topic.closed))
+            encoded[key] = (event_id, kind, json.dumps(data, separators=(",", ":")))
+        return encoded[key]
+
     for event_id, change, subs in wanted:
         for sub in subs:
             if not sub.wants(change):
                 continue
             viewer = viewer_of(sub)
             if viewer is None:  # logged out, expired or suspended since the page opened
-                out.append((sub, ("", "close", json.dumps({"reason": "session"}))))
+                out.append((sub, ("", "close", '{"reason":"session"}')))
                 continue
             if change.kind == ACCESS:
                 if sub.topic_id is not None:
                     topic = topics.get(sub.topic_id) or session.get(Topic, sub.topic_id)
                     if topic is None or not permissions.can_see_topic(session, viewer, topic):
-                        out.append((sub, ("", "close", json.dumps({"reason": "access"}))))
+                        out.append((sub, ("", "close", '{"reason":"access"}')))
                 continue
             if change.kind == NOTIFICATIONS:
                 out.append((sub, (event_id, NOTIFICATIONS, "{}")))
                 continue
             topic = topic_of(change)
-            if topic is None or not permissions.can_receive_live_change(session, viewer, topic,
-                                                                           in_list=sub.topic_id is None):
+            if topic is None:
+                continue
+            in_list = sub.topic_id is None
+            key = (sub.token, topic.id, in_list)
+            if key not in allowed:
+                allowed[key] = permissions.can_receive_live_change(session, viewer, topic, in_list=in_list)
+            if not allowed[key]:
                 continue
             if sub.topic_id is not None and sub.topic_id != topic.id:
                 continue
-            if sub.topic_id is None and change.kind == POST_CHANGED:
+            if in_list and change.kind == POST_CHANGED:
                 continue
-            if sub.topic_id is None and sub.list_scope not in (None, "all") and \
+            if in_list and sub.list_scope not in (None, "all") and \
                     sub.list_scope not in (str(topic.category_id), str(change.was_category_id)):
                 continue
-            data: dict = {"topic_id": topic.id}
-            if change.kind == POST:
-                data.update(post_number=change.post_number, highest_post_number=topic.highest_post_number)
-            elif change.kind == POST_CHANGED:
-                post = posts.get(change.post_id) if change.post_id in posts else session.get(Post, change.post_id)
-                if post is None:
-                    continue
-                data.update(post_id=post.id, post_number=post.post_number, like_count=post.like_count)
-            elif change.kind == PRESENCE:
-                data.update(username=change.username, state=change.state)
-            elif change.kind == TOPIC:
-                data.update(category_id=topic.category_id, closed=bool(topic.closed))
-            kind = TOPIC if sub.topic_id is None else change.kind
-            out.append((sub, (event_id, kind, json.dumps(data, separators=(",", ":")))))
+            item = item_for(event_id, change, TOPIC if in_list else change.kind, topic)
+            if item is not None:
+                out.append((sub, item))
     return out
 
 

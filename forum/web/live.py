@@ -14,7 +14,8 @@ import time
 
 import anyio.to_thread
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
+from sqlalchemy.exc import OperationalError
 
 from forum import accounts, live, observability, permissions
 from forum.auth import SESSION_COOKIE
@@ -25,11 +26,10 @@ from forum.models import Category, Topic
 router = APIRouter(include_in_schema=False)
 
 
-def _open(request: Request, token: str | None, topic_id: int | None, list_scope: str | None,
+def _open(db, settings, hub: live.Hub, token: str | None, topic_id: int | None, list_scope: str | None,
           after: int | None, last_event_id: str | None, sub: live.Subscriber):
     """Who is asking and whether they may follow what they ask for (hidden things are 404, as
     their pages are); then what they missed: since `Last-Event-ID`, or replies after `after`."""
-    db, settings, hub = request.app.state.db, request.app.state.settings, request.app.state.live
     with db.read() as session:
         viewer = permissions.Viewer()
         if token:
@@ -57,49 +57,123 @@ def _open(request: Request, token: str | None, topic_id: int | None, list_scope:
         return items
 
 
-@router.get("/live")
-async def stream(request: Request, topic_id: int | None = None, list: str | None = None,  # noqa: A002
-                 after: int | None = None):
-    hub: live.Hub = request.app.state.live
-    settings = request.app.state.settings
-    token = request.cookies.get(SESSION_COOKIE)
-    sub = live.Subscriber(token=None, user_id=None, topic_id=topic_id, list_scope=list)
-    hub.add(sub)  # before reading what was missed, so that nothing falls between the two
-    try:
-        backlog = await anyio.to_thread.run_sync(_open, request, token, topic_id, list, after,
-                                                 request.headers.get("last-event-id"), sub)
-    except BaseException:
-        hub.remove(sub)
-        raise
-    heartbeat = settings.live_heartbeat_seconds
+STREAM_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache, no-store"),
+                  (b"x-accel-buffering", b"no"), (b"x-content-type-options", b"nosniff"),
+                  (b"referrer-policy", b"strict-origin-when-cross-origin")]
+CLOSED = ("", "", "")  # put in a page's queue when its connection goes away
 
-    async def body():
+
+def _query(scope) -> tuple[int | None, str | None, int | None] | None:
+    """topic_id, list and after from the address; None when one is not what it must be."""
+    from urllib.parse import parse_qsl
+
+    got = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    try:
+        topic_id = int(got["topic_id"]) if "topic_id" in got else None
+        after = int(got["after"]) if "after" in got else None
+    except ValueError:
+        return None
+    return topic_id, got.get("list"), after
+
+
+class LiveStreams:
+    """`GET /live`, answered before routing and every other layer: a page holds its stream for as
+    long as it is open, so each one must cost little memory, and each event little work. What it
+    may follow is decided by forum/permissions.py, as for a page (404 for what it may not see)."""
+
+    def __init__(self, app, *, hub: live.Hub, db, settings):
+        self.app, self.hub, self.db, self.settings = app, hub, db, settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/live" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        query = _query(scope)
+        if query is None:
+            return await _plain(send, 404, b"Not found")
+        topic_id, list_scope, after = query
+        token = last_event_id = None
+        for name, value in scope.get("headers", []):
+            if name == b"cookie":
+                for part in value.decode("latin-1").split(";"):
+                    cookie, _eq, found = part.strip().partition("=")
+                    if cookie == SESSION_COOKIE:
+                        token = found
+            elif name == b"last-event-id":
+                last_event_id = value.decode("latin-1")[:100]
+        hub = self.hub
+        sub = live.Subscriber(token=None, user_id=None, topic_id=topic_id, list_scope=list_scope)
+        hub.add(sub)  # before reading what was missed, so that nothing falls between the two
+        try:
+            backlog = await anyio.to_thread.run_sync(_open, self.db, self.settings, hub, token, topic_id, list_scope,
+                                                     after, last_event_id, sub)
+        except NotFound:
+            hub.remove(sub)
+            return await _plain(send, 404, b"Not found")
+        except OperationalError:
+            hub.remove(sub)
+            return await _plain(send, 503, b"The forum is busy or its database cannot be reached.",
+                                [(b"retry-after", b"5")])
+        except BaseException:
+            hub.remove(sub)
+            raise
+        queue = sub.queue
+
+        async def watch_disconnect():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(CLOSED)
+
+        watcher = asyncio.ensure_future(watch_disconnect())
         observability.LIVE_STREAMS.inc()
         try:
-            yield f"retry: {int(settings.live_retry_ms)}\n\n".encode()
+            await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+            first = [f"retry: {int(self.settings.live_retry_ms)}\n\n".encode()]
             if hub.bus.degraded:
-                yield live.sse("", "degraded", "{}")
+                first.append(live.sse("", "degraded", "{}"))
             sent = {item[0] for item in backlog if item[0]}
-            for item in backlog:
-                yield live.sse(*item)
+            first += [live.sse(*item) for item in backlog]
+            await send({"type": "http.response.body", "body": b"".join(first), "more_body": True})
+            heartbeat = self.settings.live_heartbeat_seconds
             while True:
                 try:
-                    item = await asyncio.wait_for(sub.queue.get(), heartbeat)
+                    async with asyncio.timeout(heartbeat):
+                        item = await queue.get()
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
                     continue
-                if item[0] and item[0] in sent:
-                    continue
-                observability.LIVE_DELIVERED.inc()
-                yield live.sse(*item)
-                if item[1] == "close":
+                # Whatever else is already waiting goes out in the same write.
+                items = [item]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                chunks, ending = [], False
+                for event_id, kind, data in items:
+                    if kind == "":
+                        return  # the page went away
+                    if event_id and event_id in sent:
+                        continue
+                    chunks.append(live.sse(event_id, kind, data))
+                    if kind == "close":
+                        ending = True
+                        break
+                if chunks:
+                    observability.LIVE_DELIVERED.inc(len(chunks))
+                    await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": not ending})
+                if ending:
                     return
+        except OSError:
+            return  # the connection is gone
         finally:
             observability.LIVE_STREAMS.dec()
             hub.remove(sub)
+            watcher.cancel()
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={
-        "Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
+
+async def _plain(send, status: int, body: bytes, extra: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
 
 
 PRESENCE_EVERY = 5.0  # the least time between two "is replying" announcements of one person
