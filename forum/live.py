@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -361,6 +362,11 @@ class Subscriber:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=200))
     closed: bool = False
 
+    @property
+    def audience(self) -> tuple:
+        """What decides what this page is told: its reader and what it follows."""
+        return (self.token, self.user_id, self.topic_id, self.list_scope)
+
     def wants(self, change: Change) -> bool:
         if change.kind == NOTIFICATIONS:
             return self.user_id is not None and change.user_id == self.user_id
@@ -378,6 +384,9 @@ class Subscriber:
 
 class Hub:
     """This process's open streams, and the one task that hands each change to those who may see it."""
+
+    FLUSH_EVERY = 0.5
+    last_flush = 0.0
 
     def __init__(self, db, settings, bus):
         self.db, self.settings, self.bus = db, settings, bus
@@ -464,8 +473,23 @@ class Hub:
         assert self.inbox is not None
         while True:
             batch = await self.inbox.get()
-            subs = [s for s in self.subscribers if not s.closed]
-            wanted = [(event_id, change, [s for s in subs if s.wants(change)]) for event_id, change in batch]
+            # A change after a quiet spell goes out at once; under a stream of changes they go out
+            # together, at most every FLUSH_EVERY seconds, so each open page wakes and writes once
+            # for all of them however fast people post.
+            wait = self.last_flush + self.FLUSH_EVERY - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.last_flush = asyncio.get_running_loop().time()
+            while not self.inbox.empty():
+                batch = batch + self.inbox.get_nowait()
+            # Pages with the same reader following the same thing (every visitor on one topic, say)
+            # are told the same: decide once for each such audience, then hand it to each page.
+            audiences: dict[tuple, list[Subscriber]] = {}
+            for sub in self.subscribers:
+                if not sub.closed:
+                    audiences.setdefault(sub.audience, []).append(sub)
+            speakers = [members[0] for members in audiences.values()]
+            wanted = [(event_id, change, [s for s in speakers if s.wants(change)]) for event_id, change in batch]
             wanted = [w for w in wanted if w[2]]
             if not wanted:
                 continue
@@ -474,11 +498,12 @@ class Hub:
             except Exception:
                 log.exception("live updates: could not decide who may see %s changes", len(wanted))
                 continue
-            for sub, item in decided:
-                if item[1] == "close":
-                    self.close(sub, json.loads(item[2])["reason"])
-                elif not sub.closed:
-                    self._put(sub, item)
+            for speaker, item in decided:
+                for sub in audiences.get(speaker.audience, ()):
+                    if item[1] == "close":
+                        self.close(sub, json.loads(item[2])["reason"])
+                    elif not sub.closed:
+                        self._put(sub, item)
 
     def decide(self, wanted: list[tuple[str, Change, list[Subscriber]]]) -> list[tuple[Subscriber, tuple[str, str, str]]]:
         """For each change and each subscriber it concerns: what to send, asked of
@@ -607,7 +632,9 @@ def close_streams_on_signals(hub: Hub) -> None:
         signal.signal(signum, handler)
 
 
+@functools.lru_cache(maxsize=4096)
 def sse(event_id: str, kind: str, data: str) -> bytes:
+    """One Server-Sent Event (many pages get the same one: encoded once)."""
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {kind}\ndata: {data}\n\n".encode()
 
