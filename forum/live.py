@@ -51,6 +51,7 @@ NOTIFICATIONS = "notifications"  # someone's notifications changed (new, or read
 PRESENCE = "presence"            # someone is replying in a topic, or stopped
 ACCESS = "access"                # who may see what changed (a tier, a category level, a log-out)
 PANELS = "panels"                # a topic's proposal or event changed (a position, an RSVP, closed)
+SEEN = "seen"                    # someone read a topic for the first time ("seen by N of M")
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,17 @@ def _changes_of(session: Session) -> list[Change]:
         Proposal,
         ProposalPosition,
         Topic,
+        TopicUser,
         User,
         UserSession,
     )
 
     found: list[Change] = []
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, TopicUser) and obj.first_visited_at is not None:
+            history = inspect(obj).attrs.first_visited_at.history
+            if obj in session.new or (history.added and all(v is None for v in history.deleted)):
+                found.append(Change(SEEN, topic_id=obj.topic_id))
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Proposal | Event):
             found.append(Change(PANELS, topic_id=obj.topic_id))

@@ -44,11 +44,10 @@ def one_at_a_time(database_url: str) -> Iterator[None]:
         finally:
             engine.dispose()
     elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-            and not url.database.startswith("file:"):
+            and not url.database.startswith("file:") and Path(url.database).parent.is_dir():
         import fcntl
 
-        path = Path(url.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.database)  # (a folder that does not exist is SQLite's error to report)
         with open(path, "ab") as handle:  # flock does not touch SQLite's own (fcntl) locks
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

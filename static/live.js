@@ -113,13 +113,22 @@
   // change of it is already being fetched (answers can arrive out of order), or the reader is in
   // the middle of something inside it (focus, a poll choice not yet sent): then only its polls are
   // refreshed, by static/decide.js, which leaves alone the one being voted in.
+  // What the reader last did inside a post or the panels (a vote, a like, a choice), and when: an
+  // answer asked for before that is older than what the page shows and is dropped.
+  function touch(event) {
+    var host = event.target.closest && event.target.closest("article.post, #topic-panels");
+    if (host) host.dataset.touched = String(Date.now());
+  }
+  ["submit", "change", "input", "click"].forEach(function (kind) { document.addEventListener(kind, touch, true); });
+  function stale(el, askedAt) { return Number(el.dataset.touched || 0) >= askedAt; }
+
   var asked = {};
   function changed(n) {
     if (!document.getElementById("post_" + n)) return;
-    var mine = asked[n] = (asked[n] || 0) + 1;
+    var mine = asked[n] = (asked[n] || 0) + 1, askedAt = Date.now();
     fetchPosts(n).then(function (found) {
       var old = document.getElementById("post_" + n);
-      if (asked[n] !== mine || !found[n] || !old) return;
+      if (asked[n] !== mine || !found[n] || !old || stale(old, askedAt)) return;
       if (old.contains(document.activeElement) || old.querySelector(".poll-widget[data-dirty]")) {
         if (window.forumRefreshPolls) window.forumRefreshPolls();
         return;
@@ -206,14 +215,27 @@
     if (tools) { if (data.post_number > highest || !document.getElementById("post_" + data.post_number)) newReplies(Math.max(data.post_number, data.highest_post_number || 0)); }
   });
   on("post_changed", function (data) { changed(data.post_number); });
-  on("panels", function () {
-    // A proposal's positions or an event's RSVPs changed: the panels above the posts, afresh.
+  on("seen", function () {
+    // Someone read the topic for the first time: "Seen by N of M", afresh.
     fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("topic-panels");
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#topic-tools .seen-by");
+        var here = document.querySelector("#topic-tools .seen-by");
+        if (fresh && here) here.innerHTML = fresh.innerHTML;
+      }).catch(function () {});
+  });
+  var panelsAsked = 0;
+  on("panels", function () {
+    // A proposal's positions or an event's RSVPs changed: the panels above the posts, afresh,
+    // unless the reader has been at them since (their own answer already shows) or is at them now.
+    var mine = ++panelsAsked, askedAt = Date.now();
+    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
         var here = document.getElementById("topic-panels");
-        if (fresh && here) here.parentNode.replaceChild(document.importNode(fresh, true), here);
+        if (!html || !here || mine !== panelsAsked || stale(here, askedAt) || here.contains(document.activeElement)) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("topic-panels");
+        if (fresh) here.parentNode.replaceChild(document.importNode(fresh, true), here);
       }).catch(function () {});
   });
   on("topic", function (data) {

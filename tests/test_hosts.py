@@ -88,3 +88,50 @@ def test_two_hosts_and_two_workers_share_everything_a_person_notices(
         assert bea_second.get(f"/t/{topic.slug}/{topic.id}").status_code == 404
         time.sleep(1)
         assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.server
+def test_a_server_killed_while_eight_clients_post_loses_no_acknowledged_post(database_url, db, make_user,
+                                                                              make_category, make_topic, staff):
+    import signal
+    import threading
+
+    from sqlalchemy import select
+
+    from forum.models import Post
+
+    ana = make_user("ana", tier="member")
+    topic = make_topic(ana, make_category("News"), title="Replies while the power goes out")
+    with db.write() as session:
+        key = apikeys.create_api_key(session, Viewer(staff), description="posting", username="ana").secret
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def client(n: int, base: str) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                r = httpx.post(f"{base}/posts.json", data={"topic_id": topic.id,
+                                                           "raw": f"Client {n} sends reply number {i}."},
+                               headers={"Api-Key": key, "Api-Username": "ana"}, timeout=10)
+            except httpx.HTTPError:
+                return  # the server is gone
+            if r.status_code == 200:
+                acknowledged.append(r.json()["id"])
+
+    with running_server(database_url) as base:
+        clients = [threading.Thread(target=client, args=(n, base)) for n in range(8)]
+        for c in clients:
+            c.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 16 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(base.process.pid, signal.SIGKILL)  # as in a power cut: nothing is cleaned up
+        stop.set()
+        for c in clients:
+            c.join(timeout=30)
+    assert len(acknowledged) >= 16
+    with db.read() as session:
+        stored = set(session.scalars(select(Post.id).where(Post.id.in_(acknowledged))))
+    assert stored == set(acknowledged)

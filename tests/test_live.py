@@ -399,3 +399,26 @@ def test_a_quiet_spell_longer_than_a_redis_read_is_not_taken_for_a_lost_redis(re
     [sent] = result
     assert not bus.degraded
     assert got and got[0] - sent < 0.2
+
+
+def test_a_first_visit_tells_open_pages_that_seen_by_changed(db, make_user, make_category, make_topic):
+    from forum import tracking
+    from forum.models import TopicUser
+
+    ana, bob = make_user("ana", tier="member"), make_user("bob", tier="member")
+    topic = make_topic(ana, make_category("News"), title="Who has read the board report?")
+    with db.write() as session:  # bob watches it before reading it: his row exists, unvisited
+        session.add(TopicUser(user_id=bob.id, topic_id=topic.id, last_read_post_number=0))
+    told: list[list[live.Change]] = []
+    db.live_sink = told.append
+    try:
+        with db.write() as session:
+            row = tracking.topic_user(session, bob.id, topic.id)
+            tracking._first_visit(session, row, topic.id)
+        with db.write() as session:  # a later visit is not news
+            row = tracking.topic_user(session, bob.id, topic.id)
+            tracking._first_visit(session, row, topic.id)
+            row.last_read_post_number = 1
+    finally:
+        db.live_sink = None
+    assert [c for batch in told for c in batch if c.kind == live.SEEN] == [live.Change(live.SEEN, topic_id=topic.id)]

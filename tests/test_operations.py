@@ -16,7 +16,7 @@ from tests.server import free_port
 
 def test_liveness_and_readiness(client):
     live = client.get("/health/live")
-    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert live.status_code == 200 and live.json() == {"status": "ok", "seen_as": "http://testserver"}
     ready = client.get("/health/ready")
     assert ready.status_code == 200, ready.json()
     assert ready.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok", "outbox": "ok"}}

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.browser
 def test_a_conversation_moves_in_front_of_the_reader(new_page, make_user, make_category, make_topic):
     ana = make_user("ana", tier="member")
     make_user("bea", tier="member")
+    make_user("cai", tier="member")
     news = make_category("News")
     topic = make_topic(ana, news, title="Assembly agenda for the spring meeting")
     path = f"/t/{topic.slug}/{topic.id}"
@@ -49,6 +50,14 @@ def test_a_conversation_moves_in_front_of_the_reader(new_page, make_user, make_c
 
     # Ana's notification badge follows (bea liked her post) without a reload.
     expect(writer.locator(".notifications-link .badge-count")).to_have_text("1")
+
+    # A third member reads the topic for the first time: "Seen by" follows on the open pages.
+    before = reader.locator("#topic-tools .seen-by").inner_text()
+    newcomer = new_page()
+    log_in(newcomer, "cai")
+    newcomer.goto(path)
+    expect(reader.locator("#topic-tools .seen-by")).not_to_have_text(before)
+    expect(reader.locator("#topic-tools .seen-by")).to_contain_text("Seen by 3 of")
 
 
 def test_without_javascript_the_page_is_complete_on_reload(new_page, make_user, make_category, make_topic, db,
