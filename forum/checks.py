@@ -23,7 +23,8 @@ class Finding:
     message: str
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
+    """A URL as it may be printed: its password hidden."""
     from sqlalchemy.engine import make_url
 
     try:
@@ -32,7 +33,8 @@ def _shown(url: str) -> str:
         return url
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The first line of what went wrong, from the driver when there is one."""
     orig = getattr(error, "orig", None) or error
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
@@ -45,7 +47,7 @@ def database(settings: Settings) -> Finding:
 
     from forum.health import head_revision
 
-    shown = _shown(settings.database_url)
+    shown = shown_url(settings.database_url)
     try:
         url = make_url(settings.database_url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
@@ -54,7 +56,7 @@ def database(settings: Settings) -> Finding:
                                                 "creates it)")
         engine = create_engine(settings.database_url)
     except Exception as e:  # noqa: BLE001  (any reason a URL cannot be used is reported, not raised)
-        return Finding("database", PROBLEM, f"FORUM_DATABASE_URL={shown} cannot be used: {_first_line(e)}")
+        return Finding("database", PROBLEM, f"FORUM_DATABASE_URL={shown} cannot be used: {first_line(e)}")
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -63,7 +65,7 @@ def database(settings: Settings) -> Finding:
             except Exception:  # noqa: BLE001  (no such table: never migrated)
                 current = None
     except Exception as e:  # noqa: BLE001
-        return Finding("database", PROBLEM, f"cannot connect to FORUM_DATABASE_URL={shown}: {_first_line(e)}")
+        return Finding("database", PROBLEM, f"cannot connect to FORUM_DATABASE_URL={shown}: {first_line(e)}")
     finally:
         engine.dispose()
     head = head_revision()
@@ -87,7 +89,7 @@ def redis(settings: Settings) -> Finding:
         return Finding("redis", PROBLEM, f"FORUM_REDIS_URL={settings.redis_url} is not a Redis URL ({e})")
     except redis_lib.RedisError as e:
         return Finding("redis", PROBLEM, f"Redis at FORUM_REDIS_URL={settings.redis_url} does not answer: "
-                                         f"{_first_line(e)} (the forum still serves, but processes stop "
+                                         f"{first_line(e)} (the forum still serves, but processes stop "
                                          "sharing live updates, rate limits and view counts)")
     return Finding("redis", OK, settings.redis_url)
 
@@ -103,7 +105,7 @@ def mail(settings: Settings) -> Finding:
         return Finding("mail", PROBLEM, f"the mail server at {where} refused the log-in of FORUM_SMTP_USER="
                                         f"{settings.smtp_user}: {e.smtp_code} {e.smtp_error.decode(errors='replace')}")
     except (smtplib.SMTPException, OSError, ssl.SSLError) as e:
-        return Finding("mail", PROBLEM, f"cannot reach a mail server at {where}: {_first_line(e) or type(e).__name__}"
+        return Finding("mail", PROBLEM, f"cannot reach a mail server at {where}: {first_line(e) or type(e).__name__}"
                                         " (set FORUM_SMTP_HOST and FORUM_SMTP_PORT; no email goes out until then)")
     if code != 250:
         return Finding("mail", PROBLEM, f"the mail server at {where} answered {code} to NOOP")
@@ -119,7 +121,7 @@ def base_url(settings: Settings) -> Finding:
             answer = json.loads(r.read().decode())
     except (TimeoutError, urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
-        return Finding("base URL", WARNING, f"nothing answers at {base}/health/live ({_first_line(reason)}): start the "
+        return Finding("base URL", WARNING, f"nothing answers at {base}/health/live ({first_line(reason)}): start the "
                                             "forum, or check that the proxy in front of it forwards there")
     seen = str(answer.get("seen_as", "")).rstrip("/")
     if seen and seen != base:

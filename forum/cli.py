@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from forum.checks import first_line, shown_url
+
     args = build_parser().parse_args(argv)
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -257,26 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (OperationalError, ArgumentError, NoSuchModuleError, ModuleNotFoundError) as e:
         # One sentence an operator can act on, not a traceback.
-        print(f"forum: cannot use the database FORUM_DATABASE_URL={_shown_url(get_settings().database_url)}: "
-              f"{_first_line(e)}", file=sys.stderr)
+        print(f"forum: cannot use the database FORUM_DATABASE_URL={shown_url(get_settings().database_url)}: "
+              f"{first_line(e)}", file=sys.stderr)
         return 1
     except ValueError as e:
         print(f"forum: {e}", file=sys.stderr)
         return 1
-
-
-def _shown_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001  (a URL too malformed to parse is shown as given)
-        return url
-
-
-def _first_line(error: Exception) -> str:
-    orig = getattr(error, "orig", None) or error
-    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
 def _check_redis_url(url: str | None) -> None:

@@ -519,8 +519,19 @@ class Hub:
             return decide(session, self.settings, wanted)
 
 
-def decide(session: Session, settings, wanted) -> list[tuple[Subscriber, tuple[str, str, str]]]:
+def viewer_for(session: Session, settings, token: str):
+    """Who a session cookie stands for now, or None when it no longer counts (logged out,
+    expired, suspended since)."""
     from forum import accounts, permissions
+
+    found = accounts.session_for_token(session, token, settings)
+    if found is None or permissions.login_refusal(found.user) is not None:
+        return None
+    return permissions.Viewer(user=found.user)
+
+
+def decide(session: Session, settings, wanted) -> list[tuple[Subscriber, tuple[str, str, str]]]:
+    from forum import permissions
     from forum.models import Post, Topic
 
     viewers: dict[str | None, permissions.Viewer | None] = {}
@@ -528,12 +539,7 @@ def decide(session: Session, settings, wanted) -> list[tuple[Subscriber, tuple[s
 
     def viewer_of(sub: Subscriber):
         if sub.token not in viewers:
-            if sub.token is None:
-                viewers[None] = permissions.Viewer()
-            else:
-                found = accounts.session_for_token(session, sub.token, settings)
-                ok = found is not None and permissions.login_refusal(found.user) is None
-                viewers[sub.token] = permissions.Viewer(user=found.user) if ok else None
+            viewers[sub.token] = permissions.Viewer() if sub.token is None else viewer_for(session, settings, sub.token)
         return viewers[sub.token]
 
     topics: dict[int, Topic | None] = {}

@@ -248,3 +248,16 @@ def people(make_user):
         "member": make_user("mei", tier="member"),
         "moderator": make_user("moe", tier="participant", moderator=True),
     }
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (database 15); tests give their keys a prefix of their own."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError as e:
+        _unavailable(f"Redis is not reachable: {e}")
+    return url

@@ -22,20 +22,6 @@ from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 from tests.sse import Stream
 
 
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    url = "redis://127.0.0.1:6379/15"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError as e:
-        from tests.conftest import _unavailable
-
-        _unavailable(f"Redis is not reachable: {e}")
-    return url
-
-
 @pytest.mark.server
 def test_two_hosts_and_two_workers_share_everything_a_person_notices(
         database_url, db, redis_url, smtp_server, make_user, make_category, make_topic, staff):

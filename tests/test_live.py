@@ -31,20 +31,6 @@ def _reply(client: httpx.Client, topic_id: int, raw: str) -> dict:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    url = "redis://127.0.0.1:6379/15"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError as e:
-        from tests.conftest import _unavailable
-
-        _unavailable(f"Redis is not reachable: {e}")
-    return url
-
-
-@pytest.fixture
 def forum(database_url, make_user, make_category, make_topic):
     ana = make_user("ana", tier="member")
     make_user("pia", tier="participant")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import OperationalError
 
-from forum import accounts, live, observability, permissions
+from forum import live, observability, permissions
 from forum.auth import SESSION_COOKIE
 from forum.deps import CsrfDep, UserViewerDep
 from forum.errors import NotFound
@@ -31,11 +31,7 @@ def _open(db, settings, hub: live.Hub, token: str | None, topic_id: int | None, 
     """Who is asking and whether they may follow what they ask for (hidden things are 404, as
     their pages are); then what they missed: since `Last-Event-ID`, or replies after `after`."""
     with db.read() as session:
-        viewer = permissions.Viewer()
-        if token:
-            found = accounts.session_for_token(session, token, settings)
-            if found is not None and permissions.login_refusal(found.user) is None:
-                viewer = permissions.Viewer(user=found.user)
+        viewer = (live.viewer_for(session, settings, token) if token else None) or permissions.Viewer()
         sub.user_id = viewer.id
         sub.token = token if viewer.id is not None else None
         topic = None
