@@ -142,7 +142,7 @@ def request_threads(settings: Settings, db: Database) -> int:
 async def _note_route(request: Request) -> None:
     """Every routed request's log line and metrics name its route's template, not its address."""
     route = request.scope.get("route")
-    observability.note_route(request.scope, getattr(route, "path", "unrouted"))
+    observability.note_request(request.scope, route=getattr(route, "path", "unrouted"))
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:

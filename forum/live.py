@@ -454,25 +454,21 @@ class Hub:
         self.subscribers.discard(sub)
 
     def close(self, sub: Subscriber, why: str) -> None:
+        """End one page's stream: the last thing it is told, with room made for it if need be."""
         sub.closed = True
         self.subscribers.discard(sub)
-        self._put(sub, ("", "close", json.dumps({"reason": why})), force=True)
+        if sub.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                sub.queue.get_nowait()
+        with contextlib.suppress(asyncio.QueueFull):
+            sub.queue.put_nowait(("", "close", json.dumps({"reason": why})))
 
-    def _put(self, sub: Subscriber, item: tuple[str, str, str], *, force: bool = False) -> None:
+    def _put(self, sub: Subscriber, item: tuple[str, str, str]) -> None:
         try:
             sub.queue.put_nowait(item)
         except asyncio.QueueFull:
             # A page that does not read its stream is closed; it reconnects and resumes from its id.
-            if not force:
-                self.close_overflowed(sub)
-
-    def close_overflowed(self, sub: Subscriber) -> None:
-        sub.closed = True
-        self.subscribers.discard(sub)
-        with contextlib.suppress(asyncio.QueueEmpty):
-            sub.queue.get_nowait()
-        with contextlib.suppress(asyncio.QueueFull):
-            sub.queue.put_nowait(("", "close", json.dumps({"reason": "behind"})))
+            self.close(sub, "behind")
 
     async def _dispatch(self) -> None:
         import anyio.to_thread

@@ -140,10 +140,6 @@ def note_request(scope, **fields) -> None:
         note.update(fields)
 
 
-def note_route(scope, route: str) -> None:
-    note_request(scope, route=route)
-
-
 # --- metrics ----------------------------------------------------------------------------------
 
 def watch_pool(engine) -> None:

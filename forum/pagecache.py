@@ -213,7 +213,7 @@ class AnonymousPageCache:
         hit = entry is not None and fresh and generation == entry.generation
         observability.CACHE.labels("anonymous pages", "hit" if hit else "miss").inc()
         if hit:
-            observability.note_route(scope, "(anonymous page cache)")
+            observability.note_request(scope, route="(anonymous page cache)")
             await send({"type": "http.response.start", "status": entry.status,
                         "headers": entry.headers + [(b"age", str(int(now - entry.stored_at)).encode())]})
             await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})

@@ -147,7 +147,7 @@ class FileFastPath:
                     self.bodies.put(entry[3], body)
             if body is not None:
                 observability.CACHE.labels("files", "hit").inc()
-                observability.note_route(scope, "(file fast path)")
+                observability.note_request(scope, route="(file fast path)")
                 await send({"type": "http.response.start", "status": 200, "headers": entry[2]})
                 await send({"type": "http.response.body", "body": body})
                 return
