@@ -112,17 +112,13 @@ class RequestLog:
         note: dict = {"request_id": request_id}
         scope[LOG_SCOPE] = note
         started = time.perf_counter()
-        status = {"code": 500}
+        status = {"code": 500, "noted": False}
 
-        async def send_noting(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting)
-        finally:
+        def finish():
+            # Counted before the last byte leaves, so a client that has its answer finds it in /metrics.
+            if status["noted"]:
+                return
+            status["noted"] = True
             duration = time.perf_counter() - started
             route = note.get("route") or "unrouted"
             REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
@@ -131,6 +127,19 @@ class RequestLog:
                 request_log.info("%s %s %s", scope["method"], route, status["code"], extra={"fields": {
                     "request_id": request_id, "method": scope["method"], "route": route, "status": status["code"],
                     "duration_ms": round(duration * 1000, 2), "user_id": note.get("user_id")}})
+
+        async def send_noting(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting)
+        finally:
+            finish()
 
 
 def note_request(scope, **fields) -> None:
