@@ -15,8 +15,10 @@ What it makes:
   post_count, User.post_count / topic_count / last_posted_at; post numbers contiguous from 1;
 * likes (post_actions rows of action_type 2), never on one's own post and only by users who can
   see the category;
-* one public topic with exactly 51 posts (the first post and 50 replies); its URL path is printed
-  and stored in site_settings under "bench_generated" for bench/run.py.
+* one public topic with exactly 51 posts (the first post and 50 replies) and, when --posts leaves
+  room for it (at least --topics + 550), a second one with exactly 501 (500 replies), both in
+  "General"; their URL paths are printed and stored in site_settings under "bench_generated"
+  ("special_topic" and "special_topic_500") for bench/run.py.
 
 Cooked HTML is precomputed: a few dozen distinct markdown bodies are cooked once with
 forum.markdown.cook and reused. Rows go in with SQLAlchemy Core executemany in large batches,
@@ -64,6 +66,8 @@ PASSWORD = "bench-password-1"
 MARKER_KEY = "bench_generated"
 SPECIAL_TITLE = "Benchmark topic with fifty replies"
 SPECIAL_POSTS = 51
+LONG_TITLE = "Benchmark topic with five hundred replies"  # slug benchmark-topic-with-five-hundred-replies
+LONG_POSTS = 501
 TOPIC_BATCH = 500  # topics generated, and their posts inserted, per round
 POST_BATCH = 20_000
 
@@ -254,6 +258,8 @@ class Generator:
             raise SystemExit(f"--posts must be at least --topics + {SPECIAL_POSTS - 1} "
                              f"(every topic has a first post, one topic has {SPECIAL_POSTS})")
         self.url, self.n_topics, self.n_posts, self.n_users = url, topics, posts, max(users, 20)
+        # The 500-reply topic, when the posts leave room for it.
+        self.with_long = topics >= 2 and posts >= topics + SPECIAL_POSTS - 1 + LONG_POSTS - 1
         self.rng = random.Random(seed)
         self.now = datetime.now(UTC).replace(microsecond=0)
         self.engine = create_engine(url)
@@ -341,13 +347,21 @@ class Generator:
     # topics, posts, likes
 
     def plan_sizes(self) -> list[int]:
-        """Posts per topic: 1 + a heavy-tailed share of the rest; the special topic has exactly 51."""
+        """Posts per topic: 1 + a heavy-tailed share of the rest; the special topics have exactly 51
+        and 501."""
         rng = self.rng
-        self.special = rng.randrange(self.n_topics // 4, max(self.n_topics // 2, 1)) if self.n_topics > 4 else 0
-        sizes = [1] * self.n_topics
+        n = self.n_topics
+        self.special = rng.randrange(n // 4, max(n // 2, 1)) if n > 4 else 0
+        self.long = None
+        if self.with_long:
+            self.long = rng.randrange(n // 2, max(3 * n // 4, n // 2 + 1)) if n > 4 else self.special + 1
+        sizes = [1] * n
         sizes[self.special] = SPECIAL_POSTS
-        rest = self.n_posts - (self.n_topics - 1) - SPECIAL_POSTS
-        others = [i for i in range(self.n_topics) if i != self.special]
+        rest = self.n_posts - (n - 1) - SPECIAL_POSTS
+        if self.long is not None:
+            sizes[self.long] = LONG_POSTS
+            rest -= LONG_POSTS - 1
+        others = [i for i in range(n) if i not in (self.special, self.long)]
         if rest > 0 and others:
             weights = [rng.paretovariate(1.8) for _ in others]
             for i in rng.choices(others, weights=weights, k=rest):
@@ -371,7 +385,7 @@ class Generator:
         general = self.categories[0]
         post_id = 0
         likes_total = 0
-        special_info = None
+        special_info = long_info = None
         topic_rows, post_rows, like_rows, search_rows = [], [], [], []
         span_max = 730 * 86400
         search = self.search if self.search not in (None, "backfill") else None
@@ -413,9 +427,9 @@ class Generator:
                     conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
             for index, n in enumerate(sizes):
                 tid = index + 1
-                special = index == self.special
+                special = index in (self.special, self.long)
                 cat = general if special else rng.choices(self.categories, weights=cat_weights)[0]
-                title = SPECIAL_TITLE if special else topic_title(rng, tid)
+                title = (SPECIAL_TITLE if index == self.special else LONG_TITLE) if special else topic_title(rng, tid)
                 creator = rng.choice(cat["creators"])
                 pool = [creator] + rng.sample(cat["repliers"], min(len(cat["repliers"]),
                                                                    rng.randint(1, 4 if n < 10 else 30)))
@@ -480,8 +494,10 @@ class Generator:
                     views=n * rng.randint(3, 40), participant_count=len(set(authors)),
                     pinned=pinned_globally or (index % 997 == 5), pinned_globally=pinned_globally,
                     closed=(index % 53 == 7) and not special, archived=False, visible=True, deleted_at=None))
-                if special:
+                if index == self.special:
                     special_info = dict(id=tid, slug=slug, path=f"/t/{slug}/{tid}", posts=n)
+                elif index == self.long:
+                    long_info = dict(id=tid, slug=slug, path=f"/t/{slug}/{tid}", posts=n)
                 if len(topic_rows) >= TOPIC_BATCH or len(post_rows) >= POST_BATCH:
                     flush(conn)
                 if (index + 1) % 2000 == 0:
@@ -518,7 +534,7 @@ class Generator:
                 [dict(b_id=c["id"], b_tc=self.cat_topics[c["id"]], b_pc=self.cat_posts[c["id"]])
                  for c in self.categories])
             info = dict(topics=self.n_topics, posts=self.n_posts, users=self.n_users, likes=likes_total,
-                        special_topic=special_info, password=PASSWORD,
+                        special_topic=special_info, special_topic_500=long_info, password=PASSWORD,
                         member_username=next(u["username"] for u in self.users
                                              if u["tier"] == "member" and not u["is_moderator"]),
                         generated_at=self.now.isoformat())
@@ -618,6 +634,11 @@ def main(argv: list[str] | None = None) -> int:
     log(f"Done: {info['topics']} topics, {info['posts']} posts, {info['likes']} likes, "
         f"{info['users']} users in {elapsed:.1f}s")
     log(f"50-reply topic ({special['posts']} posts): {special['path']}")
+    long_topic = info["special_topic_500"]
+    if long_topic:
+        log(f"500-reply topic ({long_topic['posts']} posts): {long_topic['path']}")
+    else:
+        log(f"No 500-reply topic: it needs --posts >= --topics + {SPECIAL_POSTS + LONG_POSTS - 2}")
     log(f"Every account's password: {PASSWORD}")
     return 0
 

@@ -267,10 +267,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(SecurityHeaders)
     app.add_middleware(web_uploads.BodyLimit, settings=settings, renderer=app.state.renderer)
     app.add_middleware(AcceptJson)
-    app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
-                       limiter=app.state.limiter)
     # Pages, styles and scripts travel compressed to browsers that ask (a phone on a slow network).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    # In front of compression: it keeps its answers compressed once (gzip and brotli).
+    app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
+                       limiter=app.state.limiter)
     app.add_middleware(observability.RequestLog, enabled=settings.request_log)  # sees every answer but…
     app.add_middleware(web_live.LiveStreams, hub=app.state.live, db=db, settings=settings)  # …open live streams
     return app

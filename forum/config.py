@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # any committed change drops them at once (forum/pagecache.py).
     anon_cache_seconds: float = 30
     anon_cache_entries: int = 1000
+    anon_cache_megabytes: float = 32
     # Threads per process for the blocking part of requests (queries, templates). Python runs one
     # at a time, so more only adds switching; 0 picks 4 on SQLite and 8 on PostgreSQL, whose
     # queries wait on the network.

@@ -19,13 +19,13 @@ to a request carrying `Authorization: Bearer <FORUM_METRICS_TOKEN>`; anyone else
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
 import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import (
@@ -40,6 +40,15 @@ from prometheus_client.core import GaugeMetricFamily
 
 LOG_SCOPE = "forum.log"  # a scope entry every layer shares (scopes are copied, this dict is not)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ids = {"pid": 0, "prefix": "", "count": itertools.count()}
+
+
+def new_request_id() -> str:
+    """Unique across processes and restarts: a random prefix per process, then a counter (far
+    cheaper than a random UUID per request)."""
+    if _ids["pid"] != os.getpid():
+        _ids.update(pid=os.getpid(), prefix=os.urandom(6).hex(), count=itertools.count())
+    return f"{_ids['prefix']}{next(_ids['count']):010x}"
 SECRET_FIELDS = {"password", "token", "secret", "cookie", "authorization", "api_key", "body", "raw"}
 
 REQUESTS = Counter("forum_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
@@ -108,7 +117,7 @@ class RequestLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if REQUEST_ID.match(given) else new_request_id()
         note: dict = {"request_id": request_id}
         scope[LOG_SCOPE] = note
         started = time.perf_counter()

@@ -19,12 +19,16 @@ whose answer is a 200 HTML page, are cached. Such pages are rendered without a v
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import hashlib
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 
 import anyio.to_thread
 from sqlalchemy import event, select, text
@@ -35,8 +39,10 @@ from forum import auth, observability
 from forum.i18n import preferred_locales
 from forum.models import ContentGeneration
 
-CACHEABLE = re.compile(r"^/(?:|latest|categories|c/[^/]+/\d+|t/[^/]+/\d+(?:/\d+)?)$")
-TOPIC_PATH = re.compile(r"^/t/[^/]+/(\d+)")
+FORMAT = r"(?:\.rss|\.json)?"
+CACHEABLE = re.compile(rf"^/(?:|latest{FORMAT}|categories(?:\.json)?|posts\.rss|c/[^/]+/\d+{FORMAT}|t/\d+{FORMAT}"
+                       rf"|t/[^/]+/\d+(?:/\d+)?{FORMAT})$")
+TOPIC_PATH = re.compile(r"^/t/[^/]+/(\d+)(?:/\d+)?$")  # a topic page, whose views count
 PAGE_QUERY = re.compile(rb"^(?:page=\d{1,6})?$")
 ALLOWED_COOKIES = {auth.ANON_CSRF_COOKIE, auth.JS_COOKIE, auth.LOCALE_COOKIE}
 # An upsert, so that a database whose row went missing (emptied by hand) keeps counting.
@@ -97,19 +103,71 @@ def track_writes(factory: sessionmaker) -> None:
 
 @dataclass
 class Entry:
+    """One rendered answer, with its compressed forms made once, when first asked for."""
+
     generation: int
     stored_at: float
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # as rendered, without content-length, etag or vary
     body: bytes
+    etag: str  # the identity body's tag, without quotes
+    last_modified: str | None = None
+    vary: bytes = b"Accept-Encoding"
+    encoded: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(body) for _headers, body in self.encoded.values())
+
+    def variant(self, encoding: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """The headers and body to send for one content coding ("" for none)."""
+        made = self.encoded.get(encoding)
+        if made is None:
+            body = _compress(self.body, encoding) if encoding else self.body
+            tag = self.etag + (f"-{encoding}" if encoding else "")
+            headers = [*self.headers, (b"content-length", str(len(body)).encode()),
+                       (b"etag", f'"{tag}"'.encode()), (b"vary", self.vary)]
+            if encoding:
+                headers.append((b"content-encoding", encoding.encode()))
+            made = self.encoded[encoding] = (headers, body)
+        return made
+
+
+DROPPED = {b"content-length", b"etag", b"vary", b"content-encoding"}
+
+
+def _compress(body: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        import brotli
+
+        return brotli.compress(body, quality=5)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def accepted_encoding(value: str) -> str:
+    """The best content coding this cache offers among those an Accept-Encoding header allows."""
+    allowed: set[str] = set()
+    for part in value.split(","):
+        name, _sep, params = part.strip().partition(";")
+        params = params.replace(" ", "")
+        if params.startswith("q=") and params[2:] in ("0", "0.0", "0.00", "0.000"):
+            continue
+        allowed.add(name.strip().lower())
+    if "br" in allowed:
+        return "br"
+    if "gzip" in allowed or "*" in allowed:
+        return "gzip"
+    return ""
 
 
 class PageStore:
-    """A bounded LRU of rendered pages, shared by a process's threads."""
+    """A least-recently-used store of rendered answers, bounded by count and by bytes, shared by a
+    process's threads."""
 
-    def __init__(self, max_entries: int = 1000):
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int = 1000, max_bytes: int = 32 * 1024 * 1024):
+        self.max_entries, self.max_bytes = max_entries, max_bytes  # bytes: of entries with a size
         self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.bytes = 0
         self.lock = threading.Lock()
 
     def get(self, key: tuple) -> Entry | None:
@@ -121,31 +179,106 @@ class PageStore:
 
     def put(self, key: tuple, entry: Entry) -> None:
         with self.lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.bytes -= _size(old)
             self.entries[key] = entry
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            self.bytes += _size(entry)
+            self._trim()
+
+    def grew(self, key: tuple, entry: Entry, by: int) -> None:
+        """An entry kept a compressed form too."""
+        with self.lock:
+            if self.entries.get(key) is entry:
+                self.bytes += by
+                self._trim()
+
+    def _trim(self) -> None:
+        while self.entries and (len(self.entries) > self.max_entries or self.bytes > self.max_bytes):
+            _key, dropped = self.entries.popitem(last=False)
+            self.bytes -= _size(dropped)
 
 
-def _cookies(headers: list[tuple[bytes, bytes]]) -> set[str]:
-    names: set[str] = set()
+def _size(entry) -> int:
+    return getattr(entry, "size", 0)
+
+
+class ViewMemo:
+    """When each (topic, address) last counted view's window ends, as the shared marks said.
+
+    A visitor reloading a cached topic page within the window is known here, so the hit asks
+    neither the database nor Redis; once the window has ended, the shared mark decides again.
+    """
+
+    def __init__(self, max_entries: int = 50_000):
+        self.max_entries = max_entries
+        self.ends: OrderedDict[tuple[int, str], float] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def known(self, key: tuple[int, str], now: float) -> bool:
+        with self.lock:
+            end = self.ends.get(key)
+            return end is not None and end > now
+
+    def remember(self, key: tuple[int, str], end: float | None) -> None:
+        if end is None:
+            return
+        with self.lock:
+            self.ends[key] = end
+            self.ends.move_to_end(key)
+            while len(self.ends) > self.max_entries:
+                self.ends.popitem(last=False)
+
+
+class GenerationReads:
+    """Reads of the content generation for many waiting requests at once, each read begun after
+    every request it answers had arrived (so no answer is older than its request)."""
+
+    def __init__(self, read: Callable[[], int]):
+        self.read = read
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.waiting: asyncio.Future | None = None
+        self.running: asyncio.Task | None = None
+
+    async def current(self) -> int:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new event loop (tests start one per client): nothing carries over
+            self.loop, self.waiting, self.running = loop, None, None
+        if self.waiting is None:
+            self.waiting = loop.create_future()
+            self.waiting.add_done_callback(_consume)
+            previous, self.running = self.running, None
+            self.running = asyncio.ensure_future(self._read_after(previous, self.waiting))
+        return await asyncio.shield(self.waiting)
+
+    async def _read_after(self, previous: asyncio.Task | None, answer: asyncio.Future) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        self.waiting = None  # from here on, a newcomer waits for the next read
+        try:
+            answer.set_result(await anyio.to_thread.run_sync(self.read))
+        except BaseException as e:  # noqa: BLE001 - handed to every waiting request
+            answer.set_exception(e)
+
+
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # a read nobody waited for any more is not an unretrieved error
+
+
+def _header_values(headers) -> dict[bytes, str]:
+    found: dict[bytes, str] = {}
     for name, value in headers:
-        if name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                cookie = part.strip().split("=", 1)[0]
-                if cookie:
-                    names.add(cookie)
-    return names
+        if name in WANTED_HEADERS:
+            text = value.decode("latin-1")
+            found[name] = f"{found[name]}; {text}" if name in found else text
+    return found
 
 
-def _cookie_value(headers: list[tuple[bytes, bytes]], wanted: str) -> str | None:
-    for name, value in headers:
-        if name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _sep, found = part.strip().partition("=")
-                if key == wanted:
-                    return found.strip()
-    return None
+WANTED_HEADERS = {b"cookie", b"accept-language", b"accept", b"accept-encoding", b"api-key", b"user-api-key",
+                  b"authorization", b"api-username", b"discourse-track-view", b"if-none-match",
+                  b"if-modified-since"}
+REFUSED_HEADERS = (b"api-key", b"user-api-key", b"authorization", b"api-username", b"discourse-track-view")
 
 
 class AnonymousPageCache:
@@ -158,117 +291,233 @@ class AnonymousPageCache:
         self.locales = locales
         self.limiter = limiter
         self.ttl = settings.anon_cache_seconds
-        self.store = PageStore(settings.anon_cache_entries)
+        self.store = PageStore(settings.anon_cache_entries, int(settings.anon_cache_megabytes * 1024 * 1024))
+        self.views = ViewMemo()
+        self.rendering: dict[tuple, asyncio.Future] = {}
+        # On a SQLite file the generation is a few microseconds' read: asked on the event loop.
+        # Over a network, concurrent requests share reads made in a thread.
+        self.in_loop = db.reads_in_process
+        self.reads = GenerationReads(db.generation)
+        self.hits = observability.CACHE.labels("anonymous pages", "hit")
+        self.misses = observability.CACHE.labels("anonymous pages", "miss")
 
-    def _key(self, scope) -> tuple | None:
-        if self.ttl <= 0 or scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            return None
+    def _key(self, scope, found: dict[bytes, str]) -> tuple | None:
         path = scope["path"]
         if not CACHEABLE.match(path) or not PAGE_QUERY.match(scope.get("query_string", b"")):
             return None
-        headers = scope.get("headers", [])
-        if not _cookies(headers) <= ALLOWED_COOKIES:
+        cookies = _cookie_pairs(found.get(b"cookie", ""))
+        if not cookies.keys() <= ALLOWED_COOKIES:
             return None  # signed in (or anything else that could change the page)
-        accept_language = None
-        for name, value in headers:
-            if name == b"accept-language":
-                accept_language = value.decode("latin-1")
-            elif name == b"accept" and b"application/json" in value:
-                return None
-            elif name in (b"api-key", b"user-api-key", b"authorization"):
-                return None
+        if any(name in found for name in REFUSED_HEADERS):
+            return None
+        if not path.endswith((".json", ".rss")) and "application/json" in found.get(b"accept", ""):
+            return None
         installed = self.locales()
-        locale_cookie = _cookie_value(headers, auth.LOCALE_COOKIE)
+        locale_cookie = cookies.get(auth.LOCALE_COOKIE)
         # The page's language follows from these and the site's languages (a change of which is a
         # write, so it drops every cached page): the switcher's choice, then the browser's wishes.
         return (path, scope.get("query_string", b""), locale_cookie if locale_cookie in installed else None,
-                preferred_locales(accept_language, installed))
+                preferred_locales(found.get(b"accept-language"), installed))
 
-    def _generation_and_view(self, path: str, client: str, cached_generation: int) -> int:
+    async def _generation(self) -> int:
+        if self.in_loop:
+            return self.db.generation()
+        return await self.reads.current()
+
+    def _count_view(self, topic_id: int, client: str) -> float | None:
         with self.db.read() as session:
-            generation = current_generation(session)
-            match = TOPIC_PATH.match(path)
-            if generation == cached_generation and match is not None:
-                count_anonymous_view(self.db, session, int(match.group(1)), client, self.limiter)
-            return generation
+            return count_anonymous_view(self.db, session, topic_id, client, self.limiter)
 
     async def __call__(self, scope, receive, send):
-        key = self._key(scope)
+        if self.ttl <= 0 or scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        found = _header_values(scope.get("headers", []))
+        key = self._key(scope, found)
         if key is None:
             return await self.app(scope, receive, send)
-        entry = self.store.get(key)
-        now = time.monotonic()
-        fresh = entry is not None and now - entry.stored_at < self.ttl
-        generation = None
         try:
-            if fresh:
-                client = scope.get("client") or ("unknown", 0)
-                generation = await anyio.to_thread.run_sync(self._generation_and_view, scope["path"], client[0],
-                                                            entry.generation)
-            if generation is None:
-                generation = await anyio.to_thread.run_sync(self._read_generation)
+            generation = await self._generation()
         except OperationalError:
             # A busy or lost database: the page itself answers (503 with Retry-After if it persists).
             return await self.app(scope, receive, send)
-        hit = entry is not None and fresh and generation == entry.generation
-        observability.CACHE.labels("anonymous pages", "hit" if hit else "miss").inc()
-        if hit:
-            observability.note_request(scope, route="(anonymous page cache)")
-            await send({"type": "http.response.start", "status": entry.status,
-                        "headers": entry.headers + [(b"age", str(int(now - entry.stored_at)).encode())]})
-            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+        entry = self.store.get(key)
+        now = time.monotonic()
+        if entry is not None and (now - entry.stored_at >= self.ttl or entry.generation != generation):
+            entry = None
+        encoding = accepted_encoding(found.get(b"accept-encoding", ""))
+        if entry is None:
+            entry = await self._rendered_meanwhile(key, generation)
+        if entry is None:
+            self.misses.inc()
+            return await self._render(scope, receive, send, key, generation, encoding)
+        self.hits.inc()
+        observability.note_request(scope, route="(anonymous page cache)")
+        match = TOPIC_PATH.match(scope["path"])
+        if match is not None:
+            await self._view(int(match.group(1)), (scope.get("client") or ("unknown", 0))[0])
+        await self._answer(scope, send, key, entry, encoding, found, now)
+
+    async def _view(self, topic_id: int, client: str) -> None:
+        seen = (topic_id, client)
+        if self.views.known(seen, time.time()):
             return
+        try:
+            self.views.remember(seen, await anyio.to_thread.run_sync(self._count_view, topic_id, client))
+        except OperationalError:
+            pass  # a busy database may drop a view, never a page
+
+    async def _answer(self, scope, send, key: tuple, entry: Entry, encoding: str, found: dict[bytes, str],
+                      now: float) -> None:
+        before = entry.size
+        headers, body = entry.variant(encoding)
+        if entry.size != before:
+            self.store.grew(key, entry, entry.size - before)
+        age = (b"age", str(int(now - entry.stored_at)).encode())
+        if _not_modified(found, headers, entry):
+            kept = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
+            await send({"type": "http.response.start", "status": 304, "headers": [*kept, age]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": entry.status, "headers": [*headers, age]})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    async def _rendered_meanwhile(self, key: tuple, generation: int) -> Entry | None:
+        """The entry another request is rendering at this generation, once it is done: many
+        visitors arriving together after a change cost one rendering, not one each."""
+        pending = self.rendering.get((key, generation))
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            return None
+        await asyncio.shield(pending)
+        entry = self.store.get(key)
+        return entry if entry is not None and entry.generation == generation else None
+
+    async def _render(self, scope, receive, send, key: tuple, generation: int, encoding: str) -> None:
+        """Render through the app, without compression (this layer compresses what it keeps), and
+        keep a storable answer."""
+        done = asyncio.get_running_loop().create_future()
+        self.rendering[(key, generation)] = done
+        try:
+            await self._render_once(scope, receive, send, key, generation, encoding)
+        finally:
+            if self.rendering.get((key, generation)) is done:
+                del self.rendering[(key, generation)]
+            done.set_result(None)
+
+    async def _render_once(self, scope, receive, send, key: tuple, generation: int, encoding: str) -> None:
+        scope = dict(scope)
+        scope["headers"] = [(k, v) for k, v in scope.get("headers", [])
+                            if k not in (b"accept-encoding", b"if-none-match", b"if-modified-since")]
         scope.setdefault("state", {})["shared_page"] = True
         started: dict = {}
         chunks: list[bytes] = []
+        messages: list[dict] = []
 
         async def capture(message):
             if message["type"] == "http.response.start":
                 started.update(message)
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-                if not message.get("more_body") and scope["method"] == "GET" and self._storable(started):
-                    self.store.put(key, Entry(generation, time.monotonic(), started["status"],
-                                              list(started.get("headers", [])), b"".join(chunks)))
-            await send(message)
+                if not message.get("more_body"):
+                    return
+            messages.append(message)
 
         await self.app(scope, receive, capture)
-
-    def _read_generation(self) -> int:
-        return self.db.generation()
+        if not started:
+            return
+        body = b"".join(chunks)
+        if scope["method"] == "GET" and self._storable(started):
+            entry = _entry(generation, started, body)
+            self.store.put(key, entry)
+            headers, sent = entry.variant(encoding)
+            await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+            await send({"type": "http.response.body", "body": sent})
+            return
+        await send(started)
+        await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     def _storable(started: dict) -> bool:
         if started.get("status") != 200:
             return False
         for name, value in started.get("headers", []):
-            if name == b"set-cookie":
+            if name == b"set-cookie" or name == b"content-encoding":
                 return False
-            if name == b"content-type" and not value.startswith(b"text/html"):
+            if name == b"content-type" and not value.startswith(STORABLE_TYPES):
                 return False
         return True
 
 
-def count_anonymous_view(db, session: Session, topic_id: int, client: str, limiter) -> None:
-    """A cached topic page still counts a visitor's view (once per address per window)."""
+STORABLE_TYPES = (b"text/html", b"application/json", b"application/rss+xml")
+
+
+def _entry(generation: int, started: dict, body: bytes) -> Entry:
+    etag = last_modified = None
+    vary = b""
+    headers = []
+    for name, value in started.get("headers", []):
+        if name == b"vary":
+            vary = value
+        elif name == b"etag":
+            etag = value.decode("latin-1").strip().removeprefix("W/").strip('"')
+        elif name == b"last-modified":
+            last_modified = value.decode("latin-1")
+        if name not in DROPPED:
+            headers.append((name, value))
+    if not etag:
+        etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+    if b"accept-encoding" not in vary.lower():
+        vary = (vary + b", " if vary else b"") + b"Accept-Encoding"
+    return Entry(generation, time.monotonic(), started["status"], headers, body, etag, last_modified, vary)
+
+
+def _not_modified(found: dict[bytes, str], headers, entry: Entry) -> bool:
+    """A conditional GET the cached answer satisfies (RFC 9110: If-None-Match wins when sent)."""
+    wanted = found.get(b"if-none-match")
+    if wanted is not None:
+        tag = next(v for k, v in headers if k == b"etag").decode("latin-1")
+        tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
+        return tag in tags or "*" in tags
+    since = found.get(b"if-modified-since")
+    if since and entry.last_modified:
+        try:
+            return parsedate_to_datetime(entry.last_modified) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _cookie_pairs(header: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for part in header.split(";"):
+        name, _sep, value = part.strip().partition("=")
+        if name:
+            pairs[name] = value.strip()
+    return pairs
+
+
+def count_anonymous_view(db, session: Session, topic_id: int, client: str, limiter) -> float | None:
+    """A cached topic page still counts a visitor's view (once per address per window).
+
+    Returns when the visitor's current window ends (epoch seconds), when that is known.
+    """
     from redis.exceptions import RedisError
-    from sqlalchemy.exc import OperationalError
 
     from forum import tracking
 
     who = f"ip{client}"
     redis = getattr(limiter, "redis", None)
+    prefix = getattr(limiter, "prefix", "forum")
     try:
-        new = tracking.anonymous_view_is_new(session, topic_id, who, redis=redis,
-                                             prefix=getattr(limiter, "prefix", "forum"))
+        new, ends = tracking.anonymous_view_window(session, topic_id, who, redis=redis, prefix=prefix)
     except RedisError as e:  # Redis went away: the database keeps the view marks meanwhile
         limiter.redis_failed(e)
         redis = None
-        new = tracking.anonymous_view_is_new(session, topic_id, who, redis=None)
+        new, ends = tracking.anonymous_view_window(session, topic_id, who, redis=None)
     if not new:
-        return
+        return ends
     try:
         with db.write() as tx:
-            tracking.record_anonymous_view(quiet(tx), topic_id, who, redis=redis)
+            counted = tracking.record_anonymous_view(quiet(tx), topic_id, who, redis=redis)
     except OperationalError:
-        pass  # a busy database may drop a view, never a page
+        return None  # a busy database may drop a view, never a page
+    return time.time() + tracking.VIEW_WINDOW.total_seconds() if counted else None

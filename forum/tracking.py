@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -180,16 +181,36 @@ def _claim_view_mark(session: Session, topic_id: int, who: str, now) -> bool:
     return True
 
 
-def anonymous_view_is_new(session: Session, topic_id: int, who: str, *, redis=None, prefix: str = "forum") -> bool:
-    return _view_is_new(session, topic_id, who, redis, prefix, utcnow())
+def anonymous_view_window(session: Session, topic_id: int, who: str, *, redis=None,
+                          prefix: str = "forum") -> tuple[bool, float | None]:
+    """Whether a visitor's view counts now, and if not, when their current window ends (epoch
+    seconds, or None when unknown). With Redis, a view that counts claims its window here."""
+    key = f"view:{topic_id}:{who}"
+    window = int(VIEW_WINDOW.total_seconds())
+    if redis is not None:
+        pipe = redis.pipeline(transaction=False)
+        pipe.set(f"{prefix}:{key}", "1", nx=True, ex=window)
+        pipe.ttl(f"{prefix}:{key}")
+        claimed, left = pipe.execute()
+        if claimed:
+            return True, None
+        return False, (time.time() + left) if left and left > 0 else None
+    now = utcnow()
+    mark = session.get(TopicViewMark, key)
+    if mark is None or mark.viewed_at < now - VIEW_WINDOW:
+        return True, None
+    viewed_at = mark.viewed_at if mark.viewed_at.tzinfo else mark.viewed_at.replace(tzinfo=UTC)
+    return False, (viewed_at + VIEW_WINDOW).timestamp()
 
 
-def record_anonymous_view(session: Session, topic_id: int, who: str, *, redis=None) -> None:
-    """A visitor's view of a page served from the anonymous page cache (forum/pagecache.py)."""
+def record_anonymous_view(session: Session, topic_id: int, who: str, *, redis=None) -> bool:
+    """A visitor's view of a page served from the anonymous page cache (forum/pagecache.py);
+    False when another process counted it meanwhile."""
     if redis is None and not _claim_view_mark(session, topic_id, who, utcnow()):
-        return
+        return False
     session.execute(update(Topic).where(Topic.id == topic_id).values(views=Topic.views + 1),
                     execution_options=_NO_SYNC)
+    return True
 
 
 def mark_read(session: Session, viewer: Viewer, topic: Topic, post_number: int | None = None) -> int:

@@ -131,3 +131,141 @@ def test_the_cache_can_be_turned_off(settings, db, make_user, make_category, mak
     with TestClient(create_app(settings, db)) as visitor:
         visitor.get("/latest")
         assert "age" not in visitor.get("/latest").headers
+
+
+def test_feeds_and_json_of_visitors_are_cached_and_change_with_the_forum(client, make_user, make_category,
+                                                                         make_topic, make_reply):
+    ana = make_user("ana", tier="member")
+    news = make_category("News and events")
+    topic = make_topic(ana, news, title="Newsletter of December")
+    paths = ["/latest.rss", "/latest.json", f"/c/{news.slug}/{news.id}.json", f"/c/{news.slug}/{news.id}.rss",
+             f"/t/{topic.slug}/{topic.id}.rss", f"/t/{topic.id}.json", "/categories.json"]
+    for path in paths:
+        first = client.get(path)
+        assert first.status_code == 200, path
+        again = client.get(path)
+        assert "age" in again.headers and again.content == first.content, path
+    assert "Newsletter of December" in client.get("/latest.rss").text
+
+    make_reply(ana, topic, raw="The newsletter is out in four languages.")
+    assert "The newsletter is out in four languages." in client.get(f"/t/{topic.slug}/{topic.id}.rss").text
+    assert "The newsletter is out in four languages." in client.get(f"/t/{topic.id}.json").text
+    # An API client that signs its requests is never answered from the cache.
+    signed = client.get("/latest.json", headers={"Api-Key": "not-a-key", "Api-Username": "ana"})
+    assert "age" not in signed.headers
+
+
+def test_cached_answers_are_compressed_once_and_answer_conditional_requests(client, make_user, make_category,
+                                                                            make_topic):
+    import gzip
+
+    import brotli
+
+    ana = make_user("ana", tier="member")
+    make_topic(ana, make_category("News and events"), title="Annual report on worker co-operatives")
+    plain = client.get("/latest", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    raw = {}
+    for coding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+        r = client.get("/latest", headers={"Accept-Encoding": coding})
+        assert r.headers["content-encoding"] == coding
+        assert "Accept-Encoding" in r.headers["vary"]
+        raw[coding] = r
+        # httpx decodes gzip and brotli itself; the body on the wire is the page's, compressed.
+        assert r.content == plain.content
+        assert int(r.headers["content-length"]) < len(plain.content) / 2
+        assert decode(_wire(client, "/latest", coding)) == plain.content
+    tags = {plain.headers["etag"], raw["gzip"].headers["etag"], raw["br"].headers["etag"]}
+    assert len(tags) == 3  # one tag per representation
+
+    again = client.get("/latest", headers={"If-None-Match": raw["br"].headers["etag"], "Accept-Encoding": "br"})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == raw["br"].headers["etag"]
+    stale = client.get("/latest", headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200 and stale.content == plain.content
+
+    feed = client.get("/latest.rss")
+    since = client.get("/latest.rss", headers={"If-Modified-Since": feed.headers["last-modified"]})
+    assert since.status_code == 304
+    assert client.head("/latest").content == b""
+
+
+def _wire(client, path: str, coding: str) -> bytes:
+    """The body as sent, before httpx decodes it."""
+    with client.stream("GET", path, headers={"Accept-Encoding": coding}) as r:
+        return b"".join(r.iter_raw())
+
+
+def test_a_second_process_stops_showing_hidden_or_deleted_content_with_the_very_next_request(
+        settings, db, client, make_user, make_category, make_topic, make_reply):
+    from forum import moderation
+
+    ana = make_user("ana", tier="member")
+    admin = make_user("carmen", admin=True)
+    news = make_category("News and events")
+    topic = make_topic(ana, news, title="Delegates for the world congress")
+    reply = make_reply(ana, topic, raw="Our co-operative proposes two delegates.")
+    other_db = Database(settings)  # a second process: its own engine and caches
+    try:
+        with TestClient(create_app(settings, other_db)) as second:
+            visitors = (client, second)
+            pages = ("/latest", "/latest.rss", "/latest.json", topic_path(topic), f"/t/{topic.id}.json",
+                     f"/t/{topic.slug}/{topic.id}.rss", f"/c/{news.slug}/{news.id}")
+            for visitor in visitors:
+                for path in pages:
+                    visitor.get(path)
+                    assert "age" in visitor.get(path).headers, path  # both caches hold every page
+
+            with db.write() as session:
+                moderation.delete_post(session, Viewer(admin), reply.id)
+            for visitor in visitors:
+                for path in (topic_path(topic), f"/t/{topic.id}.json", f"/t/{topic.slug}/{topic.id}.rss"):
+                    assert "Our co-operative proposes two delegates." not in visitor.get(path).text, path
+
+            with db.write() as session:
+                categories.set_levels(session, Viewer(admin), news.id, categories.PRESETS["members_only"])
+            for visitor in visitors:
+                for path in ("/latest", "/latest.rss", "/latest.json"):
+                    assert "Delegates for the world congress" not in visitor.get(path).text, path
+                for path in (topic_path(topic), f"/t/{topic.id}.json", f"/t/{topic.slug}/{topic.id}.rss",
+                             f"/c/{news.slug}/{news.id}"):
+                    assert visitor.get(path).status_code == 404, path
+    finally:
+        other_db.dispose()
+
+
+def test_visitors_arriving_together_after_a_change_cost_one_rendering(app, make_user, make_category, make_topic,
+                                                                      make_reply):
+    import asyncio
+
+    import httpx
+
+    from forum import observability
+
+    ana = make_user("ana", tier="member")
+    topic = make_topic(ana, make_category("News and events"), title="Theme of the general assembly")
+    make_reply(ana, topic, raw="Proposals are open until Friday.")
+    misses = observability.CACHE.labels("anonymous pages", "miss")
+
+    async def crowd() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                return await asyncio.gather(*(c.get(topic_path(topic)) for _ in range(12)))
+
+    before = misses._value.get()
+    answers = asyncio.run(crowd())
+    assert [r.status_code for r in answers] == [200] * 12
+    assert len({r.content for r in answers}) == 1
+    assert misses._value.get() - before == 1
+
+
+def test_json_and_feeds_from_the_cache_count_no_views(app, db, make_user, make_category, make_topic):
+    ana = make_user("ana", tier="member")
+    topic = make_topic(ana, make_category("News and events"), title="Minutes of the board")
+    with TestClient(app, client=("192.0.2.9", 50000)) as visitor:
+        for _ in range(2):
+            visitor.get(f"/t/{topic.id}.json")
+            visitor.get(f"/t/{topic.slug}/{topic.id}.rss")
+    with db.read() as session:
+        assert session.scalar(select(Topic.views).where(Topic.id == topic.id)) == 0
