@@ -467,8 +467,9 @@ class Limits:
     per_day: int
 
 
-def limits(session: Session | None, settings: Settings, viewer: Viewer) -> Limits:
-    site = policy.load(session) if session is not None else policy.Policy()
+def limits(session: Session | None, settings: Settings, viewer: Viewer, site: policy.Policy | None = None) -> Limits:
+    if site is None:
+        site = policy.load(session) if session is not None else policy.Policy()
     known = {*IMAGE_TYPES, *OTHER_TYPES, *CONVERTED}
     return Limits(max_bytes=min(settings.max_upload_bytes, site.upload_max_mb * 1024 * 1024),
                   extensions=site.upload_extensions(permissions.upload_tier(viewer))

@@ -15,7 +15,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 
-from forum import TEMPLATES_DIR, auth, labels, languages, notifications, permissions, timezones, uploads, urls
+from forum import (
+    TEMPLATES_DIR,
+    auth,
+    fragments,
+    labels,
+    languages,
+    notifications,
+    permissions,
+    timezones,
+    uploads,
+    urls,
+)
 from forum.i18n import available_locales, js_catalog, language_name, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 from forum.permissions import Viewer
@@ -124,6 +135,15 @@ class Renderer:
         """Part of a page rendered for this request's viewer alone, with everything a page has."""
         return self._render(request, template, context)
 
+    def _upload_limits(self, request: Request, viewer: Viewer) -> uploads.Limits:
+        session = getattr(request.state, "db_session", None)
+        if session is None:
+            return uploads.limits(None, self.settings, viewer)
+        # The admins' policy changes only through a write, which moves the generation.
+        site = fragments.cache_for(request).get_or_build(session, ("upload policy",),
+                                                         lambda: uploads.policy.load(session))
+        return uploads.limits(session, self.settings, viewer, site)
+
     def _render(self, request: Request, template: str, context: dict[str, Any] | None) -> str:
         viewer = getattr(request.state, "viewer", None) or permissions.ANONYMOUS
         user = viewer.user
@@ -145,7 +165,7 @@ class Renderer:
             "settings": self.settings,
             "site_title": self.settings.site_title,
             # What the composer's file field may take (read only by pages that show one).
-            "upload_limits": lambda: uploads.limits(getattr(request.state, "db_session", None), self.settings, viewer),
+            "upload_limits": lambda: self._upload_limits(request, viewer),
             # A page kept in the anonymous page cache is shown to many visitors: it carries no token.
             "csrf_token": (token := "" if shared else auth.csrf_token_for(self.secret_key, binding)),
             "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{token}">'),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -39,6 +39,7 @@ from forum.deps import (
 from forum.errors import Conflict, ForumError, NotFound, RateLimited, ValidationFailed
 from forum.flags import liked_and_flagged_by
 from forum.i18n import _
+from forum.i18n import translations as catalog_for
 from forum.models import WATCH_LEVEL_NAMES, Topic
 from forum.permissions import Viewer
 from forum.revisions import edits as revision_edits
@@ -129,6 +130,8 @@ class PostMeta:
     hidden: bool
     # The translation shown in the post's place to readers of this page's language, if any.
     translation: TranslationMeta | None = None
+    # The words of the actions under it, in the page's language (_post_labels).
+    labels: dict[str, Markup] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,13 +173,30 @@ def _posts_context(session, page: reading.PostsPage, topic: Topic, highlight: in
             "translations": found, "in_language": _in_language(found, page.posts, locale)}
 
 
-def _meta(post, translation) -> PostMeta:
+def _meta(post, translation, catalog) -> PostMeta:
     shown = None
     if translation is not None:
         shown = TranslationMeta(translation.id, translation.user_id, translation.user.username, translation.language,
                                 translation.like_count)
     return PostMeta(post.id, post.post_number, post.user_id, post.user.username, post.like_count, post.deleted_at,
-                    post.hidden, shown)
+                    post.hidden, shown, _post_labels(catalog, post))
+
+
+def _post_labels(catalog, post) -> dict[str, Markup]:
+    """The words of the actions under a post, translated once for every reader of the page (each
+    reader's part only picks which actions show). Formatted as the templates' `_()` does."""
+    gettext, ngettext = catalog.gettext, catalog.ngettext
+    who = {"n": post.post_number, "user": post.user.username}
+    return {
+        "like": Markup(gettext("Like post %(n)s by %(user)s")) % who,
+        "likes": Markup(ngettext("%(num)s like", "%(num)s likes", post.like_count)) % {"num": post.like_count},
+        "reply": Markup(gettext("Reply to post %(n)s by %(user)s")) % who,
+        "quote": Markup(gettext("Quote post %(n)s by %(user)s")) % who,
+        "translate": Markup(gettext("Translate post %(n)s by %(user)s")) % who,
+        "edit": Markup(gettext("Edit post %(n)s")) % who,
+        "delete": Markup(gettext("Delete post %(n)s")) % who,
+        "flag": Markup(gettext("Flag post %(n)s by %(user)s")) % who,
+    }
 
 
 def _shared_reader(viewer: Viewer) -> Viewer:
@@ -201,7 +221,8 @@ def _shared_posts(request: Request, session, viewer, topic: Topic, page: int, pe
         if not probe.has_polls:
             html = _post_pieces(renderer.fragment(locale, zone, "_topic_posts.html", {
                 **context, "decide": decide.TopicDecide(clock=clock)}))
-        metas = [_meta(p, context["in_language"].get(p.id)) for p in posts.posts]
+        catalog = catalog_for(locale, renderer.locale_dir)
+        metas = [_meta(p, context["in_language"].get(p.id), catalog) for p in posts.posts]
         return SharedPosts(metas, html, posts.page, posts.pages, probe.has_proposal, probe.has_event,
                            tracking.seen_by(session, topic))
 
