@@ -11,7 +11,6 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -46,6 +45,7 @@ from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
 from forum.web import translations as web_translations
 from forum.web import uploads as web_uploads
+from forum.web.assets import Assets
 from forum.web.templating import Renderer, render
 
 log = logging.getLogger("forum")
@@ -233,7 +233,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         err.status_code = exc.status_code
         return error_response(request, err)
 
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.mount("/static", Assets(directory=str(STATIC_DIR)), name="static")
     # The pages read most come first (routes are tried in order). Their ids match digits only
     # (forum/web/convertors.py), so `.rss`/`.json` paths fall through to the feeds and the API.
     app.include_router(web_topics.router)

@@ -101,9 +101,12 @@ def test_nginx_in_front_of_two_instances_as_the_deployment_guide_says(database_u
                 page = browser.get("/latest")
                 assert page.status_code == 200 and "Assembly agenda" in page.text
                 assert re.fullmatch(r"[0-9a-f]{32}", page.headers["x-request-id"])  # nginx's id, in the app's log
-                static = browser.get("/static/forum.css")
+                styles = re.search(r'href="(/static/forum\.css\?v=[0-9a-f]+)"', page.text).group(1)
+                static = browser.get(styles)
                 assert static.status_code == 200 and static.headers["server"].startswith("nginx")
                 assert "x-request-id" not in static.headers  # from disk, not from the forum
+                assert static.headers["cache-control"] == "public, max-age=31536000, immutable"
+                assert browser.get("/static/forum.css").headers["cache-control"] == "no-cache"
                 assert browser.get("/metrics").status_code == 404
                 # The forum sees https and the public host: its links and secure cookies are right.
                 assert browser.get("/health/live").json()["seen_as"] == public

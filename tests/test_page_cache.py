@@ -269,3 +269,29 @@ def test_json_and_feeds_from_the_cache_count_no_views(app, db, make_user, make_c
             visitor.get(f"/t/{topic.slug}/{topic.id}.rss")
     with db.read() as session:
         assert session.scalar(select(Topic.views).where(Topic.id == topic.id)) == 0
+
+
+def test_pages_link_to_static_files_by_content_and_those_addresses_are_kept_for_a_year(client):
+    import re
+
+    from forum import STATIC_DIR
+    from forum.web.assets import fingerprint
+
+    page = client.get("/latest").text
+    styles = re.search(r'href="(/static/forum\.css\?v=([0-9a-f]{12}))"', page)
+    assert styles is not None, "the style sheet is linked by its content's hash"
+    import hashlib
+
+    assert styles.group(2) == hashlib.sha256((STATIC_DIR / "forum.css").read_bytes()).hexdigest()[:12]
+    assert styles.group(2) == fingerprint("forum.css")
+    versioned = client.get(styles.group(1))
+    assert versioned.status_code == 200
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # An address without the version, or with an old one, is asked about again on each use.
+    for other in ("/static/forum.css", "/static/forum.css?v=000000000000"):
+        r = client.get(other)
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-cache", other
+        assert client.get(other, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    for script in ("forum.js", "notify.js", "decide.js", "live.js"):
+        assert f'src="/static/{script}?v={fingerprint(script)}"' in page
+    assert client.get("/static/../forum/app.py").status_code == 404

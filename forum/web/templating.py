@@ -30,6 +30,7 @@ from forum import (
 from forum.i18n import available_locales, js_catalog, language_name, translate, translations
 from forum.models import LEVEL_NAMES, utcnow
 from forum.permissions import Viewer
+from forum.web.assets import static_url
 
 
 def _zone(tz: str | None) -> ZoneInfo:
@@ -59,6 +60,7 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
     env.filters["category_name"] = lambda category: category.name_in(locale) if category is not None else ""
     env.filters["category_description"] = lambda category: category.description_in(locale) if category else ""
     env.globals["human_size"] = uploads.human_size
+    env.globals["static"] = static_url
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES, language_name=language_name)
     return env
 
