@@ -479,8 +479,11 @@ def _not_modified(found: dict[bytes, str], headers, entry: Entry) -> bool:
         return tag in tags or "*" in tags
     since = found.get(b"if-modified-since")
     if since and entry.last_modified:
+        # Only the very date the answer gave, as the feeds themselves decide (forum/web/feeds.py):
+        # a feed's newest date goes back when its newest post is deleted, and that is a change too.
         try:
-            return parsedate_to_datetime(entry.last_modified) <= parsedate_to_datetime(since)
+            when = parsedate_to_datetime(since)
+            return when is not None and when.tzinfo is not None and when == parsedate_to_datetime(entry.last_modified)
         except (TypeError, ValueError):
             return False
     return False
