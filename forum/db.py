@@ -37,12 +37,14 @@ again (forum/retry.py).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import anyio.to_thread
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -131,6 +133,7 @@ class Database:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._generation_conns: list[sqlite3.Connection] = []
+        self._async_generation: tuple | None = None  # (event loop, psycopg.AsyncConnection)
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(
             self.engine.execution_options(forum_write=True), expire_on_commit=False
@@ -200,7 +203,36 @@ class Database:
             return None
         return url.database
 
+    async def generation_async(self) -> int:
+        """generation(), for code on the event loop. On PostgreSQL the read goes over a connection
+        of the loop's own in autocommit mode (each read sees every commit), with no thread hand-off;
+        if that connection fails, generation() in a thread answers (or raises SQLAlchemy's error)."""
+        if self.engine.dialect.name != "postgresql":
+            return await anyio.to_thread.run_sync(self.generation)
+        import psycopg
+
+        loop = asyncio.get_running_loop()
+        try:
+            held = self._async_generation
+            if held is None or held[0] is not loop or held[1].closed:
+                self._close_async_generation()
+                url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                held = self._async_generation = (loop, await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=5))
+            cursor = await held[1].execute(self.GENERATION)
+            row = await cursor.fetchone()
+            return row[0] if row else 0
+        except psycopg.Error:
+            self._close_async_generation()
+            return await anyio.to_thread.run_sync(self.generation)
+
+    def _close_async_generation(self) -> None:
+        held, self._async_generation = self._async_generation, None
+        if held is not None and not held[1].closed:
+            held[1].pgconn.finish()  # without the (possibly finished) loop it was opened on
+
     def dispose(self) -> None:
+        self._close_async_generation()
         with self._lock:
             conns, self._generation_conns = self._generation_conns, []
         for conn in conns:

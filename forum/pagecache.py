@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
@@ -234,7 +234,7 @@ class GenerationReads:
     """Reads of the content generation for many waiting requests at once, each read begun after
     every request it answers had arrived (so no answer is older than its request)."""
 
-    def __init__(self, read: Callable[[], int]):
+    def __init__(self, read: Callable[[], Awaitable[int]]):
         self.read = read
         self.loop: asyncio.AbstractEventLoop | None = None
         self.waiting: asyncio.Future | None = None
@@ -256,7 +256,7 @@ class GenerationReads:
             await asyncio.wait([previous])
         self.waiting = None  # from here on, a newcomer waits for the next read
         try:
-            answer.set_result(await anyio.to_thread.run_sync(self.read))
+            answer.set_result(await self.read())
         except BaseException as e:  # noqa: BLE001 - handed to every waiting request
             answer.set_exception(e)
 
@@ -295,9 +295,9 @@ class AnonymousPageCache:
         self.views = ViewMemo()
         self.rendering: dict[tuple, asyncio.Future] = {}
         # On a SQLite file the generation is a few microseconds' read: asked on the event loop.
-        # Over a network, concurrent requests share reads made in a thread.
+        # Over a network, concurrent requests share reads made on the loop's own connection.
         self.in_loop = db.reads_in_process
-        self.reads = GenerationReads(db.generation)
+        self.reads = GenerationReads(db.generation_async)
         self.hits = observability.CACHE.labels("anonymous pages", "hit")
         self.misses = observability.CACHE.labels("anonymous pages", "miss")
 
