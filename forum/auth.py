@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 from itsdangerous import BadSignature
 
 from forum import signing
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+def _unmatchable_hash(hasher: PasswordHasher) -> str:
+    """A hash with the hasher's parameters that no password matches: verifying it takes as long as
+    verifying a real one. Random bytes in the encoded form, rather than a password hashed at import,
+    which cost each process 0.1 s at start."""
+    def b64(size: int) -> str:
+        return base64.b64encode(secrets.token_bytes(size)).decode().rstrip("=")
+
+    return (f"$argon2{hasher.type.name.lower()}$v={ARGON2_VERSION}$m={hasher.memory_cost},t={hasher.time_cost},"
+            f"p={hasher.parallelism}${b64(hasher.salt_len)}${b64(hasher.hash_len)}")
+
+
 # Verified when the username is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+_DUMMY_HASH = _unmatchable_hash(_hasher)
 
 SESSION_COOKIE = "_t"
 ANON_CSRF_COOKIE = "_csrf"

@@ -9,16 +9,18 @@ STATUS:CANCELLED, so subscribed calendars update or remove the entry instead of 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from icalendar import Calendar, Timezone
-from icalendar import Event as VEvent
 from sqlalchemy.orm import Session
 
 from forum import __version__, permissions, reading, timezones, urls
 from forum.markdown import excerpt
 from forum.models import Event, Post, Topic
 from forum.permissions import Viewer
+
+if TYPE_CHECKING:
+    from icalendar import Event as VEvent
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 
@@ -29,6 +31,9 @@ def uid(event: Event, base_url: str) -> str:
 
 
 def build(session: Session, viewer: Viewer, rows: list[tuple[Event, Topic]], *, name: str, base_url: str) -> bytes:
+    # Imported when a calendar is asked for, not at start: most processes never make one.
+    from icalendar import Calendar, Timezone
+
     cal = Calendar()
     cal.add("prodid", f"-//Co-operative forum//{__version__}//EN")
     cal.add("version", "2.0")
@@ -54,6 +59,8 @@ def build(session: Session, viewer: Viewer, rows: list[tuple[Event, Topic]], *, 
 
 
 def _vevent(event: Event, topic: Topic, first: Post | None, base_url: str) -> VEvent:
+    from icalendar import Event as VEvent
+
     zone = timezones.zone(event.timezone)
     link = urls.absolute(base_url, urls.topic_url(topic))
     vevent = VEvent()

@@ -26,11 +26,6 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
-    from forum import accounts
-    from forum.migrate import upgrade
-
     settings = get_settings()
     if "base_url" not in settings.model_fields_set:
         # No public address configured: links (the setup link, emails, feeds) use the one served.
@@ -38,36 +33,116 @@ def cmd_serve(args) -> int:
         os.environ["FORUM_BASE_URL"] = f"http://{host}:{args.port}"
         get_settings.cache_clear()
         settings = get_settings()
+    # Several workers keep their metrics in files that /metrics sums (prometheus-client's
+    # multiprocess mode); the directory is ready before they start, and migrating counts nothing in it.
+    chosen = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    metrics = _metrics_directory(chosen) if args.workers > 1 else chosen
+    if metrics:
+        os.makedirs(metrics, exist_ok=True)
+    _prepare(settings)
+    if metrics:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
+    base = settings.base_url.rstrip("/")
+    print(f"  Forum running at {base}  (Ctrl+C to stop)\n", flush=True)
+    if args.workers == 1:
+        # One process serves: it has loaded most of the app already, so it serves in place (a
+        # second start of the interpreter would cost more time than the migration's memory).
+        import uvicorn
+
+        uvicorn.run("forum.app:app_from_env", factory=True, host=args.host, port=args.port, workers=1,
+                    log_level=args.log_level, proxy_headers=True,
+                    forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+        return 0
+    # This process becomes uvicorn's supervisor, afresh: what migrating loaded (Alembic, the models:
+    # some 45 MB) is not kept for the life of the server, and the process id stays the one systemd
+    # started. The supervisor never imports the app; each worker does.
+    os.execve(sys.executable, _uvicorn_command(args), _uvicorn_environment())
+    return 0  # not reached
+
+
+def _prepare(settings) -> None:
+    """Migrate the database, and print the one-time setup link while there is no administrator."""
+    from forum import accounts
+    from forum.migrate import upgrade
+
     upgrade(settings.database_url)
     db = _database()
-    with db.write() as session:
-        token = accounts.setup_token(session)
-    db.dispose()
-    base = settings.base_url.rstrip("/")
+    try:
+        with db.write() as session:
+            token = accounts.setup_token(session)
+    finally:
+        db.dispose()
     if token:
         print("\n  No administrator yet. Open this one-time link to create the first one:\n"
-              f"    {base}/setup?token={token}\n  (or run: forum create-admin)\n", flush=True)
-    print(f"  Forum running at {base}  (Ctrl+C to stop)\n", flush=True)
-    if args.workers > 1:
-        _metrics_directory()
-    uvicorn.run("forum.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, proxy_headers=True,
-                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
-    return 0
+              f"    {settings.base_url.rstrip('/')}/setup?token={token}\n  (or run: forum create-admin)\n",
+              flush=True)
 
 
-def _metrics_directory() -> None:
-    """Several workers keep their metrics in files that /metrics sums (prometheus-client's
-    multiprocess mode): a directory of this run's own, unless the operator chose one; emptied at start."""
+def _uvicorn_command(args) -> list[str]:
+    """uvicorn's command line for what `uvicorn.run` was given in this process before: the same
+    interpreter and flags (-B, -X …), and the forum package found where this command found it,
+    not in the working folder."""
+    import subprocess
+
+    from forum import ROOT
+
+    return [sys.executable, *subprocess._args_from_interpreter_flags(), "-m", "uvicorn",
+            "--factory", "forum.app:app_from_env", "--app-dir", str(ROOT),
+            "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
+            "--log-level", args.log_level, "--proxy-headers",
+            "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")]
+
+
+def _uvicorn_environment() -> dict[str, str]:
+    """This process's environment without UVICORN_* variables, which uvicorn's command line would
+    read: `forum serve` is configured by its own options and FORUM_* settings only."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("UVICORN_")}
+
+
+METRICS_PREFIX = "forum-metrics-"
+
+
+def _metrics_directory(chosen: str | None) -> str:
+    """The workers' metrics directory, emptied: the operator's PROMETHEUS_MULTIPROC_DIR, else
+    `forum-metrics-<pid>` in the system's temporary folder, this server's own while it runs (each
+    start removes those of servers that have ended)."""
     import shutil
     import tempfile
 
-    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if chosen:
         shutil.rmtree(chosen, ignore_errors=True)
-        os.makedirs(chosen, exist_ok=True)
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="forum-metrics-")
+        return chosen
+    temp = tempfile.gettempdir()
+    _remove_stale_metrics(temp)
+    path = os.path.join(temp, f"{METRICS_PREFIX}{os.getpid()}")
+    shutil.rmtree(path, ignore_errors=True)  # left by an earlier process with this id
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:  # something that is not ours holds the name: a directory of its own
+        path = tempfile.mkdtemp(prefix=METRICS_PREFIX)
+    return path
+
+
+def _remove_stale_metrics(temp: str) -> None:
+    """Remove the metrics directories of this user's `forum serve` processes that have ended."""
+    import shutil
+
+    try:
+        entries = list(os.scandir(temp))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(METRICS_PREFIX)
+        if not (entry.name.startswith(METRICS_PREFIX) and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)  # its server has ended
+        except OSError:
+            continue  # running (as another user), or unreadable: left alone
 
 
 def _read_password(args) -> str:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html import escape
 
-import emoji
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
@@ -154,6 +153,8 @@ def _render_quote_close(self, tokens, idx, options, env) -> str:
 
 def _emoji_rule(state) -> None:
     """`:tada:` and the other shortcodes Discourse knows become the emoji itself, outside code."""
+    import emoji  # at the first text cooked, not at start: a process that only shows pages never needs it
+
     for token in state.tokens:
         for child in token.children or ():
             if child.type == "text" and ":" in child.content:

@@ -48,7 +48,7 @@ def new_request_id() -> str:
     cheaper than a random UUID per request)."""
     if _ids["pid"] != os.getpid():
         _ids.update(pid=os.getpid(), prefix=os.urandom(6).hex(), count=itertools.count())
-    return f"{_ids['prefix']}{next(_ids['count']):010x}"
+    return f"{_ids['prefix']}{next(_ids['count']):020x}"  # 32 hex digits, as nginx's $request_id
 SECRET_FIELDS = {"password", "token", "secret", "cookie", "authorization", "api_key", "body", "raw"}
 
 REQUESTS = Counter("forum_http_requests_total", "HTTP requests answered", ["route", "method", "status"])

@@ -503,16 +503,15 @@ def count_anonymous_view(db, session: Session, topic_id: int, client: str, limit
 
     Returns when the visitor's current window ends (epoch seconds), when that is known.
     """
-    from redis.exceptions import RedisError
-
     from forum import tracking
+    from forum.ratelimit import redis_errors
 
     who = f"ip{client}"
     redis = getattr(limiter, "redis", None)
     prefix = getattr(limiter, "prefix", "forum")
     try:
         new, ends = tracking.anonymous_view_window(session, topic_id, who, redis=redis, prefix=prefix)
-    except RedisError as e:  # Redis went away: the database keeps the view marks meanwhile
+    except redis_errors(redis) as e:  # Redis went away: the database keeps the view marks meanwhile
         limiter.redis_failed(e)
         redis = None
         new, ends = tracking.anonymous_view_window(session, topic_id, who, redis=None)

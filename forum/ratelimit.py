@@ -19,7 +19,6 @@ import math
 import time
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +30,16 @@ from forum.permissions import Viewer
 log = logging.getLogger("forum.redis")
 # After a failure, Redis is left alone this long before it is tried again.
 REDIS_RETRY_SECONDS = 5.0
+
+
+def redis_errors(client) -> tuple[type[Exception], ...]:
+    """What a Redis client raises when Redis fails; nothing without a client (`except ()` catches
+    nothing), so that counting without Redis does not import the redis package, which is large."""
+    if client is None:
+        return ()
+    from redis.exceptions import RedisError
+
+    return (RedisError,)
 
 
 class RateLimiter:
@@ -79,7 +88,7 @@ class RateLimiter:
             return "off"
         try:
             self._client.ping()
-        except RedisError as e:
+        except redis_errors(self._client) as e:
             self.redis_failed(e)
             return "down"
         self.redis_answered()
@@ -109,7 +118,7 @@ class RateLimiter:
                 pipe.get(rkey)
                 pipe.ttl(rkey)
                 count, ttl = pipe.execute()
-            except RedisError as e:
+            except redis_errors(client) as e:
                 self.redis_failed(e)
             else:
                 self.redis_answered()
@@ -126,7 +135,7 @@ class RateLimiter:
         if (client := self.redis) is not None:
             try:
                 count = client.get(f"{self.prefix}:rl:{key}")
-            except RedisError as e:
+            except redis_errors(client) as e:
                 self.redis_failed(e)
             else:
                 self.redis_answered()
@@ -150,7 +159,7 @@ class RateLimiter:
                 pipe.expire(rkey, window, nx=True)
                 pipe.ttl(rkey)
                 count, _, ttl = pipe.execute()
-            except RedisError as e:
+            except redis_errors(client) as e:
                 self.redis_failed(e)  # counted in the database below, this time
             else:
                 self.redis_answered()

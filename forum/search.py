@@ -28,7 +28,6 @@ from datetime import date, datetime, time
 from functools import lru_cache
 
 import nh3
-import snowballstemmer
 from sqlalchemy import Connection, column, delete, func, insert, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
@@ -54,6 +53,8 @@ _STEMMER_LANGUAGES = {
 
 @lru_cache(maxsize=4)
 def _stemmer(language: str):
+    import snowballstemmer  # at the first search or post, not at start (every language's algorithm)
+
     return snowballstemmer.stemmer(_STEMMER_LANGUAGES.get(language, "english"))
 
 

@@ -17,6 +17,7 @@ images and `[name|attachment](upload://….<ext>)` for other files; cooking reso
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -29,11 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import filetype
-import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,12 +45,14 @@ from forum.models import Draft, PostUpload, Upload, User
 from forum.permissions import Viewer
 from forum.ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
                "webp": "image/webp", "avif": "image/avif"}
 # Phones' HEIC/HEIF photos are turned into JPEG, which every browser shows.
 CONVERTED = {"heic": ("image/heic", "image/heif"), "heif": ("image/heif", "image/heic")}
-pillow_heif.register_heif_opener()
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP",
                "image/avif": "AVIF"}
 OTHER_TYPES = {
@@ -366,7 +367,19 @@ def _check_document(path: Path, extension: str) -> str:
     return mime
 
 
+@functools.cache
+def _pillow() -> None:
+    """Pillow, with the opener of phones' HEIC/HEIF photos registered: imported at the first image a
+    process handles, not at start (several MB that a process only showing pages never needs)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def _clean_image(settings: Settings, path: Path, extension: str, scratch: Path) -> Checked:
+    _pillow()
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     kind = filetype.guess(str(path))
     if extension in CONVERTED:
         if kind is None or kind.mime not in CONVERTED[extension]:
@@ -605,6 +618,9 @@ def avatar_png(settings: Settings, upload: Upload, size: int) -> bytes:
     cache = settings.uploads_path / AVATAR_DIR / f"{upload.sha1}_{size}.png"
     if cache.is_file():
         return cache.read_bytes()
+    _pillow()
+    from PIL import Image, ImageOps
+
     with Image.open(io.BytesIO(store_for(settings).read_bytes(original_key(upload)))) as img:
         square = ImageOps.fit(img.convert("RGBA"), (size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()

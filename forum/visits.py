@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from forum import pagecache, tracking
 from forum.models import Topic
 from forum.permissions import Viewer
+from forum.ratelimit import redis_errors
 
 
 def visitor_key(viewer: Viewer, address: str) -> str:
@@ -28,7 +28,7 @@ def record_topic_visit(session: Session, write: Callable[[], AbstractContextMana
     prefix = getattr(limiter, "prefix", "forum")
     try:
         plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to, redis=redis, prefix=prefix)
-    except RedisError as e:  # Redis went away: the database keeps the view marks meanwhile
+    except redis_errors(redis) as e:  # Redis went away: the database keeps the view marks meanwhile
         limiter.redis_failed(e)
         redis = None
         plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to, redis=None, prefix=prefix)

@@ -3,11 +3,15 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from forum.models import User
@@ -65,6 +69,61 @@ def test_serve_migrates_and_prints_a_working_setup_link(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def serving(tmp_path, *args, env=None):
+    """`forum serve ARGS` on a fresh SQLite database, until /latest answers; its base URL and process."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if k not in ("FORUM_BASE_URL", "PROMETHEUS_MULTIPROC_DIR")}
+    full |= {"FORUM_DATABASE_URL": f"sqlite:///{tmp_path / 'forum.db'}", **(env or {})}
+    with open(tmp_path / "serve.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "forum.cli", "serve", "--port", str(port), *args], env=full,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/latest", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.server
+def test_serve_with_workers_keeps_metrics_in_a_folder_of_its_own_and_removes_those_of_ended_servers(tmp_path):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"forum-metrics-{ended.pid}"  # left by a server that has stopped
+    running = tmp_path / f"forum-metrics-{os.getpid()}"  # a server still running
+    for folder in (stale, running):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"")
+    with serving(tmp_path, "--workers", "2", env={"TMPDIR": str(tmp_path)}) as (base, proc):
+        own = tmp_path / f"forum-metrics-{proc.pid}"
+        assert own.is_dir() and not stale.exists() and (running / "counter_1.db").exists()
+        for _ in range(10):
+            httpx.get(base + "/categories", headers={"Connection": "close"})
+        assert httpx.get(base + "/metrics").status_code == 200
+        # The workers count there; the process that migrated does not (it is uvicorn's supervisor now).
+        pids = {p.stem.rsplit("_", 1)[1] for p in own.glob("*.db")}
+        assert pids and str(proc.pid) not in pids
+        assert b"uvicorn" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+
+
+@pytest.mark.server
+def test_serve_makes_the_metrics_folder_it_is_given(tmp_path):
+    chosen = tmp_path / "not" / "yet" / "metrics"
+    with serving(tmp_path, "--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(chosen)}) as (base, _proc):
+        assert httpx.get(base + "/metrics").status_code == 200
+        assert list(chosen.glob("*.db"))
 
 
 def test_a_wrong_database_or_redis_url_is_one_sentence_and_exit_code_1(tmp_path):
