@@ -276,9 +276,10 @@ def _header_values(headers) -> dict[bytes, str]:
 
 
 WANTED_HEADERS = {b"cookie", b"accept-language", b"accept", b"accept-encoding", b"api-key", b"user-api-key",
-                  b"authorization", b"api-username", b"discourse-track-view", b"if-none-match",
+                  b"authorization", b"api-username", b"api-user-id", b"discourse-track-view", b"if-none-match",
                   b"if-modified-since"}
-REFUSED_HEADERS = (b"api-key", b"user-api-key", b"authorization", b"api-username", b"discourse-track-view")
+REFUSED_HEADERS = (b"api-key", b"user-api-key", b"authorization", b"api-username", b"api-user-id",
+                   b"discourse-track-view")
 
 
 class AnonymousPageCache:
