@@ -373,7 +373,7 @@ class AnonymousPageCache:
         headers, body = entry.variant(encoding)
         if entry.size != before:
             self.store.grew(key, entry, entry.size - before)
-        age = (b"age", str(int(now - entry.stored_at)).encode())
+        age = (b"age", str(max(0, int(now - entry.stored_at))).encode())
         if _not_modified(found, headers, entry):
             kept = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
             await send({"type": "http.response.start", "status": 304, "headers": [*kept, age]})
@@ -411,16 +411,13 @@ class AnonymousPageCache:
         scope.setdefault("state", {})["shared_page"] = True
         started: dict = {}
         chunks: list[bytes] = []
-        messages: list[dict] = []
 
         async def capture(message):
+            # The whole answer is gathered first: what is kept is sent in the form the client asked.
             if message["type"] == "http.response.start":
                 started.update(message)
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    return
-            messages.append(message)
 
         await self.app(scope, receive, capture)
         if not started:
