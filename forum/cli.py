@@ -20,7 +20,7 @@ def _database():
 def cmd_migrate(args) -> int:
     from forum.migrate import upgrade
 
-    upgrade(get_settings().database_url)
+    upgrade(get_settings().database_url, statistics=True)
     print("Database is up to date.")
     return 0
 

@@ -22,9 +22,12 @@ STUCK_AFTER = timedelta(minutes=15)
 
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
+    from forum.migrate import alembic_config, head_revision
 
-    from forum.migrate import alembic_config
+    found = head_revision()
+    if found is not None:
+        return found
+    from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 

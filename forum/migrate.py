@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from forum import MIGRATIONS_DIR, ROOT
 
+REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.*?)\s*$", re.M)
+PLAIN_VALUE = re.compile(r"""^(?:None|'([^']+)'|"([^"]+)")$""")
 
-def alembic_config(database_url: str) -> Config:
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = database_url
@@ -58,10 +64,81 @@ def one_at_a_time(database_url: str) -> Iterator[None]:
         yield
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    with one_at_a_time(database_url):
-        command.upgrade(alembic_config(database_url), revision)
-    refresh_statistics(database_url)
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest migration, read from the `revision` and `down_revision` lines of the migration
+    files (what Alembic finds, without loading it); None when the files say something this reading
+    does not follow (a merge, a computed value), and Alembic then decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict(REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        values = {}
+        for name in ("revision", "down_revision"):
+            match = PLAIN_VALUE.match(found.get(name, ""))
+            if match is None:
+                return None
+            values[name] = match.group(1) or match.group(2)
+        if values["revision"] is None:
+            return None
+        revisions.add(values["revision"])
+        if values["down_revision"] is not None:
+            parents.add(values["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _state(database_url: str) -> tuple[str | None, bool]:
+    """(the database's migration revision or None, whether its query planner has statistics that
+    still describe it)."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            try:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except SQLAlchemyError:
+                conn.rollback()
+                return None, False
+            return current, _has_statistics(conn)
+    finally:
+        engine.dispose()
+
+
+def _has_statistics(conn: Connection) -> bool:
+    if conn.dialect.name == "sqlite":
+        if not conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar():
+            return False
+        stats = conn.execute(text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'topics'")).scalars().all()
+        if not stats:
+            return False
+        # SQLite never refreshes them itself: statistics of a forum that has since more than
+        # doubled in topics are refreshed too. (Partial indexes hold fewer rows: the largest counts.)
+        analysed_rows = max(int(str(stat).split()[0]) for stat in stats)
+        return 2 * analysed_rows >= (conn.execute(text("SELECT max(id) FROM topics")).scalar() or 0)
+    if conn.dialect.name == "postgresql":
+        return bool(conn.execute(text(
+            "SELECT coalesce(last_analyze, last_autoanalyze) IS NOT NULL FROM pg_stat_user_tables "
+            "WHERE relname = 'topics' AND schemaname = current_schema()")).scalar())
+    return True
+
+
+def upgrade(database_url: str, revision: str = "head", *, statistics: bool | None = None) -> None:
+    """Bring the schema to `revision` (instances started together take turns), then give the query
+    planner statistics when migrations ran, when it has none, or when asked (`statistics=True`).
+
+    A database already at head is left as it is without loading Alembic: a start costs a query,
+    not a second of migration checks and a full ANALYZE."""
+    current, analysed = _state(database_url)
+    ran = False
+    if revision != "head" or current is None or current != head_revision():
+        from alembic import command
+
+        with one_at_a_time(database_url):
+            command.upgrade(alembic_config(database_url), revision)
+        after, analysed = _state(database_url)
+        ran = after != current
+    if statistics or (statistics is None and (ran or not analysed)):
+        refresh_statistics(database_url)
 
 
 def refresh_statistics(database_url: str) -> None:
@@ -79,4 +156,6 @@ def refresh_statistics(database_url: str) -> None:
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)

@@ -7,7 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, Table, create_engine, select
+from sqlalchemy import MetaData, Table, create_engine, select, text
 
 from forum import posting
 from forum.config import Settings
@@ -181,5 +181,71 @@ def test_instances_started_together_migrate_one_after_the_other(scratch_url):
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _revisions(scratch_url)[-1]
+    finally:
+        engine.dispose()
+
+
+def test_the_newest_migration_is_found_without_alembic_as_alembic_finds_it():
+    from forum.migrate import head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def test_a_start_on_a_database_at_head_runs_no_migration_and_analyses_only_when_needed(scratch_url, monkeypatch):
+    """`forum serve` on an up-to-date database costs a query, not Alembic's checks and an ANALYZE."""
+    from alembic import command
+
+    from forum import migrate
+
+    upgrade(scratch_url)
+    _write_forum_content(scratch_url)
+    migrate.refresh_statistics(scratch_url)
+    analysed = []
+    monkeypatch.setattr(migrate, "refresh_statistics", lambda url: analysed.append(url))
+
+    def no_migration(*_args, **_kwargs):
+        raise AssertionError("Alembic ran for a database already at head")
+
+    monkeypatch.setattr(command, "upgrade", no_migration)
+    upgrade(scratch_url)
+    assert analysed == []
+    upgrade(scratch_url, statistics=True)  # `forum migrate` always analyses
+    assert analysed == [scratch_url]
+
+
+def test_a_database_without_statistics_gets_them_at_start(scratch_url):
+    from forum import migrate
+
+    upgrade(scratch_url)
+    _write_forum_content(scratch_url)
+    engine = create_engine(scratch_url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.execute(text("DELETE FROM sqlite_stat1"))
+        if engine.dialect.name == "sqlite":
+            assert migrate._state(scratch_url) == (migrate.head_revision(), False)
+        upgrade(scratch_url)
+        assert migrate._state(scratch_url) == (migrate.head_revision(), True)
+    finally:
+        engine.dispose()
+
+
+def test_statistics_of_a_sqlite_forum_that_has_more_than_doubled_are_refreshed(scratch_url):
+    if not scratch_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's autovacuum keeps its statistics up to date itself")
+    from forum import migrate
+
+    upgrade(scratch_url)
+    _write_forum_content(scratch_url)
+    migrate.refresh_statistics(scratch_url)
+    assert migrate._state(scratch_url)[1]
+    engine = create_engine(scratch_url)
+    try:
+        with engine.begin() as conn:  # analysed when it had no topics; it has one now
+            conn.execute(text("UPDATE sqlite_stat1 SET stat = '0 1' WHERE tbl = 'topics'"))
+        assert migrate._state(scratch_url) == (migrate.head_revision(), False)
+        upgrade(scratch_url)
+        assert migrate._state(scratch_url)[1]
     finally:
         engine.dispose()
