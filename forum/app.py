@@ -166,6 +166,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if db.live_sink == hub.bus.publish:
             db.live_sink = None
         await hub.stop()
+        db.close_async_generation()
         if worker is not None:
             worker.stop()
 

@@ -35,10 +35,12 @@ def cmd_serve(args) -> int:
         settings = get_settings()
     # Several workers keep their metrics in files that /metrics sums (prometheus-client's
     # multiprocess mode); the directory is ready before they start, and migrating counts nothing in it.
-    chosen = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    metrics = _metrics_directory(chosen) if args.workers > 1 else chosen
-    if metrics:
+    metrics = None
+    if args.workers > 1:
+        metrics = _metrics_directory(os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None))
         os.makedirs(metrics, exist_ok=True)
+    elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one process: where the operator said, kept as set
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     _prepare(settings)
     if metrics:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics

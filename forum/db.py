@@ -89,6 +89,8 @@ def make_engine(settings: Settings) -> Engine:
 
 
 PING_AFTER_IDLE_SECONDS = 10.0
+ASYNC_GENERATION_TIMEOUT = 2.0  # seconds a read of the generation on the event loop may take
+ASYNC_GENERATION_RETRY = 5.0  # seconds before the loop's own connection is tried again after a failure
 
 
 def _ping_when_idle(engine: Engine) -> None:
@@ -134,6 +136,7 @@ class Database:
         self._lock = threading.Lock()
         self._generation_conns: list[sqlite3.Connection] = []
         self._async_generation: tuple | None = None  # (event loop, psycopg.AsyncConnection)
+        self._async_generation_retry = 0.0
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(
             self.engine.execution_options(forum_write=True), expire_on_commit=False
@@ -207,32 +210,36 @@ class Database:
         """generation(), for code on the event loop. On PostgreSQL the read goes over a connection
         of the loop's own in autocommit mode (each read sees every commit), with no thread hand-off;
         if that connection fails, generation() in a thread answers (or raises SQLAlchemy's error)."""
-        if self.engine.dialect.name != "postgresql":
+        if self.engine.dialect.name != "postgresql" or time.monotonic() < self._async_generation_retry:
             return await anyio.to_thread.run_sync(self.generation)
         import psycopg
 
         loop = asyncio.get_running_loop()
         try:
-            held = self._async_generation
-            if held is None or held[0] is not loop or held[1].closed:
-                self._close_async_generation()
-                url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                held = self._async_generation = (loop, await psycopg.AsyncConnection.connect(
-                    url, autocommit=True, connect_timeout=5))
-            cursor = await held[1].execute(self.GENERATION)
-            row = await cursor.fetchone()
-            return row[0] if row else 0
-        except psycopg.Error:
-            self._close_async_generation()
+            async with asyncio.timeout(ASYNC_GENERATION_TIMEOUT):
+                held = self._async_generation
+                if held is None or held[0] is not loop or held[1].closed:
+                    self.close_async_generation()
+                    url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    held = self._async_generation = (loop, await psycopg.AsyncConnection.connect(
+                        url, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=10))
+                cursor = await held[1].execute(self.GENERATION)
+                row = await cursor.fetchone()
+                return row[0] if row else 0
+        except (psycopg.Error, TimeoutError):
+            # A server gone, restarting or not answering: the pool's read decides (and raises
+            # SQLAlchemy's error for the caller); the loop's connection is tried again later.
+            self.close_async_generation()
+            self._async_generation_retry = time.monotonic() + ASYNC_GENERATION_RETRY
             return await anyio.to_thread.run_sync(self.generation)
 
-    def _close_async_generation(self) -> None:
+    def close_async_generation(self) -> None:
         held, self._async_generation = self._async_generation, None
         if held is not None and not held[1].closed:
             held[1].pgconn.finish()  # without the (possibly finished) loop it was opened on
 
     def dispose(self) -> None:
-        self._close_async_generation()
+        self.close_async_generation()
         with self._lock:
             conns, self._generation_conns = self._generation_conns, []
         for conn in conns:

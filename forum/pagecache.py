@@ -34,6 +34,7 @@ import anyio.to_thread
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import cookie_parser
 
 from forum import auth, observability
 from forum.i18n import preferred_locales
@@ -117,7 +118,7 @@ class Entry:
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(body) for _headers, body in self.encoded.values())
+        return len(self.body) + sum(len(body) for coding, (_headers, body) in self.encoded.items() if coding)
 
     def variant(self, encoding: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The headers and body to send for one content coding ("" for none)."""
@@ -145,18 +146,24 @@ def _compress(body: bytes, encoding: str) -> bytes:
 
 
 def accepted_encoding(value: str) -> str:
-    """The best content coding this cache offers among those an Accept-Encoding header allows."""
-    allowed: set[str] = set()
+    """The best content coding this cache offers among those an Accept-Encoding header allows
+    ("*" stands for the codings it does not name; q=0 refuses)."""
+    weights: dict[str, float] = {}
     for part in value.split(","):
         name, _sep, params = part.strip().partition(";")
-        params = params.replace(" ", "")
-        if params.startswith("q=") and params[2:] in ("0", "0.0", "0.00", "0.000"):
-            continue
-        allowed.add(name.strip().lower())
-    if "br" in allowed:
-        return "br"
-    if "gzip" in allowed or "*" in allowed:
-        return "gzip"
+        weight = 1.0
+        for param in params.split(";"):
+            key, _eq, number = param.strip().partition("=")
+            if key == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0
+        if name.strip():
+            weights[name.strip().lower()] = weight
+    for coding in ("br", "gzip"):
+        if weights.get(coding, weights.get("*", 0.0)) > 0:
+            return coding
     return ""
 
 
@@ -267,11 +274,12 @@ def _consume(future: asyncio.Future) -> None:
 
 
 def _header_values(headers) -> dict[bytes, str]:
+    """The first value of each header this cache looks at: the one the app reads (Starlette's
+    `headers.get`), so that the key describes the page the app renders."""
     found: dict[bytes, str] = {}
     for name, value in headers:
-        if name in WANTED_HEADERS:
-            text = value.decode("latin-1")
-            found[name] = f"{found[name]}; {text}" if name in found else text
+        if name in WANTED_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
     return found
 
 
@@ -306,7 +314,7 @@ class AnonymousPageCache:
         path = scope["path"]
         if not CACHEABLE.match(path) or not PAGE_QUERY.match(scope.get("query_string", b"")):
             return None
-        cookies = _cookie_pairs(found.get(b"cookie", ""))
+        cookies = cookie_parser(found.get(b"cookie", ""))  # as the app parses them
         if not cookies.keys() <= ALLOWED_COOKIES:
             return None  # signed in (or anything else that could change the page)
         if any(name in found for name in REFUSED_HEADERS):
@@ -353,10 +361,10 @@ class AnonymousPageCache:
             return await self._render(scope, receive, send, key, generation, encoding)
         self.hits.inc()
         observability.note_request(scope, route="(anonymous page cache)")
-        match = TOPIC_PATH.match(scope["path"])
-        if match is not None:
-            await self._view(int(match.group(1)), (scope.get("client") or ("unknown", 0))[0])
         await self._answer(scope, send, key, entry, encoding, found, now)
+        match = TOPIC_PATH.match(scope["path"])
+        if match is not None:  # counted once the visitor has the page
+            await self._view(int(match.group(1)), (scope.get("client") or ("unknown", 0))[0])
 
     async def _view(self, topic_id: int, client: str) -> None:
         seen = (topic_id, client)
@@ -394,17 +402,21 @@ class AnonymousPageCache:
 
     async def _render(self, scope, receive, send, key: tuple, generation: int, encoding: str) -> None:
         """Render through the app, without compression (this layer compresses what it keeps), and
-        keep a storable answer."""
+        keep a storable answer. Requests for the same page at the same generation wait for it (a
+        HEAD request, which stores nothing, is rendered on its own)."""
         done = asyncio.get_running_loop().create_future()
-        self.rendering[(key, generation)] = done
+        if scope["method"] == "GET":
+            self.rendering[(key, generation)] = done
         try:
-            await self._render_once(scope, receive, send, key, generation, encoding)
+            await self._render_once(scope, receive, send, key, generation, encoding, done)
         finally:
             if self.rendering.get((key, generation)) is done:
                 del self.rendering[(key, generation)]
-            done.set_result(None)
+            if not done.done():
+                done.set_result(None)
 
-    async def _render_once(self, scope, receive, send, key: tuple, generation: int, encoding: str) -> None:
+    async def _render_once(self, scope, receive, send, key: tuple, generation: int, encoding: str,
+                           done: asyncio.Future) -> None:
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", [])
                             if k not in (b"accept-encoding", b"if-none-match", b"if-modified-since")]
@@ -425,8 +437,9 @@ class AnonymousPageCache:
         body = b"".join(chunks)
         if scope["method"] == "GET" and self._storable(started):
             entry = _entry(generation, started, body)
-            self.store.put(key, entry)
             headers, sent = entry.variant(encoding)
+            self.store.put(key, entry)  # with the form just made, so the bytes it holds are counted
+            done.set_result(None)  # the others may answer now, whatever this client's connection does
             await send({"type": "http.response.start", "status": entry.status, "headers": headers})
             await send({"type": "http.response.body", "body": sent})
             return
@@ -469,31 +482,32 @@ def _entry(generation: int, started: dict, body: bytes) -> Entry:
 
 
 def _not_modified(found: dict[bytes, str], headers, entry: Entry) -> bool:
-    """A conditional GET the cached answer satisfies (RFC 9110: If-None-Match wins when sent)."""
-    wanted = found.get(b"if-none-match")
-    if wanted is not None:
-        tag = next(v for k, v in headers if k == b"etag").decode("latin-1")
-        tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
-        return tag in tags or "*" in tags
-    since = found.get(b"if-modified-since")
-    if since and entry.last_modified:
-        # Only the very date the answer gave, as the feeds themselves decide (forum/web/feeds.py):
-        # a feed's newest date goes back when its newest post is deleted, and that is a change too.
+    etag = next(v for k, v in headers if k == b"etag").decode("latin-1")
+    last_modified = None
+    if entry.last_modified:
         try:
-            when = parsedate_to_datetime(since)
-            return when is not None and when.tzinfo is not None and when == parsedate_to_datetime(entry.last_modified)
+            last_modified = parsedate_to_datetime(entry.last_modified)
+        except (TypeError, ValueError):
+            pass
+    return not_modified(found.get(b"if-none-match"), found.get(b"if-modified-since"), etag, last_modified)
+
+
+def not_modified(if_none_match: str | None, if_modified_since: str | None, etag: str, last_modified) -> bool:
+    """Whether a conditional GET is answered 304 (RFC 9110: If-None-Match, compared weakly, wins
+    when sent). If-Modified-Since matches only the very date given: a feed's newest date goes back
+    when its newest post is deleted or a category is closed to the reader, and that is a change too."""
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or etag.removeprefix("W/") in tags
+    if if_modified_since and last_modified is not None:
+        try:
+            when = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError):
             return False
+        if when is None or when.tzinfo is None:
+            return False
+        return last_modified.replace(microsecond=0) == when
     return False
-
-
-def _cookie_pairs(header: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for part in header.split(";"):
-        name, _sep, value = part.strip().partition("=")
-        if name:
-            pairs[name] = value.strip()
-    return pairs
 
 
 def count_anonymous_view(db, session: Session, topic_id: int, client: str, limiter) -> float | None:

@@ -135,12 +135,7 @@ def plan_visit(session: Session, viewer: Viewer, topic: Topic, who: str, *, read
 
 
 def _view_is_new(session: Session, topic_id: int, who: str, redis, prefix: str, now) -> bool:
-    key = f"view:{topic_id}:{who}"
-    if redis is not None:
-        # SET NX with an expiry: the first process to see this viewer in the window counts the view.
-        return bool(redis.set(f"{prefix}:{key}", "1", nx=True, ex=int(VIEW_WINDOW.total_seconds())))
-    mark = session.get(TopicViewMark, key)
-    return mark is None or mark.viewed_at < now - VIEW_WINDOW
+    return anonymous_view_window(session, topic_id, who, redis=redis, prefix=prefix, now=now)[0]
 
 
 def record_visit(session: Session, viewer: Viewer, topic: Topic, who: str, plan: VisitPlan, *,
@@ -181,10 +176,11 @@ def _claim_view_mark(session: Session, topic_id: int, who: str, now) -> bool:
     return True
 
 
-def anonymous_view_window(session: Session, topic_id: int, who: str, *, redis=None,
-                          prefix: str = "forum") -> tuple[bool, float | None]:
+def anonymous_view_window(session: Session, topic_id: int, who: str, *, redis=None, prefix: str = "forum",
+                          now=None) -> tuple[bool, float | None]:
     """Whether a visitor's view counts now, and if not, when their current window ends (epoch
-    seconds, or None when unknown). With Redis, a view that counts claims its window here."""
+    seconds, or None when unknown). With Redis, a view that counts claims its window here: SET NX
+    with an expiry, so the first process to see this visitor in the window counts the view."""
     key = f"view:{topic_id}:{who}"
     window = int(VIEW_WINDOW.total_seconds())
     if redis is not None:
@@ -195,7 +191,7 @@ def anonymous_view_window(session: Session, topic_id: int, who: str, *, redis=No
         if claimed:
             return True, None
         return False, (time.time() + left) if left and left > 0 else None
-    now = utcnow()
+    now = now or utcnow()
     mark = session.get(TopicViewMark, key)
     if mark is None or mark.viewed_at < now - VIEW_WINDOW:
         return True, None

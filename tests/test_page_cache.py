@@ -298,3 +298,49 @@ def test_pages_link_to_static_files_by_content_and_those_addresses_are_kept_for_
     for script in ("forum.js", "notify.js", "decide.js", "live.js"):
         assert f'src="/static/{script}?v={fingerprint(script)}"' in page
     assert client.get("/static/../forum/app.py").status_code == 404
+
+
+def test_the_cache_keys_a_page_by_the_language_the_app_renders_it_in(client, make_user, make_category, make_topic):
+    """A visitor whose headers the cache and the app could read differently never leaves a page in
+    their language for everyone else: a quoted cookie value, a second Cookie or Accept-Language."""
+    ana = make_user("ana", tier="member")
+    make_topic(ana, make_category("News and events"), title="Newsletter of the federation")
+    odd_visitors = [
+        [("cookie", 'forum_locale="fr"'), ("accept-language", "en")],
+        [("cookie", "forum_js=1"), ("cookie", "forum_locale=fr"), ("accept-language", "en")],
+        [("accept-language", "fr"), ("accept-language", "en")],
+    ]
+    for headers in odd_visitors:
+        client.cookies.clear()
+        for _ in range(2):
+            client.get("/latest", headers=headers)
+        client.cookies.clear()
+        plain = client.get("/latest", headers={"Accept-Language": "en"})
+        assert '<html lang="en"' in plain.text, headers
+        french = client.get("/latest", headers={"Accept-Language": "fr"})
+        assert '<html lang="fr"' in french.text, headers
+
+
+def test_compression_follows_what_the_client_accepts_and_refuses():
+    from forum.pagecache import accepted_encoding
+
+    assert accepted_encoding("gzip, deflate, br") == "br"
+    assert accepted_encoding("gzip, br;q=0") == "gzip"
+    assert accepted_encoding("br;q=0, gzip;q=0, *") == ""  # "*" covers only codings not named
+    assert accepted_encoding("*") == "br"
+    assert accepted_encoding("identity") == accepted_encoding("") == ""
+
+
+def test_the_store_counts_every_form_it_keeps_and_stays_within_its_bytes():
+    from forum.pagecache import Entry, PageStore
+
+    store = PageStore(max_entries=100, max_bytes=60_000)
+    for n in range(20):
+        entry = Entry(1, 0.0, 200, [(b"content-type", b"text/html")], (f"page {n} " * 3000).encode(), f"t{n}")
+        entry.variant("gzip")
+        store.put(("page", n), entry)
+        before = entry.size
+        entry.variant("br")
+        store.grew(("page", n), entry, entry.size - before)
+        assert store.bytes == sum(e.size for e in store.entries.values()) <= 60_000
+    assert 0 < len(store.entries) < 20

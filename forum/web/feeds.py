@@ -9,12 +9,12 @@ feed reader as in the browser, and public feeds must be safe to cache.
 from __future__ import annotations
 
 import hashlib
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forum import accounts, apikeys, auth, feeds, feedtokens, permissions, reading, urls
+from forum import accounts, apikeys, auth, feeds, feedtokens, pagecache, permissions, reading, urls
 from forum.deps import LimiterDep, SessionDep, SettingsDep, ViewerDep, WriteDep, client_ip
 from forum.errors import NotFound
 from forum.models import utcnow
@@ -61,23 +61,8 @@ def _http_date(value) -> str:
 
 
 def _not_modified(request: Request, etag: str, last_modified) -> bool:
-    given = request.headers.get("if-none-match")
-    if given is not None:
-        # Weak comparison, as If-None-Match asks for.
-        tags = {t.strip().removeprefix("W/") for t in given.split(",")}
-        return "*" in tags or etag in tags
-    since = request.headers.get("if-modified-since")
-    if since:
-        try:
-            when = parsedate_to_datetime(since)
-        except (TypeError, ValueError):
-            return False
-        if when is None or when.tzinfo is None:
-            return False
-        # Only the very date we gave: the newest timestamp of a feed goes back when its newest post
-        # is deleted or hidden, or a category is closed to the reader, and that is a change too.
-        return last_modified.replace(microsecond=0) == when
-    return False
+    return pagecache.not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since"),
+                                  etag, last_modified)
 
 
 def rss_response(request: Request, feed: feeds.Feed, settings, *, personal: bool) -> Response:
