@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # browsers keep it open; and how long a page waits before reconnecting after a drop.
     live_heartbeat_seconds: float = 20
     live_retry_ms: int = 3000
+    # While live updates cannot cross processes (Redis configured but unreachable), open pages ask
+    # for what changed this often instead.
+    live_poll_seconds: float = 30
     # Logs and metrics (forum/observability.py). log_format: "auto" (text in a terminal, else JSON),
     # "json" or "text". /metrics answers these addresses (comma-separated, CIDR allowed) or the token.
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -435,8 +435,9 @@ class Hub:
             await self.inbox.put(batch)
 
     def tell_degraded(self, degraded: bool) -> None:
+        item = degraded_item(self.settings) if degraded else ("", "restored", "{}")
         for sub in list(self.subscribers):
-            self._put(sub, ("", "degraded" if degraded else "restored", "{}"))
+            self._put(sub, item)
 
     def tell_degraded_threadsafe(self, degraded: bool) -> None:
         if self.loop is not None and not self.loop.is_closed():
@@ -513,6 +514,11 @@ class Hub:
         forum/permissions.py now (in a worker thread, one database session for the batch)."""
         with self.db.read() as session:
             return decide(session, self.settings, wanted)
+
+
+def degraded_item(settings) -> tuple[str, str, str]:
+    """What a page is told while changes made in other processes cannot reach it: poll this often."""
+    return ("", "degraded", json.dumps({"poll_seconds": settings.live_poll_seconds}))
 
 
 def viewer_for(session: Session, settings, token: str):

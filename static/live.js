@@ -191,16 +191,31 @@
   }
 
   // --- the stream, and a slow poll while live updates cannot cross processes ---
+  // A topic page asks its topic's JSON for new replies; a list asks the list's JSON for topics
+  // bumped since the page was made.
+  var listSince = listBar ? Date.parse(listBar.dataset.liveSince || "") : NaN;
+  function pollOnce() {
+    if (document.visibilityState === "hidden") return;
+    var url = tools ? "/t/" + topicId + ".json" : listBar.dataset.liveJson;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        if (tools) {
+          if (data.highest_post_number > highest) newReplies(data.highest_post_number);
+          return;
+        }
+        ((data.topic_list && data.topic_list.topics) || []).forEach(function (topic) {
+          if (Date.parse(topic.bumped_at) > listSince) listChanged({ topic_id: topic.id });
+        });
+      }).catch(function () {});
+  }
   var poll = null;
-  function slowPoll(on) {
-    if (!on) { clearInterval(poll); poll = null; return; }
-    if (poll || !tools) return;
-    poll = setInterval(function () {
-      if (document.visibilityState !== "visible") return;
-      fetch("/t/" + topicId + ".json", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (topic) { if (topic && topic.highest_post_number > highest) newReplies(topic.highest_post_number); })
-        .catch(function () {});
-    }, 30000);
+  function slowPoll(seconds) {
+    if (!seconds) { clearInterval(poll); poll = null; return; }
+    if (poll || !(tools || (listBar && listBar.dataset.liveJson))) return;
+    pollOnce();
+    poll = setInterval(pollOnce, Math.max(seconds, 1) * 1000);
   }
 
   var source = new EventSource("/live?" + params.join("&"));
@@ -249,8 +264,8 @@
   });
   on("presence", presence);
   on("notifications", function () { if (window.forumRefreshBadge) window.forumRefreshBadge(); });
-  on("degraded", function () { slowPoll(true); });
-  on("restored", function () { slowPoll(false); });
+  on("degraded", function (data) { slowPoll(data.poll_seconds || 30); });
+  on("restored", function () { slowPoll(0); });
   on("missed", function () {
     var where = document.querySelector("main");
     if (where) showLink(bar("live-missed", where.firstChild || where), t("This page has changed. Reload"), window.location.href);

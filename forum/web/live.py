@@ -126,7 +126,7 @@ class LiveStreams:
             await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
             first = [f"retry: {int(self.settings.live_retry_ms)}\n\n".encode()]
             if hub.bus.degraded:
-                first.append(live.sse("", "degraded", "{}"))
+                first.append(live.sse(*live.degraded_item(self.settings)))
             sent = {item[0] for item in backlog if item[0]}
             first += [live.sse(*item) for item in backlog]
             await send({"type": "http.response.body", "body": b"".join(first), "more_body": True})

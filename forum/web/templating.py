@@ -61,6 +61,7 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
     env.filters["category_description"] = lambda category: category.description_in(locale) if category else ""
     env.globals["human_size"] = uploads.human_size
     env.globals["static"] = static_url
+    env.globals["utcnow"] = utcnow
     env.globals.update(urls=urls, permissions=permissions, LEVEL_NAMES=LEVEL_NAMES, language_name=language_name)
     return env
 

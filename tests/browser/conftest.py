@@ -47,7 +47,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _server_env(database_url: str, base_url: str) -> dict[str, str]:
+def _server_env(database_url: str, base_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     # Start from the parent environment without any FORUM_* setting a developer may have exported.
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")}
     env.update({
@@ -60,6 +60,7 @@ def _server_env(database_url: str, base_url: str) -> dict[str, str]:
         "FORUM_SIGNUPS_PER_IP_PER_HOUR": "1000",
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
         "PYTHONUNBUFFERED": "1",
+        **(extra or {}),
     })
     return env
 
@@ -83,7 +84,8 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def _start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen, str, Path]:
+def _start_server(database_url: str, workdir: Path, extra: dict[str, str] | None = None,
+                  ) -> tuple[subprocess.Popen, str, Path]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = workdir / f"uvicorn-{port}.log"
@@ -92,7 +94,7 @@ def _start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen, s
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "forum.app:app_from_env",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=_server_env(database_url, base_url), cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+            env=_server_env(database_url, base_url, extra), cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -106,14 +108,17 @@ def _start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen, s
 
 
 @pytest.fixture
-def live_server(db, database_url, tmp_path) -> Iterator[str]:
-    """Base URL of a real forum server on the test database; `db` has emptied the tables first."""
+def live_server(db, database_url, tmp_path, request) -> Iterator[str]:
+    """Base URL of a real forum server on the test database; `db` has emptied the tables first.
+    A test marked `@pytest.mark.server_env(FORUM_X="…")` starts it with those settings."""
     workdir = tmp_path / "server"
     workdir.mkdir()
+    marker = request.node.get_closest_marker("server_env")
+    extra = dict(marker.kwargs) if marker else None
     last_error: Exception | None = None
     for _attempt in range(3):  # another process may grab the free port before uvicorn binds it
         try:
-            process, base_url, log_path = _start_server(database_url, workdir)
+            process, base_url, log_path = _start_server(database_url, workdir, extra)
             break
         except RuntimeError as e:
             last_error = e

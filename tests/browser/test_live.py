@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.browser.conftest import log_in, require_playwright
+from tests.server import free_port
 
 require_playwright()
 from playwright.sync_api import expect  # noqa: E402
@@ -75,3 +76,36 @@ def test_without_javascript_the_page_is_complete_on_reload(new_page, make_user, 
                              raw="Added while the page was open.")
     page.reload()
     expect(page.locator("#post_2 .cooked")).to_contain_text("Added while the page was open.")
+
+
+@pytest.mark.server_env(FORUM_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", FORUM_LIVE_POLL_SECONDS="1")
+def test_while_redis_cannot_be_reached_open_pages_still_follow_changes_made_by_other_processes(
+        new_page, make_user, make_category, make_topic, db, settings):
+    from forum import posting
+    from forum.models import User
+    from forum.permissions import Viewer
+
+    ana = make_user("ana", tier="member")
+    news, events = make_category("News"), make_category("Events")
+    topic = make_topic(ana, news, title="Assembly agenda for the spring meeting")
+    make_topic(ana, events, title="Study visit to the Basque co-operatives")
+    reader = new_page()
+    reader.goto(f"/t/{topic.slug}/{topic.id}")
+    everything = new_page()
+    everything.goto("/latest")
+    events_only = new_page()
+    events_only.goto(f"/c/{events.slug}/{events.id}")
+    expect(everything.locator("[data-live-list]")).to_be_hidden()
+
+    # Written by another process: nothing reaches this server's streams, only its database.
+    with db.write() as session:
+        author = Viewer(session.get(User, ana.id))
+        posting.create_reply(session, settings, author, topic_id=topic.id, raw="Written on another host.")
+        posting.create_topic(session, settings, author, title="Call for expressions of interest",
+                             raw="Members may apply until the end of the month.", category_id=news.id)
+
+    expect(reader.locator("#post_2 .cooked")).to_contain_text("Written on another host.")
+    expect(everything.locator("[data-live-list]")).to_have_text("New or updated topics: 2")
+    # The events list has asked as often meanwhile, and is told of nothing: neither topic is in it.
+    events_only.wait_for_timeout(2500)
+    expect(events_only.locator("[data-live-list]")).to_be_hidden()
