@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     inprocess_worker: bool = True
     outbox_poll_seconds: float = 5
     outbox_max_attempts: int = 8
+    # A worker holds an item it is running for this long; if the worker dies, another one takes the
+    # item over once the lease runs out. Keep it well above the longest send (see smtp_timeout).
+    outbox_lease_seconds: float = Field(default=300, gt=0)
+    # How often the worker looks for digests that have come due: a digest goes out at most this long
+    # after its hour.
+    digest_check_seconds: float = Field(default=60, gt=0)
     # Finished outbox items are deleted after this many days (failed ones are kept for inspection).
     outbox_keep_days: int = 30
 

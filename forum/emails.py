@@ -8,10 +8,10 @@ List-Unsubscribe / List-Unsubscribe-Post headers (RFC 8058), and writes every ti
 recipient's own time zone, labelled.
 
 Digests are planned, not chained: `user_options.next_digest_at` says when each person's next digest
-is due (their hour, in their zone). The worker's tick (`plan_due_digests`, every minute) queues a job
-for every digest that has come due and moves the plan on to the next slot in the same transaction,
-so a digest job that fails for good never stops the ones after it, and the next digest covers what
-the failed one would have.
+is due (their hour, in their zone). The worker's tick (`plan_due_digests`, every
+`digest_check_seconds`, a minute by default) queues a job for every digest that has come due and
+moves the plan on to the next slot in the same transaction, so a digest job that fails for good
+never stops the ones after it, and the next digest covers what the failed one would have.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def plan_due_digests(session: Session, now: datetime | None = None, *, limit: in
     return len(rows)
 
 
-@outbox.periodic("digests", 60)
+@outbox.periodic("digests", lambda settings: settings.digest_check_seconds)
 def _plan_digests_tick(db, settings, now: datetime) -> None:
     while True:
         with db.write() as session:

@@ -4,7 +4,8 @@
 post that triggers it is saved. Workers claim due items with a lease (PostgreSQL: FOR UPDATE SKIP
 LOCKED, so several `forum worker` processes share the queue; SQLite: the write lock), run the
 handler registered for the item's kind, and mark it done. An item whose worker died is claimed
-again when its lease runs out; failures are retried with backoff, then parked as failed.
+again when its lease (`outbox_lease_seconds`) runs out; failures are retried with backoff, then
+parked as failed.
 
 A claim is fenced by the item's attempt count: a worker whose lease ran out while the item waited
 in its batch finds that another worker claimed it since, and leaves it alone, so a slow batch
@@ -36,8 +37,6 @@ from forum.models import OutboxItem, utcnow
 
 log = logging.getLogger("forum.outbox")
 
-LEASE = timedelta(minutes=5)
-
 
 @dataclass
 class JobContext:
@@ -49,8 +48,10 @@ class JobContext:
 Handler = Callable[[dict[str, Any], JobContext], None]
 HANDLERS: dict[str, Handler] = {}
 Periodic = Callable[[Database, Settings, datetime], None]
+# Seconds between runs: a number, or read from the settings (an operator's choice).
+Every = float | Callable[[Settings], float]
 # name -> (seconds between runs, task)
-PERIODIC: dict[str, tuple[float, Periodic]] = {}
+PERIODIC: dict[str, tuple[Every, Periodic]] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -63,8 +64,9 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def periodic(name: str, every_seconds: float) -> Callable[[Periodic], Periodic]:
-    """Register a task the worker runs every `every_seconds` (each worker process on its own clock)."""
+def periodic(name: str, every_seconds: Every) -> Callable[[Periodic], Periodic]:
+    """Register a task the worker runs every `every_seconds` (each worker process on its own clock);
+    a function of the settings gives the seconds when an operator chooses them."""
 
     def register(func: Periodic) -> Periodic:
         PERIODIC[name] = (every_seconds, func)
@@ -115,7 +117,11 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, available_a
     return item
 
 
-def _claim(db: Database, limit: int) -> list[tuple[int, str, str, int]]:
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.outbox_lease_seconds)
+
+
+def _claim(db: Database, settings: Settings, limit: int) -> list[tuple[int, str, str, int]]:
     now = utcnow()
     with db.write() as session:
         stmt = (select(OutboxItem)
@@ -127,12 +133,12 @@ def _claim(db: Database, limit: int) -> list[tuple[int, str, str, int]]:
             stmt = stmt.with_for_update(skip_locked=True, key_share=True)
         items = list(session.scalars(stmt))
         for item in items:
-            item.locked_until = now + LEASE
+            item.locked_until = now + _lease(settings)
             item.attempts += 1
         return [(i.id, i.kind, i.payload, i.attempts) for i in items]
 
 
-def _still_ours(db: Database, item_id: int, attempt: int) -> bool:
+def _still_ours(db: Database, settings: Settings, item_id: int, attempt: int) -> bool:
     """Renew the lease of a claimed item just before running it, unless another worker claimed it since."""
     now = utcnow()
     with db.write() as session:
@@ -140,7 +146,7 @@ def _still_ours(db: Database, item_id: int, attempt: int) -> bool:
             update(OutboxItem)
             .where(OutboxItem.id == item_id, OutboxItem.attempts == attempt, OutboxItem.done_at.is_(None),
                    OutboxItem.failed_at.is_(None))
-            .values(locked_until=now + LEASE),
+            .values(locked_until=now + _lease(settings)),
             execution_options={"synchronize_session": False}).rowcount == 1
 
 
@@ -165,11 +171,11 @@ def drain(db: Database, settings: Settings, *, limit: int = 50) -> int:
     """Run due items until none is left; returns how many ran."""
     done = 0
     while True:
-        batch = _claim(db, limit)
+        batch = _claim(db, settings, limit)
         if not batch:
             return done
         for item_id, kind, payload, attempt in batch:
-            if not _still_ours(db, item_id, attempt):
+            if not _still_ours(db, settings, item_id, attempt):
                 continue
             func = HANDLERS.get(kind)
             error = None
@@ -218,7 +224,8 @@ class Worker:
     def _run_periodic(self, last_run: dict[str, float]) -> None:
         for name, (every, func) in list(PERIODIC.items()):
             clock = time.monotonic()
-            if name in last_run and clock - last_run[name] < every:
+            seconds = every(self.settings) if callable(every) else every
+            if name in last_run and clock - last_run[name] < seconds:
                 continue
             last_run[name] = clock
             try:

@@ -5,16 +5,21 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
 import uuid
 from contextlib import ExitStack
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from forum import apikeys, emails
+from forum.models import Post, Topic, User, UserOption, utcnow
 from forum.permissions import Viewer
 from tests.conftest import csrf_of, login
 from tests.server import running_server
@@ -74,6 +79,78 @@ def test_two_hosts_and_two_workers_share_everything_a_person_notices(
         assert bea_second.get(f"/t/{topic.slug}/{topic.id}").status_code == 404
         time.sleep(1)
         assert len(smtp_server.messages) == 1
+
+
+def _started_worker(env: dict[str, str]) -> subprocess.Popen:
+    """A `forum worker` process, returned once it runs (its migrations done, its first tick next)."""
+    worker = subprocess.Popen([sys.executable, "-m", "forum.cli", "worker"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, env={**os.environ, **env}, text=True)
+    ready, _, _ = select.select([worker.stdout], [], [], 60)
+    assert ready and "worker running" in worker.stdout.readline(), "the worker did not start"
+    return worker
+
+
+@pytest.mark.server
+def test_a_digest_due_while_two_workers_run_arrives_once_with_what_was_posted_on_a_host(
+        database_url, db, redis_url, smtp_server, make_user, make_category, staff):
+    make_user("ana", tier="member")
+    bea = make_user("bea", tier="member")
+    news = make_category("News")
+    zone = "Atlantic/Reykjavik"
+    hour = utcnow().astimezone(ZoneInfo(zone)).hour
+    with db.write() as session:
+        key = apikeys.create_api_key(session, Viewer(staff), description="posting", username="ana").secret
+        emails.confirm_address(session, bea.id)
+        emails.set_preferences(session, session.get(User, bea.id), timezone=zone, email_notifications="none",
+                               email_digest="daily", digest_hour=hour, digest_weekday=0)
+        tomorrow = session.get(UserOption, bea.id).next_digest_at
+    # Her hour today, which has just gone by.
+    slot = tomorrow - timedelta(days=1)
+    assert slot <= utcnow()
+    env = {"FORUM_DATABASE_URL": database_url, "FORUM_REDIS_URL": redis_url,
+           "FORUM_REDIS_PREFIX": f"forum-test-{uuid.uuid4().hex[:8]}", "FORUM_INPROCESS_WORKER": "false",
+           "FORUM_SMTP_HOST": "127.0.0.1", "FORUM_SMTP_PORT": str(smtp_server.port),
+           "FORUM_OUTBOX_POLL_SECONDS": "0.2", "FORUM_DIGEST_CHECK_SECONDS": "0.3"}
+    with ExitStack() as stack:
+        first = stack.enter_context(running_server(database_url, env=env))
+        stack.enter_context(running_server(database_url, env=env))
+        workers: list[subprocess.Popen] = []
+        stack.callback(lambda: [w.terminate() or w.wait(timeout=20) for w in workers])
+        workers.extend(_started_worker(env) for _ in range(2))
+
+        r = httpx.post(f"{first}/posts.json", data={
+            "title": "Harvest rota for October", "category": news.id,
+            "raw": "Who can pick apples on the second Saturday? The orchard opens at nine."},
+            headers={"Api-Key": key, "Api-Username": "ana"}, timeout=30)
+        assert r.status_code == 200, r.text
+        topic_id = r.json()["topic_id"]
+        with db.write() as session:
+            # Ana posted before Bea's hour (four processes' clocks cannot be set, so the post is dated
+            # back), she last had a digest yesterday, and her hour comes while both workers tick.
+            before = slot - timedelta(minutes=20)
+            session.execute(update(Topic).where(Topic.id == topic_id)
+                            .values(created_at=before, bumped_at=before, last_posted_at=before))
+            session.execute(update(Post).where(Post.topic_id == topic_id).values(created_at=before))
+            session.execute(update(UserOption).where(UserOption.user_id == bea.id)
+                            .values(last_digest_at=slot - timedelta(days=1), next_digest_at=slot))
+
+        def digests() -> list:
+            return [m for m in smtp_server.messages if "digest" in m["Subject"]]
+
+        deadline = time.monotonic() + 30
+        while not digests() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [digest] = digests()
+        assert digest["To"] == "bea@example.org" and "Your daily digest" in digest["Subject"]
+        text = next(p.get_payload(decode=True).decode() for p in digest.walk()
+                    if p.get_content_type() == "text/plain")
+        assert "Harvest rota for October" in text and "pick apples" in text
+        deadline = time.monotonic() + 3  # many more ticks of both workers
+        while len(digests()) == 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(digests()) == 1
+        with db.read() as session:
+            assert session.get(UserOption, bea.id).next_digest_at == tomorrow  # her next one, planned once
 
 
 @pytest.mark.server

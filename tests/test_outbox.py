@@ -51,7 +51,7 @@ def test_rolled_back_change_queues_nothing(db, mail_settings, smtp_server):
 
 def test_a_worker_that_died_mid_job_is_replaced_after_its_lease(db, mail_settings, smtp_server):
     _queue(db)
-    claimed = outbox._claim(db, 10)  # a worker claims the item, then dies before sending
+    claimed = outbox._claim(db, mail_settings, 10)  # a worker claims the item, then dies before sending
     assert len(claimed) == 1
     assert outbox.drain(db, mail_settings) == 0  # still leased: nobody else sends it
     with db.write() as session:
@@ -101,6 +101,59 @@ def test_a_worker_process_killed_between_claiming_and_sending_loses_nothing_and_
     assert message["Subject"] == "Board report ready"
     assert outbox.drain(db, mail_settings) == 0
     assert len(smtp_server.wait_for(2, timeout=1)) == 1  # sent once
+
+
+
+def _worker(database_url: str, smtp_port: int, tmp_path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from forum.cli import main; main(['worker'])"],
+        env={**os.environ, "FORUM_DATABASE_URL": database_url, "FORUM_SMTP_HOST": "127.0.0.1",
+             "FORUM_SMTP_PORT": str(smtp_port), "FORUM_UPLOADS_DIR": str(tmp_path / "uploads"), **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_a_second_worker_process_takes_over_the_email_of_one_killed_mid_send_once_its_lease_runs_out(
+        database_url, db, mail_settings, smtp_server, tmp_path):
+    # A mail server that accepts the connection and never answers: the first worker is caught mid-send.
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen()
+    stuck.settimeout(60)
+    _queue(db)
+    short = {"FORUM_OUTBOX_LEASE_SECONDS": "2", "FORUM_OUTBOX_POLL_SECONDS": "0.2"}
+    workers = [_worker(database_url, stuck.getsockname()[1], tmp_path, FORUM_SMTP_TIMEOUT="120", **short)]
+    try:
+        connection, _address = stuck.accept()  # the first worker has claimed the email and is sending it
+        with db.read() as session:
+            lease_end = session.scalar(select(OutboxItem.locked_until))
+        assert _claimed(db)
+        workers.append(_worker(database_url, smtp_server.port, tmp_path, **short))
+        workers[0].kill()  # the first dies, as in a power cut: nothing is cleaned up
+        workers[0].wait(timeout=10)
+        connection.close()
+
+        messages = smtp_server.wait_for(1, timeout=60)  # the second sends it once the lease runs out
+        arrived = utcnow()
+        assert [(m["To"], m["Subject"]) for m in messages] == [("ana@example.org", "Board report ready")]
+        assert arrived >= lease_end.replace(tzinfo=arrived.tzinfo)  # not while the first still held it
+        deadline = time.monotonic() + 30
+        while True:
+            with db.read() as session:
+                item = session.scalar(select(OutboxItem))
+            if item.done_at is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert item.done_at is not None and item.failed_at is None and item.attempts == 2
+        assert len(smtp_server.wait_for(2, timeout=3)) == 1  # more than a lease later, still sent once
+    finally:
+        for worker in workers:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)
+        stuck.close()
 
 
 def test_a_slow_batch_leaves_alone_an_email_another_worker_took_over(db, mail_settings, smtp_server):
