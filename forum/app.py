@@ -23,7 +23,7 @@ from forum.db import Database
 from forum.errors import Busy, Conflict, ForumError, NotFound, RateLimited
 from forum.fragments import FragmentCache
 from forum.i18n import translate
-from forum.pagecache import AnonymousPageCache
+from forum.pagecache import AnonymousPageCache, ReaderPageCache
 from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
@@ -270,7 +270,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(AcceptJson)
     # Pages, styles and scripts travel compressed to browsers that ask (a phone on a slow network).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
-    # In front of compression: it keeps its answers compressed once (gzip and brotli).
+    # In front of compression: they keep their answers compressed once (gzip and brotli).
+    app.add_middleware(ReaderPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
+                       limiter=app.state.limiter)
     app.add_middleware(AnonymousPageCache, db=db, settings=settings, locales=lambda: app.state.renderer.locales,
                        limiter=app.state.limiter)
     app.add_middleware(observability.RequestLog, enabled=settings.request_log)  # sees every answer but…

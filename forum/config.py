@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # While live updates cannot cross processes (Redis configured but unreachable), open pages ask
     # for what changed this often instead.
     live_poll_seconds: float = 30
+    # Discourse's message bus (`/message-bus/{client_id}/poll`): a long poll with nothing to tell is
+    # held this long, then answered `[]`, and the client asks again.
+    message_bus_long_poll_seconds: float = Field(default=25, gt=0, le=600)
     # Logs and metrics (forum/observability.py). log_format: "auto" (text in a terminal, else JSON),
     # "json" or "text". /metrics answers these addresses (comma-separated, CIDR allowed) or the token.
     log_format: Literal["auto", "json", "text"] = "auto"
@@ -44,6 +47,12 @@ class Settings(BaseSettings):
     anon_cache_seconds: float = 30
     anon_cache_entries: int = 1000
     anon_cache_megabytes: float = 32
+    # A signed-in reader's own pages (the same addresses) are kept per process and session for this
+    # long (0 turns it off); any committed change, and the reader's own bookkeeping (read positions,
+    # drafts), drops them at once (forum/pagecache.py).
+    reader_cache_seconds: float = 30
+    reader_cache_entries: int = 2000
+    reader_cache_megabytes: float = 16
     # Threads per process for the blocking part of requests (queries, templates). Python runs one
     # at a time, so more only adds switching; 0 picks 4 on SQLite and 8 on PostgreSQL, whose
     # queries wait on the network.

@@ -173,6 +173,13 @@ class Database:
 
     GENERATION = "SELECT value FROM content_generation WHERE id = 1"
 
+    @staticmethod
+    def _generations_sql(reader: int) -> str:
+        row = -int(reader)  # a reader's own generation is kept in the row of their negated id
+        return (f"SELECT coalesce(max(CASE WHEN id = 1 THEN value END), 0), "
+                f"coalesce(max(CASE WHEN id = {row} THEN value END), 0) "
+                f"FROM content_generation WHERE id IN (1, {row})")
+
     def generation(self) -> int:
         """The content generation (forum/pagecache.py), read as cheaply as this database allows.
 
@@ -181,6 +188,15 @@ class Database:
         fresh snapshot of what is committed (exact, as a session's read would be) for a few
         microseconds; elsewhere one Core statement on a pooled connection.
         """
+        row = self._fetch(self.GENERATION)
+        return row[0] if row else 0
+
+    def generations(self, reader: int) -> tuple[int, int]:
+        """The content generation and one signed-in reader's own (forum/pagecache.py), in one read."""
+        row = self._fetch(self._generations_sql(reader))
+        return (row[0], row[1]) if row else (0, 0)
+
+    def _fetch(self, sql: str) -> tuple | None:
         path = self._sqlite_file()
         if path is not None:
             conn = getattr(self._local, "conn", None)
@@ -192,12 +208,12 @@ class Database:
                     self._local.conn = conn
                     with self._lock:
                         self._generation_conns.append(conn)
-                row = conn.execute(self.GENERATION).fetchone()
-                return row[0] if row else 0
+                return conn.execute(sql).fetchone()
             except sqlite3.Error:
                 pass  # the ordinary read below answers, or raises SQLAlchemy's error for the caller
         with self.engine.connect() as conn:
-            return conn.execute(text(self.GENERATION)).scalar() or 0
+            found = conn.execute(text(sql)).first()
+            return tuple(found) if found is not None else None
 
     def _sqlite_file(self) -> str | None:
         url = self.engine.url
@@ -210,8 +226,17 @@ class Database:
         """generation(), for code on the event loop. On PostgreSQL the read goes over a connection
         of the loop's own in autocommit mode (each read sees every commit), with no thread hand-off;
         if that connection fails, generation() in a thread answers (or raises SQLAlchemy's error)."""
+        row = await self._fetch_async(self.GENERATION)
+        return row[0] if row else 0
+
+    async def generations_async(self, reader: int) -> tuple[int, int]:
+        """generations(), for code on the event loop, as generation_async()."""
+        row = await self._fetch_async(self._generations_sql(reader))
+        return (row[0], row[1]) if row else (0, 0)
+
+    async def _fetch_async(self, sql: str) -> tuple | None:
         if self.engine.dialect.name != "postgresql" or time.monotonic() < self._async_generation_retry:
-            return await anyio.to_thread.run_sync(self.generation)
+            return await anyio.to_thread.run_sync(self._fetch, sql)
         import psycopg
 
         loop = asyncio.get_running_loop()
@@ -223,15 +248,14 @@ class Database:
                     url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                     held = self._async_generation = (loop, await psycopg.AsyncConnection.connect(
                         url, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=10))
-                cursor = await held[1].execute(self.GENERATION)
-                row = await cursor.fetchone()
-                return row[0] if row else 0
+                cursor = await held[1].execute(sql)
+                return await cursor.fetchone()
         except (psycopg.Error, TimeoutError):
             # A server gone, restarting or not answering: the pool's read decides (and raises
             # SQLAlchemy's error for the caller); the loop's connection is tried again later.
             self.close_async_generation()
             self._async_generation_retry = time.monotonic() + ASYNC_GENERATION_RETRY
-            return await anyio.to_thread.run_sync(self.generation)
+            return await anyio.to_thread.run_sync(self._fetch, sql)
 
     def close_async_generation(self) -> None:
         held, self._async_generation = self._async_generation, None

@@ -133,6 +133,8 @@ def _session_for_cookie(request: Request, session: Session, settings: Settings):
         return None  # unknown, expired, or suspended since the session began
     request.state.csrf_binding = user_session.csrf_secret
     request.state.session_token = token
+    pagecache.note_reader(request.scope, user_session.user_id,
+                          (user_session.last_used_at + timedelta(seconds=settings.session_max_age)).timestamp())
     return user_session
 
 

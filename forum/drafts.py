@@ -165,7 +165,7 @@ def save(session: Session, settings: Settings, viewer: Viewer, *, key: str | Non
     seq = _sequence(sequence)
     if limiter is not None:
         limiter.hit(session, f"draft:{viewer.user.id}", SAVES_PER_MINUTE, 60)
-    pagecache.quiet(session)
+    pagecache.quiet(session, reader=viewer.user.id)  # only its author's composer shows it
     row = _own(session, viewer.user.id, key, lock=True)
     if row is None:
         try:
@@ -191,7 +191,7 @@ def clear(session: Session, viewer: Viewer, *, key: str | None, sequence: int | 
     A draft saved since (another device) is kept, as Discourse keeps it."""
     key, _topic = _check_key(session, viewer, key)
     assert viewer.user is not None
-    pagecache.quiet(session)
+    pagecache.quiet(session, reader=viewer.user.id)  # only its author's composer shows it
     row = _own(session, viewer.user.id, key, lock=True)
     if row is None or row.data is None:
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import math
 import re
 import threading
 import time
@@ -51,17 +52,28 @@ BUMP = text("INSERT INTO content_generation (id, value) VALUES (1, 1) "
             "ON CONFLICT (id) DO UPDATE SET value = content_generation.value + 1")
 QUIET = "forum_quiet"
 WROTE = "forum_wrote"
+READERS = "forum_readers"
+
+
+def _reader_bump(reader: int):
+    # A signed-in reader's own generation is the row of their negated id (forum/models/pagecache.py).
+    return text(
+        "INSERT INTO content_generation (id, value) VALUES (:row, 1) "
+        "ON CONFLICT (id) DO UPDATE SET value = content_generation.value + 1").bindparams(row=-int(reader))
 
 
 # --- the generation counter -------------------------------------------------------------------
 
-def quiet(session: Session) -> Session:
+def quiet(session: Session, *, reader: int | None = None) -> Session:
     """Mark a write transaction as one that changes nothing a cached page needs at once.
 
-    For frequent bookkeeping only: session clocks, view counts, read positions. Pages catch up
-    with those within `anon_cache_seconds`.
+    For frequent bookkeeping only: session clocks, view counts, read positions, drafts. Visitors'
+    pages catch up with those within `anon_cache_seconds`. `reader`: the person whose own pages it
+    changes (their read positions, their drafts): the pages kept for them are dropped at once.
     """
     session.info[QUIET] = True
+    if reader is not None:
+        session.info.setdefault(READERS, set()).add(reader)
     return session
 
 
@@ -82,14 +94,20 @@ def _bump_before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint: the outer transaction decides
     wrote = session.info.get(WROTE) or session.new or session.dirty or session.deleted
-    if wrote and not session.info.get(QUIET):
-        session.execute(BUMP)
+    if not wrote:
+        return
+    if not session.info.get(QUIET):
+        session.execute(BUMP)  # everyone's pages
+        return
+    for reader in sorted(session.info.get(READERS, ())):
+        session.execute(_reader_bump(reader))
 
 
 def _reset(session: Session, transaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended (commit or rollback)
         session.info.pop(QUIET, None)
         session.info.pop(WROTE, None)
+        session.info.pop(READERS, None)
 
 
 def track_writes(factory: sessionmaker) -> None:
@@ -115,6 +133,7 @@ class Entry:
     last_modified: str | None = None
     vary: bytes = b"Accept-Encoding"
     encoded: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = field(default_factory=dict)
+    until: float = math.inf  # epoch seconds after which it is not shown (a reader's session, view window)
 
     @property
     def size(self) -> int:
@@ -285,7 +304,7 @@ def _header_values(headers) -> dict[bytes, str]:
 
 WANTED_HEADERS = {b"cookie", b"accept-language", b"accept", b"accept-encoding", b"api-key", b"user-api-key",
                   b"authorization", b"api-username", b"api-user-id", b"discourse-track-view", b"if-none-match",
-                  b"if-modified-since"}
+                  b"if-modified-since", b"cache-control", b"x-requested-with"}
 REFUSED_HEADERS = (b"api-key", b"user-api-key", b"authorization", b"api-username", b"api-user-id",
                    b"discourse-track-view")
 
@@ -420,7 +439,8 @@ class AnonymousPageCache:
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", [])
                             if k not in (b"accept-encoding", b"if-none-match", b"if-modified-since")]
-        scope.setdefault("state", {})["shared_page"] = True
+        scope["state"] = state = dict(scope.get("state") or {})
+        self._rendering_for(state)
         started: dict = {}
         chunks: list[bytes] = []
 
@@ -435,8 +455,10 @@ class AnonymousPageCache:
         if not started:
             return
         body = b"".join(chunks)
-        if scope["method"] == "GET" and self._storable(started):
+        until = self._keep_until(key, state)
+        if scope["method"] == "GET" and self._storable(started) and until > time.time():
             entry = _entry(generation, started, body)
+            entry.until = until
             headers, sent = entry.variant(encoding)
             self.store.put(key, entry)  # with the form just made, so the bytes it holds are counted
             done.set_result(None)  # the others may answer now, whatever this client's connection does
@@ -445,6 +467,12 @@ class AnonymousPageCache:
             return
         await send(started)
         await send({"type": "http.response.body", "body": body})
+
+    def _rendering_for(self, state: dict) -> None:
+        state["shared_page"] = True  # rendered for every visitor: no visitor's form token on it
+
+    def _keep_until(self, key: tuple, state: dict) -> float:
+        return math.inf
 
     @staticmethod
     def _storable(started: dict) -> bool:
@@ -459,6 +487,128 @@ class AnonymousPageCache:
 
 
 STORABLE_TYPES = (b"text/html", b"application/json", b"application/rss+xml")
+
+
+# --- a signed-in reader's own pages -----------------------------------------------------------
+
+NOTE = "reader_note"  # a dict the reader cache puts in the request's state, filled in by the app
+
+
+def note_reader(scope, user_id: int, session_ends: float) -> None:
+    """Said by the request's viewer lookup: the page is rendered for this account, whose session
+    counts until `session_ends` (epoch seconds)."""
+    note = (scope.get("state") or {}).get(NOTE)
+    if note is not None:
+        note["reader"] = user_id
+        keep_until(scope, session_ends)
+
+
+def keep_until(scope, ends: float | None) -> None:
+    """A page rendered for a signed-in reader is not shown from the cache after `ends` (None:
+    never kept)."""
+    note = (scope.get("state") or {}).get(NOTE)
+    if note is not None:
+        note["until"] = min(note.get("until", math.inf), ends if ends is not None else 0.0)
+
+
+class ReaderPageCache(AnonymousPageCache):
+    """ASGI middleware answering a signed-in reader's repeated views of the same pages (topics,
+    lists, categories, and their `.json`) from a cache kept per session.
+
+    Exact as the visitors' cache is, with one more generation: every committed change moves the
+    content generation; the reader's own bookkeeping, quiet for everyone else (their read positions,
+    their drafts), moves their own (`quiet(session, reader=…)`). A page is answered from the cache
+    only while both are what it was rendered at, for at most `reader_cache_seconds`, and never
+    after the session's or the current view's end. A log-out, a suspension, a tier change or a
+    permission change is a committed change. The first request of a session renders and learns
+    whose it is; nothing is kept until then.
+    """
+
+    def __init__(self, app, *, db, settings, locales: Callable[[], tuple[str, ...]], limiter):
+        super().__init__(app, db=db, settings=settings, locales=locales, limiter=limiter)
+        self.ttl = settings.reader_cache_seconds
+        self.store = PageStore(settings.reader_cache_entries, int(settings.reader_cache_megabytes * 1024 * 1024))
+        self.readers: OrderedDict[str, int] = OrderedDict()  # session cookie -> account (it never changes)
+        self.hits = observability.CACHE.labels("signed-in pages", "hit")
+        self.misses = observability.CACHE.labels("signed-in pages", "miss")
+
+    def _key(self, scope, found: dict[bytes, str]) -> tuple | None:
+        path = scope["path"]
+        if not CACHEABLE.match(path) or not PAGE_QUERY.match(scope.get("query_string", b"")):
+            return None
+        cookie = found.get(b"cookie", "")
+        cookies = cookie_parser(cookie)
+        token = cookies.get(auth.SESSION_COOKIE)
+        if not token or not cookies.keys() <= READER_COOKIES:
+            return None
+        if any(name in found for name in REFUSED_HEADERS):
+            return None
+        # Everything else that could shape the page is in the key as sent.
+        return (token, path, scope.get("query_string", b""), cookie, found.get(b"accept-language"),
+                found.get(b"accept"), found.get(b"x-requested-with"))
+
+    def _remember(self, token: str, user_id: int) -> None:
+        self.readers[token] = user_id
+        self.readers.move_to_end(token)
+        while len(self.readers) > self.store.max_entries:
+            self.readers.popitem(last=False)
+
+    async def __call__(self, scope, receive, send):
+        if self.ttl <= 0 or scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        found = _header_values(scope.get("headers", []))
+        key = self._key(scope, found)
+        if key is None:
+            return await self.app(scope, receive, send)
+        user_id = self.readers.get(key[0])
+        if user_id is None:
+            return await self._learn(scope, receive, send, key[0])
+        try:
+            generation = (await self.db.generations_async(user_id) if not self.in_loop
+                          else self.db.generations(user_id))
+        except OperationalError:
+            return await self.app(scope, receive, send)
+        # A reload, or a script fetching what just changed, asks for the page afresh (and keeps it):
+        # other people's quiet changes (a first visit in "seen by", views) reach kept pages only
+        # after `reader_cache_seconds`.
+        entry = None if _wants_fresh(found.get(b"cache-control", "")) else self.store.get(key)
+        now = time.monotonic()
+        if entry is not None and (now - entry.stored_at >= self.ttl or entry.generation != generation
+                                  or time.time() >= entry.until):
+            entry = None
+        encoding = accepted_encoding(found.get(b"accept-encoding", ""))
+        if entry is None:
+            self.misses.inc()
+            return await self._render(scope, receive, send, key, generation, encoding)
+        self.hits.inc()
+        observability.note_request(scope, route="(signed-in page cache)", user_id=user_id)
+        await self._answer(scope, send, key, entry, encoding, found, now)
+
+    async def _learn(self, scope, receive, send, token: str) -> None:
+        """The first request of a session in this process: rendered as usual, and whose it is noted."""
+        note: dict = {}
+        await self.app(dict(scope, state={**(scope.get("state") or {}), NOTE: note}), receive, send)
+        if isinstance(note.get("reader"), int):
+            self._remember(token, note["reader"])
+
+    def _rendering_for(self, state: dict) -> None:
+        state.pop("shared_page", None)
+        state[NOTE] = {}
+
+    def _keep_until(self, key: tuple, state: dict) -> float:
+        # Kept only when rendered for the account this session was known to be (and still is).
+        note = state[NOTE]
+        if note.get("reader") is None or note.get("reader") != self.readers.get(key[0]):
+            return 0.0
+        return note.get("until", 0.0)
+
+
+def _wants_fresh(cache_control: str) -> bool:
+    directives = {part.strip().lower() for part in cache_control.split(",")}
+    return "no-cache" in directives or "max-age=0" in directives
+
+
+READER_COOKIES = {auth.SESSION_COOKIE, auth.JS_COOKIE, auth.LOCALE_COOKIE, auth.ANON_CSRF_COOKIE}
 
 
 def _entry(generation: int, started: dict, body: bytes) -> Entry:

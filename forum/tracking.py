@@ -119,6 +119,9 @@ class VisitPlan:
     count_view: bool
     visit: bool
     read_up_to: int | None
+    # For someone signed in: when their current view's window ends (epoch seconds), so that a page
+    # kept for them (forum/pagecache.py) is rendered afresh, and the view counted, once it has.
+    window_ends: float | None = None
 
 
 def plan_visit(session: Session, viewer: Viewer, topic: Topic, who: str, *, read_up_to: int | None,
@@ -131,7 +134,11 @@ def plan_visit(session: Session, viewer: Viewer, topic: Topic, who: str, *, read
     fresh = row is None or row.last_visited_at is None or row.last_visited_at < now - VIEW_WINDOW
     behind = read_up_to is not None and (row is None or row.last_read_post_number < min(
         read_up_to, topic.highest_post_number))
-    return VisitPlan(count_view=fresh, visit=fresh or behind or row is None, read_up_to=read_up_to)
+    counted_at = now if fresh else row.last_visited_at
+    if counted_at.tzinfo is None:
+        counted_at = counted_at.replace(tzinfo=UTC)
+    return VisitPlan(count_view=fresh, visit=fresh or behind or row is None, read_up_to=read_up_to,
+                     window_ends=(counted_at + VIEW_WINDOW).timestamp())
 
 
 def _view_is_new(session: Session, topic_id: int, who: str, redis, prefix: str, now) -> bool:

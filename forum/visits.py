@@ -23,7 +23,9 @@ def visitor_key(viewer: Viewer, address: str) -> str:
 
 
 def record_topic_visit(session: Session, write: Callable[[], AbstractContextManager[Session]], viewer: Viewer,
-                       topic: Topic, *, who: str, read_up_to: int | None, limiter) -> None:
+                       topic: Topic, *, who: str, read_up_to: int | None, limiter) -> float | None:
+    """Returns, for someone signed in, when the window of the view just counted (or of the one it
+    fell in) ends: epoch seconds."""
     redis = getattr(limiter, "redis", None)
     prefix = getattr(limiter, "prefix", "forum")
     try:
@@ -33,12 +35,14 @@ def record_topic_visit(session: Session, write: Callable[[], AbstractContextMana
         redis = None
         plan = tracking.plan_visit(session, viewer, topic, who, read_up_to=read_up_to, redis=None, prefix=prefix)
     if not (plan.count_view or plan.visit):
-        return
+        return plan.window_ends
     try:
         with write() as tx:
             fresh = tx.get(Topic, topic.id)
             if fresh is not None:
-                # Views and read positions reach cached pages within anon_cache_seconds.
-                tracking.record_visit(pagecache.quiet(tx), viewer, fresh, who, plan, redis=redis)
+                # Views reach visitors' cached pages within anon_cache_seconds; the reader's own
+                # read positions reach the pages kept for them at once.
+                tracking.record_visit(pagecache.quiet(tx, reader=viewer.id), viewer, fresh, who, plan, redis=redis)
     except OperationalError:
-        pass  # a busy database may drop a view or a read mark, never a page
+        return None  # a busy database may drop a view or a read mark, never a page
+    return plan.window_ends

@@ -20,6 +20,10 @@
     return;
   }
 
+  // What changed is fetched afresh: not from the pages kept for this reader (forum/pagecache.py),
+  // which quiet changes of other people (a first visit: "seen by") reach only after a while.
+  var fresh = { credentials: "same-origin", headers: { "Cache-Control": "no-cache" } };
+
   function announce(text) {
     var live = document.getElementById("live-status");
     if (live) live.textContent = text;
@@ -64,7 +68,7 @@
   }
   // The page that holds post n, as the reader would get it; its articles, by number.
   function fetchPosts(n) {
-    return fetch(topicUrl + "/" + n, { credentials: "same-origin" })
+    return fetch(topicUrl + "/" + n, fresh)
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         var found = {};
@@ -197,7 +201,7 @@
   function pollOnce() {
     if (document.visibilityState === "hidden") return;
     var url = tools ? "/t/" + topicId + ".json" : listBar.dataset.liveJson;
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json", "Cache-Control": "no-cache" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) return;
@@ -232,7 +236,7 @@
   on("post_changed", function (data) { changed(data.post_number); });
   on("seen", function () {
     // Someone read the topic for the first time: "Seen by N of M", afresh.
-    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; })
+    fetch(window.location.pathname, fresh).then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
         var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#topic-tools .seen-by");
@@ -245,7 +249,7 @@
     // A proposal's positions or an event's RSVPs changed: the panels above the posts, afresh,
     // unless the reader has been at them since (their own answer already shows) or is at them now.
     var mine = ++panelsAsked, askedAt = Date.now();
-    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; })
+    fetch(window.location.pathname, fresh).then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         var here = document.getElementById("topic-panels");
         if (!html || !here || mine !== panelsAsked || stale(here, askedAt) || here.contains(document.activeElement)) return;

@@ -62,15 +62,15 @@ def test_metrics_answer_only_the_allowed_and_count_by_route(client, settings, db
     assert client.get("/metrics", headers={"Authorization": "Bearer guess"}).status_code == 404
     settings.metrics_token = "a-long-metrics-token"
     make_user("ana", tier="member")
-    login(client, "ana")  # signed-in pages are routed every time (a visitor's come from the page cache)
+    login(client, "ana")
     before = _sample(client.get("/metrics", headers={"Authorization": "Bearer a-long-metrics-token"}).text,
-                     'forum_http_requests_total{method="GET",route="/categories",status="200"}')
+                     'forum_http_requests_total{method="GET",route="/top",status="200"}')
     for _ in range(3):
-        client.get("/categories")
+        client.get("/top")  # a page no cache answers: routed every time
     r = client.get("/metrics", headers={"Authorization": "Bearer a-long-metrics-token"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert _sample(r.text, 'forum_http_requests_total{method="GET",route="/categories",status="200"}') == before + 3
-    assert 'forum_http_request_duration_seconds_bucket{le="0.5",route="/categories"}' in r.text
+    assert _sample(r.text, 'forum_http_requests_total{method="GET",route="/top",status="200"}') == before + 3
+    assert 'forum_http_request_duration_seconds_bucket{le="0.5",route="/top"}' in r.text
     assert "forum_outbox_oldest_pending_seconds 0.0" in r.text
     for name in ("forum_db_pool_connections_in_use", "forum_live_streams", "forum_cache_lookups_total"):
         assert name in r.text
@@ -93,9 +93,9 @@ def test_two_workers_metrics_are_summed_and_the_outbox_is_read_from_the_database
         with httpx.Client(base_url=base, timeout=30) as c:
             login(c, "ana")
             for _ in range(20):
-                c.get("/categories", headers={"Connection": "close"})  # new connections: both workers answer
+                c.get("/top", headers={"Connection": "close"})  # new connections: both workers answer
             text = c.get("/metrics").text  # from 127.0.0.1: allowed
             pids = {p.name.split("_")[-1] for p in (tmp_path / "metrics").glob("counter_*.db")}
     assert len(pids) == 2, pids
-    assert _sample(text, 'forum_http_requests_total{method="GET",route="/categories",status="200"}') == 20
+    assert _sample(text, 'forum_http_requests_total{method="GET",route="/top",status="200"}') == 20
     assert "forum_outbox_pending" in text

@@ -14,6 +14,7 @@ from forum import (
     drafts,
     fragments,
     merges,
+    pagecache,
     permissions,
     posting,
     reading,
@@ -100,8 +101,10 @@ def category_page(request: Request, session: SessionDep, viewer: ViewerDep, sett
 
 def _count_view(request: Request, write, viewer, topic: Topic, session=None, last_on_page: int = 0) -> None:
     # Views (once per viewer per window, across processes), read position and "seen by": forum/tracking.py.
-    visits.record_topic_visit(session, write, viewer, topic, who=visits.visitor_key(viewer, client_ip(request)),
-                              read_up_to=read_up_to_for(request, last_on_page), limiter=request.app.state.limiter)
+    ends = visits.record_topic_visit(session, write, viewer, topic, who=visits.visitor_key(viewer, client_ip(request)),
+                                     read_up_to=read_up_to_for(request, last_on_page), limiter=request.app.state.limiter)
+    if viewer.id is not None:  # a page kept for this reader is not shown past it (forum/pagecache.py)
+        pagecache.keep_until(request.scope, ends)
 
 
 def topic_context(session, viewer, topic: Topic, seen_by: tracking.SeenBy | None = None) -> dict:
