@@ -64,10 +64,13 @@ def cmd_serve(args) -> int:
 
 def _prepare(settings) -> None:
     """Migrate the database, and print the one-time setup link while there is no administrator."""
-    from forum import accounts
-    from forum.migrate import upgrade
+    from forum.migrate import has_admin, upgrade
 
     upgrade(settings.database_url)
+    if has_admin(settings.database_url):
+        return  # the usual start: nothing more to load here
+    from forum import accounts
+
     db = _database()
     try:
         with db.write() as session:

@@ -141,6 +141,16 @@ def upgrade(database_url: str, revision: str = "head", *, statistics: bool | Non
         refresh_statistics(database_url)
 
 
+def has_admin(database_url: str) -> bool:
+    """Whether the forum has an administrator: one query, without loading the models."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1 FROM users WHERE is_admin LIMIT 1")).first() is not None
+    finally:
+        engine.dispose()
+
+
 def refresh_statistics(database_url: str) -> None:
     """Give the query planner table statistics; without them SQLite picks poor indexes for topic lists."""
     engine = create_engine(database_url, poolclass=NullPool)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import TIMEDELTA_UNITS, format_date, format_timedelta
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 
@@ -40,6 +40,16 @@ def _zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@cache
+def _compiled_templates() -> BytecodeCache | None:
+    """Templates compiled once and kept for every language's environment and every later start:
+    in this user's own cache folder (made private by Jinja), checked against each template's text."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None  # no private folder to be had: templates are compiled in memory only
+
+
 def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -48,6 +58,7 @@ def make_environment(locale: str = "en", locale_dir: Path | None = None) -> Envi
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        bytecode_cache=_compiled_templates(),
     )
     trans = translations(locale, locale_dir)
     env.install_gettext_callables(trans.gettext, trans.ngettext, newstyle=True)  # type: ignore[attr-defined]
