@@ -181,3 +181,12 @@ def test_check_passes_when_everything_answers(database_url, db, smtp_server):
     assert r.returncode == 0, r.stdout + r.stderr
     assert [line[len(what):].split()[0] for what, line in _findings(r.stdout).items()] == ["ok"] * 4
     assert f"{base} answers as itself" in r.stdout and "Everything the forum needs answers." in r.stdout
+
+
+def test_a_start_prints_no_setup_link_once_there_is_an_administrator(database_url, db, make_user):
+    from forum.migrate import has_admin
+
+    make_user("lucia", tier="member", moderator=True)
+    assert not has_admin(database_url)  # a moderator is not one: the link is still printed
+    make_user("founder", admin=True)
+    assert has_admin(database_url)
