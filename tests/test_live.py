@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -408,3 +409,39 @@ def test_a_first_visit_tells_open_pages_that_seen_by_changed(db, make_user, make
     finally:
         db.live_sink = None
     assert [c for batch in told for c in batch if c.kind == live.SEEN] == [live.Change(live.SEEN, topic_id=topic.id)]
+
+
+def test_events_waiting_together_reach_a_page_once_each_newest_last():
+    from forum.web.live import latest_only
+
+    def item(event_id: int, kind: str, **data) -> tuple[str, str, str]:
+        return (str(event_id), kind, json.dumps(data, separators=(",", ":")))
+
+    waiting = [item(1, "post", topic_id=7, post_number=2, highest_post_number=2),
+               item(2, "post_changed", topic_id=7, post_id=31, post_number=1, like_count=1),
+               item(3, "notifications"),
+               item(4, "post", topic_id=7, post_number=3, highest_post_number=4),
+               item(5, "presence", topic_id=7, username="ana", state="replying"),
+               item(6, "presence", topic_id=7, username="bea", state="replying"),
+               item(7, "post_changed", topic_id=7, post_id=31, post_number=1, like_count=2),
+               item(8, "post", topic_id=7, post_number=4, highest_post_number=4),
+               ("", "degraded", "{}"),
+               item(9, "notifications"),
+               item(10, "presence", topic_id=7, username="ana", state="stopped")]
+    kept = latest_only(waiting)
+    assert [i[0] for i in kept] == ["6", "7", "8", "", "9", "10"]  # in order, the newest id last
+    assert json.loads(kept[1][2])["like_count"] == 2 and json.loads(kept[2][2])["post_number"] == 4
+    assert json.loads(kept[5][2])["state"] == "stopped"
+
+
+@pytest.mark.server
+def test_replies_posted_in_a_burst_leave_an_open_page_at_the_newest(database_url, db, forum):
+    with running_server(database_url) as base:
+        ana = _signed_in(base, "ana")
+        stream = Stream(base, f"/live?topic_id={forum['public'].id}")
+        for n in range(6):
+            _reply(ana, forum["public"].id, f"Reply number {n + 1} of the burst.")
+        numbers = []
+        while (event := stream.next("post", timeout=3)) is not None:
+            numbers.append(event["post_number"])
+        assert numbers and numbers[-1] == 7 and numbers == sorted(numbers)

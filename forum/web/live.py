@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 
@@ -138,10 +139,12 @@ class LiveStreams:
                 except TimeoutError:
                     await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
                     continue
-                # Whatever else is already waiting goes out in the same write.
+                # Whatever else is already waiting goes out in the same write, each thing once.
                 items = [item]
                 while not queue.empty():
                     items.append(queue.get_nowait())
+                if len(items) > 1:
+                    items = latest_only(items)
                 chunks, ending = [], False
                 for event_id, kind, data in items:
                     if kind == "":
@@ -163,6 +166,42 @@ class LiveStreams:
             observability.LIVE_STREAMS.dec()
             hub.remove(sub)
             watcher.cancel()
+
+
+@functools.lru_cache(maxsize=4096)
+def _superseded_by(item: tuple[str, str, str]) -> tuple | None:
+    """What a later event of the same kind makes this one needless to a page: the page acts on the
+    newest reply of a topic, the newest state of a post, a list's topic, its notification count.
+    Events are shared by every page of an audience: worked out once for each."""
+    _event_id, kind, data = item
+    if kind not in SUPERSEDABLE:
+        return None
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        return None
+    if kind == live.POST_CHANGED:
+        return (kind, fields.get("post_id"))
+    if kind == live.PRESENCE:
+        return (kind, fields.get("topic_id"), fields.get("username"))
+    return (kind, fields.get("topic_id"))
+
+
+SUPERSEDABLE = {live.POST, live.POST_CHANGED, live.TOPIC, live.NOTIFICATIONS, live.PRESENCE, live.SEEN,
+                live.PANELS}
+
+
+def latest_only(items: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The waiting events, without those a later one supersedes (in order, the last id kept last,
+    so a page that reconnects resumes after everything it was told). Under a stream of replies a
+    page is then told of its topic once per write, not once per reply."""
+    last: dict[tuple, int] = {}
+    for position, item in enumerate(items):
+        key = _superseded_by(item)
+        if key is not None:
+            last[key] = position
+    return [item for position, item in enumerate(items)
+            if (key := _superseded_by(item)) is None or last[key] == position]
 
 
 async def _plain(send, status: int, body: bytes, extra: list | None = None) -> None:
