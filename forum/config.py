@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # While live updates cannot cross processes (Redis configured but unreachable), open pages ask
     # for what changed this often instead.
     live_poll_seconds: float = 30
+    # Under a stream of changes, open pages are written to at most this often (the first change
+    # after a quiet spell goes out at once): each write then carries everything new.
+    live_flush_seconds: float = Field(default=1.0, ge=0, le=10)
     # Discourse's message bus (`/message-bus/{client_id}/poll`): a long poll with nothing to tell is
     # held this long, then answered `[]`, and the client asks again.
     message_bus_long_poll_seconds: float = Field(default=25, gt=0, le=600)

@@ -392,7 +392,6 @@ class Subscriber:
 class Hub:
     """This process's open streams, and the one task that hands each change to those who may see it."""
 
-    FLUSH_EVERY = 0.5
     last_flush = 0.0
 
     def __init__(self, db, settings, bus):
@@ -478,9 +477,9 @@ class Hub:
         while True:
             batch = await self.inbox.get()
             # A change after a quiet spell goes out at once; under a stream of changes they go out
-            # together, at most every FLUSH_EVERY seconds, so each open page wakes and writes once
+            # together, at most every `live_flush_seconds`, so each open page wakes and writes once
             # for all of them however fast people post.
-            wait = self.last_flush + self.FLUSH_EVERY - asyncio.get_running_loop().time()
+            wait = self.last_flush + self.settings.live_flush_seconds - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)
             self.last_flush = asyncio.get_running_loop().time()
