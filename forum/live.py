@@ -477,12 +477,11 @@ class Hub:
         while True:
             batch = await self.inbox.get()
             # A change after a quiet spell goes out at once; under a stream of changes they go out
-            # together, at most every `live_flush_seconds`, so each open page wakes and writes once
-            # for all of them however fast people post.
+            # together, at most every `live_flush_seconds` after the last that reached a page, so
+            # each open page wakes and writes once for all of them however fast people post.
             wait = self.last_flush + self.settings.live_flush_seconds - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.last_flush = asyncio.get_running_loop().time()
             while not self.inbox.empty():
                 batch = batch + self.inbox.get_nowait()
             # Pages with the same reader following the same thing (every visitor on one topic, say)
@@ -501,6 +500,8 @@ class Hub:
             except Exception:
                 log.exception("live updates: could not decide who may see %s changes", len(wanted))
                 continue
+            if decided:
+                self.last_flush = asyncio.get_running_loop().time()
             for speaker, item in decided:
                 for sub in audiences.get(speaker.audience, ()):
                     if item[1] == "close":
