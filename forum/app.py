@@ -17,6 +17,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from forum import STATIC_DIR, __version__, live, mail, merges, observability, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
 from forum.api import AcceptJson
+from forum.api import message_bus as api_message_bus
 from forum.api import router as api_router
 from forum.config import Settings, get_settings
 from forum.db import Database
@@ -277,6 +278,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                        limiter=app.state.limiter)
     app.add_middleware(observability.RequestLog, enabled=settings.request_log)  # sees every answer but…
     app.add_middleware(web_live.LiveStreams, hub=app.state.live, db=db, settings=settings)  # …open live streams
+    app.add_middleware(api_message_bus.MessageBusPolls, hub=app.state.live, db=db, settings=settings)  # …and polls
     return app
 
 

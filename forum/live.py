@@ -12,7 +12,8 @@ How a change travels:
    reads. A stream rather than plain pub/sub, so that a page that lost its connection resumes
    from its `Last-Event-ID` on any host without missing a change.
 3. **Delivered by each process's `Hub`** to its own subscribers (one Server-Sent Events stream per
-   open page, forum/web/live.py), each change only to the subscribers it concerns, and only
+   open page, forum/web/live.py; a waiting poll of Discourse's message bus, forum/api/message_bus.py,
+   for Discourse's clients), each change only to the subscribers it concerns, and only
    after asking forum/permissions.py, at delivery time, whether that subscriber may see it now:
    the session is looked up again (a log-out or a suspension ends the stream), the topic and its
    category are read again (a move or a stricter level stops the events at once).
@@ -222,8 +223,9 @@ class LocalBus:
         with self.lock:
             numbered = [(str(next(self.counter)), c) for c in changes]
             self.recent.extend(numbered)
-        if self.hub is not None:
-            self.hub.deliver_threadsafe(numbered)
+            # Handed over in the order they were numbered, even when several threads publish at once.
+            if self.hub is not None:
+                self.hub.deliver_threadsafe(numbered)
 
     def since(self, last_id: str) -> list[tuple[str, Change]] | None:
         """What was published after `last_id`, or None when that is too far back to know."""
@@ -234,6 +236,17 @@ class LocalBus:
         if items and int(items[0][0]) > int(last_id) + 1:
             return None
         return [(i, c) for i, c in items if int(i) > int(last_id)]
+
+    def newest(self) -> int:
+        """The number of the last change published (0 before the first)."""
+        with self.lock:
+            return int(self.recent[-1][0]) if self.recent else 0
+
+    def number(self, event_id: str) -> int:
+        return int(event_id)
+
+    def event_id(self, number: int) -> str:
+        return str(number)
 
     async def run(self) -> None:
         return None
@@ -250,6 +263,11 @@ class RedisBus:
 
     MAXLEN = 10000
     BLOCK_MS = 5000
+    # Stream ids ("<ms>-<seq>") as one integer for clients that count (Discourse's message bus): the
+    # same on every host, increasing, exact to JavaScript's 2**53 until 2093 while fewer than 4096
+    # changes are added in one millisecond.
+    EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+    PER_MS = 4096
 
     def __init__(self, url: str, prefix: str):
         import redis
@@ -297,6 +315,30 @@ class RedisBus:
         except RedisError:
             return self.local.since(last_id)
         return [(i.decode(), Change.from_json(fields[b"c"])) for i, fields in entries]
+
+    def newest(self) -> int:
+        """The number of the last change in the stream (0 before the first)."""
+        from redis.exceptions import RedisError
+
+        if self.degraded:
+            return self.local.newest()
+        try:
+            last = self.sync.xrevrange(self.key, count=1)
+        except RedisError:
+            return self.local.newest()
+        return self.number(last[0][0].decode()) if last else 0
+
+    def number(self, event_id: str) -> int:
+        ms, dash, seq = event_id.partition("-")
+        if not dash:
+            return int(event_id)  # numbered in this process while Redis could not be reached
+        return (int(ms) - self.EPOCH_MS) * self.PER_MS + int(seq)
+
+    def event_id(self, number: int) -> str:
+        if self.degraded:
+            return self.local.event_id(number)
+        ms, seq = divmod(number, self.PER_MS)
+        return f"{ms + self.EPOCH_MS}-{seq}"
 
     async def run(self) -> None:
         """Read the stream for this process until closed, reconnecting after failures."""
@@ -521,11 +563,26 @@ def degraded_item(settings) -> tuple[str, str, str]:
     return ("", "degraded", json.dumps({"poll_seconds": settings.live_poll_seconds}))
 
 
-def viewer_for(session: Session, settings, token: str):
-    """Who a session cookie stands for now, or None when it no longer counts (logged out,
-    expired, suspended since)."""
-    from forum import accounts, permissions
+API_KEY = "\0api-key\0"  # begins the token of a subscriber that came with an API key (no cookie has it)
 
+
+def api_key_token(secret: str, username: str | None, user_id: str | None) -> str:
+    """A subscriber's token for an API key and the user it acts as, checked again at each delivery."""
+    return API_KEY + "\0".join((secret, username or "", user_id or ""))
+
+
+def viewer_for(session: Session, settings, token: str):
+    """Who a session cookie (or an API key, `api_key_token`) stands for now, or None when it no
+    longer counts (logged out, expired, suspended since, key revoked)."""
+    from forum import accounts, apikeys, permissions
+
+    if token.startswith(API_KEY):
+        secret, username, user_id = token[len(API_KEY):].split("\0")
+        try:
+            _key, user = apikeys.authenticate(session, secret, username=username or None, user_id=user_id or None)
+        except apikeys.InvalidApiKey:
+            return None
+        return permissions.Viewer(user=user)
     found = accounts.session_for_token(session, token, settings)
     if found is None or permissions.login_refusal(found.user) is not None:
         return None

@@ -280,6 +280,18 @@ def unread_count(session: Session, viewer: Viewer) -> int:
                           {"reader": viewer.user.id, **permissions.visible_topics_params(session, viewer)}) or 0
 
 
+def recent_states(session: Session, viewer: Viewer, limit: int = 20) -> list[tuple[int, bool]]:
+    """The viewer's newest notifications they may still read, as (id, read): identifiers only."""
+    if viewer.user is None:
+        return []
+    stmt = (select(Notification.id, Notification.read)
+            .outerjoin(Topic, Topic.id == Notification.topic_id)
+            .outerjoin(Post, Post.id == Notification.post_id)
+            .where(Notification.user_id == viewer.user.id, _visible(session, viewer))
+            .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
+    return [(row.id, row.read) for row in session.execute(stmt)]
+
+
 @dataclass
 class NotificationView:
     notification: Notification
