@@ -20,6 +20,7 @@ whose answer is a 200 HTML page, are cached. Such pages are rendered without a v
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import hashlib
 import math
@@ -30,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import event, select, text
@@ -257,16 +259,17 @@ class ViewMemo:
 
 
 class GenerationReads:
-    """Reads of the content generation for many waiting requests at once, each read begun after
-    every request it answers had arrived (so no answer is older than its request)."""
+    """Reads of a generation (the content's; or the content's and one reader's) for many waiting
+    requests at once, each read begun after every request it answers had arrived (so no answer is
+    older than its request)."""
 
-    def __init__(self, read: Callable[[], Awaitable[int]]):
+    def __init__(self, read: Callable[[], Awaitable[Any]]):
         self.read = read
         self.loop: asyncio.AbstractEventLoop | None = None
         self.waiting: asyncio.Future | None = None
         self.running: asyncio.Task | None = None
 
-    async def current(self) -> int:
+    async def current(self) -> Any:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # a new event loop (tests start one per client): nothing carries over
             self.loop, self.waiting, self.running = loop, None, None
@@ -529,6 +532,9 @@ class ReaderPageCache(AnonymousPageCache):
         self.ttl = settings.reader_cache_seconds
         self.store = PageStore(settings.reader_cache_entries, int(settings.reader_cache_megabytes * 1024 * 1024))
         self.readers: OrderedDict[str, int] = OrderedDict()  # session cookie -> account (it never changes)
+        # Over a network, one reader's concurrent requests (several tabs, a page and its fetches)
+        # share reads of their generations, as visitors share reads of the content generation.
+        self.reader_reads: OrderedDict[int, GenerationReads] = OrderedDict()
         self.hits = observability.CACHE.labels("signed-in pages", "hit")
         self.misses = observability.CACHE.labels("signed-in pages", "miss")
 
@@ -564,8 +570,7 @@ class ReaderPageCache(AnonymousPageCache):
         if user_id is None:
             return await self._learn(scope, receive, send, key[0])
         try:
-            generation = (await self.db.generations_async(user_id) if not self.in_loop
-                          else self.db.generations(user_id))
+            generation = self.db.generations(user_id) if self.in_loop else await self._reads_for(user_id).current()
         except OperationalError:
             return await self.app(scope, receive, send)
         # A reload, or a script fetching what just changed, asks for the page afresh (and keeps it):
@@ -583,6 +588,16 @@ class ReaderPageCache(AnonymousPageCache):
         self.hits.inc()
         observability.note_request(scope, route="(signed-in page cache)", user_id=user_id)
         await self._answer(scope, send, key, entry, encoding, found, now)
+
+    def _reads_for(self, user_id: int) -> GenerationReads:
+        reads = self.reader_reads.get(user_id)
+        if reads is None:
+            reads = self.reader_reads[user_id] = GenerationReads(functools.partial(self.db.generations_async, user_id))
+            while len(self.reader_reads) > self.store.max_entries:
+                self.reader_reads.popitem(last=False)
+        else:
+            self.reader_reads.move_to_end(user_id)
+        return reads
 
     async def _learn(self, scope, receive, send, token: str) -> None:
         """The first request of a session in this process: rendered as usual, and whose it is noted."""
