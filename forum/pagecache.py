@@ -312,6 +312,13 @@ REFUSED_HEADERS = (b"api-key", b"user-api-key", b"authorization", b"api-username
                    b"discourse-track-view")
 
 
+def _may_share(scope, found: dict[bytes, str]) -> bool:
+    """Whether a request is for a page these caches keep (an address of theirs, no query but the
+    page number) and carries no API credentials (answered for their holder, every time)."""
+    return bool(CACHEABLE.match(scope["path"]) and PAGE_QUERY.match(scope.get("query_string", b""))
+                and not any(name in found for name in REFUSED_HEADERS))
+
+
 class AnonymousPageCache:
     """ASGI middleware answering anonymous page views from the cache (see the module docstring)."""
 
@@ -334,13 +341,11 @@ class AnonymousPageCache:
 
     def _key(self, scope, found: dict[bytes, str]) -> tuple | None:
         path = scope["path"]
-        if not CACHEABLE.match(path) or not PAGE_QUERY.match(scope.get("query_string", b"")):
+        if not _may_share(scope, found):
             return None
         cookies = cookie_parser(found.get(b"cookie", ""))  # as the app parses them
         if not cookies.keys() <= ALLOWED_COOKIES:
             return None  # signed in (or anything else that could change the page)
-        if any(name in found for name in REFUSED_HEADERS):
-            return None
         if not path.endswith((".json", ".rss")) and "application/json" in found.get(b"accept", ""):
             return None
         installed = self.locales()
@@ -539,18 +544,15 @@ class ReaderPageCache(AnonymousPageCache):
         self.misses = observability.CACHE.labels("signed-in pages", "miss")
 
     def _key(self, scope, found: dict[bytes, str]) -> tuple | None:
-        path = scope["path"]
-        if not CACHEABLE.match(path) or not PAGE_QUERY.match(scope.get("query_string", b"")):
+        if not _may_share(scope, found):
             return None
         cookie = found.get(b"cookie", "")
         cookies = cookie_parser(cookie)
         token = cookies.get(auth.SESSION_COOKIE)
         if not token or not cookies.keys() <= READER_COOKIES:
             return None
-        if any(name in found for name in REFUSED_HEADERS):
-            return None
         # Everything else that could shape the page is in the key as sent.
-        return (token, path, scope.get("query_string", b""), cookie, found.get(b"accept-language"),
+        return (token, scope["path"], scope.get("query_string", b""), cookie, found.get(b"accept-language"),
                 found.get(b"accept"), found.get(b"x-requested-with"))
 
     def _remember(self, token: str, user_id: int) -> None:

@@ -33,13 +33,20 @@ def cached(client, path: str):
     raise AssertionError(f"{path} was never answered from the cache")
 
 
-def test_a_readers_repeated_views_are_kept_for_them_alone(make_client, make_user, make_category, make_topic):
+def _two_members_signed_in(make_client, make_user, make_category, make_topic, title: str):
+    """ana's topic in a public category, and ana and bea each signed in on a browser of their own."""
     ana = make_user("ana", tier="member")
     make_user("bea", tier="member")
-    topic = make_topic(ana, make_category("News and events"), title="Newsletter of November")
-    first, second = make_client(), make_client()
-    login(first, "ana")
-    login(second, "bea")
+    topic = make_topic(ana, make_category("News and events"), title=title)
+    browsers = make_client(), make_client()
+    login(browsers[0], "ana")
+    login(browsers[1], "bea")
+    return topic, *browsers
+
+
+def test_a_readers_repeated_views_are_kept_for_them_alone(make_client, make_user, make_category, make_topic):
+    topic, first, second = _two_members_signed_in(make_client, make_user, make_category, make_topic,
+                                                  "Newsletter of November")
     for path in (topic_path(topic), "/latest", f"/t/{topic.id}.json"):
         mine, theirs = cached(first, path), cached(second, path)
         assert mine.status_code == theirs.status_code == 200
@@ -84,12 +91,8 @@ def test_a_draft_shows_at_once_in_its_authors_cached_composer(client, make_clien
 
 def test_another_readers_bookkeeping_leaves_a_readers_pages_cached(make_client, make_user, make_category,
                                                                      make_topic):
-    ana = make_user("ana", tier="member")
-    make_user("bea", tier="member")
-    topic = make_topic(ana, make_category("News and events"), title="Solidarity fund report")
-    ana_client, bea = make_client(), make_client()
-    login(ana_client, "ana")
-    login(bea, "bea")
+    topic, ana_client, bea = _two_members_signed_in(make_client, make_user, make_category, make_topic,
+                                                    "Solidarity fund report")
     cached(ana_client, "/latest")
     bea.get(topic_path(topic))  # her read position and view: quiet writes of her own
     assert "age" in ana_client.get("/latest").headers
