@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 
-from forum import apikeys, live, notifications, permissions
+from forum import apikeys, live, notifications, permissions, reading
 from forum.api.serializers import iso
 from forum.auth import SESSION_COOKIE
 from forum.errors import Busy, ForumError
@@ -369,7 +368,7 @@ def _say(session, channel: str, kind: str, data: dict) -> dict | None:
         return {"id": topic.id, "posts_count": topic.posts_count, "last_posted_at": iso(topic.last_posted_at),
                 "like_count": topic.like_count, "updated_at": now, "type": "stats"}
     if kind == live.POST:
-        post = session.scalar(select(Post).where(Post.topic_id == topic.id, Post.post_number == data["post_number"]))
+        post = reading.post_by_number(session, topic, data["post_number"])
     else:
         post = session.get(Post, data["post_id"])
     if post is None or post.topic_id != topic.id:
