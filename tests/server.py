@@ -78,6 +78,18 @@ def running_server(database_url: str, *, workers: int = 1, env: dict[str, str] |
         output.close()
 
 
+def stop(process: subprocess.Popen) -> None:
+    """End a process the test started: asked first, then killed if it does not go within 10 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         try:

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from forum import mail, outbox
 from forum.models import OutboxItem, utcnow
+from tests.server import stop
 from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 
 
@@ -147,12 +148,7 @@ def test_a_second_worker_process_takes_over_the_email_of_one_killed_mid_send_onc
         assert len(smtp_server.wait_for(2, timeout=3)) == 1  # more than a lease later, still sent once
     finally:
         for worker in workers:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=10)
+            stop(worker)
         stuck.close()
 
 

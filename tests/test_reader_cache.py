@@ -139,11 +139,7 @@ def test_log_out_suspension_and_a_stricter_category_in_another_process_end_cache
 
 def test_a_readers_view_still_counts_once_per_window(make_client, db, make_user, make_category, make_topic,
                                                      monkeypatch):
-    ana = make_user("ana", tier="member")
-    make_user("bea", tier="member")
-    topic = make_topic(ana, make_category("News and events"), title="Events calendar")
-    bea = make_client()
-    login(bea, "bea")
+    topic, _ana, bea = _two_members_signed_in(make_client, make_user, make_category, make_topic, "Events calendar")
     cached(bea, topic_path(topic))
 
     def views() -> int:
@@ -175,11 +171,8 @@ def test_the_readers_cache_can_be_turned_off(settings, db, make_user, make_categ
 
 
 def test_a_reload_asks_for_the_page_afresh(make_client, make_user, make_category, make_topic):
-    ana = make_user("ana", tier="member")
-    make_user("bea", tier="member")
-    topic = make_topic(ana, make_category("News and events"), title="Study visit to Mondragon")
-    bea = make_client()
-    login(bea, "bea")
+    topic, _ana, bea = _two_members_signed_in(make_client, make_user, make_category, make_topic,
+                                              "Study visit to Mondragon")
     cached(bea, topic_path(topic))
     for asked in ("no-cache", "max-age=0"):  # a forced reload, a reload
         fresh = bea.get(topic_path(topic), headers={"Cache-Control": asked})

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.server import stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -73,17 +74,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def _start_server(database_url: str, workdir: Path, extra: dict[str, str] | None = None,
                   ) -> tuple[subprocess.Popen, str, Path]:
     port = _free_port()
@@ -102,7 +92,7 @@ def _start_server(database_url: str, workdir: Path, extra: dict[str, str] | None
         if _answers(base_url + "/latest"):
             return process, base_url, log_path
         time.sleep(0.1)
-    _stop(process)
+    stop(process)
     raise RuntimeError(f"uvicorn on port {port} did not start (exit code {process.returncode}):\n"
                        + log_path.read_text(errors="replace")[-4000:])
 
@@ -127,7 +117,7 @@ def live_server(db, database_url, tmp_path, request) -> Iterator[str]:
     try:
         yield base_url
     finally:
-        _stop(process)
+        stop(process)
         # Server errors explain browser failures: show them in the test report.
         output = log_path.read_text(errors="replace")
         if "Traceback" in output:
