@@ -29,6 +29,7 @@ from forum.ratelimit import RateLimiter
 from forum.web import accounts as web_accounts
 from forum.web import admin as web_admin
 from forum.web import avatars as web_avatars
+from forum.web import bookmarks as web_bookmarks
 from forum.web import decide as web_decide
 from forum.web import drafts as web_drafts
 from forum.web import email_confirmation as web_email_confirmation
@@ -37,11 +38,14 @@ from forum.web import flags as web_flags
 from forum.web import invites as web_invites
 from forum.web import language as web_language
 from forum.web import live as web_live
+from forum.web import messages as web_messages
 from forum.web import meta as web_meta
 from forum.web import mod as web_mod
 from forum.web import notifications as web_notifications
 from forum.web import password_reset as web_password_reset
 from forum.web import search as web_search
+from forum.web import tag_admin as web_tag_admin
+from forum.web import tags as web_tags
 from forum.web import tokens as web_tokens
 from forum.web import topics as web_topics
 from forum.web import translations as web_translations
@@ -238,10 +242,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.mount("/static", Assets(directory=str(STATIC_DIR)), name="static")
     # The pages read most come first (routes are tried in order). Their ids match digits only
     # (forum/web/convertors.py), so `.rss`/`.json` paths fall through to the feeds and the API.
+    app.include_router(web_messages.router)
     app.include_router(web_topics.router)
     app.include_router(web_avatars.router)
     app.include_router(web_translations.router)
     app.include_router(web_drafts.router)
+    app.include_router(web_bookmarks.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)
@@ -254,6 +260,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_api_route("/{path:path}.json", json_not_found, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
                       include_in_schema=False)
     app.include_router(web_feeds.router)
+    app.include_router(web_tags.feed_router)
+    app.include_router(web_tags.router)
+    app.include_router(web_tag_admin.router)
     app.include_router(web_tokens.router)
     app.include_router(web_accounts.router)
     app.include_router(web_language.router)

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     max_post_length: int = 32000
     posts_per_page: int = 20
     topics_per_page: int = 30
+    # Tags: how many one topic may carry (FORUM_MAX_TAGS_PER_TOPIC), and whether staff may bring a new
+    # tag into being by naming it on a topic (Discourse's `min_trust_to_create_tag`; members never may).
+    max_tags_per_topic: int = Field(default=5, ge=0, le=50)
+    staff_create_tags_when_tagging: bool = True
 
     # Rate limits. Windows are in seconds; a limit of 0 switches the check off.
     login_attempts_per_ip: int = 20
@@ -80,6 +84,11 @@ class Settings(BaseSettings):
     previews_per_minute: int = 120
     topics_per_hour: int = 20
     signups_per_ip_per_hour: int = 20
+    # Private messages: people and groups in one new message, and new conversations per hour that an
+    # account younger than `new_account_days` may start (0 switches the limit off).
+    max_message_recipients: int = 20
+    new_account_messages_per_hour: int = 5
+    new_account_days: int = 7
     # Seconds during which a person cannot post the same text again (case and spacing ignored), as
     # Discourse's duplicate-post check; 0 switches it off. Staff are exempt.
     unique_post_window: int = 120

@@ -84,6 +84,10 @@ class FeedBuilder:
     def _feed(self, **fields) -> Feed:
         return Feed(language=self.locale, **fields)
 
+    def _category_name(self, topic: Topic) -> str:
+        # A private message (its own people's topic feed) has no category.
+        return topic.category.name_in(self.locale) if topic.category is not None else ""
+
     def url(self, path: str) -> str:
         return urls.absolute(self.base, path)
 
@@ -133,7 +137,7 @@ class FeedBuilder:
             items.append(FeedItem(
                 title=topic.title, link=topic_link, description=str(body), creator=topic.user.username,
                 pub_date=topic.created_at, guid=f"{self.host}-topic-{topic.id}", updated=updated,
-                category=topic.category.name_in(self.locale), source_url=self.url(urls.topic_feed_url(topic)),
+                category=self._category_name(topic), source_url=self.url(urls.topic_feed_url(topic)),
                 source_title=topic.title,
                 flags={"topicPinned": topic.pinned or topic.pinned_globally, "topicClosed": topic.closed,
                        "topicArchived": topic.archived},
@@ -163,6 +167,15 @@ class FeedBuilder:
                                                                                    name=category.name_in(self.locale))),
                     items=self._topic_items(topics), category=category.name_in(self.locale))
 
+    def tag(self, tag) -> Feed:
+        """The newest topics carrying the tag that the reader may see (the caller checked the tag)."""
+        topics = reading.newest_topics(self.session, self.viewer, tag_id=tag.id, limit=TOPICS_PER_FEED)
+        return self._feed(title=self.t(_("%(site)s - Topics tagged %(tag)s", site=self.settings.site_title,
+                                         tag=tag.name)),
+                          link=self.url(urls.tag_url(tag.name)),
+                          description=self.t(_("Topics tagged %(tag)s", tag=tag.name)),
+                          items=self._topic_items(topics))
+
     # --- posts --------------------------------------------------------------------------------
 
     def topic(self, topic: Topic) -> Feed:
@@ -184,19 +197,19 @@ class FeedBuilder:
             items.append(FeedItem(
                 title=self.post_title(post, topic), link=link, description=str(body), creator=f"@{post.user.username}",
                 pub_date=post.created_at, guid=f"{self.host}-post-{topic.id}-{post.post_number}",
-                updated=post.updated_at, category=topic.category.name_in(self.locale),
+                updated=post.updated_at, category=self._category_name(topic),
                 source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title, language=post.language,
                 enclosure=files.get(post.id),
             ))
         return self._feed(title=topic.title, link=self.url(urls.topic_url(topic)), description=description,
-                    items=items, category=topic.category.name_in(self.locale), built=topic.bumped_at)
+                    items=items, category=self._category_name(topic), built=topic.bumped_at)
 
     def _post_items(self, rows: list[tuple[Post, Topic]]) -> list[FeedItem]:
         files = self.enclosures([post.id for post, _topic in rows if post.deleted_at is None])
         return [FeedItem(
             title=self.post_title(post, topic), link=self.url(urls.post_url(topic, post.post_number)),
             description=str(self.absolutize(post.cooked)), creator=post.user.username, pub_date=post.created_at,
-            guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=topic.category.name_in(self.locale),
+            guid=f"{self.host}-post-{post.id}", updated=post.updated_at, category=self._category_name(topic),
             source_url=self.url(urls.topic_feed_url(topic)), source_title=topic.title, language=post.language,
             enclosure=files.get(post.id),
         ) for post, topic in rows]

@@ -17,15 +17,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from forum import auth, permissions, urls
+from forum import tags as forum_tags
 from forum.errors import LoginRequired, NotFound, ValidationFailed
 from forum.i18n import _
-from forum.models import ALL_FEEDS, Category, FeedToken, Topic, User, utcnow
+from forum.models import ALL_FEEDS, Category, FeedToken, Tag, Topic, User, utcnow
 from forum.permissions import Viewer
 from forum.text import clean, parse_id
 
 MAX_TOKENS_PER_USER = 50
 TOUCH_EVERY = timedelta(minutes=5)
-SCOPE_RE = re.compile(r"^(all|latest|posts|top|(category|topic|user):[0-9]{1,10})$")
+SCOPE_RE = re.compile(r"^(all|latest|posts|top|(category|topic|user|tag):[0-9]{1,10})$")
 
 # Feed paths, as people paste them, to the scope of the one feed they name.
 _FEED_PATHS = [
@@ -36,6 +37,7 @@ _FEED_PATHS = [
     (re.compile(r"^/t/(?:[^/]+/)?([0-9]+)\.rss$"), lambda m: f"topic:{m.group(1)}"),
 ]
 _USER_FEED = re.compile(r"^/u/([^/]+)/activity\.rss$")
+_TAG_FEED = re.compile(r"^/tag/([^/]+)\.rss$")
 
 
 @dataclass
@@ -65,6 +67,11 @@ def scope_from_url(session: Session, value: str) -> str:
         user = session.scalar(select(User).where(User.username_lower == m.group(1).lower()))
         if user is not None:
             return f"user:{user.id}"
+    m = _TAG_FEED.match(path)
+    if m:
+        tag = forum_tags.by_name(session, m.group(1))
+        if tag is not None:
+            return f"tag:{tag.id}"
     raise ValidationFailed(fields={"feed": _("That is not the address of one of this forum's feeds.")})
 
 
@@ -92,6 +99,10 @@ def describe_scope(session: Session, viewer: Viewer, scope: str) -> ScopeInfo:
         user = session.get(User, obj_id) if obj_id else None
         if user is not None:
             return ScopeInfo(_("Posts by %(user)s", user=user.username), urls.user_feed_url(user))
+    elif kind == "tag":
+        tag = session.get(Tag, obj_id) if obj_id else None
+        if tag is not None and permissions.can_see_tag(session, viewer, tag):
+            return ScopeInfo(_("Tag: %(name)s", name=tag.name), urls.tag_feed_url(tag.name))
     return ScopeInfo(_("A feed you can no longer see"), None)
 
 
@@ -108,6 +119,8 @@ def _check_scope_target(session: Session, viewer: Viewer, scope: str) -> None:
         visible = topic is not None and permissions.can_see_topic(session, viewer, topic)
     elif kind == "user":
         visible = obj_id is not None and session.get(User, obj_id) is not None
+    elif kind == "tag":
+        visible = permissions.can_see_tag(session, viewer, session.get(Tag, obj_id) if obj_id else None)
     if not visible:
         raise ValidationFailed(fields={"feed": _("That is not the address of one of this forum's feeds.")})
 

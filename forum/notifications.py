@@ -28,6 +28,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, lazyload
 
 from forum import outbox, permissions
+from forum import tags as forum_tags
 from forum.errors import NotFound
 from forum.i18n import Text, _
 from forum.markdown import Cooked
@@ -75,6 +76,9 @@ register_kind("edited", _("%(actor)s edited your post in %(topic)s"), discourse_
 register_kind("liked", _("%(actor)s liked your post in %(topic)s"), discourse_type=5)
 register_kind("moderator_message", _("Message from the moderators: %(message)s"), discourse_type=6,
               always=True)
+register_kind("private_message", _("%(actor)s sent you a message: %(topic)s"), discourse_type=6)
+register_kind("invited_to_private_message", _("%(actor)s invited you into the conversation %(topic)s"),
+              discourse_type=7)
 register_kind("invitee_accepted", _("%(actor)s accepted your invitation"), discourse_type=8)
 register_kind("posted", _("%(actor)s posted in %(topic)s"), discourse_type=9)
 register_kind("new_topic", _("%(actor)s started %(topic)s in %(category)s"), discourse_type=9)
@@ -85,7 +89,7 @@ LIKED_TWO = _("%(actor)s and %(other)s liked your post in %(topic)s")
 LIKED_MANY = _("%(actor)s and %(n)s others liked your post in %(topic)s")
 
 # A person gets one notification per post: the most specific reason wins.
-_PRIORITY = ("mentioned", "quoted", "replied", "posted", "new_topic")
+_PRIORITY = ("mentioned", "quoted", "replied", "private_message", "posted", "new_topic")
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -168,6 +172,7 @@ def watchers(session: Session, topic: Topic, *, new_topic: bool) -> set[int]:
                    .where(CategoryUser.category_id == topic.category_id, CategoryUser.notification_level == WATCHING,
                           tu.notification_level.is_(None)))
     ids = set(session.scalars(by_category))
+    ids |= forum_tags.watchers(session, topic)  # watching a tag is watching its topics
     if not new_topic:
         ids |= set(session.scalars(explicit))
     return ids
@@ -186,7 +191,12 @@ def on_post_created(session: Session, post: Post, topic: Topic, cooked: Cooked, 
                                                            Post.post_number == post.reply_to_post_number))
         if target is not None:
             reasons["replied"] = {target}
-    reasons["new_topic" if first else "posted"] = watchers(session, topic, new_topic=first)
+    if topic.category_id is None:
+        # A private message: every person in it hears of each post (deliver() keeps to them).
+        reasons["private_message"] = set(session.scalars(
+            select(User.id).where(permissions.message_people_clause(topic.id))))
+    else:
+        reasons["new_topic" if first else "posted"] = watchers(session, topic, new_topic=first)
     for kind in _PRIORITY:
         users = reasons[kind] - done
         if users:
@@ -245,7 +255,8 @@ def _visible_of(topic_ok, post_ok):
 
 
 def _visible(session: Session, viewer: Viewer):
-    return _visible_of(permissions.visible_topics_clause(session, viewer, listed_only=False),
+    return _visible_of(or_(permissions.visible_topics_clause(session, viewer, listed_only=False),
+                           permissions.private_messages_clause(viewer)),
                        permissions.readable_posts_clause(viewer))
 
 
@@ -256,7 +267,8 @@ def _unread_count_stmt(staff: bool):
             .outerjoin(Topic, Topic.id == Notification.topic_id)
             .outerjoin(Post, Post.id == Notification.post_id)
             .where(Notification.user_id == bindparam("reader"), Notification.read.is_(False),
-                   _visible_of(permissions.visible_topics_template(staff, listed_only=False),
+                   _visible_of(or_(permissions.visible_topics_template(staff, listed_only=False),
+                                   permissions.private_messages_clause(None, staff=staff)),
                                permissions.readable_posts_clause(staff))))
 
 
@@ -321,7 +333,7 @@ def _view(n: Notification, topic: Topic | None, post: Post | None, actor: User |
     actor_name = actor.username if actor else data.get("display_username", "")
     params: dict[str, Any] = {str(k): v for k, v in data.items() if isinstance(v, str | int)}
     params.update(actor=actor_name, topic=topic.title if topic else "",
-                  category=topic.category.name if topic else "")
+                  category=topic.category.name if topic and topic.category else "")
     message = kind.message
     if n.kind == "liked" and n.count > 1:
         names = data.get("usernames", [])

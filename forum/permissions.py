@@ -43,6 +43,28 @@ Rules, in the order they are applied:
    results show as its author chose: always, once one has voted, once it closes, or to staff only
    (`can_see_poll_results()`).
 
+13. A private message (a topic with archetype "private_message" and no category) is seen only by
+   the people allowed in it and the members of the groups allowed in it (`can_see_private_message()`;
+   the `moderators` group's members are the staff). Nobody else sees it, staff included, except a
+   staff member who opened it from the review queue because one of its posts is flagged: that reach
+   is written to the moderation log first, and only then opens it (`staff_reached_message()`). Lists,
+   counts, search, feeds and activity never list messages (`visible_topics_clause()` leaves them
+   out); the inbox lists them with `private_messages_clause()`; notifications and emails reach only
+   the people in them (`audience_clause()`).
+
+14. Bookmarks are their owner's alone: nobody else, staff included, sees someone's bookmarks or
+   learns they exist (`can_see_bookmarks()`). A bookmark is made only on a post or topic its owner
+   may read (`can_bookmark()`); once they may no longer read it, the bookmark keeps nothing of it in
+   lists, the API, reminders or emails (`readable_bookmarks_clause()`).
+
+14. A tag is seen by staff always. Anyone else sees a tag that is on a topic they may see listed,
+   and a tag on no topic yet where no category limits it or a category they see allows it; a tag
+   whose topics are all hidden from them is itself hidden (404, left out of /tags). Its count is the
+   number of its topics they see (`visible_tags()`). Tagging a new topic needs the right to start it
+   there (`can_tag_topic()`); retagging is for staff and the topic's author who may still edit it
+   (`can_retag_topic()`); defining tags, groups and where they may be used is for staff
+   (`can_manage_tags()`), who alone may also bring a tag into being by naming it on a topic.
+
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
 over rows to filter them: they add `visible_topics_clause()` (and `readable_posts_clause()`, or both
 at once with `visible_posts_clause()`) to their query. Emails and notifications ask the reverse
@@ -56,7 +78,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from forum.errors import Forbidden, LoginRequired, NotFound, RateLimited
@@ -76,6 +98,17 @@ from forum.models import (
     utcnow,
 )
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
+from forum.models.messages import (
+    MESSAGEABLE_EVERYONE,
+    MESSAGEABLE_MEMBERS,
+    MODERATORS_GROUP,
+    PRIVATE_MESSAGE,
+    Group,
+    GroupUser,
+    TopicAllowedGroup,
+    TopicAllowedUser,
+)
+from forum.models.moderation import Flag, ModerationLog
 
 
 @dataclass
@@ -146,7 +179,11 @@ def visible_topics_clause(session: Session, viewer: Viewer, *, listed_only: bool
     """WHERE clause restricting Topic rows to those the viewer may see (and, by default, that are listed)."""
     if viewer.is_staff:
         # Staff open deleted topics by their address; lists leave them out, as Discourse's do.
-        return true() if not listed_only else and_(Topic.visible.is_(True), Topic.deleted_at.is_(None))
+        # Private messages (no category) are never in this clause: rule 13.
+        in_category = Topic.category_id.is_not(None)
+        return in_category if not listed_only else and_(in_category, Topic.visible.is_(True),
+                                                        Topic.deleted_at.is_(None))
+    # Private messages have no category, so the category test leaves them out (rule 13).
     clauses = [Topic.category_id.in_(visible_category_ids(session, viewer)), Topic.deleted_at.is_(None)]
     if listed_only:
         clauses.append(Topic.visible.is_(True))
@@ -157,7 +194,8 @@ def visible_topics_template(staff: bool, *, listed_only: bool = True) -> ColumnE
     """visible_topics_clause() for statements built once and run many times: the categories are a
     parameter, given by visible_topics_params() for each viewer."""
     if staff:
-        return and_(Topic.visible.is_(True), Topic.deleted_at.is_(None)) if listed_only else true()
+        in_category = Topic.category_id.is_not(None)
+        return and_(in_category, Topic.visible.is_(True), Topic.deleted_at.is_(None)) if listed_only else in_category
     clauses = [Topic.category_id.in_(bindparam("visible_category_ids", expanding=True)), Topic.deleted_at.is_(None)]
     if listed_only:
         clauses.append(Topic.visible.is_(True))
@@ -171,7 +209,7 @@ def visible_topics_params(session: Session, viewer: Viewer) -> dict[str, list[in
 def visible_posts_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
     """For queries that join Post to Topic: posts the viewer may see, in topics they may see."""
     if viewer.is_staff:
-        return true()
+        return Topic.category_id.is_not(None)  # every post, but none of private messages (rule 13)
     return and_(visible_topics_clause(session, viewer, listed_only=True), readable_posts_clause(viewer))
 
 
@@ -231,6 +269,8 @@ def creatable_categories(session: Session, viewer: Viewer) -> list[Category]:
 # --- topics -----------------------------------------------------------------------------------
 
 def can_see_topic(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    if topic.archetype == PRIVATE_MESSAGE or topic.category_id is None:
+        return can_see_private_message(session, viewer, topic)
     if viewer.is_staff:
         return True
     if topic.deleted_at is not None:
@@ -243,7 +283,8 @@ def can_receive_live_change(session: Session, viewer: Viewer, topic: Topic, *, i
     may see the topic, decided when it is delivered; a list is told only of topics it would list."""
     if not can_see_topic(session, viewer, topic):
         return False
-    return not in_list or (topic.visible and topic.deleted_at is None)
+    # Lists never show private messages (rule 13), so they are never told of one.
+    return not in_list or (topic.visible and topic.deleted_at is None and topic.category_id is not None)
 
 
 def can_announce_presence(session: Session, viewer: Viewer, topic: Topic) -> bool:
@@ -294,6 +335,8 @@ def reply_refusal(session: Session, viewer: Viewer, topic: Topic) -> str | None:
         return _("This topic is archived; it no longer takes replies.")
     if topic.closed:
         return _("This topic is closed; it no longer takes replies.")
+    if topic.category_id is None:
+        return None if is_in_private_message(session, viewer, topic) else _("You are not in this conversation.")
     if category_levels(session, viewer).get(topic.category_id, NONE) < REPLY:
         return _("You may read this category but not reply in it.")
     return None
@@ -351,12 +394,19 @@ def can_fetch_upload(session: Session, viewer: Viewer, upload) -> bool:
     """A file is exactly as visible as the posts that hold it: whoever may read at least one post
     referring to it (in a topic they may see, deleted or hidden posts only for their author), its
     uploader, and staff. Follows every change of topic, category, post or tier at once."""
-    if viewer.is_staff or (viewer.id is not None and upload.user_id == viewer.id):
+    if viewer.id is not None and upload.user_id == viewer.id:
         return True
+    holders = select(PostUpload.post_id).join(Post, Post.id == PostUpload.post_id).join(
+        Topic, Topic.id == Post.topic_id).where(PostUpload.upload_id == upload.id)
+    if viewer.is_staff:
+        # Everything, except a file that only private messages hold, unless they are in one (rule 13).
+        in_messages_only = session.scalar(holders.where(Topic.category_id.is_(None)).limit(1)) is not None and \
+            session.scalar(holders.where(Topic.category_id.is_not(None)).limit(1)) is None
+        if not in_messages_only:
+            return True
     return session.scalar(
-        select(PostUpload.post_id).join(Post, Post.id == PostUpload.post_id).join(Topic, Topic.id == Post.topic_id)
-        .where(PostUpload.upload_id == upload.id, visible_topics_clause(session, viewer, listed_only=False),
-               readable_posts_clause(viewer), Post.deleted_at.is_(None)).limit(1)) is not None
+        holders.where(or_(visible_topics_clause(session, viewer, listed_only=False), private_messages_clause(viewer)),
+                      readable_posts_clause(viewer), Post.deleted_at.is_(None)).limit(1)) is not None
 
 
 # --- posts ------------------------------------------------------------------------------------
@@ -738,7 +788,8 @@ def exempt_from_duplicate_check(viewer: Viewer) -> bool:
     return viewer.is_staff
 
 
-def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, topic: Topic | None = None) -> None:
+def ensure_can_post_now(session: Session, viewer: Viewer, category: Category | None,
+                        topic: Topic | None = None) -> None:
     """Slow mode in a topic, and the least time between posts of a new participant. Staff are exempt."""
     from forum import policy
 
@@ -758,7 +809,8 @@ def ensure_can_post_now(session: Session, viewer: Viewer, category: Category, to
     rules = policy.load(session)
     if user.tier != "participant" or user.created_at <= now - timedelta(days=rules.new_participant_days):
         return
-    interval = max(rules.new_participant_post_interval, category.new_participant_post_interval)
+    interval = max(rules.new_participant_post_interval,
+                   category.new_participant_post_interval if category is not None else 0)
     if interval <= 0:
         return
     # Locking the author's row orders two posts sent at once (PostgreSQL; SQLite writers queue anyway).
@@ -885,6 +937,13 @@ def staff_clause() -> ColumnElement[bool]:
 
 def audience_clause(session: Session, topic: Topic, post: Post | None = None) -> ColumnElement[bool]:
     """WHERE clause on User: the accounts that may read this topic (and this post of it) now."""
+    if topic.archetype == PRIVATE_MESSAGE or topic.category_id is None:
+        if topic.deleted_at is not None:
+            return false()
+        people = message_people_clause(topic.id)
+        if post is not None and post_display(ANONYMOUS, post) is PostDisplay.PLACEHOLDER:
+            return people & (User.id == post.user_id)
+        return people
     if topic.deleted_at is not None:
         return staff_clause()
     if post is not None and post_display(ANONYMOUS, post) is PostDisplay.PLACEHOLDER:
@@ -1073,3 +1132,254 @@ def ensure_can_edit_event(session: Session, viewer: Viewer, topic: Topic) -> Non
         raise LoginRequired()
     if not can_edit_event(session, viewer, topic):
         raise Forbidden(_("Only the organiser or a moderator can change this event."))
+
+
+# --- private messages (rule 13) ------------------------------------------------------------------
+
+STAFF_REACH_ACTION = "read_private_message"
+
+
+def _moderators_group_ids():
+    return select(Group.id).where(Group.name_lower == MODERATORS_GROUP)
+
+
+def private_messages_clause(viewer: Viewer | int | None, *, staff: bool | None = None) -> ColumnElement[bool]:
+    """WHERE clause on Topic: the private messages this person is in (allowed themselves, or a
+    member of an allowed group). A Viewer, or a user id with `staff` for statements built once
+    (`bindparam("reader")` then stands for the id). Deleted messages are left out."""
+    if isinstance(viewer, Viewer):
+        staff, uid = viewer.is_staff, viewer.id
+        if uid is None:
+            return false()
+    else:
+        uid = viewer
+    reader = bindparam("reader") if uid is None else uid
+    in_groups = select(TopicAllowedGroup.topic_id).join(GroupUser, GroupUser.group_id == TopicAllowedGroup.group_id) \
+        .where(GroupUser.user_id == reader)
+    allowed = or_(Topic.id.in_(select(TopicAllowedUser.topic_id).where(TopicAllowedUser.user_id == reader)),
+                  Topic.id.in_(in_groups))
+    if staff:
+        allowed = or_(allowed, Topic.id.in_(select(TopicAllowedGroup.topic_id)
+                                            .where(TopicAllowedGroup.group_id.in_(_moderators_group_ids()))))
+    return and_(Topic.archetype == PRIVATE_MESSAGE, Topic.deleted_at.is_(None), allowed)
+
+
+def message_people_clause(topic_id: int) -> ColumnElement[bool]:
+    """WHERE clause on User: the people in one private message, groups' members included."""
+    allowed_users = select(TopicAllowedUser.user_id).where(TopicAllowedUser.topic_id == topic_id)
+    group_members = select(GroupUser.user_id).join(TopicAllowedGroup, TopicAllowedGroup.group_id == GroupUser.group_id) \
+        .where(TopicAllowedGroup.topic_id == topic_id)
+    moderators_in = select(TopicAllowedGroup.id).where(TopicAllowedGroup.topic_id == topic_id,
+                                                       TopicAllowedGroup.group_id.in_(_moderators_group_ids())).exists()
+    return or_(User.id.in_(allowed_users), User.id.in_(group_members), and_(moderators_in, staff_clause()))
+
+
+def is_in_private_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    if viewer.user is None or topic.deleted_at is not None:
+        return False
+    return session.scalar(select(Topic.id).where(Topic.id == topic.id, private_messages_clause(viewer))) is not None
+
+
+def has_flagged_post(session: Session, topic: Topic) -> bool:
+    return session.scalar(select(Flag.id).join(Post, Post.id == Flag.post_id)
+                          .where(Post.topic_id == topic.id).limit(1)) is not None
+
+
+def may_reach_private_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """A staff member outside a message may open it from the review queue while one of its posts
+    is flagged (the opening is logged: staff_reached_message())."""
+    return viewer.is_staff and topic.deleted_at is None and has_flagged_post(session, topic)
+
+
+def staff_reached_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """Whether this staff member has opened this flagged message from the review queue (logged)."""
+    if not may_reach_private_message(session, viewer, topic):
+        return False
+    return session.scalar(select(ModerationLog.id).where(
+        ModerationLog.action == STAFF_REACH_ACTION, ModerationLog.actor_id == viewer.id,
+        ModerationLog.topic_id == topic.id).limit(1)) is not None
+
+
+def can_see_private_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    if viewer.user is None:
+        return False
+    return is_in_private_message(session, viewer, topic) or staff_reached_message(session, viewer, topic)
+
+
+def can_send_private_messages(viewer: Viewer) -> bool:
+    return viewer.user is not None and posting_refusal(viewer) is None
+
+
+def message_refusal_for_user(session: Session, viewer: Viewer, user: User) -> str | None:
+    """Why the viewer may not start a message with this person, or None. Staff always may."""
+    if login_refusal(user) is not None and not viewer.is_staff:
+        return _("%(name)s cannot receive messages.", name=user.username)
+    if viewer.is_staff:
+        return None
+    options = session.get(UserOption, user.id)
+    if options is not None and not options.allow_private_messages and not user.is_staff:
+        return _("%(name)s does not accept private messages.", name=user.username)
+    return None
+
+
+def is_group_member(session: Session, viewer: Viewer, group: Group) -> bool:
+    if viewer.user is None:
+        return False
+    if group.automatic:
+        return group.name_lower == MODERATORS_GROUP and viewer.is_staff
+    return session.scalar(select(GroupUser.id).where(GroupUser.group_id == group.id,
+                                                     GroupUser.user_id == viewer.user.id)) is not None
+
+
+def is_group_owner(session: Session, viewer: Viewer, group: Group) -> bool:
+    if viewer.user is None or group.automatic:
+        return False
+    return session.scalar(select(GroupUser.id).where(GroupUser.group_id == group.id, GroupUser.owner.is_(True),
+                                                     GroupUser.user_id == viewer.user.id)) is not None
+
+
+def can_see_group(session: Session, viewer: Viewer, group: Group) -> bool:
+    """Public groups are seen by anyone signed in; members-only ones by their members and staff."""
+    if viewer.user is None:
+        return False
+    return group.visibility != "members" or viewer.is_staff or is_group_member(session, viewer, group)
+
+
+def can_message_group(session: Session, viewer: Viewer, group: Group) -> bool:
+    """Everyone signed in may write to `moderators`; other groups as their messageable level says."""
+    if not can_send_private_messages(viewer) or not can_see_group(session, viewer, group):
+        return False
+    if viewer.is_staff or group.messageable_level == MESSAGEABLE_EVERYONE:
+        return True
+    if group.messageable_level == MESSAGEABLE_MEMBERS:
+        return is_group_member(session, viewer, group)
+    return is_group_owner(session, viewer, group)
+
+
+def can_see_inbox(viewer: Viewer, user: User) -> bool:
+    """A person's message lists are theirs alone (admins do not browse them)."""
+    return viewer.user is not None and viewer.user.id == user.id
+
+
+def can_manage_message_people(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """Inviting someone into a message: anyone in it who may write."""
+    return can_send_private_messages(viewer) and is_in_private_message(session, viewer, topic)
+
+
+def can_remove_from_message(session: Session, viewer: Viewer, topic: Topic, user: User) -> bool:
+    """Anyone leaves a message they are in; its starter (or staff in it) removes others."""
+    if not is_in_private_message(session, viewer, topic):
+        return False
+    return user.id == viewer.id or topic.user_id == viewer.id or viewer.is_staff
+
+
+# --- bookmarks (rule 14) ------------------------------------------------------------------------
+
+def can_see_bookmarks(viewer: Viewer, user: User) -> bool:
+    return viewer.user is not None and viewer.user.id == user.id
+
+
+def ensure_can_see_bookmarks(viewer: Viewer, user: User | None) -> User:
+    if user is None or not can_see_bookmarks(viewer, user):
+        raise NotFound()  # someone else's bookmarks look missing, as a missing person's do
+    return user
+
+
+def can_bookmark(session: Session, viewer: Viewer, topic: Topic, post: Post | None = None) -> bool:
+    """Bookmarking a post (or a topic, post None) needs an account and the right to read it."""
+    if viewer.user is None:
+        return False
+    if post is None:
+        return can_see_topic(session, viewer, topic)
+    return can_read_post(session, viewer, post, topic)
+
+
+def ensure_can_bookmark(session: Session, viewer: Viewer, topic: Topic | None, post: Post | None = None) -> None:
+    if viewer.user is None:
+        raise LoginRequired()
+    if topic is None or not can_bookmark(session, viewer, topic, post):
+        raise NotFound()
+
+
+def readable_bookmarks_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
+    """For a query on Bookmark outer-joined to its Post (for post bookmarks) and Topic: whether the
+    viewer may still read what the bookmark points at. Used as a column, not a filter: a bookmark
+    on something hidden stays listed for its owner, marked unavailable, with nothing of its content."""
+    topic_ok = visible_topics_clause(session, viewer, listed_only=False)
+    return and_(Topic.id.is_not(None), topic_ok,
+                or_(Post.id.is_(None), readable_posts_clause(viewer)))
+
+
+# --- tags (rule 14) ---------------------------------------------------------------------------
+
+def can_manage_tags(viewer: Viewer) -> bool:
+    return can_moderate(viewer)
+
+
+def ensure_can_manage_tags(viewer: Viewer) -> None:
+    if not can_manage_tags(viewer):
+        raise NotFound()
+
+
+def can_create_tag_when_tagging(viewer: Viewer, *, allowed_by_settings: bool) -> bool:
+    """Whether naming an unknown tag on a topic creates it (staff, when the site allows it)."""
+    return allowed_by_settings and can_manage_tags(viewer)
+
+
+def can_tag_topic(session: Session, viewer: Viewer, category: Category) -> bool:
+    return can_create_topic(session, viewer, category)
+
+
+def can_retag_topic(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    if topic.category_id is None or topic.category is None or not can_see_topic(session, viewer, topic):
+        return False  # private messages carry no tags
+    if viewer.is_staff:
+        return True
+    return (viewer.user is not None and topic.user_id == viewer.user.id and topic.deleted_at is None
+            and not topic.archived and can_create_topic(session, viewer, topic.category))
+
+
+def ensure_can_retag_topic(session: Session, viewer: Viewer, topic: Topic | None) -> Topic:
+    topic = ensure_can_see_topic(session, viewer, topic)
+    if not can_retag_topic(session, viewer, topic):
+        raise Forbidden(_("You may not change the tags of this topic."))
+    return topic
+
+
+def visible_tags(session: Session, viewer: Viewer, tag_ids: list[int] | None = None) -> dict[int, int]:
+    """The tags this viewer may see (all, or those of `tag_ids`), each with the number of its topics
+    they may see listed: counted through visible_topics_clause(), never stored."""
+    from forum.models.tags import CategoryTag, CategoryTagGroup, Tag, TagGroupMembership, TopicTag
+
+    def only(stmt, column):
+        return stmt.where(column.in_(tag_ids)) if tag_ids is not None else stmt
+
+    counts = dict(session.execute(only(
+        select(TopicTag.tag_id, func.count(TopicTag.topic_id)).join(Topic, Topic.id == TopicTag.topic_id)
+        .where(visible_topics_clause(session, viewer)), TopicTag.tag_id).group_by(TopicTag.tag_id)).all())
+    if viewer.is_staff:
+        return {tid: counts.get(tid, 0) for tid in session.scalars(only(select(Tag.id), Tag.id))}
+    used = select(TopicTag.tag_id).where(TopicTag.tag_id == Tag.id).exists()
+    unused = set(session.scalars(only(select(Tag.id).where(~used), Tag.id)))
+    if unused:
+        limits: dict[int, set[int]] = {}
+        for tag_id, category_id in session.execute(
+                select(CategoryTag.tag_id, CategoryTag.category_id).where(CategoryTag.tag_id.in_(unused))
+                .union_all(select(TagGroupMembership.tag_id, CategoryTagGroup.category_id)
+                           .join(CategoryTagGroup,
+                                 CategoryTagGroup.tag_group_id == TagGroupMembership.tag_group_id)
+                           .where(TagGroupMembership.tag_id.in_(unused)))):
+            limits.setdefault(tag_id, set()).add(category_id)
+        seen = set(visible_category_ids(session, viewer))
+        counts.update({tid: 0 for tid in unused if tid not in limits or limits[tid] & seen})
+    return counts
+
+
+def can_see_tag(session: Session, viewer: Viewer, tag) -> bool:
+    return tag is not None and tag.id in visible_tags(session, viewer, [tag.id])
+
+
+def ensure_can_see_tag(session: Session, viewer: Viewer, tag):
+    if not can_see_tag(session, viewer, tag):
+        raise NotFound()
+    return tag

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, lazyload
 import forum.notifications as notifications
 import forum.polls as polls
 import forum.search as search
+import forum.tags as forum_tags
 import forum.tracking as tracking
 from forum import drafts, languages, modlog, pagecache, permissions, ratelimit, uploads
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.markdown import Cooked, cook
-from forum.models import LIKE, Category, Post, PostAction, PostRevision, Topic, User, utcnow
+from forum.models import LIKE, Category, Post, PostAction, PostRevision, Topic, TopicAllowedUser, User, utcnow
 from forum.permissions import Viewer
 from forum.ratelimit import RateLimiter
 from forum.text import clean, parse_id, slugify
@@ -208,9 +209,11 @@ def _checked_language_and_raw(session: Session, settings: Settings, viewer: View
 def create_topic(
     session: Session, settings: Settings, viewer: Viewer, *, title: str, raw: str, category_id: int | str | None,
     limiter: RateLimiter | None = None, language: str | None = None, clears_draft: bool = True,
+    tags: list[str] | None = None,
 ) -> Post:
     """A new topic and its first post. `clears_draft`: it comes from the new-topic composer, whose
-    draft it ends (proposals and events have composers of their own)."""
+    draft it ends (proposals and events have composers of their own). `tags`: names, checked by
+    forum/tags.py before anything is written."""
     ratelimit.hit_posting(limiter, session, settings, viewer, new_topic=True)
     fields: dict[str, str] = {}
     try:
@@ -229,6 +232,7 @@ def create_topic(
     assert category is not None
     permissions.ensure_can_create_topic(session, viewer, category)
     assert viewer.user is not None
+    topic_tags = forum_tags.tags_for_topic(session, settings, viewer, category, tags or [])
     cooked = _cook_checked(session, raw)
     lock_author(session, viewer.user.id)
     permissions.ensure_can_post_now(session, viewer, category)
@@ -247,6 +251,8 @@ def create_topic(
                     .values(topic_count=User.topic_count + 1), execution_options=_NO_SYNC)
     if clears_draft:
         drafts.posted(session, viewer.user.id, drafts.NEW_TOPIC)
+    if topic_tags:  # before the first post, whose notifications reach the tags' watchers
+        forum_tags.set_topic_tags(session, topic.id, topic_tags)
     return _append_post(session, topic.id, category.id, viewer.user.id, raw, cooked, None, now, first=True,
                         language=language)
 
@@ -292,7 +298,7 @@ def _cook_checked(session: Session, raw: str) -> Cooked:
 
 
 def _append_post(
-    session: Session, topic_id: int, category_id: int, user_id: int, raw: str, cooked: Cooked,
+    session: Session, topic_id: int, category_id: int | None, user_id: int, raw: str, cooked: Cooked,
     reply_to: int | None, now, *, first: bool, language: str | None = None
 ) -> Post:
     has_posted = not first and session.scalar(
@@ -314,10 +320,18 @@ def _append_post(
     if reply_to is not None:
         session.execute(update(Post).where(Post.topic_id == topic_id, Post.post_number == reply_to)
                         .values(reply_count=Post.reply_count + 1), execution_options=_NO_SYNC)
-    session.execute(update(Category).where(Category.id == category_id)
-                    .values(post_count=Category.post_count + 1), execution_options=_NO_SYNC)
-    session.execute(update(User).where(User.id == user_id)
-                    .values(post_count=User.post_count + 1, last_posted_at=now), execution_options=_NO_SYNC)
+    if category_id is not None:
+        # A private message (no category) counts nowhere public: not in a category, not in the
+        # author's post count or last-posted time (permissions rule 13).
+        session.execute(update(Category).where(Category.id == category_id)
+                        .values(post_count=Category.post_count + 1), execution_options=_NO_SYNC)
+        session.execute(update(User).where(User.id == user_id)
+                        .values(post_count=User.post_count + 1, last_posted_at=now), execution_options=_NO_SYNC)
+    if category_id is None and not first:
+        # A reply brings an archived private message back to its people's inboxes.
+        session.execute(update(TopicAllowedUser).where(TopicAllowedUser.topic_id == topic_id,
+                                                       TopicAllowedUser.archived.is_(True))
+                        .values(archived=False), execution_options=_NO_SYNC)
     session.flush()
     polls.sync_post(session, post, cooked.polls, cooked.html, now=now)
     if cooked.uploads:

@@ -21,6 +21,7 @@ from forum.models import (
     Post,
     PostAction,
     Topic,
+    TopicTag,
     User,
     UserOption,
     UserSession,
@@ -80,12 +81,14 @@ def _status_clause(session: Session, viewer: Viewer, status: str | None):
 
 def latest_topics(session: Session, viewer: Viewer, *, page: int = 1, per_page: int = 30,
                   category: Category | None = None, order: str = "default",
-                  ascending: bool = False, status: str | None = None) -> TopicList:
+                  ascending: bool = False, status: str | None = None, tag_id: int | None = None) -> TopicList:
     visible = _status_clause(session, viewer, status)
     pinned_col = Topic.pinned if category is not None else Topic.pinned_globally
     base = select(Topic).where(visible)
     if category is not None:
         base = base.where(Topic.category_id == category.id)
+    if tag_id is not None:
+        base = base.where(Topic.id.in_(select(TopicTag.topic_id).where(TopicTag.tag_id == tag_id)))
     pinned: list[Topic] = []
     if page == 1:
         pinned = list(session.scalars(base.where(pinned_col.is_(True)).order_by(Topic.bumped_at.desc()).limit(20)))
@@ -246,11 +249,13 @@ TOP_PERIODS = {"all": None, "yearly": 365, "quarterly": 91, "monthly": 30, "week
 
 
 def newest_topics(session: Session, viewer: Viewer, *, category: Category | None = None,
-                  limit: int = 30) -> list[Topic]:
+                  limit: int = 30, tag_id: int | None = None) -> list[Topic]:
     """Listed topics, newest created first. Ids grow with creation, so the primary key orders them."""
     stmt = select(Topic).where(permissions.visible_topics_clause(session, viewer))
     if category is not None:
         stmt = stmt.where(Topic.category_id == category.id)
+    if tag_id is not None:
+        stmt = stmt.where(Topic.id.in_(select(TopicTag.topic_id).where(TopicTag.tag_id == tag_id)))
     return list(session.scalars(stmt.order_by(Topic.id.desc()).limit(limit)))
 
 

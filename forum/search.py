@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from forum import permissions
 from forum.i18n import Text, _
-from forum.models import Post, SearchDocument, Topic, User
+from forum.models import Post, SearchDocument, Tag, Topic, TopicTag, User
 from forum.permissions import Viewer
 from forum.text import clean
 from forum.tracking import user_zone
@@ -128,8 +128,9 @@ def _write(conn_or_session, dialect: str, rows: list[dict]) -> None:
 
 
 def index_post(session: Session, post: Post, topic: Topic) -> None:
-    """Add or refresh one post in the index (in the caller's transaction); deleted posts leave it."""
-    if post.deleted_at is not None or topic.deleted_at is not None:
+    """Add or refresh one post in the index (in the caller's transaction); deleted posts leave it.
+    Private messages (no category) are never indexed: search lists nothing of them."""
+    if post.deleted_at is not None or topic.deleted_at is not None or topic.category_id is None:
         remove_post(session, post.id)
         return
     _write(session, session.get_bind().dialect.name,
@@ -147,7 +148,7 @@ def reindex_topic(session: Session, topic_id: int) -> int:
     if topic is None:
         return 0
     session.execute(delete(SearchDocument).where(SearchDocument.topic_id == topic_id))
-    if topic.deleted_at is not None:
+    if topic.deleted_at is not None or topic.category_id is None:
         return 0
     rows = [_document_values(p.id, topic.id, topic.category_id, p.post_number, topic.title, p.cooked,
                              p.language)
@@ -177,7 +178,8 @@ def backfill(conn: Connection, *, batch: int = 500) -> int:
             select(posts.c.id, posts.c.topic_id, posts.c.post_number, posts.c.cooked, topics.c.title,
                    topics.c.category_id, language.label("language"))
             .join(topics, topics.c.id == posts.c.topic_id)
-            .where(posts.c.id > last_id, posts.c.deleted_at.is_(None), topics.c.deleted_at.is_(None))
+            .where(posts.c.id > last_id, posts.c.deleted_at.is_(None), topics.c.deleted_at.is_(None),
+                   topics.c.category_id.is_not(None))
             .order_by(posts.c.id).limit(batch)).all()
         if not rows:
             return done
@@ -200,10 +202,13 @@ class Query:
     order: str = "relevance"
     title_only: bool = False
     error: Text | None = None
+    # `tags:italy,spain` (either) or `tags:italy+ilo` (both), as Discourse reads them.
+    tags: list[str] = field(default_factory=list)
+    all_tags: bool = False
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.username or self.category_slug or self.before or self.after or self.status)
+        return bool(self.username or self.category_slug or self.before or self.after or self.status or self.tags)
 
 
 def _parse_date(value: str) -> date | None:
@@ -232,6 +237,9 @@ def parse(q: str) -> Query:
             query.category_slug = value
         elif key == "user" and value:
             query.username = value.lstrip("@")
+        elif key in ("tags", "tag") and value:
+            query.all_tags = "+" in value
+            query.tags = [t for t in re.split(r"[,+]", value) if t][:MAX_TERMS]
         elif key in ("before", "after") and value:
             day = _parse_date(value)
             if day is None:
@@ -375,6 +383,14 @@ def search(session: Session, viewer: Viewer, q: str, page: int = 1) -> SearchRes
         stmt = stmt.where(Post.created_at >= _day_start(query.after, zone))
     if query.before:
         stmt = stmt.where(Post.created_at < _day_start(query.before, zone))
+    if query.tags:
+        # Only topics the viewer may see are searched, so a hidden tag finds nothing (rule 14).
+        tagged = select(TopicTag.topic_id).join(Tag, Tag.id == TopicTag.tag_id)
+        if query.all_tags:
+            for name in query.tags:
+                stmt = stmt.where(Topic.id.in_(tagged.where(Tag.name == name)))
+        else:
+            stmt = stmt.where(Topic.id.in_(tagged.where(Tag.name.in_(query.tags))))
     if query.status == "open":
         stmt = stmt.where(Topic.closed.is_(False))
     elif query.status == "closed":

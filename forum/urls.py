@@ -71,3 +71,15 @@ def category_feed_url(category: Category) -> str:
 
 def user_feed_url(user: User | str) -> str:
     return user_url(user) + "/activity.rss"
+
+
+def tag_url(name: str) -> str:
+    return f"/tag/{quote(name, safe='')}"
+
+
+def tag_feed_url(name: str) -> str:
+    return tag_url(name) + ".rss"
+
+
+def tag_category_url(category: Category, name: str) -> str:
+    return f"/tags/c/{category.slug}/{category.id}/{quote(name, safe='')}"

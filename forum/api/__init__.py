@@ -14,13 +14,16 @@ from starlette.routing import Match
 
 from forum.api import (
     admin_users,
+    bookmarks,
     categories,
     drafts,
+    messages,
     moderation,
     people,
     posts,
     review,
     site,
+    tags,
     tiers,
     topics,
     uploads,
@@ -31,8 +34,9 @@ from forum.api import (
 router = APIRouter(tags=["discourse api"])
 # admin_users before moderation: its named actions (activate.json, …) come before moderation's
 # `/admin/users/{id}/{change}.json` for the staff roles.
-for module in (topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people, uploads):
+for module in (messages, topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people, uploads, tags):
     router.include_router(module.router)
+router.include_router(bookmarks.router)
 
 
 class AcceptJson:

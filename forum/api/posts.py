@@ -6,7 +6,8 @@ from html import escape
 
 from fastapi import Request
 
-from forum import flags, markdown, permissions, posting, ratelimit, reading, revisions, translations
+from forum import flags, markdown, messages, permissions, posting, ratelimit, reading, revisions, translations
+from forum import tags as forum_tags
 from forum.api import decide as api_decide
 from forum.api import serializers
 from forum.api import topics as api_topics
@@ -116,13 +117,19 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
     raw = params.str("raw") or ""
     topic_id = params.str("topic_id")
     # What the client means to keep private must not be published as an ordinary post.
-    if params.str("archetype") == "private_message" or params.bool("whisper"):
-        return _create_failed(request, ValidationFailed(_("Private messages and whispers are not available on this forum.")))
+    if params.bool("whisper"):
+        return _create_failed(request, ValidationFailed(_("Whispers are not available on this forum.")))
+    private = params.str("archetype") == "private_message" and not topic_id
     api_client = getattr(request.state, "api_key_user", None) is not None
     try:
         with write() as tx:
-            post_id = _same_post_again(tx, settings, viewer, params, raw) if api_client else None
-            if post_id is None and topic_id:
+            post_id = _same_post_again(tx, settings, viewer, params, raw) if api_client and not private else None
+            if private:
+                post_id = messages.create_private_message(
+                    tx, settings, viewer, title=params.str("title") or "", raw=raw,
+                    recipients=params.str("target_recipients") or params.str("target_usernames") or "",
+                    limiter=limiter, language=params.str("locale")).id
+            elif post_id is None and topic_id:
                 tid = params.int("topic_id")
                 if tid is None or tid <= 0:
                     raise NotFound()
@@ -132,7 +139,8 @@ def create_post(request: Request, session: SessionDep, write: WriteDep, viewer: 
             elif post_id is None:
                 post_id = posting.create_topic(tx, settings, viewer, title=params.str("title") or "", raw=raw,
                                                category_id=params.str("category") or params.str("category_id"),
-                                               limiter=limiter, language=params.str("locale")).id
+                                               limiter=limiter, language=params.str("locale"),
+                                               tags=forum_tags.parse_names(params.list("tags"))).id
     except ValidationFailed as e:
         return _create_failed(request, e)
     post, topic = _fresh(session, post_id)

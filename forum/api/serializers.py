@@ -302,16 +302,16 @@ def _posters(topic: Topic, featured: list[User] | None = None) -> list[dict[str,
 
 
 def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = False,
-                    featured: list[User] | None = None) -> dict[str, Any]:
+                    featured: list[User] | None = None, tags: list[str] | None = None) -> dict[str, Any]:
     item = {
         "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
         "slug": topic.slug, "posts_count": topic.posts_count, "reply_count": topic.reply_count,
         "highest_post_number": topic.highest_post_number, "image_url": None,
         "created_at": iso(topic.created_at), "last_posted_at": iso(topic.last_posted_at), "bumped": True,
-        "bumped_at": iso(topic.bumped_at), "archetype": "regular", "unseen": False,
+        "bumped_at": iso(topic.bumped_at), "archetype": topic.archetype, "unseen": False,
         # No bookmarks, and pins are not dismissed per person here (Discourse: null until one is).
         "pinned": topic.pinned or topic.pinned_globally, "unpinned": None, "visible": topic.visible,
-        "closed": topic.closed, "archived": topic.archived, "bookmarked": False, "liked": liked, "tags": [],
+        "closed": topic.closed, "archived": topic.archived, "bookmarked": False, "liked": liked, "tags": tags or [],
         "tags_descriptions": {}, "views": topic.views, "like_count": topic.like_count, "has_summary": False,
         "last_poster_username": (topic.last_post_user or topic.user).username,
         "category_id": topic.category_id, "op_like_count": 0, "pinned_globally": topic.pinned_globally,
@@ -325,7 +325,8 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = F
 def topic_list(topics: list[Topic], *, can_create_topic: bool, per_page: int, more_topics_url: str | None,
                extra: dict[str, Any] | None = None, liked_topic_ids: set[int] | None = None,
                excerpts: dict[int, str] | None = None,
-               featured: dict[int, list[User]] | None = None) -> dict[str, Any]:
+               featured: dict[int, list[User]] | None = None,
+               tags: dict[int, list[str]] | None = None) -> dict[str, Any]:
     featured = featured or {}
     users: dict[int, User] = {}
     for t in topics:
@@ -338,7 +339,8 @@ def topic_list(topics: list[Topic], *, can_create_topic: bool, per_page: int, mo
                                        "top_tags": [],
                                        "topics": [topic_list_item(t, liked=t.id in (liked_topic_ids or ()),
                                                                   excerpt=(excerpts or {}).get(t.id),
-                                                                  featured=featured.get(t.id))
+                                                                  featured=featured.get(t.id),
+                                                                  tags=(tags or {}).get(t.id))
                                                   for t in topics]}
     if more_topics_url:
         topic_list_body["more_topics_url"] = more_topics_url

@@ -20,13 +20,15 @@ from forum import (
     urls,
     visits,
 )
+from forum import tags as forum_tags
 from forum.api import decide as api_decide
+from forum.api import messages as api_messages
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, empty
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep, client_ip, read_up_to_for
 from forum.errors import Forbidden, ForumError, NotFound
 from forum.i18n import _
-from forum.models import Post, Topic, User
+from forum.models import PRIVATE_MESSAGE, Post, Topic, User
 from forum.permissions import Viewer
 from forum.text import parse_id
 
@@ -63,6 +65,7 @@ def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: 
             session, viewer, p, by_id[tid]) else "" for tid, p in firsts.items()}
     return serializers.topic_list(topics, can_create_topic=can_create, per_page=listing.per_page,
                                   more_topics_url=more, extra=extra, excerpts=excerpts,
+                                  tags=forum_tags.names_by_topic(session, [t.id for t in topics]),
                                   liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]),
                                   featured=reading.frequent_posters(session, viewer, topics))
 
@@ -173,13 +176,14 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
         **({"proposal": proposal} if proposal is not None else {}),
         "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
                         "stream": stream},
-        "timeline_lookup": [], "suggested_topics": [], "tags": [], "tags_descriptions": {},
+        "timeline_lookup": [], "suggested_topics": [],
+        "tags": forum_tags.names_by_topic(session, [topic.id])[topic.id], "tags_descriptions": {},
         "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
         "slug": topic.slug, "posts_count": topic.posts_count, "reply_count": topic.reply_count,
         "created_at": serializers.iso(topic.created_at), "views": topic.views,
         "like_count": topic.like_count, "last_posted_at": serializers.iso(topic.last_posted_at),
         "visible": topic.visible, "closed": topic.closed, "archived": topic.archived,
-        "has_summary": False, "archetype": "regular", "category_id": topic.category_id,
+        "has_summary": False, "archetype": topic.archetype, "category_id": topic.category_id,
         "word_count": None, "deleted_at": serializers.iso(topic.deleted_at), "user_id": topic.user_id,
         "pinned": topic.pinned or topic.pinned_globally, "pinned_globally": topic.pinned_globally,
         "highest_post_number": topic.highest_post_number, "chunk_size": chunk,
@@ -215,6 +219,8 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
     }
     if viewer.user is not None:
         view["details"]["notification_level"] = tracking.topic_level(session, viewer.user.id, topic)
+    if topic.archetype == PRIVATE_MESSAGE:
+        view["details"].update(api_messages.details(session, viewer, topic))
     return view
 
 
@@ -330,6 +336,18 @@ def update_topic(session: SessionDep, write: WriteDep, viewer: UserViewerDep, se
     topic = reading.get_topic(session, viewer, topic_id)
     title = params.str("topic", "title") or params.str("title")
     category_id = params.str("topic", "category_id") or params.str("category_id")
+    # `tags[]` (an empty `tags` clears them): Discourse retags through this same call.
+    retagging = params.get("tags") is not None or params.get("topic", "tags") is not None
+    if retagging:
+        names = forum_tags.parse_names(params.list("tags") or params.list("topic", "tags"))
+        with write() as tx:
+            forum_tags.retag(tx, settings, viewer, topic.id, names)
+        if title is None and category_id is None:
+            session.expire_all()
+            topic = reading.get_topic(session, viewer, topic_id)
+            return {"basic_topic": {"id": topic.id, "title": topic.title,
+                                    "fancy_title": escape(topic.title, quote=False), "slug": topic.slug,
+                                    "posts_count": topic.posts_count, "tags": names}}
     if title is None and category_id is None:
         raise ForumError(_("param is missing or the value is empty: topic"))
     moving = category_id is not None and parse_id(category_id) != topic.category_id

@@ -51,3 +51,29 @@ __all__ += ["MUTED", "NORMAL", "TRACKING", "WATCHING", "WATCH_LEVEL_NAMES", "Cat
 __all__ += ["MovedPost"]
 __all__ += ["Draft"]
 __all__ += ["PostUpload", "Upload"]
+from forum.models.messages import (  # noqa: E402
+    PRIVATE_MESSAGE,
+    REGULAR,
+    Group,
+    GroupUser,
+    TopicAllowedGroup,
+    TopicAllowedUser,
+)
+
+__all__ += ["PRIVATE_MESSAGE", "REGULAR", "Group", "GroupUser", "TopicAllowedGroup", "TopicAllowedUser"]
+from forum.models.tags import (  # noqa: E402
+    TAG_NAME_MAX,
+    CategoryTag,
+    CategoryTagGroup,
+    Tag,
+    TagGroup,
+    TagGroupMembership,
+    TagUser,
+    TopicTag,
+)
+
+__all__ += ["TAG_NAME_MAX", "CategoryTag", "CategoryTagGroup", "Tag", "TagGroup", "TagGroupMembership", "TagUser",
+            "TopicTag"]
+from forum.models.bookmark import Bookmark  # noqa: E402
+
+__all__ += ["Bookmark"]

@@ -16,6 +16,7 @@ from fastapi import Request
 from markupsafe import Markup
 
 from forum import decide, fragments, permissions, tracking
+from forum import tags as forum_tags
 from forum.models import Category
 from forum.permissions import Viewer
 from forum.reading import TopicList
@@ -74,6 +75,7 @@ def topic_rows(request: Request, session, viewer: Viewer, load: Callable[[], Top
             "topics": topics, "category": category, "split": Markup(fragments.SPLIT), "end": Markup(fragments.END),
             "markers": decide.list_markers(session, viewer, topics),
             "seen": tracking.seen_by_in_lists(session, topics) if with_seen else None,
+            "topic_tags": forum_tags.names_by_topic(session, [t.id for t in topics]),
         })
         rows = []
         for topic, piece in zip(topics, fragments.pieces(html), strict=True):

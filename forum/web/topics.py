@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from forum import (
+    bookmarks,
     decide,
     drafts,
     fragments,
     merges,
+    messages,
     pagecache,
     permissions,
     posting,
@@ -24,6 +26,7 @@ from forum import (
     urls,
     visits,
 )
+from forum import tags as forum_tags
 from forum.deps import (
     CsrfDep,
     LimiterDep,
@@ -41,7 +44,7 @@ from forum.errors import Conflict, ForumError, NotFound, RateLimited, Validation
 from forum.flags import liked_and_flagged_by
 from forum.i18n import _
 from forum.i18n import translations as catalog_for
-from forum.models import WATCH_LEVEL_NAMES, Topic
+from forum.models import PRIVATE_MESSAGE, WATCH_LEVEL_NAMES, Topic
 from forum.permissions import Viewer
 from forum.revisions import edits as revision_edits
 from forum.revisions import of_post as revisions_of
@@ -117,6 +120,9 @@ def topic_context(session, viewer, topic: Topic, seen_by: tracking.SeenBy | None
         "seen_by": seen_by if seen_by is not None else tracking.seen_by(session, topic),
         "watch_level": level,
         "watch_levels": WATCH_LEVEL_NAMES,
+        "message": messages.page_info(session, viewer, topic) if topic.archetype == PRIVATE_MESSAGE else None,
+        "topic_tags": forum_tags.names_by_topic(session, [topic.id])[topic.id],
+        "can_retag": permissions.can_retag_topic(session, viewer, topic),
     }
 
 
@@ -269,6 +275,7 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
     return render(request, "topic.html", {
         "view": view, "topic": topic, "form": form, "errors": errors or {}, "highlight": highlight, "draft": draft,
         "actions": permissions.post_actions(session, viewer, topic, shared.posts),
+        "bookmarked": bookmarks.bookmarked_post_ids(session, viewer, ids),
         **(extra or {}),
         "decide": topic_decide,
         **topic_context(session, viewer, topic, seen_by=shared.seen_by),
@@ -357,7 +364,8 @@ def new_topic_form(request: Request, session: SessionDep, viewer: UserViewerDep,
     draft = drafts.for_composer(session, viewer, drafts.NEW_TOPIC)
     form = _restored(draft)
     form["category"] = category or form.get("category", "")
-    return render(request, "new_topic.html", {"choices": choices, "form": form, "errors": {}, "draft": draft})
+    return render(request, "new_topic.html", {"choices": choices, "form": form, "errors": {}, "draft": draft,
+                                              "tag_choices": forum_tags.suggestions(session, viewer, choices)})
 
 
 @router.post("/new-topic")
@@ -366,9 +374,11 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
               title: Annotated[str, Form()] = "", raw: Annotated[str, Form()] = "",
               category: Annotated[str, Form()] = "", language: Annotated[str, Form()] = "",
               preview: Annotated[str, Form()] = "", draft_sequence: Annotated[str, Form()] = "",
-              files: Annotated[list[UploadFile], File()] = []):  # noqa: B006 (FastAPI copies defaults)
-    form = {"title": title, "raw": raw, "category": category, "language": language}
-    context = {"choices": permissions.creatable_categories(session, viewer), "form": form}
+              files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI copies defaults)
+              tags: Annotated[str, Form()] = ""):
+    form = {"title": title, "raw": raw, "category": category, "language": language, "tags": tags}
+    choices = permissions.creatable_categories(session, viewer)
+    context = {"choices": choices, "form": form, "tag_choices": forum_tags.suggestions(session, viewer, choices)}
     try:
         raw = _attach(session, write, viewer, settings, limiter, files, form)
         if preview:
@@ -378,7 +388,8 @@ def new_topic(request: Request, session: SessionDep, write: WriteDep, viewer: Us
             return render(request, "new_topic.html", {**context, "preview": shown, "draft": draft, "errors": errors})
         with write() as tx:
             post = posting.create_topic(tx, settings, viewer, title=title, raw=raw, category_id=category,
-                                        limiter=limiter, language=language or None)
+                                        limiter=limiter, language=language or None,
+                                        tags=forum_tags.parse_names(tags))
             topic = tx.get(Topic, post.topic_id)
             url = urls.topic_url(topic)
     except ForumError as e:
