@@ -190,6 +190,7 @@ def cmd_worker(args) -> int:
     import logging
     import signal
 
+    import forum.bookmarks  # noqa: F401  (bookmark reminders)
     import forum.emails  # noqa: F401  (notification emails and digests)
     from forum import events, mail, outbox, proposals, signup_alerts, uploads  # noqa: F401  (they register their jobs)
 

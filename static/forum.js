@@ -43,6 +43,27 @@
     }).finally(function () { button.disabled = false; });
   });
 
+  // Bookmarks toggled in place; their name and reminder are set on the bookmark's own page.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList.contains("bookmark-form") || !form.dataset.edit) return;
+    event.preventDefault();
+    var button = form.querySelector("button");
+    button.disabled = true;
+    post(form.action, "quick=1").then(function (response) {
+      if (!response.ok) { form.submit(); return null; }
+      return response.json();
+    }).then(function (data) {
+      if (!data) return;
+      var marked = data.bookmarked;
+      form.action = form.action.replace(/\/(un)?bookmark$/, marked ? "/unbookmark" : "/bookmark");
+      button.classList.toggle("bookmarked", marked);
+      button.setAttribute("aria-pressed", marked ? "true" : "false");
+      var edit = form.parentNode.querySelector("a.bookmark-edit");
+      if (edit) edit.hidden = !marked;
+    }).finally(function () { button.disabled = false; });
+  });
+
   // Live preview of the composer; the Preview button asks for it at once instead of reloading.
   function showPreview(area) {
     var preview = area.form.querySelector(".preview");
@@ -226,7 +247,7 @@
     area.focus();
   });
 
-  // Keyboard shortcuts, as in Discourse: j/k next/previous post, r reply, l like, ? this help.
+  // Keyboard shortcuts, as in Discourse: j/k next/previous post, r reply, l like, b bookmark, ? this help.
   // Never while typing in a field, and never with a modifier key held.
   function typing(target) {
     return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
@@ -249,6 +270,9 @@
     } else if (event.key === "l" && current) {
       var like = current.querySelector("button.like");
       if (like) { like.click(); event.preventDefault(); }
+    } else if (event.key === "b" && current) {
+      var mark = current.querySelector("button.bookmark");
+      if (mark) { mark.click(); event.preventDefault(); }
     } else if (event.key === "?") {
       var help = document.getElementById("shortcuts");
       if (help && help.showModal && !help.open) { help.showModal(); event.preventDefault(); }
