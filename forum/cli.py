@@ -55,10 +55,10 @@ def cmd_serve(args) -> int:
                     log_level=args.log_level, proxy_headers=True,
                     forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
         return 0
-    # This process becomes uvicorn's supervisor, afresh: what migrating loaded (Alembic, the models:
-    # some 45 MB) is not kept for the life of the server, and the process id stays the one systemd
-    # started. The supervisor never imports the app; each worker does.
-    os.execve(sys.executable, _uvicorn_command(args), _uvicorn_environment())
+    # This process becomes the workers' supervisor (forum/prefork.py), afresh: what migrating loaded
+    # (Alembic, some 45 MB) is not kept for the life of the server, and the process id stays the one
+    # systemd started. The supervisor builds the app once and forks the workers from it.
+    os.execve(sys.executable, _supervisor_command(args), _uvicorn_environment())
     return 0  # not reached
 
 
@@ -83,18 +83,17 @@ def _prepare(settings) -> None:
               flush=True)
 
 
-def _uvicorn_command(args) -> list[str]:
-    """uvicorn's command line for what `uvicorn.run` was given in this process before: the same
-    interpreter and flags (-B, -X …), and the forum package found where this command found it,
-    not in the working folder."""
+def _supervisor_command(args) -> list[str]:
+    """The supervisor's command line: the same interpreter and flags (-B, -X …), and the forum
+    package found where this command found it, not in the working folder."""
     import subprocess
 
     from forum import ROOT
 
-    return [sys.executable, *subprocess._args_from_interpreter_flags(), "-m", "uvicorn",
-            "--factory", "forum.app:app_from_env", "--app-dir", str(ROOT),
+    return [sys.executable, *subprocess._args_from_interpreter_flags(), "-c",
+            f"import sys; sys.path.insert(0, {str(ROOT)!r}); from forum.prefork import main; sys.exit(main())",
             "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
-            "--log-level", args.log_level, "--proxy-headers",
+            "--log-level", args.log_level,
             "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")]
 
 

@@ -93,7 +93,8 @@ def serving(tmp_path, *args, env=None):
             time.sleep(0.1)
         yield base, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
 
@@ -112,10 +113,61 @@ def test_serve_with_workers_keeps_metrics_in_a_folder_of_its_own_and_removes_tho
         for _ in range(10):
             httpx.get(base + "/categories", headers={"Connection": "close"})
         assert httpx.get(base + "/metrics").status_code == 200
-        # The workers count there; the process that migrated does not (it is uvicorn's supervisor now).
+        # The workers count there; the process that migrated does not (it is their supervisor now).
         pids = {p.stem.rsplit("_", 1)[1] for p in own.glob("*.db")}
         assert pids and str(proc.pid) not in pids
-        assert b"uvicorn" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert b"forum.prefork" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+
+
+def _workers(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _two_workers(pid: int, gone: int | None = None) -> set[int] | None:
+    workers = _workers(pid)
+    return workers if len(workers) == 2 and gone not in workers else None
+
+
+def _wait_for(condition, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.server
+def test_serve_with_workers_replaces_a_worker_that_dies_and_stops_them_all_on_sigterm(tmp_path):
+    with serving(tmp_path, "--workers", "2") as (base, proc):
+        first = _wait_for(lambda: _two_workers(proc.pid))
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        again = _wait_for(lambda: _two_workers(proc.pid, gone=victim))
+        assert first - {victim} <= again
+        for _ in range(10):  # the site answers throughout, whichever worker takes the connection
+            assert httpx.get(base + "/latest", headers={"Connection": "close"}).status_code == 200
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+        for pid in again:
+            assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    log = (tmp_path / "serve.log").read_text()
+    assert f"Worker [{victim}] ended" in log and "starting another" in log
+
+
+@pytest.mark.server
+def test_serve_with_workers_shares_what_the_supervisor_loaded(tmp_path):
+    """The workers are forked from a supervisor that built the app: most of their memory is the
+    supervisor's, shared, not a copy of their own."""
+    with serving(tmp_path, "--workers", "2") as (base, proc):
+        workers = _wait_for(lambda: _two_workers(proc.pid))
+        for _ in range(20):
+            httpx.get(base + "/latest", headers={"Connection": "close"})
+
+        def kb(pid, field):
+            line = next(x for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines() if x.startswith(field))
+            return int(line.split()[1])
+        for pid in workers:
+            assert kb(pid, "Shared_Dirty:") > kb(pid, "Private_Dirty:") / 2, Path(f"/proc/{pid}/smaps_rollup").read_text()
 
 
 @pytest.mark.server

@@ -226,6 +226,14 @@ class Renderer:
         ctx = {**self._dates(locale, zone), "site_title": self.settings.site_title, **context}
         return self._env(locale).get_template(template).render(ctx)
 
+    def prepare(self, locales: list[str]) -> None:
+        """Compile every template now for these languages (`forum serve --workers N` does it once,
+        before forking, so its workers share them)."""
+        for locale in locales:
+            env = self._env(locale)
+            for name in env.list_templates(extensions=("html", "txt", "xml")):
+                env.get_template(name)
+
     def _env(self, locale: str) -> Environment:
         env = self.envs.get(locale)
         if env is None:
