@@ -43,12 +43,17 @@ def get_topic(session: Session, viewer: Viewer, topic_id: int | str | None) -> T
     topic = session.get(Topic, tid) if tid is not None else None
     if topic is None:
         raise NotFound()
+    if topic.category_id is None:  # a private message: staff in it, or who reached it (permissions rule 13)
+        permissions.ensure_can_see_topic(session, viewer, topic)
     return topic
 
 
 def get_post(session: Session, viewer: Viewer, post_id: int | str | None) -> tuple[Post, Topic]:
     permissions.ensure_can_moderate(viewer)
-    return posting.get_post(session, post_id if post_id is not None else "")
+    post, topic = posting.get_post(session, post_id if post_id is not None else "")
+    if topic.category_id is None:
+        permissions.ensure_can_see_topic(session, viewer, topic)
+    return post, topic
 
 
 def _log_topic(session: Session, viewer: Viewer, action: str, topic: Topic, reason: str = "", **details) -> None:

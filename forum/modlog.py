@@ -58,6 +58,7 @@ ACTIONS = {
     "revoke_admin": _("revoked admin"),
     "anonymize_user": _("anonymized user"),
     "approve_user": _("approved sign-up"),
+    "read_private_message": _("opened a flagged private message"),
     "reject_user": _("rejected sign-up"),
     "message_user": _("sent a message"),
     "deactivate_user": _("deactivated account"),

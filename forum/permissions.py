@@ -52,11 +52,6 @@ Rules, in the order they are applied:
    out); the inbox lists them with `private_messages_clause()`; notifications and emails reach only
    the people in them (`audience_clause()`).
 
-14. Bookmarks are their owner's alone: nobody else, staff included, sees someone's bookmarks or
-   learns they exist (`can_see_bookmarks()`). A bookmark is made only on a post or topic its owner
-   may read (`can_bookmark()`); once they may no longer read it, the bookmark keeps nothing of it in
-   lists, the API, reminders or emails (`readable_bookmarks_clause()`).
-
 14. A tag is seen by staff always. Anyone else sees a tag that is on a topic they may see listed,
    and a tag on no topic yet where no category limits it or a category they see allows it; a tag
    whose topics are all hidden from them is itself hidden (404, left out of /tags). Its count is the
@@ -64,6 +59,11 @@ Rules, in the order they are applied:
    there (`can_tag_topic()`); retagging is for staff and the topic's author who may still edit it
    (`can_retag_topic()`); defining tags, groups and where they may be used is for staff
    (`can_manage_tags()`), who alone may also bring a tag into being by naming it on a topic.
+
+15. Bookmarks are their owner's alone: nobody else, staff included, sees someone's bookmarks or
+   learns they exist (`can_see_bookmarks()`). A bookmark is made only on a post or topic its owner
+   may read (`can_bookmark()`); once they may no longer read it, the bookmark keeps nothing of it in
+   lists, the API, reminders or emails (`readable_bookmarks_clause()`).
 
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
 over rows to filter them: they add `visible_topics_clause()` (and `readable_posts_clause()`, or both
@@ -1273,7 +1273,7 @@ def can_remove_from_message(session: Session, viewer: Viewer, topic: Topic, user
     return user.id == viewer.id or topic.user_id == viewer.id or viewer.is_staff
 
 
-# --- bookmarks (rule 14) ------------------------------------------------------------------------
+# --- bookmarks (rule 15) ------------------------------------------------------------------------
 
 def can_see_bookmarks(viewer: Viewer, user: User) -> bool:
     return viewer.user is not None and viewer.user.id == user.id
@@ -1305,7 +1305,9 @@ def readable_bookmarks_clause(session: Session, viewer: Viewer) -> ColumnElement
     """For a query on Bookmark outer-joined to its Post (for post bookmarks) and Topic: whether the
     viewer may still read what the bookmark points at. Used as a column, not a filter: a bookmark
     on something hidden stays listed for its owner, marked unavailable, with nothing of its content."""
-    topic_ok = visible_topics_clause(session, viewer, listed_only=False)
+    # A private message the owner is still in counts too (rule 13); not one a staff member only
+    # reached from the review queue.
+    topic_ok = or_(visible_topics_clause(session, viewer, listed_only=False), private_messages_clause(viewer))
     return and_(Topic.id.is_not(None), topic_ok,
                 or_(Post.id.is_(None), readable_posts_clause(viewer)))
 

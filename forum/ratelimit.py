@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from forum import permissions, retry
 from forum.errors import RateLimited
+from forum.i18n import _
 from forum.models import RateLimitBucket, utcnow
 from forum.permissions import Viewer
 
@@ -204,6 +205,16 @@ def hit_posting(limiter: RateLimiter | None, session: Session, settings, viewer:
     if new_topic:
         limiter.hit(session, f"topic:{viewer.user.id}", settings.topics_per_hour, 3600)
     limiter.hit(session, f"post:{viewer.user.id}", settings.posts_per_minute, 60)
+
+
+def hit_new_message(limiter: RateLimiter | None, session: Session, settings, viewer: Viewer) -> None:
+    """New conversations per hour for accounts younger than `new_account_days`; staff are exempt."""
+    user = viewer.user
+    if limiter is None or user is None or permissions.exempt_from_post_limits(viewer):
+        return
+    if user.created_at > utcnow() - timedelta(days=settings.new_account_days):
+        limiter.hit(session, f"new-message:{user.id}", settings.new_account_messages_per_hour, 3600,
+                    _("New accounts may start %(n)s conversations per hour.", n=settings.new_account_messages_per_hour))
 
 
 def hit_like(limiter: RateLimiter | None, session: Session, user_id: int) -> int:

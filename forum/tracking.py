@@ -454,6 +454,10 @@ def audience_sizes(session: Session, topics: list[Topic]) -> dict[int, int]:
     per_category: dict[int, int] = {}
     sizes = {}
     for t in topics:
+        if t.category_id is None:  # a private message: the people in it
+            sizes[t.id] = session.scalar(select(func.count(User.id)).where(
+                permissions.audience_clause(session, t))) or 0
+            continue
         if t.category_id not in per_category:
             per_category[t.category_id] = staff + sum(
                 tiers.get(tier, 0) for tier in permissions.tiers_that_see_category(session, t.category_id))

@@ -16,7 +16,9 @@ class Topic(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(255))
     slug: Mapped[str] = mapped_column(String(255))
-    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    # None for a private message (archetype "private_message"), which belongs to no category.
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    archetype: Mapped[str] = mapped_column(String(20), default="regular", server_default="regular")
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     last_post_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -39,9 +41,13 @@ class Topic(Base):
     # Slow mode: the least number of seconds between two replies of one person (0: off).
     slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)
 
-    category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
+    category: Mapped[Category | None] = relationship(lazy="joined")
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
     last_post_user: Mapped[User | None] = relationship(foreign_keys=[last_post_user_id], lazy="joined")
+
+    @property
+    def is_private_message(self) -> bool:
+        return self.archetype == "private_message"
 
     @property
     def reply_count(self) -> int:

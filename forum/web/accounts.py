@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 import forum.emails as emails
-from forum import accounts, auth, permissions, ratelimit, reading, uploads
+from forum import accounts, auth, messages, permissions, ratelimit, reading, uploads
 from forum.deps import (
     CsrfDep,
     LimiterDep,
@@ -163,14 +163,16 @@ def preferences_form(request: Request, viewer: UserViewerDep):
 def _profile_form(request: Request, viewer) -> dict:
     with request.app.state.db.read() as session:
         shown = accounts.presence_shown(session, viewer.user)
+        messages_from = "everyone" if messages.accepts_messages(session, viewer.user) else "nobody"
     return {"name": viewer.user.name, "locale": viewer.user.locale or "", "theme": viewer.user.theme or "system",
-            "show_presence": shown}
+            "show_presence": shown, "messages_from": messages_from}
 
 
 @router.post("/my/preferences")
 def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: Annotated[str, Form()] = "",
                 locale: Annotated[str | None, Form()] = None, theme: Annotated[str | None, Form()] = None,
-                presence_shown: Annotated[str | None, Form()] = None, show_presence: Annotated[str, Form()] = ""):
+                presence_shown: Annotated[str | None, Form()] = None, show_presence: Annotated[str, Form()] = "",
+                messages_from: Annotated[str | None, Form()] = None):
     offered = request.app.state.renderer.languages(request).offered  # read before the write transaction
     try:
         with write() as session:
@@ -182,6 +184,8 @@ def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: 
                 accounts.set_theme(session, user, theme)
             if presence_shown is not None:  # the form offered the choice (an unticked box sends nothing)
                 accounts.set_presence_shown(session, user, show_presence == "1")
+            if messages_from is not None:
+                messages.set_accepts_messages(session, user, messages_from)
             viewer.user.name, viewer.user.locale, viewer.user.theme = user.name, user.locale, user.theme
     except ValidationFailed as e:
         return render(request, "preferences.html", {"form": {"name": name, "locale": locale or "",

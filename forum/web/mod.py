@@ -182,7 +182,7 @@ def preview_topic(request: Request, session: SessionDep, settings: SettingsDep, 
 
     seen_as = _preview_viewer(audience)
     topic = session.get(Topic, parse_id(topic_id) or 0)
-    if topic is None:
+    if topic is None or topic.category_id is None:  # a private message has no audience to preview as
         raise NotFound()
     path = f"/t/{topic.id}"
     if not permissions.can_see_topic(session, seen_as, topic):

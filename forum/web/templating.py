@@ -21,6 +21,7 @@ from forum import (
     fragments,
     labels,
     languages,
+    messages,
     notifications,
     permissions,
     timezones,
@@ -186,6 +187,7 @@ class Renderer:
             "session": getattr(request.state, "db_session", None),
             "site_languages": self.languages(request),
             "unread_notifications": lambda: _unread_notifications(request),
+            "unread_messages": lambda: _unread_messages(request),
         }
         if context:
             ctx.update(context)
@@ -267,6 +269,21 @@ def _unread_notifications(request: Request) -> int:
             return notifications.unread_count(session, Viewer(viewer.user))
     except OperationalError:
         return 0  # the page that says the database is away must not need it
+
+
+def _unread_messages(request: Request) -> int:
+    """The header's count of private messages with posts the viewer has not read."""
+    viewer = getattr(request.state, "viewer", None)
+    if viewer is None or viewer.user is None:
+        return 0
+    session = getattr(request.state, "db_session", None)
+    try:
+        if session is not None:
+            return messages.unread_count(session, viewer)
+        with request.app.state.db.read() as session:
+            return messages.unread_count(session, Viewer(viewer.user))
+    except OperationalError:
+        return 0
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,

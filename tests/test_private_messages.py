@@ -1,0 +1,466 @@
+"""Private messages: only the people and groups in a message see it, on every surface; a moderator
+outside reaches it only through a flag, and that reach is logged; the Discourse API shapes."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from forum import apikeys, emails, flags, messages
+from forum.models import ModerationLog, Notification, OutboxItem, Topic, UserOption
+from forum.models.messages import GroupUser
+from forum.permissions import Viewer
+from tests.conftest import login
+from tests.test_migrations import scratch_url  # noqa: F401  (fixture)
+
+JSON = "application/json; charset=utf-8"
+SECRET = "Zanzibar-walnut"  # a word that appears nowhere but in the message
+TITLE = "Confidential note on the Zanzibar-walnut grievance"
+
+
+@pytest.fixture
+def key_for(db, staff):
+    def headers(user) -> dict[str, str]:
+        with db.write() as s:
+            secret = apikeys.create_api_key(s, Viewer(staff), description="t", username=user.username).secret
+        return {"Api-Key": secret, "Api-Username": user.username, "Accept": JSON}
+
+    return headers
+
+
+def send(client, headers, recipients, *, title=TITLE, raw=f"The {SECRET} case, please keep it between us.",
+         key="target_recipients"):
+    return client.post("/posts.json", headers=headers,
+                       data={"archetype": "private_message", "title": title, "raw": raw, key: recipients})
+
+
+@pytest.fixture
+def cast(make_user, make_category, make_topic, staff):
+    """Sender, recipient, a group member, another member, a moderator outside, an admin (`staff`)."""
+    news = make_category("News")
+    return {
+        "sender": make_user("sara", tier="member"),
+        "recipient": make_user("rui", tier="member"),
+        "group_member": make_user("gil", tier="member"),
+        "other": make_user("otto", tier="member"),
+        "moderator": make_user("mona", tier="member", moderator=True),
+        "admin": staff,
+        "public": make_topic(staff, news, title="A public topic everyone may read", raw="Public text here."),
+        "news": news,
+    }
+
+
+@pytest.fixture
+def delegation(db, cast):
+    with db.write() as s:
+        group = messages.create_group(s, Viewer(cast["admin"]), name="delegates", full_name="Delegates",
+                                      visibility="public", messageable_level="everyone")
+        s.add(GroupUser(group_id=group.id, user_id=cast["group_member"].id, owner=False))
+    return group
+
+
+@pytest.fixture
+def message(client, db, cast, delegation, key_for):
+    r = send(client, key_for(cast["sender"]), "rui,delegates")
+    assert r.status_code == 200, r.text
+    with db.read() as s:
+        return s.get(Topic, r.json()["topic_id"])
+
+
+# --- posting and bad input ----------------------------------------------------------------------
+
+def test_a_message_is_a_topic_without_category_seen_by_its_people(client, db, cast, message, key_for):
+    assert message.archetype == "private_message" and message.category_id is None
+    body = client.get(f"/t/{message.id}.json", headers=key_for(cast["recipient"])).json()
+    assert body["archetype"] == "private_message" and body["category_id"] is None
+    assert [u["username"] for u in body["details"]["allowed_users"]] == ["sara", "rui"]
+    assert [g["name"] for g in body["details"]["allowed_groups"]] == ["delegates"]
+    assert SECRET in body["post_stream"]["posts"][0]["cooked"]
+    member = client.get(f"/t/{message.id}.json", headers=key_for(cast["group_member"]))
+    assert member.status_code == 200
+    # Replies, likes and edits work inside as in any topic.
+    r = client.post("/posts.json", headers=key_for(cast["recipient"]),
+                    data={"topic_id": message.id, "raw": "I read it; let us talk on Monday."})
+    assert r.status_code == 200, r.text
+    like = client.post("/post_actions.json", headers=key_for(cast["sender"]),
+                       data={"id": r.json()["id"], "post_action_type_id": 2})
+    assert like.status_code == 200
+    edit = client.put(f"/posts/{r.json()['id']}.json", headers=key_for(cast["recipient"]),
+                      data={"post[raw]": "I read it; let us talk on Tuesday."})
+    assert edit.status_code == 200
+    outsider = client.post("/posts.json", headers=key_for(cast["other"]),
+                           data={"topic_id": message.id, "raw": "Can I join in here please?"})
+    assert outsider.status_code == 404
+
+
+def test_target_usernames_is_accepted_as_discourse_does(client, cast, key_for):
+    r = send(client, key_for(cast["sender"]), "rui", key="target_usernames")
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("recipients, reason", [
+    ("nobody-here", "There is no person or group named nobody-here."),
+    ("sara", "You cannot send a message only to yourself."),
+    ("", "Choose at least one person or group to write to."),
+])
+def test_bad_recipients_answer_422_with_a_reason(client, cast, key_for, recipients, reason):
+    r = send(client, key_for(cast["sender"]), recipients)
+    assert r.status_code == 422
+    assert reason in r.json()["errors"]
+
+
+def test_a_person_who_refuses_messages_cannot_be_written_to_except_by_staff(client, db, cast, key_for):
+    with db.write() as s:
+        s.merge(UserOption(user_id=cast["recipient"].id, allow_private_messages=False))
+    r = send(client, key_for(cast["sender"]), "rui")
+    assert r.status_code == 422 and "rui does not accept private messages." in r.json()["errors"]
+    assert send(client, key_for(cast["moderator"]), "rui").status_code == 200
+
+
+def test_too_many_recipients_and_members_only_groups(client, db, cast, key_for, settings, delegation):
+    settings.max_message_recipients = 1
+    r = send(client, key_for(cast["sender"]), "rui,gil")
+    assert r.status_code == 422 and "A message may have at most 1 recipients." in r.json()["errors"]
+    settings.max_message_recipients = 20
+    with db.write() as s:
+        s.get(type(delegation), delegation.id).messageable_level = "members"
+    r = send(client, key_for(cast["sender"]), "delegates")
+    assert r.status_code == 422 and "You may not send messages to the group delegates." in r.json()["errors"]
+    # A group hidden from non-members is unknown to them, as a missing name is.
+    with db.write() as s:
+        group = s.get(type(delegation), delegation.id)
+        group.messageable_level, group.visibility = "everyone", "members"
+    r = send(client, key_for(cast["sender"]), "delegates")
+    assert r.status_code == 422 and "There is no person or group named delegates." in r.json()["errors"]
+    assert send(client, key_for(cast["group_member"]), "delegates").status_code == 200
+
+
+def test_new_accounts_start_few_conversations_per_hour(client, cast, key_for, settings):
+    settings.new_account_messages_per_hour = 2
+    headers = key_for(cast["sender"])
+    assert send(client, headers, "rui", raw="First of several messages to Rui.").status_code == 200
+    assert send(client, headers, "rui", raw="Second of several messages to Rui.").status_code == 200
+    r = send(client, headers, "rui", raw="Third of several messages to Rui.")
+    assert r.status_code == 429
+
+
+def test_anonymous_and_refused_without_an_account(client):
+    r = client.post("/posts.json", data={"archetype": "private_message", "title": TITLE, "raw": "x" * 30,
+                                         "target_recipients": "rui"})
+    assert r.status_code in (401, 403)
+
+
+# --- the leak matrix ----------------------------------------------------------------------------
+
+INSIDE = {"sender", "recipient", "group_member"}
+OUTSIDE = {"other", "moderator", "admin"}
+
+
+def _get(client, path, headers):
+    return client.get(path, headers=headers)
+
+
+SURFACES = [
+    "/latest.json", "/latest.rss", "/top.json", "/categories.json", "/posts.json", "/posts.rss",
+    "/search.json?q=Zanzibar", "/search?q=Zanzibar", "/search.json?q=walnut grievance", "/latest", "/categories", "/new.json",
+    "/u/sara/activity.json", "/u/sara/activity.rss", "/u/sara.json", "/u/sara/summary.json",
+    "/user_actions.json?username=sara&filter=4", "/user_actions.json?username=sara&filter=5",
+    "/topics/created-by/sara.json", "/about.json",
+]
+
+
+@pytest.fixture
+def browser(make_client):
+    """A signed-in browser (session cookie) for one of the cast, or a visitor's."""
+
+    def make(who):
+        c = make_client()
+        if who != "visitor":
+            login(c, USERNAMES[who])
+        return c
+
+    return make
+
+
+USERNAMES = {"sender": "sara", "recipient": "rui", "group_member": "gil", "other": "otto", "moderator": "mona",
+             "admin": "staffer"}
+
+
+@pytest.mark.parametrize("who", sorted(INSIDE | OUTSIDE | {"visitor"}))
+def test_no_list_feed_search_or_activity_shows_a_message_to_anyone(cast, message, browser, who):
+    c = browser(who)
+    for path in SURFACES:
+        r = c.get(path)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        assert SECRET not in r.text, (who, path)
+        assert f"/t/{message.slug}/{message.id}" not in r.text, (who, path)
+    # The public topic still shows: the lists are not empty by accident.
+    assert "A public topic everyone may read" in c.get("/latest.json").text
+    assert "A public topic everyone may read" in c.get("/latest").text
+
+
+@pytest.mark.parametrize("who", sorted(OUTSIDE | {"visitor"}))
+def test_the_message_itself_is_404_to_everyone_outside(cast, message, browser, who):
+    c = browser(who)
+    for path in (f"/t/{message.slug}/{message.id}", f"/t/{message.slug}/{message.id}.json",
+                 f"/t/{message.id}.json", f"/t/{message.id}", f"/t/{message.slug}/{message.id}.rss",
+                 f"/t/{message.id}/posts.json", f"/t/{message.slug}/{message.id}/1",
+                 f"/t/{message.id}/reply", "/topics/private-messages/sara.json",
+                 "/topics/private-messages/rui.json", "/topics/private-messages-sent/sara.json",
+                 "/topics/private-messages-archive/rui.json", "/u/sara/messages", "/u/rui/messages/sent",
+                 "/u/gil/messages/group/delegates"):
+        r = c.get(path)
+        expected = (401, 403, 404) if who == "visitor" and path.startswith("/u/") or path.endswith("/reply") else (404,)
+        assert r.status_code in expected, (who, path, r.status_code)
+        assert SECRET not in r.text
+
+
+@pytest.mark.parametrize("who", sorted(INSIDE))
+def test_the_people_in_it_read_it_as_a_page_and_in_their_inbox(cast, message, browser, who):
+    c = browser(who)
+    page = c.get(f"/t/{message.slug}/{message.id}")
+    assert page.status_code == 200 and SECRET in page.text
+    assert "Only these people and groups see this conversation" in page.text
+    inbox = c.get(f"/u/{USERNAMES[who]}/messages" + ("/group/delegates" if who == "group_member" else ""))
+    assert inbox.status_code == 200 and TITLE in inbox.text
+
+
+def test_the_first_post_by_id_is_404_outside(client, db, cast, message, key_for):
+    from forum.models import Post
+
+    with db.read() as s:
+        post_id = s.scalar(select(Post.id).where(Post.topic_id == message.id))
+    for who in OUTSIDE:
+        assert client.get(f"/posts/{post_id}.json", headers=key_for(cast[who])).status_code == 404
+    assert client.get(f"/posts/{post_id}.json").status_code == 404
+    assert client.get(f"/posts/{post_id}.json", headers=key_for(cast["recipient"])).status_code == 200
+
+
+def test_notifications_and_emails_reach_only_the_people_in_it(client, db, cast, message, key_for):
+    with db.read() as s:
+        notified = {n.user_id: n for n in s.scalars(select(Notification).where(Notification.topic_id == message.id))}
+    assert set(notified) == {cast["recipient"].id, cast["group_member"].id}
+    body = client.get("/notifications.json", headers=key_for(cast["recipient"])).json()
+    assert [n["notification_type"] for n in body["notifications"]] == [6]
+    for who in OUTSIDE:
+        text = client.get("/notifications.json", headers=key_for(cast[who])).text
+        assert SECRET not in text and "Zanzibar" not in text
+    # A mention of an outsider inside the message notifies nobody outside.
+    client.post("/posts.json", headers=key_for(cast["sender"]),
+                data={"topic_id": message.id, "raw": "@otto and @mona would love this Zanzibar talk."})
+    with db.read() as s:
+        outsiders = s.scalars(select(Notification.user_id).where(
+            Notification.topic_id == message.id,
+            Notification.user_id.in_([cast[w].id for w in OUTSIDE]))).all()
+    assert outsiders == []
+
+
+def test_notification_emails_go_to_the_people_in_it_only(db, settings, cast, delegation, client, key_for):
+    for who in ("recipient", "other"):
+        with db.write() as s:
+            emails.confirm_address(s, cast[who].id)
+    r = send(client, key_for(cast["sender"]), "rui")
+    assert r.status_code == 200
+    with db.read() as s:
+        jobs = s.scalars(select(OutboxItem).where(OutboxItem.kind == "notification_email")).all()
+        users = {s.get(Notification, json.loads(j.payload)["notification_id"]).user_id for j in jobs}
+    assert users == {cast["recipient"].id}
+
+
+# --- a group to the moderators, and the flag reach ---------------------------------------------
+
+def test_a_member_writes_to_the_moderators_and_every_moderator_sees_it(client, cast, key_for):
+    r = send(client, key_for(cast["other"]), "moderators", raw=f"Someone keeps posting {SECRET} spam.")
+    assert r.status_code == 200, r.text
+    topic_id = r.json()["topic_id"]
+    for who in ("moderator", "admin", "other"):
+        assert client.get(f"/t/{topic_id}.json", headers=key_for(cast[who])).status_code == 200, who
+    for who in ("sender", "recipient"):
+        assert client.get(f"/t/{topic_id}.json", headers=key_for(cast[who])).status_code == 404
+    r = client.post("/posts.json", headers=key_for(cast["moderator"]),
+                    data={"topic_id": topic_id, "raw": "Thanks, we are looking into it now."})
+    assert r.status_code == 200
+
+
+def test_a_moderator_outside_reaches_a_message_only_through_a_flag_and_it_is_logged(
+        client, db, cast, message, key_for):
+    from forum.models import Post
+
+    mona = key_for(cast["moderator"])
+    with db.read() as s:
+        post = s.scalar(select(Post).where(Post.topic_id == message.id))
+    reach = f"/admin/review/message/{message.id}"
+    login(client, "mona")
+    assert client.post(reach, data={"csrf_token": _csrf(client)}, follow_redirects=False).status_code == 404
+    assert client.get(f"/t/{message.id}.json", headers=mona).status_code == 404
+    with db.write() as s:
+        flags.flag_post(s, Viewer(cast["recipient"]), post_id=post.id, flag_type=4)
+    # Flagged, but not yet opened from the review queue: still closed.
+    assert client.get(f"/t/{message.id}.json", headers=mona).status_code == 404
+    r = client.post(reach, data={"csrf_token": _csrf(client)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith(f"/t/{message.slug}/{message.id}")
+    assert client.get(f"/t/{message.id}.json", headers=mona).status_code == 200
+    with db.read() as s:
+        log = s.scalars(select(ModerationLog).where(ModerationLog.action == "read_private_message")).all()
+    assert [(e.actor_id, e.topic_id) for e in log] == [(cast["moderator"].id, message.id)]
+    # It reached the moderator's eyes, not the lists.
+    assert "Zanzibar" not in client.get("/latest.json", headers=mona).text
+    # Another moderator has not reached it.
+    assert client.get(f"/t/{message.id}.json", headers=key_for(cast["admin"])).status_code == 404
+
+
+def _csrf(client):
+    from tests.conftest import csrf_of
+
+    return csrf_of(client, "/admin/review")
+
+
+# --- inbox API, invite, leave -----------------------------------------------------------------
+
+def test_inbox_sent_archive_and_unread_lists(client, db, cast, message, key_for):
+    rui = key_for(cast["recipient"])
+    inbox = client.get("/topics/private-messages/rui.json", headers=rui)
+    assert inbox.status_code == 200 and inbox.headers["content-type"] == JSON
+    topics = inbox.json()["topic_list"]["topics"]
+    assert [t["id"] for t in topics] == [message.id] and topics[0]["archetype"] == "private_message"
+    assert [t["id"] for t in client.get("/topics/private-messages-unread/rui.json", headers=rui)
+            .json()["topic_list"]["topics"]] == [message.id]
+    sent = client.get("/topics/private-messages-sent/sara.json", headers=key_for(cast["sender"])).json()
+    assert [t["id"] for t in sent["topic_list"]["topics"]] == [message.id]
+    assert client.get("/topics/private-messages-sent/rui.json", headers=rui).json()["topic_list"]["topics"] == []
+    group = client.get("/topics/private-messages-group/gil/delegates.json", headers=key_for(cast["group_member"]))
+    assert [t["id"] for t in group.json()["topic_list"]["topics"]] == [message.id]
+    # Archive, then a reply brings it back.
+    assert client.put(f"/t/{message.id}/archive-message.json", headers=rui).status_code == 200
+    assert client.get("/topics/private-messages/rui.json", headers=rui).json()["topic_list"]["topics"] == []
+    archived = client.get("/topics/private-messages-archive/rui.json", headers=rui).json()
+    assert [t["id"] for t in archived["topic_list"]["topics"]] == [message.id]
+    client.post("/posts.json", headers=key_for(cast["sender"]), data={"topic_id": message.id, "raw": "Any news?"})
+    assert [t["id"] for t in client.get("/topics/private-messages/rui.json", headers=rui)
+            .json()["topic_list"]["topics"]] == [message.id]
+
+
+def test_invite_shows_the_whole_history_and_leaving_closes_it(client, db, cast, message, key_for):
+    otto = key_for(cast["other"])
+    assert client.get(f"/t/{message.id}.json", headers=otto).status_code == 404
+    r = client.post(f"/t/{message.id}/invite.json", headers=key_for(cast["sender"]), data={"user": "otto"})
+    assert r.status_code == 200, r.text
+    body = client.get(f"/t/{message.id}.json", headers=otto).json()
+    assert SECRET in body["post_stream"]["posts"][0]["cooked"]
+    with db.read() as s:
+        kinds = s.scalars(select(Notification.kind).where(Notification.user_id == cast["other"].id)).all()
+    assert kinds == ["invited_to_private_message"]
+    # An outsider cannot invite themselves or others.
+    r = client.post(f"/t/{message.id}/invite.json", headers=key_for(cast["moderator"]), data={"user": "mona"})
+    assert r.status_code == 404
+    assert client.put(f"/t/{message.id}/remove-allowed-user.json", headers=otto,
+                      data={"username": "otto"}).status_code == 200
+    assert client.get(f"/t/{message.id}.json", headers=otto).status_code == 404
+    # Only the starter removes others.
+    r = client.put(f"/t/{message.id}/remove-allowed-user.json", headers=key_for(cast["recipient"]),
+                   data={"username": "sara"})
+    assert r.status_code == 403
+
+
+def test_one_persons_message_lists_are_404_to_everyone_else(client, cast, message, key_for):
+    for who in ("recipient", "admin", "moderator", "other"):
+        assert client.get("/topics/private-messages/sara.json", headers=key_for(cast[who])).status_code == 404
+    assert client.get("/topics/private-messages/sara.json").status_code == 404
+
+
+# --- the migration ------------------------------------------------------------------------------
+
+def test_migration_0020_keeps_topics_and_posts_and_makes_the_moderators_group(scratch_url):
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
+
+    from forum.config import Settings
+    from forum.db import Database
+    from forum.migrate import alembic_config, upgrade
+    from forum.models import Post, User
+    from tests.test_migrations import _write_forum_content
+
+    before = ScriptDirectory.from_config(alembic_config(scratch_url)).get_revision("0020").down_revision
+    upgrade(scratch_url, before)
+    _write_forum_content(scratch_url)
+    upgrade(scratch_url, "0020")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT title, archetype, category_id FROM topics")).all()
+        groups = conn.execute(text("SELECT name, automatic FROM groups")).all()
+        posts = conn.execute(text("SELECT count(*) FROM posts")).scalar()
+    engine.dispose()
+    assert [(r.title, r.archetype, r.category_id is not None) for r in rows] == \
+        [("Kept across upgrades", "regular", True)]
+    assert [(g.name, bool(g.automatic)) for g in groups] == [("moderators", True)]
+    assert posts == 2
+    upgrade(scratch_url)
+    settings = Settings(database_url=scratch_url)
+    database = Database(settings)
+    try:
+        with database.write() as s:
+            keeper = s.scalar(select(User))
+            other = User(username="ines", username_lower="ines", email="i@example.org", password_hash="x",
+                         tier="member")
+            s.add(other)
+            s.flush()
+            post = messages.create_private_message(s, settings, Viewer(keeper), title="A word after the upgrade",
+                                                   raw="Written privately after the upgrade.", recipients="ines")
+        with database.read() as s:
+            assert s.get(Topic, s.get(Post, post.id).topic_id).archetype == "private_message"
+            assert s.scalar(select(Topic.title).where(Topic.category_id.is_not(None))) == "Kept across upgrades"
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("who", ["moderator", "admin"])
+def test_staff_tools_do_not_open_a_message_they_are_not_in(db, cast, message, browser, who):
+    from forum.models import Post
+
+    with db.read() as s:
+        post_id = s.scalar(select(Post.id).where(Post.topic_id == message.id))
+    c = browser(who)
+    for path in (f"/admin/topics/{message.id}", f"/admin/posts/{post_id}", f"/admin/preview/member/t/{message.id}"):
+        r = c.get(path)
+        assert r.status_code in (404, 200) and SECRET not in r.text, (path, r.status_code)
+    assert c.get(f"/admin/topics/{message.id}").status_code == 404
+
+
+def test_live_updates_reach_only_the_people_in_it(db, cast, message):
+    from forum import permissions
+
+    with db.read() as s:
+        topic = s.get(Topic, message.id)
+        for who in ("sender", "recipient", "group_member"):
+            assert permissions.can_receive_live_change(s, Viewer(cast[who]), topic)
+            assert not permissions.can_receive_live_change(s, Viewer(cast[who]), topic, in_list=True)
+        for who in ("other", "moderator", "admin"):
+            assert not permissions.can_receive_live_change(s, Viewer(cast[who]), topic)
+
+
+def test_admins_make_groups_and_members_read_their_messages(db, cast, browser, make_client):
+    from tests.conftest import post_form
+
+    admin = browser("admin")
+    r = post_form(admin, "/admin/groups", {"name": "wg-energy", "full_name": "Energy working group",
+                                           "visibility": "members", "messageable_level": "everyone"},
+                  csrf_from="/admin/groups")
+    assert r.status_code == 303
+    with db.read() as s:
+        group = messages.group_by_name(s, "wg-energy")
+    r = post_form(admin, f"/admin/groups/{group.id}/members", {"username": "gil", "owner": "1"},
+                  csrf_from="/admin/groups")
+    assert r.status_code == 303
+    assert "Energy working group" in admin.get("/admin/groups").text
+    # A moderator who is not an admin does not manage groups.
+    assert browser("moderator").get("/admin/groups").status_code == 404
+    # The member writes to the group from the composer (no JavaScript), and finds it in the group folder.
+    gil = browser("group_member")
+    r = post_form(gil, "/new-message", {"target_recipients": "wg-energy, rui", "title": "Energy tariffs for 2027",
+                                        "raw": "Our proposal on the tariffs."}, csrf_from="/new-message")
+    assert r.status_code == 303, r.text
+    assert "Energy tariffs for 2027" in gil.get("/u/gil/messages/group/wg-energy").text
+    # Bad input stays on the form with the reason.
+    r = post_form(gil, "/new-message", {"target_recipients": "nobody-at-all", "title": "Energy tariffs again",
+                                        "raw": "Our proposal on the tariffs."}, csrf_from="/new-message")
+    assert r.status_code == 422 and "There is no person or group named nobody-at-all." in r.text
