@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -31,6 +32,7 @@ from forum.i18n import _
 from forum.models import Post, Topic, User, utcnow
 from forum.models.bookmark import (
     AUTO_DELETE_CLEAR_REMINDER,
+    AUTO_DELETE_ON_OWNER_REPLY,
     AUTO_DELETE_WHEN_REMINDER_SENT,
     BOOKMARKABLE_TYPES,
     Bookmark,
@@ -358,6 +360,17 @@ def delete(session: Session, viewer: Viewer, bookmark_id: int | str) -> bool:
                or_(and_(Bookmark.bookmarkable_type == "Topic", Bookmark.bookmarkable_id == topic.id),
                    Post.topic_id == topic.id)).limit(1)
     return session.scalar(left) is not None
+
+
+def owner_replied(session: Session, user_id: int, topic_id: int) -> None:
+    """The person replied in the topic: their bookmarks there that asked for it (Discourse's
+    auto_delete_preference 2, "on owner reply") go, in the reply's transaction."""
+    in_topic = or_(and_(Bookmark.bookmarkable_type == "Topic", Bookmark.bookmarkable_id == topic_id),
+                   and_(Bookmark.bookmarkable_type == "Post",
+                        Bookmark.bookmarkable_id.in_(select(Post.id).where(Post.topic_id == topic_id))))
+    session.execute(sql_delete(Bookmark).where(Bookmark.user_id == user_id,
+                                           Bookmark.auto_delete_preference == AUTO_DELETE_ON_OWNER_REPLY, in_topic),
+                    execution_options={"synchronize_session": False})
 
 
 # --- reminders -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import forum.polls as polls
 import forum.search as search
 import forum.tags as forum_tags
 import forum.tracking as tracking
-from forum import drafts, languages, modlog, pagecache, permissions, ratelimit, uploads
+from forum import bookmarks, drafts, languages, modlog, pagecache, permissions, ratelimit, uploads
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -287,6 +287,7 @@ def create_reply(
         if target is None:
             raise ValidationFailed(fields={"reply_to_post_number": _("The post you are replying to does not exist.")})
     drafts.posted(session, viewer.user.id, drafts.topic_key(topic.id))
+    bookmarks.owner_replied(session, viewer.user.id, topic.id)
     return _append_post(session, topic.id, topic.category_id, viewer.user.id, raw, cooked, reply_to_post_number,
                         utcnow(), first=False, language=language)
 

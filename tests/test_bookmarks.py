@@ -385,3 +385,42 @@ def test_the_bookmarks_migration_upgrades_a_forum_with_content(scratch_url):
     finally:
         engine.dispose()
     upgrade(scratch_url)
+
+
+def test_a_bookmark_set_to_go_on_reply_goes_when_its_owner_replies(db, settings, make_user, make_category,
+                                                                  make_topic, make_client, as_user):
+    ana = make_user("ana", tier="member")
+    rita = make_user("rita", tier="member")
+    topic = make_topic(ana, make_category("News"))
+    post = _first_post(db, topic)
+    client = make_client()
+    headers = as_user(rita)
+    made = client.post("/bookmarks.json", data={"bookmarkable_id": post.id, "auto_delete_preference": "2"},
+                       headers=headers)
+    assert made.status_code == 200
+    with db.write() as session:
+        posting.create_reply(session, settings, Viewer(session.get(User, ana.id)), topic_id=topic.id,
+                             raw="Someone else replying changes nothing.")
+    assert len(client.get("/u/rita/bookmarks.json", headers=headers).json()["user_bookmark_list"]["bookmarks"]) == 1
+    with db.write() as session:
+        posting.create_reply(session, settings, Viewer(session.get(User, rita.id)), topic_id=topic.id,
+                             raw="My own reply ends the bookmark.")
+    assert client.get("/u/rita/bookmarks.json", headers=headers).json()["bookmarks"] == []
+
+
+def test_a_private_message_is_bookmarked_by_the_people_in_it_only(db, make_user, make_client, as_user):
+    make_user("ana", tier="member")
+    rita = make_user("rita", tier="member")
+    mei = make_user("mei", tier="member")
+    client = make_client()
+    sent = client.post("/posts.json", data={"archetype": "private_message", "target_recipients": "rita",
+                                            "title": "About the delegation to Geneva",
+                                            "raw": "Can you travel on the 12th? Tell me privately."},
+                       headers=as_user(make_user("sol", tier="member")))
+    assert sent.status_code == 200, sent.text
+    post_id = sent.json()["id"]
+    assert client.post("/bookmarks.json", data={"bookmarkable_id": post_id}, headers=as_user(mei)).status_code == 404
+    headers = as_user(rita)
+    assert client.post("/bookmarks.json", data={"bookmarkable_id": post_id}, headers=headers).status_code == 200
+    [item] = client.get("/u/rita/bookmarks.json", headers=headers).json()["user_bookmark_list"]["bookmarks"]
+    assert item["unavailable"] is False and item["title"] == "About the delegation to Geneva"
