@@ -109,6 +109,7 @@ def _allowed_recipients(session: Session, user_ids: set[int], kind: Kind, topic:
         category_muted = set(session.scalars(select(CategoryUser.user_id).where(
             CategoryUser.category_id == topic.category_id, CategoryUser.user_id.in_(allowed),
             CategoryUser.notification_level == MUTED)))
+        category_muted |= forum_tags.muters(session, topic, allowed)  # a muted tag mutes its topics too
         allowed = {u for u in allowed
                    if topic_levels.get(u, MUTED if u in category_muted else None) != MUTED}
     return sorted(allowed)

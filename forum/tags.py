@@ -18,6 +18,7 @@ from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import (
+    MUTED,
     TAG_NAME_MAX,
     WATCHING,
     Category,
@@ -224,6 +225,14 @@ def watchers(session: Session, topic: Topic) -> set[int]:
         select(TagUser.user_id).join(TopicTag, TopicTag.tag_id == TagUser.tag_id)
         .where(TopicTag.topic_id == topic.id, TagUser.notification_level == WATCHING,
                TagUser.user_id.not_in(set_on_topic))))
+
+
+def muters(session: Session, topic: Topic, user_ids: set[int]) -> set[int]:
+    """Those of `user_ids` who muted one of the topic's tags."""
+    return set(session.scalars(
+        select(TagUser.user_id).join(TopicTag, TopicTag.tag_id == TagUser.tag_id)
+        .where(TopicTag.topic_id == topic.id, TagUser.notification_level == MUTED,
+               TagUser.user_id.in_(user_ids)))) if user_ids else set()
 
 
 def tag_level(session: Session, user_id: int | None, tag_id: int) -> int | None:

@@ -4,6 +4,7 @@ the tag feed, search by tag, watching a tag, and the staff's tag and tag group m
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 
 import feedparser
@@ -308,3 +309,55 @@ def test_migration_0018_adds_tags_to_a_forum_that_holds_data(scratch_url):
             assert forum_tags.names_by_topic(session, [topic_id]) == {topic_id: ["archive", "kept"]}
     finally:
         database.dispose()
+
+
+def test_a_private_feed_link_opens_a_hidden_tag_feed_for_its_owner_only(client, db, people, forum_with_tags):
+    login(client, people["member"].username)
+    page = client.get("/tag/ilo").text
+    assert 'name="scope" value="tag:' in page
+    made = post_form(client, "/my/feed-tokens", {"feed": "http://testserver/tag/ilo.rss"},
+                     csrf_from="/my/preferences/feeds")
+    (url, secret), = re.findall(r'value="(http://testserver/[^"?]+\?token=([A-Za-z0-9_-]+))"', made.text)
+    assert url == f"http://testserver/tag/ilo.rss?token={secret}"
+    assert "Tag: ilo" in client.get("/my/preferences/feeds").text
+    reader = feedparser.parse(client.get(f"/tag/ilo.rss?token={secret}").content)
+    assert [e.title for e in reader.entries] == ["Delegates meet the ILO in Rome"]
+    # Made for this tag's feed: another tag's feed, and the feed without the token, answer 404.
+    assert client.get(f"/tag/italy.rss?token={secret}").status_code == 404
+    assert client.get("/tag/ilo.rss").status_code == 404
+
+
+def test_staff_create_tags_by_naming_them_only_while_the_site_allows_it(client, staff, settings, forum_with_tags,
+                                                                        as_user):
+    settings.staff_create_tags_when_tagging = False
+    base = {"title": "A tag nobody made", "raw": "Trying a brand new tag.", "category": forum_with_tags["public"].id}
+    refused = client.post("/posts.json", data={**base, "tags[]": ["brand-new"]}, headers=as_user(staff))
+    assert refused.status_code == 422 and errors_of(refused) == ["There is no tag “brand-new”."]
+    assert client.get("/tag/brand-new.json").status_code == 404
+
+
+def test_retagging_shows_at_once_on_pages_visitors_share(client, make_client, people, forum_with_tags, as_user):
+    visitor = make_client()
+    assert 'href="/tag/spain"' not in visitor.get("/latest").text
+    assert 'href="/tag/spain"' not in visitor.get("/t/worker-co-ops-in-bologna/1").text
+    client.put("/t/1.json", data={"tags[]": ["spain"]}, headers=as_user(people["moderator"]))
+    assert 'href="/tag/spain"' in visitor.get("/latest").text
+    assert 'href="/tag/italy"' not in visitor.get("/t/worker-co-ops-in-bologna/1").text
+    assert visitor.get("/tag/spain.json").json()["topic_list"]["tags"][0]["topic_count"] == 1
+
+
+def test_a_muted_tag_silences_a_watched_category(db, people, forum_with_tags, make_tagged, make_user):
+    from forum import tracking
+    from forum.models import WATCHING
+
+    reader = make_user("rosa", tier="member")
+    members = forum_with_tags["members"]
+    with db.write() as session:
+        tracking.set_category_level(session, Viewer(reader), members, WATCHING)
+        forum_tags.set_tag_level(session, Viewer(reader), "ilo", 0)
+    make_tagged(people["member"], members, "Another ILO session", ["ilo"])
+    make_tagged(people["member"], members, "Budget of the delegation", [])
+    with db.read() as session:
+        titles = sorted(session.scalars(select(Topic.title).join(Notification, Notification.topic_id == Topic.id)
+                                        .where(Notification.user_id == reader.id)))
+    assert titles == ["Budget of the delegation"]
