@@ -127,7 +127,10 @@ def parse_reminder_at(value: str | None, zone_name: str) -> datetime | None:
             "Give the reminder time as an ISO 8601 date and time, such as 2026-12-04T09:00:00Z.")}) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezones.zone(zone_name))
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # the first or last day datetime can hold, shifted out of range
+        raise ValidationFailed(fields={"reminder_at": _("Choose a reminder time within the next few years.")}) from None
 
 
 def reminder_from_form(choice: str, day: str, clock: str, zone_name: str, now: datetime | None = None) -> datetime | None:
@@ -143,7 +146,10 @@ def reminder_from_form(choice: str, day: str, clock: str, zone_name: str, now: d
     if choice == "custom":
         if not (day or "").strip():
             raise ValidationFailed(fields={"reminder": _("Choose a date for the reminder.")})
-        return timezones.wall_clock_to_utc(day, clock or "09:00", zone_name, field="reminder")
+        try:
+            return timezones.wall_clock_to_utc(day, clock or "09:00", zone_name, field="reminder")
+        except OverflowError:
+            raise ValidationFailed(fields={"reminder": _("Choose a reminder time within the next few years.")}) from None
     raise ValidationFailed(fields={"reminder": _("Choose when to be reminded.")})
 
 

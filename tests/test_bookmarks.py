@@ -295,6 +295,9 @@ def test_api_bad_input_answers_4xx_with_the_reason(db, make_user, make_category,
     assert past.status_code == 422 and errors_of(past) == ["You cannot set a bookmark reminder in the past."]
     assert post(bookmarkable_id=public.id, bookmarkable_type="Comment").status_code == 422
     assert post(bookmarkable_id=public.id, reminder_at="next week").status_code == 422
+    assert post(bookmarkable_id=public.id, reminder_at="0001-01-01T00:00:00+05:30").status_code == 422
+    assert post(bookmarkable_id="abc").status_code == 404
+    assert client.put("/bookmarks/abc.json", data={"name": "x"}, headers=headers).status_code == 404
     assert post(bookmarkable_id=public.id, name="x" * 101).status_code == 422
     assert post(bookmarkable_id=public.id, auto_delete_preference="9").status_code == 422
     assert post(bookmarkable_id=public.id).status_code == 200
@@ -328,6 +331,9 @@ def test_bookmark_a_post_with_a_reminder_through_forms(db, make_user, make_categ
     past = post_form(client, f"/posts/{post.id}/bookmark", {"reminder": "custom", "reminder_date": "2020-03-02",
                                                            "reminder_time": "09:00", "name": "Apply"})
     assert past.status_code == 422 and "You cannot set a bookmark reminder in the past." in past.text
+    ancient = post_form(client, f"/posts/{post.id}/bookmark", {"reminder": "custom", "reminder_date": "0001-01-01",
+                                                              "reminder_time": "00:30", "name": "Apply"})
+    assert ancient.status_code == 422
     saved = post_form(client, f"/posts/{post.id}/bookmark", {"reminder": "tomorrow", "name": "Apply"})
     assert saved.status_code == 303
 
