@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import drafts, modlog, notifications, pagecache, permissions, posting, ratelimit
+from forum import modlog, notifications, pagecache, permissions, posting, ratelimit
 from forum.config import Settings
 from forum.errors import Forbidden, LoginRequired, NotFound, ValidationFailed
 from forum.i18n import _
@@ -136,7 +136,6 @@ def create_private_message(
     for group in people.groups:
         session.add(TopicAllowedGroup(topic_id=topic.id, group_id=group.id, created_at=now))
     session.flush()
-    drafts.posted(session, viewer.user.id, drafts.NEW_TOPIC)
     return posting._append_post(session, topic.id, None, viewer.user.id, raw, cooked, None, now, first=True,
                                 language=language)
 

@@ -1,16 +1,16 @@
 """Private messages: only the people and groups in a message see it, on every surface; a moderator
 outside reaches it only through a flag, and that reach is logged; the Discourse API shapes."""
 
-import json
 
 import pytest
 from sqlalchemy import select
 
-from forum import apikeys, emails, flags, messages
-from forum.models import ModerationLog, Notification, OutboxItem, Topic, UserOption
+from forum import apikeys, emails, flags, messages, outbox
+from forum.models import ModerationLog, Notification, Topic, UserOption
 from forum.models.messages import GroupUser
 from forum.permissions import Viewer
 from tests.conftest import login
+from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 from tests.test_migrations import scratch_url  # noqa: F401  (fixture)
 
 JSON = "application/json; charset=utf-8"
@@ -165,7 +165,9 @@ SURFACES = [
     "/search.json?q=Zanzibar", "/search?q=Zanzibar", "/search.json?q=walnut grievance", "/latest", "/categories", "/new.json",
     "/u/sara/activity.json", "/u/sara/activity.rss", "/u/sara.json", "/u/sara/summary.json",
     "/user_actions.json?username=sara&filter=4", "/user_actions.json?username=sara&filter=5",
-    "/topics/created-by/sara.json", "/about.json",
+    "/topics/created-by/sara.json", "/about.json", "/u/sara", "/u/sara/activity", "/top", "/top.rss",
+    "/c/news/{news}", "/c/news/{news}.json", "/c/news/{news}.rss", "/directory_items.json?period=all&order=post_count",
+    "/unread.json", "/new",
 ]
 
 
@@ -190,6 +192,7 @@ USERNAMES = {"sender": "sara", "recipient": "rui", "group_member": "gil", "other
 def test_no_list_feed_search_or_activity_shows_a_message_to_anyone(cast, message, browser, who):
     c = browser(who)
     for path in SURFACES:
+        path = path.replace("{news}", str(cast["news"].id))
         r = c.get(path)
         assert r.status_code in (200, 404), (path, r.status_code)
         assert SECRET not in r.text, (who, path)
@@ -255,16 +258,43 @@ def test_notifications_and_emails_reach_only_the_people_in_it(client, db, cast, 
     assert outsiders == []
 
 
-def test_notification_emails_go_to_the_people_in_it_only(db, settings, cast, delegation, client, key_for):
-    for who in ("recipient", "other"):
-        with db.write() as s:
-            emails.confirm_address(s, cast[who].id)
+def _text(message) -> str:
+    return "\n".join(p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart())
+
+
+def _wants_email(db, user, **preferences) -> None:
+    from forum.models import User
+
+    with db.write() as s:
+        emails.confirm_address(s, user.id)
+        emails.set_preferences(s, s.get(User, user.id), timezone="Europe/Madrid",
+                               **{"email_notifications": "immediate", "email_digest": "none", "digest_hour": 8,
+                                  "digest_weekday": 0, **preferences})
+
+
+def test_emails_and_digests_tell_the_people_in_it_and_nobody_else(
+        db, mail_settings, smtp_server, cast, client, key_for, make_topic):
+    _wants_email(db, cast["recipient"])
+    _wants_email(db, cast["other"])
     r = send(client, key_for(cast["sender"]), "rui")
     assert r.status_code == 200
+    # otto is watching nothing of it; a mention of him inside notifies nobody outside either.
+    client.post("/posts.json", headers=key_for(cast["sender"]),
+                data={"topic_id": r.json()["topic_id"], "raw": f"@otto should never hear of {SECRET}."})
+    outbox.drain(db, mail_settings)
+    sent = smtp_server.wait_for(2, timeout=2)
+    assert {m["To"] for m in sent} == {"rui@example.org"}
+    assert any(SECRET in _text(m) for m in sent)
+    # Digests list the public topic, never the message, whoever they are for.
+    from datetime import timedelta
+
+    from forum.models import User, utcnow
+
     with db.read() as s:
-        jobs = s.scalars(select(OutboxItem).where(OutboxItem.kind == "notification_email")).all()
-        users = {s.get(Notification, json.loads(j.payload)["notification_id"]).user_id for j in jobs}
-    assert users == {cast["recipient"].id}
+        for who in ("sender", "recipient", "moderator"):  # the admin wrote the public topic
+            items = emails.digest_items(s, s.get(User, cast[who].id), utcnow() - timedelta(days=1),
+                                        utcnow() + timedelta(minutes=1))
+            assert [i.topic.title for i in items] == ["A public topic everyone may read"], who
 
 
 # --- a group to the moderators, and the flag reach ---------------------------------------------
