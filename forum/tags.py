@@ -112,6 +112,13 @@ def names_by_topic(session: Session, topic_ids: list[int]) -> dict[int, list[str
     return found
 
 
+def of_topic(session: Session, topic_id: int) -> list[tuple[int, str]]:
+    """(id, name) of each of the topic's tags, by name."""
+    return [(tid, name) for tid, name in session.execute(
+        select(Tag.id, Tag.name).join(TopicTag, TopicTag.tag_id == Tag.id)
+        .where(TopicTag.topic_id == topic_id).order_by(Tag.name))]
+
+
 def groups_with_tags(session: Session) -> list[tuple[TagGroup, list[Tag]]]:
     groups = list(session.scalars(select(TagGroup).order_by(TagGroup.name)))
     members: dict[int, list[Tag]] = {g.id: [] for g in groups}
@@ -321,9 +328,10 @@ def _tags_named(session: Session, names: list[str]) -> list[Tag]:
     return tags
 
 
-def save_tag_group(session: Session, viewer: Viewer, *, name: str, tag_names: list[str],
+def save_tag_group(session: Session, viewer: Viewer, *, name: str, tag_names: list[str] | None,
                    group_id: int | str | None = None) -> TagGroup:
-    """Create a group (group_id None) or change one; its tags are created when new."""
+    """Create a group (group_id None) or change one; its tags are created when new (None: a changed
+    group keeps the tags it has)."""
     permissions.ensure_can_manage_tags(viewer)
     name = _group_name(name)
     if group_id is None:
@@ -342,6 +350,8 @@ def save_tag_group(session: Session, viewer: Viewer, *, name: str, tag_names: li
             raise Conflict(_("The tag group “%(name)s” already exists.", name=name))
         group.name = name
     session.flush()
+    if tag_names is None:
+        return group
     tags = _tags_named(session, tag_names)
     session.execute(delete(TagGroupMembership).where(TagGroupMembership.tag_group_id == group.id))
     for tag_id in sorted({t.id for t in tags}):

@@ -12,13 +12,13 @@ from forum.api.base import ParamsDep, api_router
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
 from forum.errors import ForumError, NotFound
 from forum.i18n import _
-from forum.models import TagGroup
+from forum.models import Tag, TagGroup
 
 router = api_router()
 
 
 def _tag_json(found: forum_tags.TagCount) -> dict[str, Any]:
-    return {"id": found.tag.name, "text": found.tag.name, "name": found.tag.name, "count": found.count,
+    return {"id": found.tag.id, "text": found.tag.name, "name": found.tag.name, "count": found.count,
             "pm_count": 0, "target_tag": None}
 
 
@@ -88,29 +88,41 @@ def tag_notification_level(write: WriteDep, viewer: UserViewerDep, params: Param
 
 # --- tag groups (staff) -----------------------------------------------------------------------
 
-def _group_json(group: TagGroup, names: list[str]) -> dict[str, Any]:
-    return {"id": group.id, "name": group.name, "tag_names": names, "parent_tag_name": [],
-            "one_per_topic": False, "permissions": {"everyone": 1}}
+def _group_json(group: TagGroup, tags: list[Tag], *, with_names: bool = True) -> dict[str, Any]:
+    """Discourse's tag group: `tags` as objects (the list), and `tag_names` too (one group)."""
+    data: dict[str, Any] = {"id": group.id, "name": group.name,
+                            "tags": [{"id": t.id, "name": t.name, "slug": t.name} for t in tags],
+                            "parent_tag": [], "one_per_topic": False, "permissions": {"everyone": 1}}
+    if with_names:
+        data.update(tag_names=[t.name for t in tags], parent_tag_name=[])
+    return data
 
 
-def _group_fields(params) -> tuple[str, list[str]]:
+def _group_fields(params) -> tuple[str, list[str] | None]:
+    """The group's name, and its tags when the request names them (None: keep those it has)."""
     name = params.str("tag_group", "name") or params.str("name") or ""
-    names = params.list("tag_group", "tag_names") or params.list("tag_names")
-    return name, forum_tags.parse_names(names)
+    if params.get("tag_group", "tag_names") is None and params.get("tag_names") is None:
+        return name, None
+    return name, forum_tags.parse_names(params.list("tag_group", "tag_names") or params.list("tag_names"))
 
 
 @router.get("/tag_groups.json")
 def tag_groups(session: SessionDep, viewer: UserViewerDep):
     permissions.ensure_can_manage_tags(viewer)
-    return {"tag_groups": [_group_json(g, [t.name for t in tags])
-                           for g, tags in forum_tags.groups_with_tags(session)]}
+    return {"tag_groups": [_group_json(g, tags, with_names=False) for g, tags in forum_tags.groups_with_tags(session)]}
+
+
+@router.get("/tag_groups/{group_id:int}.json")
+def tag_group(session: SessionDep, viewer: UserViewerDep, group_id: int):
+    permissions.ensure_can_manage_tags(viewer)
+    return {"tag_group": _one_group(session, group_id)}
 
 
 @router.post("/tag_groups.json")
 def create_tag_group(session: SessionDep, write: WriteDep, viewer: UserViewerDep, params: ParamsDep):
     name, names = _group_fields(params)
     with write() as tx:
-        group_id = forum_tags.save_tag_group(tx, viewer, name=name, tag_names=names).id
+        group_id = forum_tags.save_tag_group(tx, viewer, name=name, tag_names=names or []).id
     return {"tag_group": _one_group(session, group_id)}
 
 
@@ -120,7 +132,7 @@ def update_tag_group(session: SessionDep, write: WriteDep, viewer: UserViewerDep
     with write() as tx:
         forum_tags.save_tag_group(tx, viewer, name=name, tag_names=names, group_id=group_id)
     session.expire_all()
-    return {"tag_group": _one_group(session, group_id)}
+    return {"success": "OK", "tag_group": _one_group(session, group_id)}
 
 
 @router.delete("/tag_groups/{group_id:int}.json")
@@ -133,5 +145,5 @@ def delete_tag_group(write: WriteDep, viewer: UserViewerDep, group_id: int):
 def _one_group(session, group_id: int) -> dict[str, Any]:
     for group, tags in forum_tags.groups_with_tags(session):
         if group.id == group_id:
-            return _group_json(group, [t.name for t in tags])
+            return _group_json(group, tags)
     raise NotFound()

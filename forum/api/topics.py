@@ -21,6 +21,7 @@ from forum import (
     visits,
 )
 from forum import tags as forum_tags
+from forum.api import bookmarks as api_bookmarks
 from forum.api import decide as api_decide
 from forum.api import messages as api_messages
 from forum.api import serializers
@@ -147,6 +148,7 @@ def posts_json(session, viewer: Viewer, topic: Topic, posts: list[Post], *, incl
                              reply_to_user=targets.get(p.reply_to_post_number or 0), review=reviews.get(p.id),
                              in_topic_view=True) for p in posts]
     api_decide.add_to_posts(session, viewer, topic, posts, data)
+    api_bookmarks.add_to_posts(session, viewer, posts, data)
     serializers.add_translations(session, viewer, posts, data)
     return data
 
@@ -177,7 +179,9 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
         "post_stream": {"posts": posts_json(session, viewer, topic, posts, include_raw=include_raw),
                         "stream": stream},
         "timeline_lookup": [], "suggested_topics": [],
-        "tags": forum_tags.names_by_topic(session, [topic.id])[topic.id], "tags_descriptions": {},
+        # Tag objects here, names in topic lists: as Discourse's API description has them.
+        "tags": [{"id": tag_id, "name": name, "slug": name} for tag_id, name in forum_tags.of_topic(session, topic.id)],
+        "tags_descriptions": {},
         "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
         "slug": topic.slug, "posts_count": topic.posts_count, "reply_count": topic.reply_count,
         "created_at": serializers.iso(topic.created_at), "views": topic.views,

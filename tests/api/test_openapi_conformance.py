@@ -25,6 +25,7 @@ from openapi_schema_validator import OAS31Validator
 from starlette.routing import Match
 
 from forum import accounts, apikeys, categories, posting, tracking
+from forum import tags as forum_tags
 from forum.config import Settings
 from forum.models import Topic
 from forum.permissions import Viewer
@@ -50,8 +51,6 @@ NOT_IMPLEMENTED = {
     "createGroup", "deleteGroup", "updateGroup", "getGroupById",
     # No private messages, so no invitations into topics or groups of them either.
     "listUserPrivateMessages", "getUserSentPrivateMessages", "inviteToTopic", "inviteGroupToTopic",
-    # No tags.
-    "listTagGroups", "createTagGroup", "getTagGroup", "updateTagGroup", "listTags", "getTag",
     # No bookmarks, post locking, topic timers, back-dating or external ids.
     "bookmarkTopic", "lockPost", "createTopicTimer", "updateTopicTimestamp", "getTopicByExternalId",
     "getUserExternalId", "getUserIdentiyProviderExternalId",
@@ -137,6 +136,7 @@ ERRATA: dict[str, dict[str, dict[str, Any]]] = {
     "listLatestTopics": TOPIC_LIST_ITEM,
     "listTopTopics": TOPIC_LIST_ITEM,
     "listCategoryTopics": TOPIC_LIST_ITEM,
+    "getTag": TOPIC_LIST_ITEM,
 }
 
 
@@ -255,6 +255,8 @@ def forum(database_url, _database) -> Iterator[Forum]:
         ids[name] = users[name].id
     with db.write() as s:
         key = apikeys.create_api_key(s, staff, description="conformance", username=None).secret
+        ids["tag_group"] = forum_tags.save_tag_group(s, staff, name="Countries", tag_names=["portugal"]).id
+        forum_tags.set_topic_tags(s, ids["topic"], [forum_tags.by_name(s, "portugal")])
 
     app = create_app(settings, db)
     with TestClient(app) as client:
@@ -301,6 +303,10 @@ def default_path(path: str, f: Forum) -> dict[str, Any]:
             values[name] = 10  # the members tier
         elif name == "name" and path.startswith("/groups/"):
             values[name] = "members"
+        elif name == "id" and path.startswith("/tag_groups/"):
+            values[name] = f.ids["tag_group"]
+        elif name == "name" and path.startswith("/tag/"):
+            values[name] = "portugal"
         elif name == "username":
             values[name] = "mei"
         else:
@@ -334,6 +340,8 @@ RECIPES: dict[str, Callable[[Forum], Call]] = {
     "listLatestTopics": lambda f: Call(query={"order": "default", "per_page": 30}),
     "listTopTopics": lambda f: Call(query={"period": "all", "per_page": 30}),
     "search": lambda f: Call(query={"q": "Lisbon"}),
+    "createTagGroup": lambda f: Call(body={"name": "Sectors"}),
+    "updateTagGroup": lambda f: Call(body={"name": "Countries of the federation"}),
     "listPosts": lambda f: Call(),
     "getNotifications": lambda f: Call(as_user="mei"),
     "markNotificationsAsRead": lambda f: Call(body={}, as_user="mei"),
