@@ -68,6 +68,13 @@ ACTIONS = {
     "revoke_invitation": _("revoked invitation"),
     "change_policy": _("changed site policy"),
     "change_languages": _("changed the languages offered"),
+    "create_tag": _("created tag"),
+    "rename_tag": _("renamed tag"),
+    "delete_tag": _("deleted tag"),
+    "save_tag_group": _("changed tag group"),
+    "delete_tag_group": _("deleted tag group"),
+    "set_category_tags": _("changed the tags a category allows"),
+    "retag_topic": _("changed the tags of a topic"),
 }
 
 

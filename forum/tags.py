@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forum import permissions
+from forum import modlog, permissions
 from forum.config import Settings
 from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
@@ -218,9 +218,15 @@ def retag(session: Session, settings: Settings, viewer: Viewer, topic_id: int | 
     topic = session.get(Topic, tid) if tid is not None else None
     topic = permissions.ensure_can_retag_topic(session, viewer, topic)
     assert topic.category is not None
+    before = names_by_topic(session, [topic.id])[topic.id]
     tags = tags_for_topic(session, settings, viewer, topic.category, names)
     set_topic_tags(session, topic.id, tags)
-    return sorted(t.name for t in tags)
+    after = sorted(t.name for t in tags)
+    if after != before and permissions.is_moderation_act(viewer, topic.user_id):
+        modlog.record(session, viewer, "retag_topic", target_type="topic", target_id=topic.id, topic_id=topic.id,
+                      target_user_id=topic.user_id, summary=topic.title,
+                      details={"before": before, "after": after})
+    return after
 
 
 def watchers(session: Session, topic: Topic) -> set[int]:
@@ -281,7 +287,9 @@ def create_tag(session: Session, viewer: Viewer, name: str) -> Tag:
     name = check_name(name)
     if by_name(session, name) is not None:
         raise Conflict(_("The tag “%(name)s” already exists.", name=name))
-    return _insert_tag(session, name)
+    tag = _insert_tag(session, name)
+    modlog.record(session, viewer, "create_tag", target_type="tag", target_id=tag.id, summary=name)
+    return tag
 
 
 def _staff_tag(session: Session, viewer: Viewer, name: str) -> Tag:
@@ -298,6 +306,8 @@ def rename_tag(session: Session, viewer: Viewer, name: str, new_name: str) -> Ta
     if new != tag.name:
         if by_name(session, new) is not None:
             raise Conflict(_("The tag “%(name)s” already exists.", name=new))
+        modlog.record(session, viewer, "rename_tag", target_type="tag", target_id=tag.id, summary=new,
+                      details={"before": tag.name, "after": new})
         tag.name = new
         session.flush()
     return tag
@@ -305,6 +315,7 @@ def rename_tag(session: Session, viewer: Viewer, name: str, new_name: str) -> Ta
 
 def delete_tag(session: Session, viewer: Viewer, name: str) -> None:
     tag = _staff_tag(session, viewer, name)
+    modlog.record(session, viewer, "delete_tag", target_type="tag", target_id=tag.id, summary=tag.name)
     for model in (TopicTag, TagUser, CategoryTag, TagGroupMembership):
         session.execute(delete(model).where(model.tag_id == tag.id))
     session.delete(tag)
@@ -350,6 +361,8 @@ def save_tag_group(session: Session, viewer: Viewer, *, name: str, tag_names: li
             raise Conflict(_("The tag group “%(name)s” already exists.", name=name))
         group.name = name
     session.flush()
+    modlog.record(session, viewer, "save_tag_group", target_type="tag_group", target_id=group.id, summary=name,
+                  details={"tags": tag_names} if tag_names is not None else None)
     if tag_names is None:
         return group
     tags = _tags_named(session, tag_names)
@@ -366,6 +379,8 @@ def delete_tag_group(session: Session, viewer: Viewer, group_id: int | str) -> N
     group = session.get(TagGroup, gid) if gid is not None else None
     if group is None:
         raise NotFound()
+    modlog.record(session, viewer, "delete_tag_group", target_type="tag_group", target_id=group.id,
+                  summary=group.name)
     session.execute(delete(TagGroupMembership).where(TagGroupMembership.tag_group_id == group.id))
     session.execute(delete(CategoryTagGroup).where(CategoryTagGroup.tag_group_id == group.id))
     session.delete(group)
@@ -388,4 +403,6 @@ def set_category_tags(session: Session, viewer: Viewer, category_id: int | str, 
         session.add(CategoryTag(category_id=category.id, tag_id=tag_id))
     for group_id in sorted(known_groups):
         session.add(CategoryTagGroup(category_id=category.id, tag_group_id=group_id))
+    modlog.record(session, viewer, "set_category_tags", target_type="category", target_id=category.id,
+                  summary=category.name, details={"tags": sorted(t.name for t in tags), "groups": sorted(known_groups)})
     session.flush()

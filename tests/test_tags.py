@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from forum import posting
 from forum import tags as forum_tags
-from forum.models import Notification, Topic
+from forum.models import ModerationLog, Notification, Topic
 from forum.permissions import Viewer
 from tests.api.conftest import as_user, errors_of, make_key  # noqa: F401  (fixtures)
 from tests.conftest import login, post_form
@@ -195,6 +195,10 @@ def test_a_moderator_retags_and_someone_else_may_not(client, db, people, make_cl
     done = post_form(moderator, "/t/1/tags", {"tags": "spain"}, csrf_from="/t/1/tags")
     assert done.status_code == 303
     assert _names(client.get(url).json()) == ["spain"]
+    with db.read() as session:
+        logged = session.scalars(select(ModerationLog).where(ModerationLog.action == "retag_topic")
+                                 .order_by(ModerationLog.id)).all()
+        assert [(e.actor_id, e.topic_id) for e in logged] == [(people["moderator"].id, 1)] * 2
     other = _client_as(make_client, people, "participant")
     assert 'href="/t/1/tags"' not in other.get("/t/worker-co-ops-in-bologna/1").text
     assert post_form(other, "/t/1/tags", {"tags": "italy"}).status_code == 403
@@ -265,6 +269,9 @@ def test_staff_manage_tags_and_groups_and_others_cannot(client, db, staff, peopl
     assert member.get("/admin/tags").status_code in (403, 404)
     assert post_form(moderator, "/admin/tags/social-coops/delete", {}, csrf_from="/admin/tags").status_code == 303
     assert client.get("/tag/social-coops").status_code == 404
+    with db.read() as session:
+        actions = set(session.scalars(select(ModerationLog.action)))
+    assert {"create_tag", "rename_tag", "delete_tag", "save_tag_group"} <= actions
 
 
 def test_tag_names_are_lowercase_letters_digits_dash_and_underscore():
