@@ -178,6 +178,14 @@ def for_post(session: Session, viewer: Viewer, post_id: int) -> Bookmark | None:
                                                  Bookmark.bookmarkable_id == post_id))
 
 
+def for_posts(session: Session, viewer: Viewer, post_ids) -> dict[int, Bookmark]:
+    ids = list(post_ids)
+    if viewer.user is None or not ids:
+        return {}
+    return {b.bookmarkable_id: b for b in session.scalars(select(Bookmark).where(
+        Bookmark.user_id == viewer.user.id, Bookmark.bookmarkable_type == "Post", Bookmark.bookmarkable_id.in_(ids)))}
+
+
 def bookmarked_post_ids(session: Session, viewer: Viewer, post_ids) -> set[int]:
     ids = list(post_ids)
     if viewer.user is None or not ids:

@@ -261,6 +261,11 @@ def test_api_creates_lists_updates_and_deletes_bookmarks_in_discourses_shapes(
     assert post_item["auto_delete_preference"] == 3 and post_item["topic_id"] == topic.id
     assert by_type["Topic"]["bookmarkable_url"] == f"/t/{topic.slug}/{topic.id}"
 
+    stream = client.get(f"/t/{topic.id}.json", headers=headers).json()["post_stream"]["posts"]
+    assert [(p["post_number"], p["bookmarked"]) for p in stream] == [(1, False), (2, True)]
+    assert stream[1]["bookmark_id"] == post_item["id"] and stream[1]["bookmark_name"] == "Deadline"
+    assert client.get(f"/t/{topic.id}.json", headers=as_user(ana)).json()["post_stream"]["posts"][1]["bookmarked"] is False
+
     changed = client.put(f"/bookmarks/{post_item['id']}.json",
                          data={"name": "Deadline (noon)", "reminder_at": "2030-01-03T03:30:00Z"}, headers=headers)
     assert changed.status_code == 200 and changed.json() == {"success": "OK"}

@@ -64,6 +64,17 @@ def item_json(item: bookmarks.BookmarkItem) -> dict[str, Any]:
     return shaped
 
 
+def add_to_posts(session, viewer: Viewer, posts, data: list[dict[str, Any]]) -> None:
+    """The asker's own bookmarks on these posts, as Discourse's post serializer carries them."""
+    found = bookmarks.for_posts(session, viewer, [p.id for p in posts])
+    for post, shaped in zip(posts, data, strict=True):
+        b = found.get(post.id)
+        if b is not None:
+            shaped.update(bookmarked=True, bookmark_id=b.id, bookmark_name=b.name,
+                          bookmark_reminder_at=serializers.iso(b.reminder_at),
+                          bookmark_auto_delete_preference=b.auto_delete_preference)
+
+
 def _reminder(params, viewer: Viewer):
     if params.get("reminder_at") is None:
         return bookmarks._UNSET
