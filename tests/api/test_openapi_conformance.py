@@ -49,8 +49,8 @@ NOT_IMPLEMENTED = {
     "adminListBadges", "createBadge", "updateBadge", "deleteBadge", "listUserBadges",
     # Groups are the three tiers: they are neither created, deleted nor edited.
     "createGroup", "deleteGroup", "updateGroup", "getGroupById",
-    # No private messages, so no invitations into topics or groups of them either.
-    "listUserPrivateMessages", "getUserSentPrivateMessages", "inviteToTopic", "inviteGroupToTopic",
+    # Groups are invited into a private message by POST /t/{id}/invite.json with group=, not this route.
+    "inviteGroupToTopic",
     # No bookmarks, post locking, topic timers, back-dating or external ids.
     "bookmarkTopic", "lockPost", "createTopicTimer", "updateTopicTimestamp", "getTopicByExternalId",
     "getUserExternalId", "getUserIdentiyProviderExternalId",
@@ -324,6 +324,15 @@ def _png() -> bytes:
     return out.getvalue()
 
 
+def _private_message(f: Forum) -> int:
+    """A private message from mei to staffer (the people a Discourse client would invite others into)."""
+    r = f.client.post("/posts.json", headers=f.headers("mei"),
+                      data={"archetype": "private_message", "title": "A private word about the budget",
+                            "raw": "Only for the two of us, for now.", "target_recipients": "staffer"})
+    assert r.status_code == 200, r.text
+    return r.json()["topic_id"]
+
+
 def _uploaded_image(f: Forum, username: str) -> int:
     r = f.client.post("/uploads.json", headers=f.headers(username), files={"file": ("me.png", _png(), "image/png")},
                       data={"upload_type": "avatar"})
@@ -343,6 +352,9 @@ RECIPES: dict[str, Callable[[Forum], Call]] = {
     "createTagGroup": lambda f: Call(body={"name": "Sectors"}),
     "updateTagGroup": lambda f: Call(body={"name": "Countries of the federation"}),
     "listPosts": lambda f: Call(),
+    "listUserPrivateMessages": lambda f: Call(path={"username": "mei"}, as_user="mei"),
+    "getUserSentPrivateMessages": lambda f: Call(path={"username": "mei"}, as_user="mei"),
+    "inviteToTopic": lambda f: Call(path={"id": _private_message(f)}, body={"user": "pia"}, as_user="mei"),
     "getNotifications": lambda f: Call(as_user="mei"),
     "markNotificationsAsRead": lambda f: Call(body={}, as_user="mei"),
     "getSpecificPostsFromTopic": lambda f: Call(query={"post_ids[]": [f.ids["first_post"], f.ids["reply"]]}),
