@@ -6,6 +6,7 @@ from html import escape
 from typing import Any
 
 from forum import __version__, directory, flags, notifications, permissions, reading, search, tracking
+from forum import tags as forum_tags
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
@@ -86,8 +87,11 @@ def site(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
             _flag_type(8, "It's Spam"),
         ],
         "topic_flag_types": [],
-        "can_create_tag": False, "can_tag_topics": False, "can_tag_pms": False,
-        "tags_filter_regexp": "", "top_tags": [], "wizard_required": False,
+        "can_create_tag": permissions.can_create_tag_when_tagging(
+            viewer, allowed_by_settings=settings.staff_create_tags_when_tagging),
+        "can_tag_topics": bool(permissions.creatable_categories(session, viewer)), "can_tag_pms": False,
+        "tags_filter_regexp": "", "top_tags": [t.tag.name for t in forum_tags.tag_list(session, viewer)[:10]],
+        "wizard_required": False,
         "topic_featured_link_allowed_category_ids": [],
         "user_themes": [], "user_color_schemes": [], "censored_regexp": [], "custom_emoji_translation": {},
         "watched_words_replace": None, "watched_words_link": None,
