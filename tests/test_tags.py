@@ -377,8 +377,9 @@ def test_a_muted_tag_silences_a_watched_category(db, people, forum_with_tags, ma
 
 def test_site_json_tells_who_may_tag_and_the_readers_top_tags(make_client, people, forum_with_tags):
     visitor = make_client().get("/site.json").json()
-    assert (visitor["can_tag_topics"], visitor["can_create_tag"], visitor["top_tags"]) == (False, False, ["italy", "spain"])
+    assert (visitor["can_tag_topics"], visitor["can_create_tag"]) == (False, False)
+    assert [t["name"] for t in visitor["top_tags"]] == ["italy", "spain"]
     member = _client_as(make_client, people, "member").get("/site.json").json()
     assert (member["can_tag_topics"], member["can_create_tag"]) == (True, False)
-    assert member["top_tags"] == ["italy", "ilo", "spain"]
+    assert [t["name"] for t in member["top_tags"]] == ["italy", "ilo", "spain"]
     assert _client_as(make_client, people, "moderator").get("/site.json").json()["can_create_tag"] is True

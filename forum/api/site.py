@@ -90,7 +90,8 @@ def site(session: SessionDep, viewer: ViewerDep, settings: SettingsDep):
         "can_create_tag": permissions.can_create_tag_when_tagging(
             viewer, allowed_by_settings=settings.staff_create_tags_when_tagging),
         "can_tag_topics": bool(permissions.creatable_categories(session, viewer)), "can_tag_pms": False,
-        "tags_filter_regexp": "", "top_tags": [t.tag.name for t in forum_tags.tag_list(session, viewer)[:10]],
+        "tags_filter_regexp": "", "top_tags": [{"id": t.tag.id, "name": t.tag.name, "slug": t.tag.name}
+                                           for t in forum_tags.tag_list(session, viewer)[:10]],
         "wizard_required": False,
         "topic_featured_link_allowed_category_ids": [],
         "user_themes": [], "user_color_schemes": [], "censored_regexp": [], "custom_emoji_translation": {},
