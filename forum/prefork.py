@@ -43,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     args = parser.parse_args(argv)
 
-    from forum.app import create_app
+    from uvicorn.importer import import_from_string
+
     from forum.config import get_settings
+
+    create_app = import_from_string("forum.app:create_app")  # the app is built, like uvicorn builds it
 
     config = uvicorn.Config(None, host=args.host, port=args.port, log_level=args.log_level,
                             proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     return Supervisor(config, sock, args.workers).run()
 
 
-WARM_UP_PATHS = ("/latest", "/categories", "/top", "/latest.json", "/categories.json", "/latest.rss")
+WARM_UP_PATHS = ("/latest", "/categories", "/latest.json", "/latest.rss")
 
 
 def warm_up(app, paths) -> None:
