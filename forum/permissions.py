@@ -329,6 +329,9 @@ def reply_refusal(session: Session, viewer: Viewer, topic: Topic) -> str | None:
     silenced = posting_refusal(viewer)
     if silenced is not None:
         return silenced
+    if topic.category_id is None and not is_in_private_message(session, viewer, topic):
+        # Staff who reached a flagged message read it; only its people write in it (rule 13).
+        return _("You are not in this conversation.")
     if viewer.is_staff:
         return None
     if topic.archived:
@@ -336,7 +339,7 @@ def reply_refusal(session: Session, viewer: Viewer, topic: Topic) -> str | None:
     if topic.closed:
         return _("This topic is closed; it no longer takes replies.")
     if topic.category_id is None:
-        return None if is_in_private_message(session, viewer, topic) else _("You are not in this conversation.")
+        return None
     if category_levels(session, viewer).get(topic.category_id, NONE) < REPLY:
         return _("You may read this category but not reply in it.")
     return None

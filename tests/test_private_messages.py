@@ -335,6 +335,9 @@ def test_a_moderator_outside_reaches_a_message_only_through_a_flag_and_it_is_log
     assert [(e.actor_id, e.topic_id) for e in log] == [(cast["moderator"].id, message.id)]
     # It reached the moderator's eyes, not the lists.
     assert "Zanzibar" not in client.get("/latest.json", headers=mona).text
+    # Reaching it is reading it: only its people write in it.
+    r = client.post("/posts.json", headers=mona, data={"topic_id": message.id, "raw": "A moderator butting in."})
+    assert r.status_code == 403
     # Another moderator has not reached it.
     assert client.get(f"/t/{message.id}.json", headers=key_for(cast["admin"])).status_code == 404
 
@@ -494,3 +497,63 @@ def test_admins_make_groups_and_members_read_their_messages(db, cast, browser, m
     r = post_form(gil, "/new-message", {"target_recipients": "nobody-at-all", "title": "Energy tariffs again",
                                         "raw": "Our proposal on the tariffs."}, csrf_from="/new-message")
     assert r.status_code == 422 and "There is no person or group named nobody-at-all." in r.text
+
+
+# --- pages without JavaScript -------------------------------------------------------------------
+
+def test_reply_privately_quotes_the_post_and_the_header_counts_unread_messages(db, cast, browser):
+    from tests.conftest import post_form
+
+    public = cast["public"]
+    rui = browser("recipient")
+    page = rui.get(f"/t/{public.slug}/{public.id}").text
+    assert "Reply privately" in page
+    with db.read() as s:
+        from forum.models import Post
+
+        post_id = s.scalar(select(Post.id).where(Post.topic_id == public.id, Post.post_number == 1))
+    form = rui.get(f"/new-message?reply_to_post={post_id}")
+    assert form.status_code == 200
+    assert 'value="staffer"' in form.text and "[quote=&#34;staffer, post:1" in form.text
+    assert "Re: A public topic everyone may read" in form.text
+    r = post_form(rui, "/new-message", {"target_recipients": "staffer", "title": "Re: A public topic everyone may read",
+                                        "raw": "[quote=\"staffer, post:1\"]\nPublic text here.\n[/quote]\n\nA word in private."},
+                  csrf_from="/new-message")
+    assert r.status_code == 303
+    admin = browser("admin")
+    header = admin.get("/latest").text
+    assert 'class="messages-link"' in header and "1 unread message" in header
+    opened = admin.get(r.headers["location"])
+    assert "A word in private." in opened.text
+    assert "1 unread message" not in admin.get("/latest").text
+    # Nobody may quote a post they cannot read into a message.
+    assert browser("other").get("/new-message?reply_to_post=999999").status_code == 404
+
+
+def test_profile_message_button_archive_leave_and_preferences(db, cast, message, browser):
+    from tests.conftest import post_form
+
+    otto = browser("other")
+    assert "/new-message?username=rui" in otto.get("/u/rui").text
+    assert 'value="rui"' in otto.get("/new-message?username=rui").text
+    rui = browser("recipient")
+    topic_url = f"/t/{message.slug}/{message.id}"
+    r = post_form(rui, f"/t/{message.id}/archive", {}, csrf_from=topic_url)
+    assert r.status_code == 303
+    assert TITLE not in rui.get("/u/rui/messages").text and TITLE in rui.get("/u/rui/messages/archive").text
+    r = post_form(rui, f"/t/{message.id}/unarchive", {}, csrf_from=topic_url)
+    assert TITLE in rui.get("/u/rui/messages").text
+    r = post_form(rui, f"/t/{message.id}/invite", {"name": "otto"}, csrf_from=topic_url)
+    assert r.status_code == 303 and SECRET in otto.get(topic_url).text
+    r = post_form(otto, f"/t/{message.id}/leave", {}, csrf_from=topic_url)
+    assert r.status_code == 303 and otto.get(topic_url).status_code == 404
+    # "Nobody" in the preferences: others' messages are refused, a moderator's are not.
+    r = post_form(rui, "/my/preferences", {"name": "", "messages_from": "nobody"}, csrf_from="/my/preferences")
+    assert r.status_code == 200 and 'value="nobody" selected' in r.text
+    r = post_form(otto, "/new-message", {"target_recipients": "rui", "title": "Can we talk about the rota?",
+                                         "raw": "Just a quick word."}, csrf_from="/new-message")
+    assert r.status_code == 422 and "rui does not accept private messages." in r.text
+    mona = browser("moderator")
+    r = post_form(mona, "/new-message", {"target_recipients": "rui", "title": "A word from the moderators",
+                                         "raw": "About your last post."}, csrf_from="/new-message")
+    assert r.status_code == 303
