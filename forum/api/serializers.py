@@ -140,7 +140,8 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "moderator": user.is_moderator, "title": None, "badge_count": 0, "post_count": post_count,
         "topic_count": topic_count, "profile_view_count": 0, "time_read": 0, "recent_time_read": 0,
         "primary_group_name": TIER_GROUPS.get(user.tier), "flair_name": None, "can_edit": viewer.id == user.id,
-        "can_send_private_messages": False, "can_send_private_message_to_user": False,
+        "can_send_private_messages": permissions.can_send_private_messages(viewer),
+        "can_send_private_message_to_user": viewer.id != user.id and permissions.can_send_private_messages(viewer),
         "groups": [{"id": GROUP_IDS[TIER_GROUPS[user.tier]], "name": TIER_GROUPS[user.tier]}]
         if user.tier in TIER_GROUPS else [],
     }
