@@ -919,8 +919,10 @@ def ensure_can_invite(session: Session, viewer: Viewer) -> None:
 AUDIENCE_TIERS = ("participant", "worker", "member")
 
 
-def tiers_that_see_category(session: Session, category_id: int) -> list[str]:
+def tiers_that_see_category(session: Session, category_id: int | None) -> list[str]:
     """The tiers whose (non-staff) accounts may see a category, its parent applied."""
+    if category_id is None:  # a private message: its people, not tiers (rule 13)
+        return []
     category = session.get(Category, category_id)
     if category is None:
         return []

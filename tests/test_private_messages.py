@@ -310,6 +310,11 @@ def test_a_member_writes_to_the_moderators_and_every_moderator_sees_it(client, c
     r = client.post("/posts.json", headers=key_for(cast["moderator"]),
                     data={"topic_id": topic_id, "raw": "Thanks, we are looking into it now."})
     assert r.status_code == 200
+    # "Seen by" counts the people in it (the moderators and the writer), and names them to staff.
+    login(client, "mona")
+    client.get(f"/t/{topic_id}")
+    seen = client.get(f"/t/{topic_id}/seen-by")
+    assert seen.status_code == 200 and "mona" in seen.text
 
 
 def test_a_moderator_outside_reaches_a_message_only_through_a_flag_and_it_is_logged(
