@@ -562,3 +562,21 @@ def test_profile_message_button_archive_leave_and_preferences(db, cast, message,
     r = post_form(mona, "/new-message", {"target_recipients": "rui", "title": "A word from the moderators",
                                          "raw": "About your last post."}, csrf_from="/new-message")
     assert r.status_code == 303
+
+
+def test_a_file_in_a_message_is_fetched_by_its_people_only(db, cast, delegation, browser):
+    from tests.conftest import csrf_of
+    from tests.test_uploads import _pdf, _upload
+
+    sara = browser("sender")
+    token = csrf_of(sara, "/latest")
+    upload = _upload(sara, "grievance.pdf", _pdf(), token).json()
+    r = sara.post("/posts.json", headers={"X-CSRF-Token": token},
+                  data={"archetype": "private_message", "title": TITLE, "target_recipients": "rui,delegates",
+                        "raw": "The file: " + upload["markdown"]})
+    assert r.status_code == 200, r.text
+    fetched = {who: browser(who).get(upload["url"]).status_code
+               for who in ("sender", "recipient", "group_member", "other", "moderator", "admin", "visitor")}
+    assert fetched == {"sender": 200, "recipient": 200, "group_member": 200, "other": 404, "moderator": 404,
+                       "admin": 404, "visitor": 404}
+    assert browser("recipient").get(upload["url"]).headers["cache-control"] == "private, no-cache"
