@@ -35,7 +35,8 @@ def test_tag_a_report_and_find_it_from_the_tag(page, db, staff, make_user, make_
     tags = page.locator(".topic-head .topic-tags a[rel=tag]")
     expect(tags).to_have_text(["italy", "social-coops"])
 
-    page.goto("/tags")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tags").click()
+    expect(page).to_have_url(re.compile(r"/tags$"))
     page.get_by_role("link", name="italy", exact=True).click()
     expect(page).to_have_url(re.compile(r"/tag/italy$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Topics tagged italy")
