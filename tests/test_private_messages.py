@@ -580,3 +580,22 @@ def test_a_file_in_a_message_is_fetched_by_its_people_only(db, cast, delegation,
     assert fetched == {"sender": 200, "recipient": 200, "group_member": 200, "other": 404, "moderator": 404,
                        "admin": 404, "visitor": 404}
     assert browser("recipient").get(upload["url"]).headers["cache-control"] == "private, no-cache"
+
+
+@pytest.mark.server
+def test_the_message_bus_tells_only_the_people_in_it(database_url, db, cast, message):
+    from tests.server import running_server
+    from tests.test_message_bus import _poll, _reply, _signed_in, _status
+
+    channels = {f"/topic/{message.id}": -1, "/latest": -1, "/new": -1}
+    with running_server(database_url, env={"FORUM_MESSAGE_BUS_LONG_POLL_SECONDS": "2"}) as base:
+        readers = {who: _signed_in(base, USERNAMES[who]) for who in ("recipient", "other", "moderator", "admin")}
+        where = {who: _status(_poll(c, channels, dlp=True)) for who, c in readers.items()}
+        _reply(_signed_in(base, "sara"), message.id, f"One more thing about {SECRET}.")
+        for who in ("other", "moderator", "admin"):
+            told = _poll(readers[who], where[who], dlp=True)
+            assert [m["channel"] for m in told] == ["/__status"], who
+        told = _poll(readers["recipient"], where["recipient"], dlp=True)
+        channels_told = {m["channel"] for m in told}
+        assert f"/topic/{message.id}" in channels_told and "/latest" not in channels_told
+        assert SECRET not in str(told)  # identifiers and counts, never content
