@@ -599,3 +599,23 @@ def test_the_message_bus_tells_only_the_people_in_it(database_url, db, cast, mes
         channels_told = {m["channel"] for m in told}
         assert f"/topic/{message.id}" in channels_told and "/latest" not in channels_told
         assert SECRET not in str(told)  # identifiers and counts, never content
+
+
+def test_inviting_a_group_lets_its_members_read_the_whole_conversation(db, cast, client, key_for):
+    with db.write() as s:
+        group = messages.create_group(s, Viewer(cast["admin"]), name="auditors", visibility="public")
+        s.add(GroupUser(group_id=group.id, user_id=cast["other"].id, owner=False))
+    r = send(client, key_for(cast["sender"]), "rui")
+    topic_id = r.json()["topic_id"]
+    otto = key_for(cast["other"])
+    assert client.get(f"/t/{topic_id}.json", headers=otto).status_code == 404
+    r = client.post(f"/t/{topic_id}/invite.json", headers=key_for(cast["recipient"]), data={"group": "auditors"})
+    assert r.status_code == 200, r.text
+    body = client.get(f"/t/{topic_id}.json", headers=otto).json()
+    assert SECRET in body["post_stream"]["posts"][0]["cooked"]
+    assert [g["name"] for g in body["details"]["allowed_groups"]] == ["auditors"]
+    notified = client.get("/notifications.json", headers=otto).json()["notifications"]
+    assert [n["notification_type"] for n in notified] == [7]
+    # An unknown group is refused with its name.
+    r = client.post(f"/t/{topic_id}/invite.json", headers=key_for(cast["recipient"]), data={"group": "nobody-group"})
+    assert r.status_code == 422 and "There is no person or group named nobody-group." in r.json()["errors"]
