@@ -383,3 +383,22 @@ def test_site_json_tells_who_may_tag_and_the_readers_top_tags(make_client, peopl
     assert (member["can_tag_topics"], member["can_create_tag"]) == (True, False)
     assert [t["name"] for t in member["top_tags"]] == ["italy", "ilo", "spain"]
     assert _client_as(make_client, people, "moderator").get("/site.json").json()["can_create_tag"] is True
+
+
+def test_the_author_changes_tags_with_the_first_posts_edit_form(client, db, people, forum_with_tags):
+    login(client, people["member"].username)
+    with db.read() as session:
+        from forum.models import Post
+
+        first = session.scalar(select(Post.id).where(Post.topic_id == 1, Post.post_number == 1))
+    form = client.get(f"/posts/{first}/edit").text
+    assert 'id="tags"' in form and 'value="italy"' in form
+    bad = post_form(client, f"/posts/{first}/edit", {"raw": "A report from the field.", "title": "Worker co-ops in Bologna",
+                                                    "tags": "italy, atlantis"}, csrf_from=f"/posts/{first}/edit")
+    assert bad.status_code == 422 and "There is no tag “atlantis”." in html.unescape(bad.text)
+    done = post_form(client, f"/posts/{first}/edit", {"raw": "A report from the field, revised.",
+                                                     "title": "Worker co-ops in Bologna", "tags": "italy, spain"},
+                     csrf_from=f"/posts/{first}/edit")
+    assert done.status_code == 303
+    assert _names(client.get("/t/1.json").json()) == ["italy", "spain"]
+    assert 'href="/tag/spain"' in client.get("/t/worker-co-ops-in-bologna/1").text

@@ -436,7 +436,17 @@ def edit_form(request: Request, session: SessionDep, viewer: UserViewerDep, post
     permissions.ensure_can_edit_post(session, viewer, post, topic)
     return render(request, "edit_post.html", {"post": post, "topic": topic,
                                               "form": {"raw": post.raw, "title": topic.title,
-                                                       "language": post.language or ""}, "errors": {}})
+                                                       "language": post.language or "",
+                                                       "tags": ", ".join(forum_tags.names_by_topic(
+                                                           session, [topic.id])[topic.id])},
+                                              "errors": {}, **_tagging(session, viewer, post, topic)})
+
+
+def _tagging(session, viewer: Viewer, post, topic: Topic) -> dict:
+    """The edit form of a first post also changes the topic's tags, for those who may retag it."""
+    may = post.post_number == 1 and permissions.can_retag_topic(session, viewer, topic)
+    return {"can_retag": may,
+            "tag_choices": forum_tags.suggestions(session, viewer, [topic.category]) if may and topic.category else []}
 
 
 @router.post("/posts/{post_id}/edit")
@@ -444,25 +454,30 @@ def edit(request: Request, session: SessionDep, write: WriteDep, viewer: UserVie
          limiter: LimiterDep, post_id: str, raw: Annotated[str, Form()] = "",
          title: Annotated[str | None, Form()] = None, edit_reason: Annotated[str, Form()] = "", language: Annotated[str, Form()] = "",
          preview: Annotated[str, Form()] = "",
-         files: Annotated[list[UploadFile], File()] = []):  # noqa: B006 (FastAPI copies defaults)
+         files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI copies defaults)
+         tags: Annotated[str | None, Form()] = None):
     post, topic = posting.get_post(session, post_id)
     permissions.ensure_can_edit_post(session, viewer, post, topic)
-    form = {"raw": raw, "title": title or topic.title, "edit_reason": edit_reason, "language": language}
+    form = {"raw": raw, "title": title or topic.title, "edit_reason": edit_reason, "language": language,
+            "tags": tags or ""}
+    tagging = _tagging(session, viewer, post, topic)
     try:
         raw = _attach(session, write, viewer, settings, limiter, files, form)
         if preview:
             shown, _draft, errors = _preview_and_keep(session, write, viewer, settings, limiter, raw=raw)
             return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form, "errors": errors,
-                                                      "preview": shown})
+                                                      "preview": shown, **tagging})
         with write() as tx:
             edited = posting.edit_post(tx, settings, viewer, post_id=post.id, raw=raw, title=title,
                                        reason=edit_reason, language=language or None)
+            if tags is not None and tagging["can_retag"]:
+                forum_tags.retag(tx, settings, viewer, topic.id, forum_tags.parse_names(tags))
             number = edited.post_number
             topic = tx.get(Topic, edited.topic_id)
             url = urls.post_url(topic, number)
     except (ValidationFailed, RateLimited) as e:
         return render(request, "edit_post.html", {"post": post, "topic": topic, "form": form,
-                                                  "errors": e.form_errors()}, status_code=e.status_code)
+                                                  "errors": e.form_errors(), **tagging}, status_code=e.status_code)
     return see_other(url + f"#post_{number}")
 
 
