@@ -330,8 +330,10 @@ def test_a_moderator_outside_reaches_a_message_only_through_a_flag_and_it_is_log
     assert client.get(f"/t/{message.id}.json", headers=mona).status_code == 404
     with db.write() as s:
         flags.flag_post(s, Viewer(cast["recipient"]), post_id=post.id, flag_type=4)
-    # Flagged, but not yet opened from the review queue: still closed.
+    # Flagged, but not yet opened from the review queue: still closed. The queue offers to open it.
     assert client.get(f"/t/{message.id}.json", headers=mona).status_code == 404
+    queue = client.get("/admin/review").text
+    assert f'action="/admin/review/message/{message.id}"' in queue and f'href="/t/{message.slug}/{message.id}' not in queue
     r = client.post(reach, data={"csrf_token": _csrf(client)}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith(f"/t/{message.slug}/{message.id}")
     assert client.get(f"/t/{message.id}.json", headers=mona).status_code == 200
