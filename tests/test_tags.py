@@ -402,3 +402,20 @@ def test_the_author_changes_tags_with_the_first_posts_edit_form(client, db, peop
     assert done.status_code == 303
     assert _names(client.get("/t/1.json").json()) == ["italy", "spain"]
     assert 'href="/tag/spain"' in client.get("/t/worker-co-ops-in-bologna/1").text
+
+
+def test_the_demo_tags_its_reports_and_hides_the_board_and_lounge_tags(db, settings, make_client, monkeypatch):
+    from argon2 import PasswordHasher
+
+    from forum import auth
+    from forum.demo import load_demo
+    from tests.conftest import PASSWORD
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    load_demo(db, settings, PASSWORD)
+    visitor = {t["name"] for t in make_client().get("/tags.json").json()["tags"]}
+    assert {"ilo", "international", "social-coops", "worker-buyouts", "portugal"} <= visitor
+    assert not visitor & {"finance", "pay"}
+    member = make_client()
+    login(member, "marta.ferreira", PASSWORD)
+    assert {"finance", "pay"} <= {t["name"] for t in member.get("/tags.json").json()["tags"]}

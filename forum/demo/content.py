@@ -72,6 +72,7 @@ class T:
     posts: list[P]
     pinned: bool = False
     pinned_globally: bool = False
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -155,7 +156,7 @@ def topic(data: dict[str, Any], values: dict[str, Any]) -> T:
                likes=p.get("likes")) for p in data["posts"]]
     return T(category=data["category"], title=data["title"].format(**values), start=data["start"],
              end=data["end"], posts=posts, pinned=data.get("pinned", False),
-             pinned_globally=data.get("pinned_globally", False))
+             pinned_globally=data.get("pinned_globally", False), tags=list(data.get("tags", [])))
 
 
 def topics(now: datetime) -> list[T]:

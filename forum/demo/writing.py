@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from forum import accounts, categories, permissions, posting
+from forum import tags as forum_tags
 from forum.config import Settings
 from forum.db import Database
 from forum.demo import content, deciding
@@ -69,7 +70,7 @@ def _write_topic(session: Session, settings: Settings, viewers: dict[str, Viewer
                  category_ids: dict[str, int], spec: T) -> Written:
     first = spec.posts[0]
     post = posting.create_topic(session, settings, viewers[first.author], title=spec.title,
-                                raw=first.raw, category_id=category_ids[spec.category])
+                                raw=first.raw, category_id=category_ids[spec.category], tags=spec.tags)
     topic = session.get(Topic, post.topic_id)
     assert topic is not None
     written = Written(spec, topic.id, [post.id])
@@ -208,7 +209,10 @@ def load_demo(db: Database, settings: Settings, password: str) -> str:
                     session, admin, name=c.name, description=c.description, color=c.color,
                     parent_id=parent_id, levels=c.levels).id
             viewers = {name: Viewer(user) for name, user in users.items()}
-            written = [_write_topic(session, settings, viewers, category_ids, spec) for spec in content.topics(now)]
+            specs = content.topics(now)
+            for name in sorted({name for spec in specs for name in spec.tags}):
+                forum_tags.create_tag(session, admin, name)
+            written = [_write_topic(session, settings, viewers, category_ids, spec) for spec in specs]
             written += deciding.write_topics(session, settings, users, viewers, category_ids, now)
             likes = _like_all(session, viewers, written, rng)
             _backdate(session, users, written, likes, now, rng)
