@@ -20,6 +20,8 @@ from forum.models import (
     ModerationLog,
     Post,
     PostAction,
+    Tag,
+    TagUser,
     Topic,
     TopicTag,
     User,
@@ -228,6 +230,7 @@ class ProfileExtras:
     sessions: list[UserSession]
     invited_by: User | None
     tier_size: int
+    tag_levels: dict[str, int] = field(default_factory=dict)  # tag name -> watch level (tags they see)
 
 
 def profile_extras(session: Session, user: User, *, private: bool) -> ProfileExtras:
@@ -240,7 +243,12 @@ def profile_extras(session: Session, user: User, *, private: bool) -> ProfileExt
         select(CategoryUser.category_id, CategoryUser.notification_level).where(CategoryUser.user_id == user.id))}
     sessions = list(session.scalars(select(UserSession).where(UserSession.user_id == user.id)
                                     .order_by(UserSession.last_used_at.desc()).limit(50)))
-    return ProfileExtras(session.get(UserOption, user.id), levels, sessions, invited_by, tier_size)
+    watched = dict(session.execute(select(TagUser.tag_id, TagUser.notification_level)
+                                   .where(TagUser.user_id == user.id)).all())
+    seen = permissions.visible_tags(session, Viewer(user), list(watched)) if watched else {}
+    tag_levels = {name: watched[tid] for tid, name in session.execute(
+        select(Tag.id, Tag.name).where(Tag.id.in_(list(seen))))} if seen else {}
+    return ProfileExtras(session.get(UserOption, user.id), levels, sessions, invited_by, tier_size, tag_levels)
 
 
 # --- feeds and the API ------------------------------------------------------------------------

@@ -419,3 +419,18 @@ def test_the_demo_tags_its_reports_and_hides_the_board_and_lounge_tags(db, setti
     member = make_client()
     login(member, "marta.ferreira", PASSWORD)
     assert {"finance", "pay"} <= {t["name"] for t in member.get("/tags.json").json()["tags"]}
+
+
+def test_a_persons_own_json_lists_the_tags_they_watch_track_and_mute(client, db, people, forum_with_tags, as_user):
+    member = people["member"]
+    for name, level in (("italy", "watching"), ("ilo", "tracking"), ("spain", "muted")):
+        answer = client.put(f"/tag/{name}/notifications.json", data={"tag_notification[notification_level]": level},
+                            headers=as_user(member))
+        assert answer.status_code == 200, answer.text
+    mine = client.get(f"/u/{member.username}.json", headers=as_user(member)).json()["user"]
+    assert (mine["watched_tags"], mine["tracked_tags"], mine["muted_tags"]) == (["italy"], ["ilo"], ["spain"])
+    # Watching a tag hidden from the asker is refused as a missing one.
+    hidden = client.put("/tag/ilo/notifications.json", data={"notification_level": "3"},
+                        headers=as_user(people["participant"]))
+    assert hidden.status_code == 404
+    assert "watched_tags" not in client.get(f"/u/{member.username}.json", headers=as_user(people["participant"])).json()["user"]

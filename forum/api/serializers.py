@@ -174,8 +174,11 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "regular_category_ids": [c for c, lv in levels.items() if lv == REGULAR_LEVEL],
         "tracked_category_ids": [c for c, lv in levels.items() if lv == TRACKING_LEVEL],
         "watched_category_ids": [c for c, lv in levels.items() if lv == WATCHING_LEVEL],
-        "watched_first_post_category_ids": [], "watched_tags": [], "watching_first_post_tags": [],
-        "tracked_tags": [], "muted_tags": [], "muted_usernames": [], "ignored_usernames": [],
+        "watched_first_post_category_ids": [], "watching_first_post_tags": [],
+        **{key: sorted(name for name, lv in extras.tag_levels.items() if lv == level)
+           for key, level in (("watched_tags", WATCHING_LEVEL), ("tracked_tags", TRACKING_LEVEL),
+                              ("muted_tags", MUTED_LEVEL))},
+        "muted_usernames": [], "ignored_usernames": [],
         "allowed_pm_usernames": [], "mailing_list_posts_per_day": 0, "user_api_keys": None,
         "user_auth_tokens": [_auth_token(t, t.token_hash == current_token_hash) for t in extras.sessions],
         "user_notification_schedule": {"enabled": False, **{f"day_{d}_{edge}_time": t for d in range(7)
