@@ -529,7 +529,7 @@ def post_actions(session: Session, viewer: Viewer, topic: Topic, posts) -> dict[
 
     `posts` needs id, user_id, deleted_at and hidden (a Post, or a page's summary of one)."""
     sees_topic = can_see_topic(session, viewer, topic)
-    signed_in = viewer.user is not None
+    signed_in = viewer.user is not None and not only_reached_message(session, viewer, topic)
     writes = signed_in and sees_topic and posting_refusal(viewer) is None
     staff = viewer.is_staff
     actions = {}
@@ -582,7 +582,8 @@ def can_edit_translation(session: Session, viewer: Viewer, translation, post: Po
     """Its translator (while the topic is not archived) and staff, as for editing a post."""
     own = viewer.user is not None and translation.user_id == viewer.id
     return (viewer.user is not None and post.deleted_at is None and can_read_post(session, viewer, post, topic)
-            and posting_refusal(viewer) is None and (viewer.is_staff or (own and not topic.archived)))
+            and posting_refusal(viewer) is None and not only_reached_message(session, viewer, topic)
+            and (viewer.is_staff or (own and not topic.archived)))
 
 
 def ensure_can_edit_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> None:
@@ -596,7 +597,8 @@ def ensure_can_edit_translation(session: Session, viewer: Viewer, translation, p
 def can_like_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> bool:
     """As a like of a post: signed in, not one's own, the post readable by all and the topic not archived."""
     return (viewer.user is not None and translation.user_id != viewer.id and post.deleted_at is None
-            and not post.hidden and not topic.archived and can_see_topic(session, viewer, topic))
+            and not post.hidden and not topic.archived and can_see_topic(session, viewer, topic)
+            and not only_reached_message(session, viewer, topic))
 
 
 def ensure_can_like_translation(session: Session, viewer: Viewer, translation, post: Post, topic: Topic) -> None:
@@ -1033,6 +1035,8 @@ def ensure_can_vote_in_poll(session: Session, viewer: Viewer, topic: Topic, post
 
 
 def can_close_poll(session: Session, viewer: Viewer, post: Post, topic: Topic) -> bool:
+    if only_reached_message(session, viewer, topic):
+        return False
     return viewer.is_staff or (viewer.id is not None and post.user_id == viewer.id
                                and posting_refusal(viewer) is None and not topic.archived)
 
@@ -1072,6 +1076,8 @@ def ensure_can_manage_proposal(viewer: Viewer) -> None:
 
 
 def can_write_outcome(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    if only_reached_message(session, viewer, topic):
+        return False
     return viewer.is_staff or (viewer.id is not None and topic.user_id == viewer.id
                                and reply_refusal(session, viewer, topic) is None)
 
@@ -1125,6 +1131,8 @@ def can_see_rsvp_names(session: Session, viewer: Viewer, topic: Topic) -> bool:
 
 def can_edit_event(session: Session, viewer: Viewer, topic: Topic) -> bool:
     if viewer.is_anonymous or topic.deleted_at is not None or not can_see_topic(session, viewer, topic):
+        return False
+    if only_reached_message(session, viewer, topic):
         return False
     if viewer.is_staff:
         return True
@@ -1203,6 +1211,12 @@ def staff_reached_message(session: Session, viewer: Viewer, topic: Topic) -> boo
     return session.scalar(select(ModerationLog.id).where(
         ModerationLog.action == STAFF_REACH_ACTION, ModerationLog.actor_id == viewer.id,
         ModerationLog.topic_id == topic.id).limit(1)) is not None
+
+
+def only_reached_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
+    """Whether this is a private message the viewer is not in (at most reached from the review
+    queue): they read it, and change nothing in it — no edit, delete, like, vote, RSVP, bookmark."""
+    return topic.category_id is None and not is_in_private_message(session, viewer, topic)
 
 
 def can_see_private_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
@@ -1291,8 +1305,9 @@ def ensure_can_see_bookmarks(viewer: Viewer, user: User | None) -> User:
 
 
 def can_bookmark(session: Session, viewer: Viewer, topic: Topic, post: Post | None = None) -> bool:
-    """Bookmarking a post (or a topic, post None) needs an account and the right to read it."""
-    if viewer.user is None:
+    """Bookmarking a post (or a topic, post None) needs an account and the right to read it (a
+    staff member who only reached a flagged message does not bookmark it, rule 13)."""
+    if viewer.user is None or only_reached_message(session, viewer, topic):
         return False
     if post is None:
         return can_see_topic(session, viewer, topic)

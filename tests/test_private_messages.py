@@ -349,6 +349,51 @@ def test_a_moderator_outside_reaches_a_message_only_through_a_flag_and_it_is_log
     assert client.get(f"/t/{message.id}.json", headers=key_for(cast["admin"])).status_code == 404
 
 
+def test_a_moderator_who_reached_a_message_reads_it_and_changes_nothing_in_it(client, db, cast, message, key_for):
+    from forum.models import Bookmark, Post, PostAction
+
+    mona = key_for(cast["moderator"])
+    with db.read() as s:
+        post = s.scalar(select(Post).where(Post.topic_id == message.id))
+    with db.write() as s:
+        flags.flag_post(s, Viewer(cast["recipient"]), post_id=post.id, flag_type=4)
+    login(client, "mona")
+    r = client.post(f"/admin/review/message/{message.id}", data={"csrf_token": _csrf(client)}, follow_redirects=False)
+    assert r.status_code == 303
+    topic = client.get(f"/t/{message.id}.json", headers=mona).json()
+    assert SECRET in topic["post_stream"]["posts"][0]["cooked"]
+    first = topic["post_stream"]["posts"][0]
+    assert first["can_edit"] is False and first["can_delete"] is False
+    assert not any(a["id"] == 2 and a.get("can_act") for a in first["actions_summary"])
+    assert topic["details"]["can_edit"] is False
+    # JSON: edit, delete, like and bookmark are refused as for a post one may not change.
+    assert client.put(f"/posts/{post.id}.json", headers=mona, data={"post[raw]": "Rewritten by a moderator."}
+                      ).status_code == 403
+    assert client.delete(f"/posts/{post.id}.json", headers=mona).status_code == 403
+    assert client.post("/post_actions.json", headers=mona, data={"id": post.id, "post_action_type_id": 2}
+                       ).status_code == 403
+    assert client.post("/bookmarks.json", headers=mona, data={"bookmarkable_id": post.id, "bookmarkable_type": "Post"}
+                       ).status_code in (403, 404)
+    # The pages: the post shows no edit link, and the forms are refused.
+    page = client.get(f"/t/{message.slug}/{message.id}")
+    assert SECRET in page.text and f"/posts/{post.id}/edit" not in page.text
+    token = _csrf(client)
+    assert client.get(f"/posts/{post.id}/edit").status_code == 403
+    assert client.post(f"/posts/{post.id}/edit", data={"csrf_token": token, "raw": "Rewritten by a moderator."},
+                       follow_redirects=False).status_code == 403
+    assert client.post(f"/posts/{post.id}/delete", data={"csrf_token": token}, follow_redirects=False).status_code == 403
+    assert client.post(f"/posts/{post.id}/like", data={"csrf_token": token}, follow_redirects=False).status_code == 403
+    with db.read() as s:
+        kept = s.get(Post, post.id)
+        assert SECRET in kept.raw and kept.deleted_at is None and kept.like_count == 0
+        assert s.scalar(select(PostAction.id).where(PostAction.post_id == post.id,
+                                                    PostAction.user_id == cast["moderator"].id)) is None
+        assert s.scalar(select(Bookmark.id).where(Bookmark.user_id == cast["moderator"].id)) is None
+    # The people in it still edit their own posts.
+    assert client.put(f"/posts/{post.id}.json", headers=key_for(cast["sender"]),
+                      data={"post[raw]": f"The {SECRET} case, edited by its author."}).status_code == 200
+
+
 def _csrf(client):
     from tests.conftest import csrf_of
 
