@@ -16,6 +16,11 @@ every language the site offers, and a word matches a post when any of its stems 
 finds a Spanish "cooperativa", "sociétaires" a French "sociétaire", whatever language the reader's
 pages are in. Posts are indexed, re-indexed and removed by the posting service in the transaction
 that writes them (an edit that only changes a post's language re-indexes it too).
+
+Posts of private messages are indexed under their own prefix (`MESSAGES`, no category has id 0),
+which only an `in:messages` (or `in:personal`) search asks for, and that search keeps only the
+messages the searcher is in (`permissions.private_messages_clause()`). Every other search asks for
+the prefixes of visible categories and joins `Topic.category_id IN (…)`, so it never returns one.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from datetime import date, datetime, time
 from functools import lru_cache
 
 import nh3
-from sqlalchemy import Connection, column, delete, func, insert, literal_column, select, table, text
+from sqlalchemy import Connection, and_, column, delete, func, insert, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
 from forum import permissions
@@ -39,6 +44,7 @@ from forum.text import clean
 from forum.tracking import user_zone
 
 PER_PAGE = 50
+MESSAGES = 0  # the index's "category" of private messages' posts
 MAX_TERMS = 10
 MAX_QUERY = 300
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -127,15 +133,19 @@ def _write(conn_or_session, dialect: str, rows: list[dict]) -> None:
             "|| to_tsvector('simple'::regconfig, body_terms) WHERE post_id = ANY(:ids)"), {"ids": ids})
 
 
+def _index_category(topic_category_id: int | None) -> int:
+    return MESSAGES if topic_category_id is None else topic_category_id
+
+
 def index_post(session: Session, post: Post, topic: Topic) -> None:
     """Add or refresh one post in the index (in the caller's transaction); deleted posts leave it.
-    Private messages (no category) are never indexed: search lists nothing of them."""
-    if post.deleted_at is not None or topic.deleted_at is not None or topic.category_id is None:
+    Private messages (no category) are indexed apart, found only by `in:messages` (module note)."""
+    if post.deleted_at is not None or topic.deleted_at is not None:
         remove_post(session, post.id)
         return
     _write(session, session.get_bind().dialect.name,
-           [_document_values(post.id, topic.id, topic.category_id, post.post_number, topic.title, post.cooked,
-                             post.language)])
+           [_document_values(post.id, topic.id, _index_category(topic.category_id), post.post_number, topic.title,
+                             post.cooked, post.language)])
 
 
 def remove_post(session: Session, post_id: int) -> None:
@@ -148,9 +158,9 @@ def reindex_topic(session: Session, topic_id: int) -> int:
     if topic is None:
         return 0
     session.execute(delete(SearchDocument).where(SearchDocument.topic_id == topic_id))
-    if topic.deleted_at is not None or topic.category_id is None:
+    if topic.deleted_at is not None:
         return 0
-    rows = [_document_values(p.id, topic.id, topic.category_id, p.post_number, topic.title, p.cooked,
+    rows = [_document_values(p.id, topic.id, _index_category(topic.category_id), p.post_number, topic.title, p.cooked,
                              p.language)
             for p in session.scalars(select(Post).where(Post.topic_id == topic_id, Post.deleted_at.is_(None)))]
     _write(session, session.get_bind().dialect.name, rows)
@@ -178,12 +188,11 @@ def backfill(conn: Connection, *, batch: int = 500) -> int:
             select(posts.c.id, posts.c.topic_id, posts.c.post_number, posts.c.cooked, topics.c.title,
                    topics.c.category_id, language.label("language"))
             .join(topics, topics.c.id == posts.c.topic_id)
-            .where(posts.c.id > last_id, posts.c.deleted_at.is_(None), topics.c.deleted_at.is_(None),
-                   topics.c.category_id.is_not(None))
+            .where(posts.c.id > last_id, posts.c.deleted_at.is_(None), topics.c.deleted_at.is_(None))
             .order_by(posts.c.id).limit(batch)).all()
         if not rows:
             return done
-        _write(conn, dialect, [_document_values(r.id, r.topic_id, r.category_id, r.post_number, r.title, r.cooked,
+        _write(conn, dialect, [_document_values(r.id, r.topic_id, _index_category(r.category_id), r.post_number, r.title, r.cooked,
                                                 r.language) for r in rows])
         last_id, done = rows[-1].id, done + len(rows)
 
@@ -205,10 +214,13 @@ class Query:
     # `tags:italy,spain` (either) or `tags:italy+ilo` (both), as Discourse reads them.
     tags: list[str] = field(default_factory=list)
     all_tags: bool = False
+    # `in:messages` (or `in:personal`): only the private messages the searcher is in.
+    messages: bool = False
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.username or self.category_slug or self.before or self.after or self.status or self.tags)
+        return bool(self.username or self.category_slug or self.before or self.after or self.status or self.tags
+                    or self.messages)
 
 
 def _parse_date(value: str) -> date | None:
@@ -233,6 +245,8 @@ def parse(q: str) -> Query:
             query.category_slug = lower[1:]
         elif lower == "in:title":
             query.title_only = True
+        elif lower in ("in:messages", "in:personal"):
+            query.messages = True
         elif key in ("in", "category") and value:
             query.category_slug = value
         elif key == "user" and value:
@@ -347,20 +361,29 @@ def search(session: Session, viewer: Viewer, q: str, page: int = 1) -> SearchRes
     result = SearchResult(term=query.text, page=page, query=query, error=query.error)
     if query.error:
         return result
-    category_ids = permissions.visible_category_ids(session, viewer)
-    if query.category_slug:
-        wanted = _visible_subtree(session, viewer, query.category_slug)
-        if wanted is None:
+    if query.messages:
+        # Private messages only, and only those the searcher is in (rule 13); never with a category.
+        if query.category_slug:
             return result
-        category_ids = [c for c in category_ids if c in wanted]
+        category_ids = [MESSAGES]
+        where = and_(permissions.private_messages_clause(viewer), permissions.readable_posts_clause(viewer))
+    else:
+        category_ids = permissions.visible_category_ids(session, viewer)
+        if query.category_slug:
+            wanted = _visible_subtree(session, viewer, query.category_slug)
+            if wanted is None:
+                return result
+            category_ids = [c for c in category_ids if c in wanted]
+        # MESSAGES is no category: a search outside in:messages never reaches a message's entries.
+        category_ids = [c for c in category_ids if c != MESSAGES]
+        where = and_(permissions.visible_posts_clause(session, viewer), Topic.category_id.in_(category_ids))
     if not category_ids:
         return result
     term_stems = _query_stems(session, query.words)
     dialect = session.get_bind().dialect.name
 
     stmt = (select(Post, Topic).join(Topic, Topic.id == Post.topic_id)
-            .where(permissions.visible_posts_clause(session, viewer), Post.deleted_at.is_(None),
-                   Topic.category_id.in_(category_ids)))
+            .where(where, Post.deleted_at.is_(None)))
     rank = None
     if term_stems:
         if dialect == "postgresql":

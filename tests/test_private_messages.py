@@ -202,6 +202,37 @@ def test_no_list_feed_search_or_activity_shows_a_message_to_anyone(cast, message
     assert "A public topic everyone may read" in c.get("/latest").text
 
 
+@pytest.mark.parametrize("who", sorted(INSIDE | OUTSIDE | {"visitor"}))
+def test_in_messages_search_finds_a_message_for_its_people_only(cast, message, browser, who):
+    c = browser(who)
+    inside = who in INSIDE
+    for q in ("in:messages Zanzibar", "walnut grievance in:personal", "in:messages"):
+        found = c.get("/search.json", params={"q": q}).json()
+        assert ([p["topic_id"] for p in found["posts"]] == [message.id]) is inside, (who, q)
+        assert (SECRET in str(found)) is inside, (who, q)
+        page = c.get("/search", params={"q": q})
+        assert page.status_code == 200 and (f"/t/{message.slug}/{message.id}" in page.text) is inside, (who, q)
+        assert inside or "Zanzibar</mark>" not in page.text
+    # Without in:messages, nobody finds it, its people included; a category filter finds no message.
+    for q in ("Zanzibar", "walnut grievance", "in:title Zanzibar", "in:messages #news Zanzibar"):
+        found = c.get("/search.json", params={"q": q}).json()
+        assert message.id not in [p["topic_id"] for p in found["posts"]] and SECRET not in str(found), (who, q)
+
+
+def test_a_moderator_who_reached_a_message_does_not_find_it_by_search(client, db, cast, message, key_for):
+    from forum.models import Post
+
+    with db.read() as s:
+        post = s.scalar(select(Post).where(Post.topic_id == message.id))
+    with db.write() as s:
+        flags.flag_post(s, Viewer(cast["recipient"]), post_id=post.id, flag_type=4)
+    login(client, "mona")
+    client.post(f"/admin/review/message/{message.id}", data={"csrf_token": _csrf(client)})
+    assert client.get(f"/t/{message.id}.json").status_code == 200
+    for q in ("in:messages Zanzibar", "Zanzibar"):
+        assert client.get("/search.json", params={"q": q}).json()["posts"] == []
+
+
 @pytest.mark.parametrize("who", sorted(OUTSIDE | {"visitor"}))
 def test_the_message_itself_is_404_to_everyone_outside(cast, message, browser, who):
     c = browser(who)

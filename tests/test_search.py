@@ -214,3 +214,11 @@ def test_a_moved_topic_is_found_in_its_new_category_only_by_those_who_may_see_it
         moderation.move_topic(session, Viewer(staff), topic.id, board.id)
     assert _search(db, pat, "warehouse").posts == []
     assert _titles(_search(db, ana, "warehouse #board")) == [topic.title]
+
+
+def test_in_messages_and_in_personal_ask_for_the_searchers_own_messages_not_a_category():
+    for q in ("in:messages budget", "in:personal budget", "IN:MESSAGES budget"):
+        query = search.parse(q)
+        assert query.messages and query.category_slug is None and query.words == ["budget"]
+    assert search.parse("in:messages").error is None
+    assert not search.parse("in:news budget").messages
