@@ -117,6 +117,20 @@ def test_a_person_who_refuses_messages_cannot_be_written_to_except_by_staff(clie
     assert send(client, key_for(cast["moderator"]), "rui").status_code == 200
 
 
+def test_user_json_says_whether_the_asker_may_write_to_that_person(client, db, cast, key_for):
+    def may(asker, username):
+        return client.get(f"/u/{username}.json", headers=key_for(cast[asker])).json()["user"][
+            "can_send_private_message_to_user"]
+
+    assert may("sender", "rui") is True and may("sender", "sara") is False
+    with db.write() as s:
+        s.merge(UserOption(user_id=cast["recipient"].id, allow_private_messages=False))
+    assert may("sender", "rui") is False
+    assert may("moderator", "rui") is True  # staff always may
+    assert may("recipient", "sara") is True
+    assert client.get("/u/rui.json").json()["user"]["can_send_private_message_to_user"] is False
+
+
 def test_too_many_recipients_and_members_only_groups(client, db, cast, key_for, settings, delegation):
     settings.max_message_recipients = 1
     r = send(client, key_for(cast["sender"]), "rui,gil")

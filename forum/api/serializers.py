@@ -132,7 +132,10 @@ def tier_group(user: User, *, size: int, viewer: Viewer) -> dict[str, Any]:
 
 
 def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer,
-                extras: Any | None = None, current_token_hash: str | None = None) -> dict[str, Any]:
+                extras: Any | None = None, current_token_hash: str | None = None,
+                takes_messages_from_viewer: bool = False) -> dict[str, Any]:
+    """`takes_messages_from_viewer`: whether the viewer may start a message with this person
+    (permissions.message_refusal_for_user(), asked by the caller, which holds the session)."""
     detail = {
         **basic_user(user),
         "created_at": iso(user.created_at), "last_posted_at": iso(user.last_posted_at),
@@ -141,7 +144,8 @@ def user_detail(user: User, *, topic_count: int, post_count: int, viewer: Viewer
         "topic_count": topic_count, "profile_view_count": 0, "time_read": 0, "recent_time_read": 0,
         "primary_group_name": TIER_GROUPS.get(user.tier), "flair_name": None, "can_edit": viewer.id == user.id,
         "can_send_private_messages": permissions.can_send_private_messages(viewer),
-        "can_send_private_message_to_user": viewer.id != user.id and permissions.can_send_private_messages(viewer),
+        "can_send_private_message_to_user": viewer.id != user.id and permissions.can_send_private_messages(viewer)
+        and takes_messages_from_viewer,
         "groups": [{"id": GROUP_IDS[TIER_GROUPS[user.tier]], "name": TIER_GROUPS[user.tier]}]
         if user.tier in TIER_GROUPS else [],
     }

@@ -128,6 +128,7 @@ def user(request: Request, session: SessionDep, viewer: ViewerDep, username: str
     extras = reading.profile_extras(session, target, private=permissions.can_see_private_profile(viewer, target))
     return {"user_badges": [], "user": serializers.user_detail(
         target, topic_count=topic_count, post_count=post_count, viewer=viewer, extras=extras,
+        takes_messages_from_viewer=permissions.message_refusal_for_user(session, viewer, target) is None,
         current_token_hash=auth.token_hash(token) if (token := getattr(request.state, "session_token", None)) else None)}
 
 
