@@ -368,12 +368,35 @@ def delete(session: Session, viewer: Viewer, bookmark_id: int | str) -> bool:
     pagecache.quiet(session, reader=bookmark.user_id)
     if topic is None:
         return False
-    left = select(Bookmark.id).outerjoin(Post, and_(Bookmark.bookmarkable_type == "Post",
+    return session.scalar(_in_topic(bookmark.user_id, topic.id).limit(1)) is not None
+
+
+def _in_topic(user_id: int, topic_id: int):
+    """The ids of one person's bookmarks in a topic: on the topic itself or on one of its posts."""
+    return select(Bookmark.id).outerjoin(Post, and_(Bookmark.bookmarkable_type == "Post",
                                                     Post.id == Bookmark.bookmarkable_id)) \
-        .where(Bookmark.user_id == bookmark.user_id,
-               or_(and_(Bookmark.bookmarkable_type == "Topic", Bookmark.bookmarkable_id == topic.id),
-                   Post.topic_id == topic.id)).limit(1)
-    return session.scalar(left) is not None
+        .where(Bookmark.user_id == user_id,
+               or_(and_(Bookmark.bookmarkable_type == "Topic", Bookmark.bookmarkable_id == topic_id),
+                   Post.topic_id == topic_id))
+
+
+def topic_bookmarked(session: Session, viewer: Viewer, topic_id: int) -> bool:
+    """Whether the viewer holds a bookmark in this topic (Discourse's topic-level `bookmarked`)."""
+    if viewer.user is None:
+        return False
+    return session.scalar(_in_topic(viewer.user.id, topic_id).limit(1)) is not None
+
+
+def delete_for_topic(session: Session, viewer: Viewer, topic_id: int | str) -> int:
+    """Delete all the viewer's bookmarks in a topic they may see (Discourse's remove_bookmarks)."""
+    user = _own(viewer)
+    tid = parse_id(topic_id) if isinstance(topic_id, str) else topic_id
+    topic = permissions.ensure_can_see_topic(session, viewer, session.get(Topic, tid) if tid else None)
+    ids = list(session.scalars(_in_topic(user.id, topic.id)))
+    if ids:
+        session.execute(sql_delete(Bookmark).where(Bookmark.id.in_(ids)))
+        pagecache.quiet(session, reader=user.id)
+    return len(ids)
 
 
 def owner_replied(session: Session, user_id: int, topic_id: int) -> None:

@@ -282,6 +282,46 @@ def test_api_creates_lists_updates_and_deletes_bookmarks_in_discourses_shapes(
     assert client.get("/u/rita/bookmarks.json", headers=headers).json()["bookmarks"] == []
 
 
+def test_api_bookmarks_a_topic_and_removes_its_bookmarks_as_discourses_topic_routes(
+        db, make_user, make_category, make_topic, make_reply, make_client, as_user):
+    ana = make_user("ana", tier="member")
+    rita = make_user("rita", tier="member")
+    pia = make_user("pia", tier="participant")
+    topic = make_topic(ana, make_category("News"), title="Call for expressions of interest")
+    reply = make_reply(ana, topic, raw="Deadline is Friday at noon.")
+    hidden = make_topic(ana, make_category("Board", "members_only"), title=SECRET_TITLE)
+    client = make_client()
+    headers = as_user(rita)
+
+    def bookmarked(who_headers, topic_id=topic.id):
+        return client.get(f"/t/{topic_id}.json", headers=who_headers).json()["bookmarked"]
+
+    assert bookmarked(headers) is False
+    made = client.put(f"/t/{topic.id}/bookmark.json", headers=headers)
+    assert made.status_code == 200 and made.text == ""
+    [item] = client.get("/u/rita/bookmarks.json", headers=headers).json()["user_bookmark_list"]["bookmarks"]
+    assert item["bookmarkable_type"] == "Topic" and item["bookmarkable_id"] == topic.id
+    assert bookmarked(headers) is True and bookmarked(as_user(ana)) is False
+    twice = client.put(f"/t/{topic.id}/bookmark.json", headers=headers)
+    assert twice.status_code == 400 and errors_of(twice) == ["You have already bookmarked this topic."]
+    # A topic the asker may not see, or none: 404, as missing; a visitor is refused.
+    refused = client.put(f"/t/{hidden.id}/bookmark.json", headers=as_user(pia))
+    assert refused.status_code == 404 and SECRET_TITLE not in refused.text
+    assert client.put("/t/999999/bookmark.json", headers=headers).status_code == 404
+    assert client.put(f"/t/{hidden.id}/remove_bookmarks.json", headers=as_user(pia)).status_code == 404
+    assert client.put(f"/t/{topic.id}/bookmark.json", headers={"Accept": JSON}).status_code in (403, 404)
+
+    # A bookmark on one of its posts counts too; remove_bookmarks takes both away, and only the asker's.
+    client.post("/bookmarks.json", data={"bookmarkable_id": reply.id}, headers=headers)
+    ana_headers = as_user(ana)
+    assert client.put(f"/t/{topic.id}/bookmark.json", headers=ana_headers).status_code == 200
+    gone = client.put(f"/t/{topic.id}/remove_bookmarks.json", headers=headers)
+    assert gone.status_code == 200 and gone.text == ""
+    assert client.get("/u/rita/bookmarks.json", headers=headers).json()["bookmarks"] == []
+    assert bookmarked(headers) is False and bookmarked(ana_headers) is True
+    assert client.put(f"/t/{topic.id}/remove_bookmarks.json", headers=headers).status_code == 200
+
+
 def test_api_bad_input_answers_4xx_with_the_reason(db, make_user, make_category, make_topic, make_client, as_user):
     ana = make_user("ana", tier="member")
     pia = make_user("pia", tier="participant")

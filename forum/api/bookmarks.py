@@ -1,5 +1,6 @@
 """Bookmarks as Discourse answers them: POST /bookmarks.json, PUT and DELETE /bookmarks/{id}.json,
-and GET /u/{username}/bookmarks.json (Discourse's `user_bookmark_list`).
+GET /u/{username}/bookmarks.json (Discourse's `user_bookmark_list`), and a topic's own
+PUT /t/{id}/bookmark.json and /t/{id}/remove_bookmarks.json.
 
 Every route acts on the caller's own bookmarks; someone else's answer 404, as missing ones do. A
 bookmark whose post its owner may no longer read is listed with its own fields only (id, name,
@@ -17,8 +18,9 @@ from fastapi import Request
 
 from forum import accounts, bookmarks, permissions, urls
 from forum.api import serializers
-from forum.api.base import DiscourseJSON, ParamsDep, api_router, tr
+from forum.api.base import DiscourseJSON, ParamsDep, api_router, empty, tr
 from forum.deps import SessionDep, UserViewerDep, ViewerDep, WriteDep
+from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.markdown import excerpt
 from forum.permissions import Viewer
@@ -112,6 +114,28 @@ def destroy(session: SessionDep, write: WriteDep, viewer: UserViewerDep, bookmar
     with write() as tx:
         still = bookmarks.delete(tx, viewer, bookmark_id)
     return DiscourseJSON({**SUCCESS, "topic_bookmarked": still})
+
+
+@router.put("/t/{topic_id}/bookmark.json")
+def bookmark_topic(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, topic_id: str):
+    """Discourse's TopicsController#bookmark: a bookmark on the topic itself; an empty 200, or 400
+    with the reason (already bookmarked, too many bookmarks); 404 for a topic the asker may not see."""
+    try:
+        with write() as tx:
+            bookmarks.create(tx, viewer, bookmarkable_type="Topic", bookmarkable_id=topic_id)
+    except ValidationFailed as e:
+        return DiscourseJSON({"errors": [tr(request, m) for m in e.messages], "error_type": e.error_type},
+                             status_code=400)
+    return empty()
+
+
+@router.put("/t/{topic_id}/remove_bookmarks.json")
+def remove_topic_bookmarks(session: SessionDep, write: WriteDep, viewer: UserViewerDep, topic_id: str):
+    """Discourse's TopicsController#remove_bookmarks: every bookmark of the asker's in the topic (on
+    the topic and on its posts) goes; an empty 200."""
+    with write() as tx:
+        bookmarks.delete_for_topic(tx, viewer, topic_id)
+    return empty()
 
 
 @router.get("/u/{username}/bookmarks.json")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from forum import (
     accounts,
+    bookmarks,
     markdown,
     merges,
     moderation,
@@ -192,7 +193,7 @@ def topic_view(session, viewer: Viewer, topic: Topic, params, *, near: int | Non
         "pinned": topic.pinned or topic.pinned_globally, "pinned_globally": topic.pinned_globally,
         "highest_post_number": topic.highest_post_number, "chunk_size": chunk,
         "participant_count": topic.participant_count, "draft_key": f"topic_{topic.id}", "draft_sequence": 0,
-        "actions_summary": [], "bookmarked": False, "unpinned": None, "featured_link": None,
+        "actions_summary": [], "bookmarked": bookmarks.topic_bookmarked(session, viewer, topic.id), "unpinned": None, "featured_link": None,
         "current_post_number": near or (posts[0].post_number if posts else 1),
         "pinned_at": serializers.iso(reading.pinned_at(session, topic)), "pinned_until": None,
         "deleted_by": _deleted_by(session, topic, first),

@@ -51,8 +51,8 @@ NOT_IMPLEMENTED = {
     "createGroup", "deleteGroup", "updateGroup", "getGroupById",
     # Groups are invited into a private message by POST /t/{id}/invite.json with group=, not this route.
     "inviteGroupToTopic",
-    # No bookmarks, post locking, topic timers, back-dating or external ids.
-    "bookmarkTopic", "lockPost", "createTopicTimer", "updateTopicTimestamp", "getTopicByExternalId",
+    # No post locking, topic timers, back-dating or external ids.
+    "lockPost", "createTopicTimer", "updateTopicTimestamp", "getTopicByExternalId",
     "getUserExternalId", "getUserIdentiyProviderExternalId",
     # Uploads go through the forum (each fetch is checked): no direct-to-store or multipart uploads.
     "generatePresignedPut", "completeExternalUpload", "createMultipartUpload",
@@ -405,6 +405,7 @@ RECIPES: dict[str, Callable[[Forum], Call]] = {
     "sendPasswordResetEmail": lambda f: Call(body={"login": "wes"}),
     "listUsersPublic": lambda f: Call(query={"period": "weekly", "order": "likes_received"}),
     "postReplies": lambda f: Call(path={"id": f.ids["first_post"]}),
+    "bookmarkTopic": lambda f: Call(as_user="mei"),
 }
 
 
