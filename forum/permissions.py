@@ -47,10 +47,11 @@ Rules, in the order they are applied:
    the people allowed in it and the members of the groups allowed in it (`can_see_private_message()`;
    the `moderators` group's members are the staff). Nobody else sees it, staff included, except a
    staff member who opened it from the review queue because one of its posts is flagged: that reach
-   is written to the moderation log first, and only then opens it (`staff_reached_message()`). Lists,
-   counts, search, feeds and activity never list messages (`visible_topics_clause()` leaves them
-   out); the inbox lists them with `private_messages_clause()`; notifications and emails reach only
-   the people in them (`audience_clause()`).
+   is written to the moderation log first, and only then opens it (`staff_reached_message()`), to
+   read, never to change anything in it (`only_reached_message()`). Lists, counts, search, feeds and
+   activity never list messages (`visible_topics_clause()` leaves them out); the inbox and an
+   `in:messages` search list one's own with `private_messages_clause()`; notifications and emails
+   reach only the people in them (`audience_clause()`).
 
 14. A tag is seen by staff always. Anyone else sees a tag that is on a topic they may see listed,
    and a tag on no topic yet where no category limits it or a category they see allows it; a tag
