@@ -337,10 +337,9 @@ def groups_of(session: Session, viewer: Viewer) -> list[Group]:
         return []
     rows = list(session.scalars(select(Group).join(GroupUser, GroupUser.group_id == Group.id)
                                 .where(GroupUser.user_id == viewer.user.id).order_by(Group.name_lower)))
-    if viewer.is_staff:
-        moderators = session.scalar(select(Group).where(Group.name_lower == MODERATORS_GROUP))
-        if moderators is not None:
-            rows.insert(0, moderators)
+    moderators = session.scalar(select(Group).where(Group.name_lower == MODERATORS_GROUP))
+    if moderators is not None and permissions.is_group_member(session, viewer, moderators):
+        rows.insert(0, moderators)
     return rows
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 import forum.i18n
 from forum import ROOT, auth
 from forum.demo import load_demo
-from forum.models import Category, Topic, User
+from forum.models import Category, Group, Tag, TagGroup, Topic, User
 from forum.permissions import Viewer
 from tests.conftest import PASSWORD, login
 
@@ -116,9 +116,11 @@ def _unmarked(text: str, content: list[str]) -> str:
 
 
 def _content(db, settings) -> list[str]:
-    """Words people wrote (titles, names, categories): not the interface's to translate."""
+    """Words people wrote (titles, names, categories, tags, groups): not the interface's to translate."""
     with db.read() as session:
         pieces = [*session.scalars(select(Topic.title)), *session.scalars(select(Category.name)),
+                  *session.scalars(select(Tag.name)), *session.scalars(select(TagGroup.name)),
+                  *session.scalars(select(Group.name)), *[n for n in session.scalars(select(Group.full_name)) if n],
                   *[d for d in session.scalars(select(Category.description)) if d],
                   *session.scalars(select(User.username)), *[n for n in session.scalars(select(User.name)) if n],
                   settings.site_title, settings.site_description]
