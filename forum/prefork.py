@@ -70,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     return Supervisor(config, sock, args.workers).run()
 
 
-WARM_UP_PATHS = ("/latest", "/categories", "/latest.json", "/latest.rss")
+WARM_UP_PATHS = ("/latest",)  # what most visitors ask first: its code paths serve most pages
 
 
 def warm_up(app, paths) -> None:
     """Answer these pages once, as a visitor, in this process: lists, which change nothing when read
-    (a topic page would count a view). Their answers are not kept: the log and the metrics do not
+    (a topic page would count a view). Each costs start time (about 0.1 s) for a few MB shared;
+    /latest alone gave the most for the least in bench/memory.py. Their answers are not kept: the log and the metrics do not
     count them, and the page caches keep what they made only while nothing changes, as always."""
     import asyncio
 
