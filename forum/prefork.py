@@ -3,8 +3,7 @@
 Each worker is an ordinary uvicorn server on the shared listening socket. Because the workers are
 forked from a process that already holds the app (its routes, models and every page template
 compiled), they share that memory with the supervisor and with each other instead of loading it
-each: the whole server needs about 50 MB less with two workers, and about 25 MB less for each
-worker added.
+each: the whole server needs 45–55 MB less with two workers (bench/README.md, "Memory").
 
 The supervisor holds no database connection and answers no request. It starts a new worker when
 one dies, and on SIGTERM, SIGINT or SIGQUIT stops them all: each finishes the requests it is
