@@ -258,32 +258,26 @@ def _iso(value: datetime) -> str:
 
 def _unread_notifications(request: Request) -> int:
     """The header's unread count: one indexed count, only for signed-in viewers."""
-    viewer = getattr(request.state, "viewer", None)
-    if viewer is None or viewer.user is None:
-        return 0
-    session = getattr(request.state, "db_session", None)
-    try:
-        if session is not None:
-            return notifications.unread_count(session, viewer)
-        with request.app.state.db.read() as session:
-            return notifications.unread_count(session, Viewer(viewer.user))
-    except OperationalError:
-        return 0  # the page that says the database is away must not need it
+    return _header_count(request, notifications.unread_count)
 
 
 def _unread_messages(request: Request) -> int:
     """The header's count of private messages with posts the viewer has not read."""
+    return _header_count(request, messages.unread_count)
+
+
+def _header_count(request: Request, count) -> int:
     viewer = getattr(request.state, "viewer", None)
     if viewer is None or viewer.user is None:
         return 0
     session = getattr(request.state, "db_session", None)
     try:
         if session is not None:
-            return messages.unread_count(session, viewer)
+            return count(session, viewer)
         with request.app.state.db.read() as session:
-            return messages.unread_count(session, Viewer(viewer.user))
+            return count(session, Viewer(viewer.user))
     except OperationalError:
-        return 0
+        return 0  # the page that says the database is away must not need it
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
