@@ -77,3 +77,7 @@ __all__ += ["TAG_NAME_MAX", "CategoryTag", "CategoryTagGroup", "Tag", "TagGroup"
 from forum.models.bookmark import Bookmark  # noqa: E402
 
 __all__ += ["Bookmark"]
+from forum.models.follows import UserFollow  # noqa: E402
+from forum.models.imports import ImportedRecord  # noqa: E402
+
+__all__ += ["ImportedRecord", "UserFollow"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, false, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, false
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -96,8 +96,9 @@ class UserOption(Base):
     email_confirmed_at: Mapped[datetime | None]
     # Others are not told "… is replying" while this person writes (forum/live.py).
     hide_presence: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # Whether other people may start private messages with this person (staff always may).
-    allow_private_messages: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Who may start private messages with this person: "everyone", "following" (people this person
+    # follows) or "nobody". Staff always may.
+    messages_from: Mapped[str] = mapped_column(String(10), default="everyone", server_default="everyone")
 
 
 class EmailToken(Base):
