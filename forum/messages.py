@@ -271,20 +271,24 @@ def record_staff_reach(session: Session, viewer: Viewer, topic_id: int) -> Topic
     return topic
 
 
-def accepts_messages(session: Session, user: User) -> bool:
-    """The person's choice of who may start messages with them: everyone (the default) or nobody."""
+MESSAGES_FROM_CHOICES = ("everyone", "following", "nobody")
+
+
+def messages_from(session: Session, user: User) -> str:
+    """The person's choice of who may start messages with them: everyone (the default), the people
+    they follow, or nobody."""
     options = session.get(UserOption, user.id)
-    return options is None or options.allow_private_messages
+    return "everyone" if options is None else options.messages_from
 
 
-def set_accepts_messages(session: Session, user: User, choice: str) -> None:
-    if choice not in ("everyone", "nobody"):
+def set_messages_from(session: Session, user: User, choice: str) -> None:
+    if choice not in MESSAGES_FROM_CHOICES:
         raise ValidationFailed(fields={"messages_from": _("Choose one of the options offered.")})
     options = session.get(UserOption, user.id)
     if options is None:
         options = UserOption(user_id=user.id)  # the other options take their column defaults
         session.add(options)
-    options.allow_private_messages = choice == "everyone"
+    options.messages_from = choice
 
 
 # --- lists --------------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ from forum.models import (
     utcnow,
 )
 from forum.models.api import ALL_FEEDS, ApiKey, FeedToken
+from forum.models.follows import UserFollow
 from forum.models.messages import (
     MESSAGEABLE_EVERYONE,
     MESSAGEABLE_MEMBERS,
@@ -1237,9 +1238,15 @@ def message_refusal_for_user(session: Session, viewer: Viewer, user: User) -> st
     if viewer.is_staff:
         return None
     options = session.get(UserOption, user.id)
-    if options is not None and not options.allow_private_messages and not user.is_staff:
-        return _("%(name)s does not accept private messages.", name=user.username)
-    return None
+    if options is None or user.is_staff or options.messages_from == "everyone":
+        return None
+    if options.messages_from == "following" and viewer.user is not None and session.scalar(
+            select(UserFollow.id).where(UserFollow.follower_id == user.id,
+                                        UserFollow.followed_id == viewer.user.id)) is not None:
+        return None
+    if options.messages_from == "following":
+        return _("%(name)s accepts private messages only from people they follow.", name=user.username)
+    return _("%(name)s does not accept private messages.", name=user.username)
 
 
 def is_group_member(session: Session, viewer: Viewer, group: Group) -> bool:

@@ -111,7 +111,7 @@ def test_bad_recipients_answer_422_with_a_reason(client, cast, key_for, recipien
 
 def test_a_person_who_refuses_messages_cannot_be_written_to_except_by_staff(client, db, cast, key_for):
     with db.write() as s:
-        s.merge(UserOption(user_id=cast["recipient"].id, allow_private_messages=False))
+        s.merge(UserOption(user_id=cast["recipient"].id, messages_from="nobody"))
     r = send(client, key_for(cast["sender"]), "rui")
     assert r.status_code == 422 and "rui does not accept private messages." in r.json()["errors"]
     assert send(client, key_for(cast["moderator"]), "rui").status_code == 200
@@ -124,7 +124,7 @@ def test_user_json_says_whether_the_asker_may_write_to_that_person(client, db, c
 
     assert may("sender", "rui") is True and may("sender", "sara") is False
     with db.write() as s:
-        s.merge(UserOption(user_id=cast["recipient"].id, allow_private_messages=False))
+        s.merge(UserOption(user_id=cast["recipient"].id, messages_from="nobody"))
     assert may("sender", "rui") is False
     assert may("moderator", "rui") is True  # staff always may
     assert may("recipient", "sara") is True

@@ -163,7 +163,7 @@ def preferences_form(request: Request, viewer: UserViewerDep):
 def _profile_form(request: Request, viewer) -> dict:
     with request.app.state.db.read() as session:
         shown = accounts.presence_shown(session, viewer.user)
-        messages_from = "everyone" if messages.accepts_messages(session, viewer.user) else "nobody"
+        messages_from = messages.messages_from(session, viewer.user)
     return {"name": viewer.user.name, "locale": viewer.user.locale or "", "theme": viewer.user.theme or "system",
             "show_presence": shown, "messages_from": messages_from}
 
@@ -185,7 +185,7 @@ def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: 
             if presence_shown is not None:  # the form offered the choice (an unticked box sends nothing)
                 accounts.set_presence_shown(session, user, show_presence == "1")
             if messages_from is not None:
-                messages.set_accepts_messages(session, user, messages_from)
+                messages.set_messages_from(session, user, messages_from)
             viewer.user.name, viewer.user.locale, viewer.user.theme = user.name, user.locale, user.theme
     except ValidationFailed as e:
         return render(request, "preferences.html", {"form": {"name": name, "locale": locale or "",
