@@ -35,6 +35,7 @@ from forum.web import drafts as web_drafts
 from forum.web import email_confirmation as web_email_confirmation
 from forum.web import feeds as web_feeds
 from forum.web import flags as web_flags
+from forum.web import follows as web_follows
 from forum.web import invites as web_invites
 from forum.web import language as web_language
 from forum.web import live as web_live
@@ -248,6 +249,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_translations.router)
     app.include_router(web_drafts.router)
     app.include_router(web_bookmarks.router)
+    app.include_router(web_follows.router)
     app.include_router(web_notifications.oneclick_router)
     app.include_router(web_notifications.router)
     app.include_router(web_search.router)

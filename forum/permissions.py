@@ -66,6 +66,11 @@ Rules, in the order they are applied:
    may read (`can_bookmark()`); once they may no longer read it, the bookmark keeps nothing of it in
    lists, the API, reminders or emails (`readable_bookmarks_clause()`).
 
+16. Anyone signed in who may write may follow another person who may sign in (`follow_refusal()`);
+   whom someone follows, and who follows them, is theirs and staff's to see (`can_see_follows()`).
+   A person who takes messages only from people they follow (rule 13's `message_refusal_for_user()`)
+   takes them from exactly those, and from staff.
+
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
 over rows to filter them: they add `visible_topics_clause()` (and `readable_posts_clause()`, or both
 at once with `visible_posts_clause()`) to their query. Emails and notifications ask the reverse
@@ -1247,6 +1252,24 @@ def message_refusal_for_user(session: Session, viewer: Viewer, user: User) -> st
     if options.messages_from == "following":
         return _("%(name)s accepts private messages only from people they follow.", name=user.username)
     return _("%(name)s does not accept private messages.", name=user.username)
+
+
+def follow_refusal(viewer: Viewer, user: User) -> str | None:
+    """Why the viewer may not follow this person, or None (rule 16). Unfollowing is always allowed."""
+    if viewer.user is None:
+        raise LoginRequired()
+    if (refusal := posting_refusal(viewer)) is not None:
+        return refusal
+    if viewer.user.id == user.id:
+        return _("You cannot follow yourself.")
+    if login_refusal(user) is not None:
+        return _("%(name)s cannot be followed.", name=user.username)
+    return None
+
+
+def can_see_follows(viewer: Viewer, user: User) -> bool:
+    """Whom a person follows and who follows them: theirs and staff's to see (rule 16)."""
+    return viewer.is_staff or (viewer.id is not None and viewer.id == user.id)
 
 
 def is_group_member(session: Session, viewer: Viewer, group: Group) -> bool:

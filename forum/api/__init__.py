@@ -17,6 +17,7 @@ from forum.api import (
     bookmarks,
     categories,
     drafts,
+    follows,
     messages,
     moderation,
     people,
@@ -37,6 +38,7 @@ router = APIRouter(tags=["discourse api"])
 for module in (messages, topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people, uploads, tags):
     router.include_router(module.router)
 router.include_router(bookmarks.router)
+router.include_router(follows.router)
 
 
 class AcceptJson:

@@ -9,6 +9,7 @@ from forum import (
     accounts,
     auth,
     emails,
+    follows,
     honeypot,
     invitations,
     notifications,
@@ -126,10 +127,16 @@ def user(request: Request, session: SessionDep, viewer: ViewerDep, username: str
     target = accounts.get_user(session, username)
     topic_count, post_count = reading.user_visible_counts(session, viewer, target)
     extras = reading.profile_extras(session, target, private=permissions.can_see_private_profile(viewer, target))
-    return {"user_badges": [], "user": serializers.user_detail(
+    shaped = serializers.user_detail(
         target, topic_count=topic_count, post_count=post_count, viewer=viewer, extras=extras,
         takes_messages_from_viewer=permissions.message_refusal_for_user(session, viewer, target) is None,
-        current_token_hash=auth.token_hash(token) if (token := getattr(request.state, "session_token", None)) else None)}
+        current_token_hash=auth.token_hash(token) if (token := getattr(request.state, "session_token", None)) else None)
+    # The follow plugin's fields: whether the asker follows this person and may; the counts are theirs and staff's.
+    shaped["is_followed"] = viewer.user is not None and follows.is_following(session, viewer.user.id, target.id)
+    shaped["can_follow"] = viewer.user is not None and permissions.follow_refusal(viewer, target) is None
+    if permissions.can_see_follows(viewer, target):
+        shaped["total_following"], shaped["total_followers"] = follows.counts(session, target)
+    return {"user_badges": [], "user": shaped}
 
 
 @router.put("/u/{username}.json")

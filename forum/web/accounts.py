@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 import forum.emails as emails
-from forum import accounts, auth, messages, permissions, ratelimit, reading, uploads
+from forum import accounts, auth, follows, messages, permissions, ratelimit, reading, uploads
 from forum.deps import (
     CsrfDep,
     LimiterDep,
@@ -150,8 +150,11 @@ def profile(request: Request, session: SessionDep, viewer: ViewerDep, username: 
     before_id = int(before) if before.isdigit() else None
     posts = reading.user_posts(session, viewer, user, limit=30, before_id=before_id)
     topic_count, post_count = reading.user_visible_counts(session, viewer, user)
+    followed = viewer.user is not None and follows.is_following(session, viewer.user.id, user.id)
+    follow_counts = follows.counts(session, user) if permissions.can_see_follows(viewer, user) else (0, 0)
     return render(request, "user.html", {"user": user, "posts": posts, "topic_count": topic_count,
-                                         "post_count": post_count,
+                                         "post_count": post_count, "followed": followed,
+                                         "follow_counts": follow_counts,
                                          "display": lambda post: permissions.post_display(viewer, post)})
 
 
