@@ -300,8 +300,9 @@ def _cook_checked(session: Session, raw: str) -> Cooked:
 
 def _append_post(
     session: Session, topic_id: int, category_id: int | None, user_id: int, raw: str, cooked: Cooked,
-    reply_to: int | None, now, *, first: bool, language: str | None = None
+    reply_to: int | None, now, *, first: bool, language: str | None = None, notify: bool = True
 ) -> Post:
+    """`notify=False`: a post brought in by an import (forum/imports/), which tells nobody."""
     has_posted = not first and session.scalar(
         select(Post.id).where(Post.topic_id == topic_id, Post.user_id == user_id).limit(1)) is not None
     number = session.execute(
@@ -343,7 +344,8 @@ def _append_post(
         session.expire(topic)
         search.index_post(session, post, topic)
         tracking.on_posted(session, user_id, topic, number)
-        notifications.on_post_created(session, post, topic, cooked, first=first)
+        if notify:
+            notifications.on_post_created(session, post, topic, cooked, first=first)
     return post
 
 
