@@ -2,8 +2,13 @@
 summer-time changes (the worker's clock injected, as the digest tests do), sent once with two workers,
 their owner's alone, and silent about posts their owner may no longer read."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -143,6 +148,41 @@ def test_two_workers_send_each_reminder_once(db, settings, make_user, make_categ
         assert sorted(n.post_id for n in sent) == sorted(p.id for p in posts)  # each once
     with db.read() as session:
         assert session.scalar(select(Bookmark.id).where(Bookmark.reminder_last_sent_at.is_(None))) is None
+
+
+@pytest.mark.server
+def test_two_forum_worker_processes_send_each_reminder_once(database_url, db, make_user, make_category, make_topic,
+                                                           make_reply):
+    """Two `forum worker` processes on one database, as a scaled-out site runs them."""
+    ana = make_user("ana", tier="member")
+    readers = [make_user(f"reader{i}", tier="member") for i in range(4)]
+    topic = make_topic(ana, make_category("News"))
+    posts = [_first_post(db, topic)] + [make_reply(ana, topic, raw=f"Reply number {i} with text.") for i in range(9)]
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    for reader in readers:
+        for post in posts:
+            _bookmark(db, reader, post, reminder_at=due, now=due - timedelta(hours=1))
+
+    env = {**os.environ, "FORUM_DATABASE_URL": database_url, "FORUM_OUTBOX_POLL_SECONDS": "0.2"}
+    workers = [subprocess.Popen([sys.executable, "-m", "forum.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.read() as session:
+                if session.scalar(select(Bookmark.id).where(Bookmark.reminder_last_sent_at.is_(None))) is None:
+                    break
+            assert all(w.poll() is None for w in workers), "a worker stopped"
+            time.sleep(0.2)
+        time.sleep(1)  # let a late second claim show, if there were one
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        errors = [w.communicate(timeout=30)[1] for w in workers]
+    assert all("Traceback" not in e for e in errors), errors
+    for reader in readers:
+        sent = _reminders(db, reader)
+        assert sorted(n.post_id for n in sent) == sorted(p.id for p in posts)  # each once
 
 
 # --- a post its owner may no longer read -------------------------------------------------------
