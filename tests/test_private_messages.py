@@ -434,6 +434,17 @@ def test_a_moderator_who_reached_a_message_reads_it_and_changes_nothing_in_it(cl
         assert s.scalar(select(PostAction.id).where(PostAction.post_id == post.id,
                                                     PostAction.user_id == cast["moderator"].id)) is None
         assert s.scalar(select(Bookmark.id).where(Bookmark.user_id == cast["moderator"].id)) is None
+    # Nor the topic: closing, pinning, listing, deleting or renaming it is refused too.
+    for status in ("closed", "pinned", "visible"):
+        r = client.put(f"/t/{message.id}/status.json", headers=mona, data={"status": status, "enabled": "true"})
+        assert r.status_code == 403, status
+    assert client.delete(f"/t/{message.id}.json", headers=mona).status_code == 403
+    assert client.put(f"/t/{message.id}.json", headers=mona, data={"title": "Renamed by a moderator outside"}
+                      ).status_code == 403
+    with db.read() as s:
+        kept_topic = s.get(Topic, message.id)
+        assert (kept_topic.title, kept_topic.closed, kept_topic.pinned, kept_topic.deleted_at) == (
+            TITLE, False, False, None)
     # The people in it still edit their own posts.
     assert client.put(f"/posts/{post.id}.json", headers=key_for(cast["sender"]),
                       data={"post[raw]": f"The {SECRET} case, edited by its author."}).status_code == 200
