@@ -270,6 +270,33 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_import_discourse(args) -> int:
+    from forum.imports import discourse
+
+    try:
+        map_text = None
+        if args.map_groups:
+            with open(args.map_groups, encoding="utf-8") as f:
+                map_text = f.read()
+        tiers = discourse.group_tiers(map_text=map_text, member=args.member_groups or "",
+                                      worker=args.worker_groups or "", participant=args.participant_groups or "")
+    except (OSError, ValueError) as e:
+        print(f"forum import discourse: {e}", file=sys.stderr)
+        return 2
+    options = discourse.Options(url=args.url, api_key=args.api_key, api_username=args.api_username, tiers=tiers,
+                                dry_run=args.dry_run)
+    db = _database()
+    try:
+        report = discourse.run(db, get_settings(), options)
+    except discourse.SourceError as e:
+        print(f"forum import discourse: {e} (nothing was imported)", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    report.print()
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forum", description="A discussion forum for federations of co-operatives.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -317,6 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="try the database, Redis, the mail server and the public address, "
                                      "and say what is wrong")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("import", help="bring another forum's history in (re-running imports only what is new)")
+    import_sub = p.add_subparsers(dest="import_source", required=True)
+    d = import_sub.add_parser("discourse", help="a Discourse site (or another forum like this one), through its API")
+    d.add_argument("--url", required=True, help="the site's address, such as https://forum.example.org")
+    d.add_argument("--api-key", required=True, help="an API key (an admin's all-users key reads the most)")
+    d.add_argument("--api-username", required=True, help="the user the key acts as, such as system")
+    d.add_argument("--map-groups", metavar="FILE", help="lines `group = member|worker|participant`, or JSON")
+    d.add_argument("--member-groups", metavar="A,B", help="Discourse groups whose people and permissions are members'")
+    d.add_argument("--worker-groups", metavar="A,B", help="... are workers'")
+    d.add_argument("--participant-groups", metavar="A,B", help="... are participants'")
+    d.add_argument("--dry-run", action="store_true", help="read the source and say what would be imported; write nothing")
+    d.set_defaults(func=cmd_import_discourse)
 
     p = sub.add_parser("demo", help="fill an empty database with a demo federation")
     p.add_argument("--password", default="demo-password-1", help="password for every demo account")
