@@ -34,7 +34,9 @@ from forum.models import (
     Category,
     CategoryUser,
     Notification,
+    TagUser,
     Topic,
+    TopicTag,
     TopicUser,
     TopicViewMark,
     User,
@@ -253,12 +255,15 @@ def topic_states(session: Session, viewer: Viewer, topics: list[Topic]) -> dict[
         select(TopicUser).where(TopicUser.user_id == viewer.user.id, TopicUser.topic_id.in_(ids)))}
     muted_categories = set(session.scalars(select(CategoryUser.category_id).where(
         CategoryUser.user_id == viewer.user.id, CategoryUser.notification_level == MUTED)))
+    muted_by_tag = set(session.scalars(select(TopicTag.topic_id).join(TagUser, and_(
+        TagUser.tag_id == TopicTag.tag_id, TagUser.user_id == viewer.user.id, TagUser.notification_level == MUTED))
+        .where(TopicTag.topic_id.in_(ids))))
     cutoff = new_cutoff()
     states: dict[int, TopicState] = {}
     for t in topics:
         row = rows.get(t.id)
         level = row.notification_level if row and row.notification_level is not None else (
-            MUTED if t.category_id in muted_categories else NORMAL)
+            MUTED if t.category_id in muted_categories or t.id in muted_by_tag else NORMAL)
         opened = row is not None and (row.last_read_post_number > 0 or row.first_visited_at is not None)
         if not opened:
             new = level != MUTED and t.user_id != viewer.user.id and t.created_at >= cutoff
@@ -273,9 +278,13 @@ def topic_states(session: Session, viewer: Viewer, topics: list[Topic]) -> dict[
 # once per shape and run with the reader's parameters (see _reader_params).
 
 def _not_muted():
+    """Neither in a category nor carrying a tag the reader muted, unless they chose a level for the topic."""
     muted = select(CategoryUser.category_id).where(CategoryUser.user_id == bindparam("reader"),
                                                    CategoryUser.notification_level == MUTED)
-    return or_(TopicUser.notification_level.is_not(None), Topic.category_id.not_in(muted))
+    muted_tag = (select(TopicTag.topic_id).join(TagUser, TagUser.tag_id == TopicTag.tag_id)
+                 .where(TopicTag.topic_id == Topic.id, TagUser.user_id == bindparam("reader"),
+                        TagUser.notification_level == MUTED).exists())
+    return or_(TopicUser.notification_level.is_not(None), and_(Topic.category_id.not_in(muted), ~muted_tag))
 
 
 @cache

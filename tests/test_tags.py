@@ -375,6 +375,23 @@ def test_a_muted_tag_silences_a_watched_category(db, people, forum_with_tags, ma
     assert titles == ["Budget of the delegation"]
 
 
+def test_a_muted_tag_keeps_its_topics_out_of_new_and_unread(client, db, people, forum_with_tags, make_tagged,
+                                                            make_user, as_user):
+    reader = make_user("rosa", tier="member")
+    members = forum_with_tags["members"]
+    with db.write() as session:
+        forum_tags.set_tag_level(session, Viewer(reader), "ilo", 0)
+    make_tagged(people["member"], members, "Another ILO session", ["ilo"])
+    make_tagged(people["member"], members, "Budget of the delegation", [])
+    login(client, "rosa")
+    new = client.get("/new").text
+    assert "Budget of the delegation" in new and "Another ILO session" not in new
+    assert "Delegates meet the ILO in Rome" not in new  # an older topic carrying the muted tag
+    assert "Worker co-ops in Bologna" in new
+    # Still listed in /latest, as the topics of a muted category are.
+    assert "Another ILO session" in client.get("/latest").text
+
+
 def test_site_json_tells_who_may_tag_and_the_readers_top_tags(make_client, people, forum_with_tags):
     visitor = make_client().get("/site.json").json()
     assert (visitor["can_tag_topics"], visitor["can_create_tag"]) == (False, False)
