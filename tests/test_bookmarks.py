@@ -361,6 +361,16 @@ def test_api_bookmarks_a_topic_and_removes_its_bookmarks_as_discourses_topic_rou
     assert bookmarked(headers) is False and bookmarked(ana_headers) is True
     assert client.put(f"/t/{topic.id}/remove_bookmarks.json", headers=headers).status_code == 200
 
+    # Topic lists say `bookmarked` per asker: a bookmark on the topic or on one of its posts.
+    def listed(who_headers, path="/latest.json"):
+        return {t["id"]: t["bookmarked"] for t in client.get(path, headers=who_headers).json()["topic_list"]["topics"]}
+
+    assert listed(headers)[topic.id] is False and listed(ana_headers)[topic.id] is True
+    client.post("/bookmarks.json", data={"bookmarkable_id": reply.id}, headers=headers)
+    assert listed(headers)[topic.id] is True
+    assert listed(headers, f"/c/{topic.category.slug}/{topic.category_id}.json")[topic.id] is True
+    assert listed(as_user(pia))[topic.id] is False
+
 
 def test_api_bad_input_answers_4xx_with_the_reason(db, make_user, make_category, make_topic, make_client, as_user):
     ana = make_user("ana", tier="member")

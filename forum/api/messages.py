@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from forum import accounts, messages, permissions, reading
+from forum import accounts, bookmarks, messages, permissions, reading
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, tr
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, ViewerDep, WriteDep
@@ -50,7 +50,9 @@ def _list(session, viewer: Viewer, settings, params, username: str, box: str, gr
         path += f"/{group.name}"
     return serializers.topic_list(topics, can_create_topic=permissions.can_send_private_messages(viewer),
                                   per_page=per_page, more_topics_url=f"{path}?page={page + 1}" if more else None,
-                                  liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]))
+                                  liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]),
+                                  bookmarked_topic_ids=bookmarks.bookmarked_topic_ids(session, viewer,
+                                                                                      [t.id for t in topics]))
 
 
 @router.get("/topics/private-messages/{username}.json")

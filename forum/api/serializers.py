@@ -309,7 +309,7 @@ def _posters(topic: Topic, featured: list[User] | None = None) -> list[dict[str,
              "flair_group_id": None} for uid in chosen]
 
 
-def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = False,
+def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = False, bookmarked: bool = False,
                     featured: list[User] | None = None, tags: list[str] | None = None) -> dict[str, Any]:
     item = {
         "id": topic.id, "title": topic.title, "fancy_title": escape(topic.title, quote=False),
@@ -317,9 +317,9 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = F
         "highest_post_number": topic.highest_post_number, "image_url": None,
         "created_at": iso(topic.created_at), "last_posted_at": iso(topic.last_posted_at), "bumped": True,
         "bumped_at": iso(topic.bumped_at), "archetype": topic.archetype, "unseen": False,
-        # No bookmarks, and pins are not dismissed per person here (Discourse: null until one is).
+        # Pins are not dismissed per person here (Discourse: null until one is).
         "pinned": topic.pinned or topic.pinned_globally, "unpinned": None, "visible": topic.visible,
-        "closed": topic.closed, "archived": topic.archived, "bookmarked": False, "liked": liked, "tags": tags or [],
+        "closed": topic.closed, "archived": topic.archived, "bookmarked": bookmarked, "liked": liked, "tags": tags or [],
         "tags_descriptions": {}, "views": topic.views, "like_count": topic.like_count, "has_summary": False,
         "last_poster_username": (topic.last_post_user or topic.user).username,
         "category_id": topic.category_id, "op_like_count": 0, "pinned_globally": topic.pinned_globally,
@@ -332,7 +332,7 @@ def topic_list_item(topic: Topic, *, excerpt: str | None = None, liked: bool = F
 
 def topic_list(topics: list[Topic], *, can_create_topic: bool, per_page: int, more_topics_url: str | None,
                extra: dict[str, Any] | None = None, liked_topic_ids: set[int] | None = None,
-               excerpts: dict[int, str] | None = None,
+               bookmarked_topic_ids: set[int] | None = None, excerpts: dict[int, str] | None = None,
                featured: dict[int, list[User]] | None = None,
                tags: dict[int, list[str]] | None = None) -> dict[str, Any]:
     featured = featured or {}
@@ -346,6 +346,7 @@ def topic_list(topics: list[Topic], *, can_create_topic: bool, per_page: int, mo
     topic_list_body: dict[str, Any] = {"can_create_topic": can_create_topic, "per_page": per_page,
                                        "top_tags": [],
                                        "topics": [topic_list_item(t, liked=t.id in (liked_topic_ids or ()),
+                                                                  bookmarked=t.id in (bookmarked_topic_ids or ()),
                                                                   excerpt=(excerpts or {}).get(t.id),
                                                                   featured=featured.get(t.id),
                                                                   tags=(tags or {}).get(t.id))

@@ -69,6 +69,8 @@ def _listing_json(session, viewer: Viewer, listing: reading.TopicList, *, page: 
                                   more_topics_url=more, extra=extra, excerpts=excerpts,
                                   tags=forum_tags.names_by_topic(session, [t.id for t in topics]),
                                   liked_topic_ids=reading.liked_topic_ids(session, viewer, [t.id for t in topics]),
+                                  bookmarked_topic_ids=bookmarks.bookmarked_topic_ids(session, viewer,
+                                                                                      [t.id for t in topics]),
                                   featured=reading.frequent_posters(session, viewer, topics))
 
 
