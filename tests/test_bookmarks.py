@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from forum import bookmarks, emails, outbox, posting
 from forum.models import Category, Notification, Post, User
@@ -403,6 +403,36 @@ def test_api_bad_input_answers_4xx_with_the_reason(db, make_user, make_category,
 
 
 # --- pages, without JavaScript -------------------------------------------------------------------
+
+def test_bookmark_a_whole_topic_from_its_page_and_clear_it(db, make_user, make_category, make_topic, make_client):
+    ana = make_user("ana", tier="member")
+    make_user("rita", tier="member")
+    make_user("pia", tier="participant")
+    topic = make_topic(ana, make_category("News"), title="Call for expressions of interest")
+    hidden = make_topic(ana, make_category("Board", "members_only"), title=SECRET_TITLE)
+    client = make_client()
+    login(client, "rita")
+    url = f"/t/{topic.slug}/{topic.id}"
+    assert f'action="/t/{topic.id}/bookmark"' in client.get(url).text
+    made = post_form(client, f"/t/{topic.id}/bookmark", {}, csrf_from=url)
+    assert made.status_code == 303 and made.headers["location"] == url
+    page = client.get(url)
+    assert f'action="/t/{topic.id}/remove-bookmarks"' in page.text and "Clear bookmarks" in page.text
+    listed = client.get("/u/rita/activity/bookmarks")
+    assert "Call for expressions of interest" in listed.text
+    assert post_form(client, f"/t/{topic.id}/bookmark", {}, csrf_from=url).status_code == 303  # once only
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Bookmark)) == 1
+    cleared = post_form(client, f"/t/{topic.id}/remove-bookmarks", {}, csrf_from=url)
+    assert cleared.status_code == 303
+    assert f'action="/t/{topic.id}/bookmark"' in client.get(url).text
+    # A topic the person may not see is missing to them; visitors see no button.
+    other = make_client()
+    login(other, "pia")
+    refused = post_form(other, f"/t/{hidden.id}/bookmark", {}, csrf_from=url)
+    assert refused.status_code == 404 and SECRET_TITLE not in refused.text
+    assert f'action="/t/{topic.id}/bookmark"' not in make_client().get(url).text
+
 
 def test_bookmark_a_post_with_a_reminder_through_forms(db, make_user, make_category, make_topic, make_client):
     ana = make_user("ana", tier="member")

@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
-from forum import accounts, bookmarks, permissions, posting, timezones, urls
+from forum import accounts, bookmarks, permissions, posting, reading, timezones, urls
 from forum.deps import CsrfDep, SessionDep, UserViewerDep, ViewerDep, WriteDep, is_fetch, see_other
 from forum.errors import ValidationFailed
 from forum.markdown import excerpt
 from forum.models import utcnow
+from forum.text import parse_id
 from forum.web.templating import render
 
 router = APIRouter(dependencies=[CsrfDep])
@@ -104,6 +105,26 @@ def remove_bookmark(request: Request, session: SessionDep, write: WriteDep, view
     if is_fetch(request):
         return JSONResponse({"post_id": post.id, "bookmarked": False})
     return see_other(_post_anchor(topic, post))
+
+
+@router.post("/t/{topic_id}/bookmark")
+def bookmark_topic(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep, topic_id: str):
+    """The topic's own Bookmark button (Discourse's topic footer): a bookmark on the topic itself."""
+    with write() as tx:
+        if not bookmarks.topic_bookmarked(tx, viewer, parse_id(topic_id) or 0):
+            bookmarks.create(tx, viewer, bookmarkable_type="Topic", bookmarkable_id=topic_id)
+    topic = reading.get_topic(session, viewer, topic_id)
+    return see_other(urls.topic_url(topic))
+
+
+@router.post("/t/{topic_id}/remove-bookmarks")
+def remove_topic_bookmarks(request: Request, session: SessionDep, write: WriteDep, viewer: UserViewerDep,
+                           topic_id: str):
+    """Clear all of one's bookmarks in the topic: on it and on its posts."""
+    with write() as tx:
+        bookmarks.delete_for_topic(tx, viewer, topic_id)
+    topic = reading.get_topic(session, viewer, topic_id)
+    return see_other(urls.topic_url(topic))
 
 
 @router.post("/bookmarks/{bookmark_id}/delete")

@@ -276,6 +276,8 @@ def _render_topic(request: Request, session, viewer, settings, topic: Topic, pag
         "view": view, "topic": topic, "form": form, "errors": errors or {}, "highlight": highlight, "draft": draft,
         "actions": permissions.post_actions(session, viewer, topic, shared.posts),
         "bookmarked": bookmarks.bookmarked_post_ids(session, viewer, ids),
+        "topic_bookmarked": bookmarks.topic_bookmarked(session, viewer, topic.id),
+        "may_bookmark_topic": viewer.user is not None and permissions.can_bookmark(session, viewer, topic, None),
         **(extra or {}),
         "decide": topic_decide,
         **topic_context(session, viewer, topic, seen_by=shared.seen_by),
