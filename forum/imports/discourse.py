@@ -99,6 +99,7 @@ class Client:
         if not re.match(r"^https?://[^/\s]+", url):
             raise SourceError(f"--url must be the site's address, such as https://forum.example.org (got {url!r})")
         self.url = url
+        self.acting_as: str | None = None  # another Api-Username for the next requests (all-users keys)
         self._sleep, self._max_wait, self._tries = sleep, max_wait, tries
         self._http = httpx.Client(base_url=url, timeout=timeout, follow_redirects=True, headers={
             "Api-Key": api_key, "Api-Username": api_username, "Accept": "application/json",
@@ -111,7 +112,8 @@ class Client:
         where = f"{self.url}{path}"
         for attempt in range(1, self._tries + 1):
             try:
-                r = self._http.get(path, params=params)
+                headers = {"Api-Username": self.acting_as} if self.acting_as else None
+                r = self._http.get(path, params=params, headers=headers)
             except httpx.TimeoutException:
                 if attempt < self._tries:
                     self._sleep(min(2 ** attempt, 30))
@@ -490,6 +492,11 @@ class DiscourseImport:
             n += 1
         return candidate
 
+    @staticmethod
+    def _author(p: dict[str, Any]) -> dict[str, Any]:
+        return {"id": p.get("user_id"), "username": p.get("username"), "name": p.get("name"),
+                "admin": p.get("admin"), "moderator": p.get("moderator")}
+
     def _user_id(self, session: Session | None, data: dict[str, Any]) -> int:
         source_id = str(data.get("id"))
         found = self._lookup("user", source_id)
@@ -548,26 +555,39 @@ class DiscourseImport:
                     break
 
     def _import_messages(self) -> None:
-        if not self.is_admin:
-            self.report.skip("private messages", "the key is not an admin's, which alone may read them all")
-            return
+        """Private messages, read as each of their people (Discourse's and this forum's all-users keys
+        may act as anyone), or as the key's own user where that user may list others' messages."""
         seen: set[int] = set()
+        readable = False
         with self.tracker.step("private messages") as step:
             for username in sorted(set(self.usernames.values()), key=str.lower):
-                for box in ("private-messages", "private-messages-archive"):
-                    for page in range(MAX_PAGES):
-                        try:
-                            data = self.client.get(f"/topics/{box}/{username}.json", {"page": page})
-                        except (AccessDenied, NotThere):
-                            break
-                        topics = [t for t in (data.get("topic_list") or {}).get("topics") or []
-                                  if t.get("id") not in seen]
-                        for listed in topics:
+                for acting_as in (username, None):
+                    self.client.acting_as = acting_as
+                    try:
+                        for listed in self._message_list(username):
+                            readable = True
+                            if listed["id"] in seen:
+                                continue
                             seen.add(listed["id"])
                             step.advance()
                             self._import_one(listed["id"], listed, private=True)
-                        if not topics or not (data.get("topic_list") or {}).get("more_topics_url"):
-                            break
+                        break
+                    except (AccessDenied, NotThere):
+                        continue
+                    finally:
+                        self.client.acting_as = None
+        if not readable:
+            self.report.skip("private messages", "the key cannot read anyone's messages (an admin's all-users "
+                                                 "key can)")
+
+    def _message_list(self, username: str):
+        for box in ("private-messages", "private-messages-archive"):
+            for page in range(MAX_PAGES):
+                data = self.client.get(f"/topics/{box}/{username}.json", {"page": page})
+                topics = (data.get("topic_list") or {}).get("topics") or []
+                yield from topics
+                if not topics or not (data.get("topic_list") or {}).get("more_topics_url"):
+                    break
 
     def _import_one(self, topic_id: int, listed: dict[str, Any], *, private: bool) -> None:
         kind = "private messages" if private else "topics"
@@ -593,7 +613,7 @@ class DiscourseImport:
 
     def _fetch(self, topic_id: int, *, private: bool) -> _Fetched | None:
         kind = "private messages" if private else "topics"
-        view = self.client.get(f"/t/{topic_id}.json")
+        view = self.client.get(f"/t/{topic_id}.json", {"include_raw": "true"})
         if (view.get("archetype") == "private_message") != private:
             return None
         if not private and self._lookup("category", view.get("category_id")) is None:
@@ -695,7 +715,7 @@ class DiscourseImport:
         category_id = None if private else self._lookup("category", view.get("category_id"))
         if session is None:
             for p in f.posts:
-                self._user_id(None, p)
+                self._user_id(None, self._author(p))
                 self._record(None, "post", p["id"], -1)
                 self.report.add("posts")
                 for liker in f.likers.get(p["id"], []):
@@ -711,7 +731,7 @@ class DiscourseImport:
         is_new = local_topic is None
         if local_topic is None:
             first = f.posts[0]
-            author = self._user_id(session, first)
+            author = self._user_id(session, self._author(first))
             created = _date(first.get("created_at")) or _date(view.get("created_at")) or utcnow()
             title = clean(str(view.get("title") or listed.get("title") or "Untitled"), single_line=True)[:255]
             topic = Topic(title=title, slug=slugify(title), category_id=category_id,
@@ -736,7 +756,7 @@ class DiscourseImport:
             self.report.add(kind)
             local_topic = topic.id
         for index, p in enumerate(f.posts):
-            author = self._user_id(session, p)
+            author = self._user_id(session, self._author(p))
             created = _date(p.get("created_at")) or utcnow()
             raw = self._rewrite_quotes(clean(str(p.get("raw") or "")), topic_id, local_topic, numbers)
             if not raw.strip():
