@@ -23,6 +23,7 @@ a wrong address or key stops the command with one line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -33,6 +34,7 @@ from typing import IO, Any
 
 import httpx
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from forum import accounts, posting
@@ -48,6 +50,7 @@ from forum.models import (
     SEE,
     Category,
     ImportedRecord,
+    Poll,
     Post,
     PostAction,
     Topic,
@@ -88,6 +91,10 @@ class NotThere(SourceError):
     pass
 
 
+class Unreachable(SourceError):
+    """The site itself does not answer: no use asking it for the next topic."""
+
+
 # --- reading the source ---------------------------------------------------------------------------
 
 class Client:
@@ -118,9 +125,9 @@ class Client:
                 if attempt < self._tries:
                     self._sleep(min(2 ** attempt, 30))
                     continue
-                raise SourceError(f"{where} did not answer in time") from None
+                raise Unreachable(f"{where} did not answer in time") from None
             except httpx.HTTPError as e:
-                raise SourceError(f"cannot reach {self.url}: {e or type(e).__name__}") from None
+                raise Unreachable(f"cannot reach {self.url}: {e or type(e).__name__}") from None
             if r.status_code == 429 and attempt < self._tries:
                 self._sleep(min(self._retry_after(r), self._max_wait))
                 continue
@@ -254,6 +261,7 @@ class DiscourseImport:
         self.usernames: dict[str, str] = {}  # source user id -> username, for private messages
         self.definition_topics: set[int] = set()
         self.is_admin = False
+        self._started = False  # something was committed in this run
 
     # -- the map of what was brought in --
 
@@ -279,6 +287,7 @@ class DiscourseImport:
         self.pending[key] = local_id
 
     def _committed(self) -> None:
+        self._started = self._started or (bool(self.pending) and not self.dry)
         self.known.update(self.pending)
         self.pending.clear()
 
@@ -308,6 +317,9 @@ class DiscourseImport:
     # -- the whole run --
 
     def run(self) -> Report:
+        """Raises SourceError when the source cannot be read at all (then nothing is written). Once
+        the import is under way, what stops it is written in the report: what was committed stays,
+        and running the same command again continues from there."""
         try:
             self._connect()
             self._load_map()
@@ -319,6 +331,12 @@ class DiscourseImport:
                 self._import_messages()
             self.report.skip("uploaded files", "not copied: posts keep their upload:// links")
             self.report.skip("poll votes", "not readable through the API: polls start without votes")
+        except KeyboardInterrupt:
+            self.report.fail("import", "interrupted: run the same command again to continue")
+        except SourceError as e:
+            if not self._started:
+                raise  # nothing written in this run: the caller says so in one line
+            self.report.fail("import", f"stopped ({e}): run the same command again to continue")
         finally:
             self.client.close()
         return self.report
@@ -436,7 +454,8 @@ class DiscourseImport:
                 try:
                     data = self.client.get(f"/groups/{group}/members.json", {"offset": offset, "limit": 50})
                 except NotThere:
-                    self.report.skip("group mapping", f"group {group} not found in the source")
+                    if self.options.tiers != DEFAULT_GROUP_TIERS:  # the operator named it: say so
+                        self.report.skip("group mapping", f"group {group} not found in the source")
                     break
                 except AccessDenied:
                     self.report.skip("group mapping", f"group {group}: the key cannot list its members")
@@ -602,14 +621,19 @@ class DiscourseImport:
         except AccessDenied:
             self.report.skip(kind, "the key may not read it")
             return
+        except Unreachable:
+            raise
+        except SourceError as e:
+            self.report.fail(kind, str(e)[:160])
+            return
         if fetched is None:
             return
         try:
             with self._write() as session:
                 self._write_topic(session, topic_id, listed, fetched, private=private)
-        except (ValidationFailed, ValueError) as e:
-            reason = "; ".join(str(m) for m in getattr(e, "messages", []) or [str(e)])[:120]
-            self.report.fail(kind, reason or type(e).__name__)
+        except (ValidationFailed, ValueError, IntegrityError, DataError) as e:
+            messages = getattr(e, "messages", None) or [str(e).splitlines()[0] if str(e) else type(e).__name__]
+            self.report.fail(kind, f"topic {topic_id}: " + "; ".join(str(m) for m in messages)[:140])
 
     def _fetch(self, topic_id: int, *, private: bool) -> _Fetched | None:
         kind = "private messages" if private else "topics"
@@ -763,10 +787,19 @@ class DiscourseImport:
                 self.report.skip("posts", "empty")
                 continue
             reply_to = numbers.get(p.get("reply_to_post_number") or 0) or None
-            cooked = posting._cook_checked(session, raw)
+            try:
+                cooked = posting._cook_checked(session, raw)
+            except ValidationFailed:
+                # A [poll] block this forum reads differently: the post keeps its text, without the poll.
+                cooked = dataclasses.replace(posting.cook_post(session, raw), polls=[])
+                self.report.skip("polls", "not valid here: kept as written, without voting")
             post = posting._append_post(session, local_topic, category_id, author, raw, cooked, reply_to, created,
                                         first=is_new and index == 0, notify=False)
             post.updated_at = max(_date(p.get("updated_at")) or created, created)
+            for poll in p.get("polls") or []:
+                if poll.get("status") == "closed":
+                    session.execute(update(Poll).where(Poll.post_id == post.id, Poll.name == poll.get("name"))
+                                    .values(closed_at=post.updated_at))
             if p.get("hidden"):
                 post.hidden, post.hidden_at, post.hidden_reason = True, post.updated_at, "flags"
             numbers[int(p.get("post_number") or 0)] = post.post_number
