@@ -185,6 +185,7 @@ class _Recorded(BaseHTTPRequestHandler):
 
     key = "fixture-key"
     busy_once: set[str] = set()
+    broken: set[str] = set()  # paths answered 500, as a site in trouble does
 
     def log_message(self, *args):  # quiet
         pass
@@ -211,6 +212,8 @@ class _Recorded(BaseHTTPRequestHandler):
             return self._send(429, {"errors": ["You’ve performed this action too many times."],
                                     "error_type": "rate_limit", "extras": {"wait_seconds": 3, "time_left": "3 seconds"}},
                               {"Retry-After": "3"})
+        if path in self.broken:
+            return self._send(500, {"errors": ["Internal Server Error"]})
         page = int((q.get("page") or ["0"])[0])
         empty_list = {"users": [], "topic_list": {"can_create_topic": True, "per_page": 30, "topics": []}}
         if path == "/admin/users/list/all.json":
@@ -260,7 +263,8 @@ def _fixture(name: str):
 
 @pytest.fixture
 def recorded_site():
-    _Recorded.busy_once = set()
+    _Recorded.busy_once = {"latest"}  # the rate limit is one test's business
+    _Recorded.broken = set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -278,6 +282,7 @@ def _recorded_import(db, settings, url, *, dry_run=False, waits=None):
 
 
 def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded_site):
+    _Recorded.busy_once = set()
     waits: list[float] = []
     dry = _recorded_import(db, settings, recorded_site, dry_run=True, waits=waits)
     assert waits == [4.0]  # Retry-After 3, and a second more, as Discourse asks
@@ -298,6 +303,9 @@ def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded
         assert users["alice"].tier == "member" and users["bob"].tier == "worker"
         assert users["alice"].email == "alice@example.com" and users["carol"].email is None
         assert users["system1"].email is None  # Discourse's own "system" account, renamed (reserved here)
+        # Her last public post; the later private message counts nowhere public.
+        assert users["alice"].last_posted_at.replace(tzinfo=UTC) == datetime(2024, 2, 7, 8, 0, tzinfo=UTC)
+        assert users["alice"].post_count == 2 and users["alice"].topic_count == 2
         board = s.scalar(select(Category).where(Category.name == "Board room"))
         governance = s.scalar(select(Category).where(Category.name == "Governance"))
         assert board.parent_id == governance.id
@@ -321,6 +329,20 @@ def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded
 
     again = _recorded_import(db, settings, recorded_site)
     assert not again.done and again.ok
+
+
+def test_a_topic_the_source_fails_to_serve_is_reported_and_comes_in_on_the_next_run(db, settings, recorded_site):
+    _Recorded.broken = {"/t/101.json"}
+    first = _recorded_import(db, settings, recorded_site)
+    assert not first.ok and first.done["topics"] == 1 and first.done["posts"] == 6
+    assert [kind for kind, _reason in first.failed] == ["topics"]
+    assert _local(db, "topic", 101) is None and _local(db, "topic", 100) is not None
+
+    _Recorded.broken = set()
+    second = _recorded_import(db, settings, recorded_site)
+    assert second.ok and dict(second.done) == {"topics": 1, "posts": 1, "likes": 1}
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Topic)) == 3
 
 
 # --- (c) a source that cannot be read --------------------------------------------------------------
@@ -363,3 +385,15 @@ def test_group_mapping_file_and_flags():
     with pytest.raises(ValueError, match="not both"):
         discourse.group_tiers(map_text="a = member", worker="b")
 
+
+
+def test_cli_dry_run_prints_what_would_be_imported_and_writes_nothing(db, database_url, recorded_site, monkeypatch,
+                                                                     capsys, tmp_path):
+    mapping = tmp_path / "groups.txt"
+    mapping.write_text("# Discourse group = tier here\nboard = member\nco_op_members = worker\n")
+    code = _cli(monkeypatch, database_url, "--url", recorded_site, "--api-key", "fixture-key",
+                "--api-username", "system", "--map-groups", str(mapping), "--dry-run")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "dry run: nothing written" in out and "would import" in out and "whisper" in out
+    assert _count(db, User) == 0 and _count(db, Topic) == 0 and _count(db, ImportedRecord) == 0

@@ -28,6 +28,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -291,28 +293,19 @@ class DiscourseImport:
         self.known.update(self.pending)
         self.pending.clear()
 
-    def _write(self):
-        """One transaction (nothing at all in a dry run); what it recorded counts once it commits."""
-        importer = self
-
-        class _Tx:
-            def __enter__(self):
-                if importer.dry:
-                    return None
-                self._cm = importer.db.write()
-                return self._cm.__enter__()
-
-            def __exit__(self, kind, value, tb):
-                ok = True
-                if not importer.dry:
-                    ok = not self._cm.__exit__(kind, value, tb) and kind is None
-                if kind is None and ok:
-                    importer._committed()
-                else:
-                    importer.pending.clear()
-                return False
-
-        return _Tx()
+    @contextmanager
+    def _write(self) -> Iterator[Session | None]:
+        """One transaction (none at all in a dry run); what it recorded counts once it has committed."""
+        try:
+            if self.dry:
+                yield None
+            else:
+                with self.db.write() as session:
+                    yield session
+        except BaseException:
+            self.pending.clear()
+            raise
+        self._committed()
 
     # -- the whole run --
 
@@ -397,16 +390,20 @@ class DiscourseImport:
             m = re.search(r"/(\d+)/?$", str(c.get("topic_url") or ""))
             if m:
                 self.definition_topics.add(int(m.group(1)))
-        with self.tracker.step("categories", total=len(categories)) as step, self._write() as session:
+        new: list[dict[str, Any]] = []
+        with self.tracker.step("categories", total=len(categories)) as step:
             for c in sorted(categories, key=lambda c: (depth(c), c.get("position") or 0, c["id"])):
                 step.advance()
                 if self._lookup("category", c["id"]) is not None:
                     continue
-                try:
-                    shown = self.client.get(f"/c/{c['id']}/show.json").get("category") or c
+                try:  # its permissions and description: read before the transaction, not inside it
+                    shown = self.client.get(f"/c/{c['id']}/show.json").get("category") or {}
                 except (AccessDenied, NotThere):
-                    shown = c
-                self._create_category(session, {**c, **shown})
+                    shown = {}
+                new.append({**c, **shown})
+        with self._write() as session:
+            for c in new:
+                self._create_category(session, c)
 
     def _create_category(self, session: Session | None, c: dict[str, Any]) -> None:
         levels = self._levels(c)
@@ -513,6 +510,8 @@ class DiscourseImport:
 
     @staticmethod
     def _author(p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("user_id") is None:  # the author's account was deleted in the source
+            return {"id": "deleted", "username": "deleted_user", "name": ""}
         return {"id": p.get("user_id"), "username": p.get("username"), "name": p.get("name"),
                 "admin": p.get("admin"), "moderator": p.get("moderator")}
 
@@ -825,9 +824,18 @@ class DiscourseImport:
         topic.pinned = bool(view.get("pinned_at") or view.get("pinned") or listed.get("pinned")
                             or topic.pinned_globally)
         topic.visible = bool(view.get("visible", listed.get("visible", True)))
+        topic.views = max(topic.views, int(view.get("views") or listed.get("views") or 0))
         bumped = _date(listed.get("bumped_at")) or _date(view.get("bumped_at"))
         topic.bumped_at = max(bumped or topic.last_posted_at, topic.created_at)
         self._record(session, "topic_upto", topic_id, f.highest)
+        if not private:
+            # Posting set each author's last post time to this topic's: older than what they
+            # posted in topics already imported, perhaps.
+            public = select(func.max(Post.created_at)).join(Topic, Topic.id == Post.topic_id).where(
+                Post.user_id == User.id, Post.deleted_at.is_(None), Topic.category_id.is_not(None))
+            authors = {self._lookup("user", self._author(p)["id"]) for p in f.posts}
+            session.execute(update(User).where(User.id.in_([a for a in authors if a]))
+                            .values(last_posted_at=public.scalar_subquery()))
 
     def _rewrite_quotes(self, raw: str, source_topic: int, local_topic: int, numbers: dict[int, int]) -> str:
         """`[quote="name, post:N, topic:T"]` names the source's numbers: point it at the imported post."""
