@@ -172,8 +172,12 @@ def test_import_from_a_running_forum_keeps_everything_and_reruns_bring_only_what
     with src["db"].write() as s:
         posting.create_reply(s, src["settings"], Viewer(src["people"]["carol"]), topic_id=src["t1"],
                              raw="One more thought, added after the import.")
+    with src["db"].write() as s:
+        posting.create_reply(s, src["settings"], Viewer(src["people"]["alice"]), topic_id=src["pm"],
+                             raw="See you on Friday then.")
     third = discourse.run(db, settings, options, terminal=False)
-    assert dict(third.done) == {"posts": 1}
+    assert dict(third.done) == {"posts": 2}
+    assert _posts(db, pm.id)[-1].raw == "See you on Friday then."
     posts = _posts(db, t1.id)
     assert [p.post_number for p in posts] == [1, 2, 3, 4] and posts[3].raw == "One more thought, added after the import."
 

@@ -262,7 +262,7 @@ class DiscourseImport:
         self.user_tiers: dict[str, str] = {}  # source username (lower) -> tier
         self.usernames: dict[str, str] = {}  # source user id -> username, for private messages
         self.definition_topics: set[int] = set()
-        self.is_admin = False
+        self.is_admin = self.is_staff = False
         self._started = False  # something was committed in this run
 
     # -- the map of what was brought in --
@@ -517,11 +517,11 @@ class DiscourseImport:
 
     def _user_id(self, session: Session | None, data: dict[str, Any]) -> int:
         source_id = str(data.get("id"))
+        username = str(data.get("username") or f"user{source_id}")
+        self.usernames[source_id] = username  # whose messages to read, imported before or not
         found = self._lookup("user", source_id)
         if found is not None:
             return found
-        username = str(data.get("username") or f"user{source_id}")
-        self.usernames[source_id] = username
         if session is None:
             self._record(None, "user", source_id, -1)
             self.report.add("people")
@@ -577,10 +577,11 @@ class DiscourseImport:
         may act as anyone), or as the key's own user where that user may list others' messages."""
         seen: set[int] = set()
         readable = False
+        ways: list[bool] = [True, False]  # acting as the person; as the key's own user
         with self.tracker.step("private messages") as step:
             for username in sorted(set(self.usernames.values()), key=str.lower):
-                for acting_as in (username, None):
-                    self.client.acting_as = acting_as
+                for acting in list(ways):
+                    self.client.acting_as = username if acting else None
                     try:
                         for listed in self._message_list(username):
                             readable = True
@@ -590,7 +591,11 @@ class DiscourseImport:
                             step.advance()
                             self._import_one(listed["id"], listed, private=True)
                         break
-                    except (AccessDenied, NotThere):
+                    except AccessDenied:
+                        if acting and not readable:
+                            ways.remove(True)  # a key for one user: it will not act as the next either
+                        continue
+                    except NotThere:
                         continue
                     finally:
                         self.client.acting_as = None
