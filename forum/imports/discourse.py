@@ -322,8 +322,6 @@ class DiscourseImport:
                 self._import_users()
                 self._import_topics()
                 self._import_messages()
-            self.report.skip("uploaded files", "not copied: posts keep their upload:// links")
-            self.report.skip("poll votes", "not readable through the API: polls start without votes")
         except KeyboardInterrupt:
             self.report.fail("import", "interrupted: run the same command again to continue")
         except SourceError as e:
@@ -553,8 +551,17 @@ class DiscourseImport:
 
     # -- topics --
 
+    def _topic_total(self) -> int | None:
+        """How many topics the site says it has, for the progress bar only."""
+        try:
+            stats = (self.client.get("/about.json").get("about") or {}).get("stats") or {}
+        except SourceError:
+            return None
+        total = stats.get("topics_count", stats.get("topic_count"))
+        return total if isinstance(total, int) else None
+
     def _import_topics(self) -> None:
-        with self.tracker.step("topics") as step:
+        with self.tracker.step("topics", total=self._topic_total()) as step:
             seen: set[int] = set()
             for page in range(MAX_PAGES):
                 data = self.client.get("/latest.json", {"order": "created", "ascending": "true", "page": page,
@@ -800,7 +807,10 @@ class DiscourseImport:
             post = posting._append_post(session, local_topic, category_id, author, raw, cooked, reply_to, created,
                                         first=is_new and index == 0, notify=False)
             post.updated_at = max(_date(p.get("updated_at")) or created, created)
+            if "upload://" in raw:
+                self.report.skip("uploaded files", "not copied: the post keeps its upload:// links")
             for poll in p.get("polls") or []:
+                self.report.skip("poll votes", "not readable through the API: the poll starts without votes")
                 if poll.get("status") == "closed":
                     session.execute(update(Poll).where(Poll.post_id == post.id, Poll.name == poll.get("name"))
                                     .values(closed_at=post.updated_at))
