@@ -187,14 +187,35 @@ def test_import_from_a_running_forum_keeps_everything_and_reruns_bring_only_what
 class _Recorded(BaseHTTPRequestHandler):
     """Discourse as recorded in tests/fixtures/discourse: the answers of a real site's API."""
 
-    key = "fixture-key"
+    key = "fixture-key"  # an admin's key for all users
+    member_key = "member-key"  # bob's own key: no staff, and no one else's name
     busy_once: set[str] = set()
     broken: set[str] = set()  # paths answered 500, as a site in trouble does
+    member = False
 
     def log_message(self, *args):  # quiet
         pass
 
+    def _as_member(self, path: str, body):
+        """What Discourse shows bob instead: no permissions, no whispers, no deleted posts."""
+        if path == "/session/current.json":
+            return {"current_user": {**body["current_user"], "id": 3, "username": "bob", "name": "Bob Okafor",
+                                     "admin": False, "moderator": False, "staff": False, "trust_level": 2,
+                                     "groups": [{"id": 42, "name": "co_op_members"}]}}
+        if path.endswith("/show.json"):
+            return {"category": {k: v for k, v in body["category"].items() if k != "group_permissions"}}
+        if isinstance(body, dict) and "post_stream" in body:
+            staff_only = {1002, 1004}  # the whisper, and the deleted post
+            stream = {**body["post_stream"], "posts": [p for p in body["post_stream"]["posts"]
+                                                       if p["id"] not in staff_only]}
+            if "stream" in stream:
+                stream["stream"] = [i for i in stream["stream"] if i not in staff_only]
+            return {**body, "post_stream": stream}
+        return body
+
     def _send(self, status: int, body, headers: dict[str, str] | None = None):
+        if self.member and status == 200:
+            body = self._as_member(urlsplit(self.path).path, body)
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -208,9 +229,16 @@ class _Recorded(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         q = parse_qs(url.query)
         path = url.path
-        if self.headers.get("Api-Key") != self.key:
+        key = self.headers.get("Api-Key")
+        self.member = key == self.member_key
+        if key != self.key and not (self.member and self.headers.get("Api-Username") == "bob"):
             return self._send(403, {"errors": ["You are not permitted to view the requested resource. The API "
                                                "username or key is invalid."], "error_type": "invalid_access"})
+        if self.member and (path.startswith("/admin/") or path.startswith("/topics/private-messages")
+                            and not path.endswith("/bob.json")):
+            return self._send(404 if path.startswith("/admin/") else 403,
+                              {"errors": ["You are not permitted to view the requested resource."],
+                               "error_type": "invalid_access"})
         if path == "/latest.json" and "latest" not in self.busy_once:
             self.busy_once.add("latest")
             return self._send(429, {"errors": ["You’ve performed this action too many times."],
@@ -277,8 +305,8 @@ def recorded_site():
     server.server_close()
 
 
-def _recorded_import(db, settings, url, *, dry_run=False, waits=None):
-    options = discourse.Options(url=url, api_key="fixture-key", api_username="system", dry_run=dry_run,
+def _recorded_import(db, settings, url, *, dry_run=False, waits=None, key="fixture-key", username="system"):
+    options = discourse.Options(url=url, api_key=key, api_username=username, dry_run=dry_run,
                                 tiers=discourse.parse_group_map("board = member\nco_op_members: worker\n"))
     client = discourse.Client(url, options.api_key, options.api_username,
                               sleep=(waits.append if waits is not None else lambda s: None))
@@ -299,6 +327,7 @@ def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded
     assert report.done["topics"] == 2 and report.done["private messages"] == 1 and report.done["posts"] == 7
     assert report.done["likes"] == 2
     skipped = {reason for (_kind, reason) in report.skipped}
+    assert "group trust_level_3 has no tier (see --map-groups)" in skipped  # it gives nobody anything
     assert {"whisper (staff-only)", "small action (status change)", "deleted in the source",
             "not copied: the post keeps its upload:// links"} <= skipped
 
@@ -348,6 +377,24 @@ def test_a_topic_the_source_fails_to_serve_is_reported_and_comes_in_on_the_next_
     assert second.ok and dict(second.done) == {"topics": 1, "posts": 1, "likes": 1}
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Topic)) == 3
+
+
+def test_a_members_key_imports_what_it_may_read_and_says_what_it_could_not(db, settings, recorded_site):
+    report = _recorded_import(db, settings, recorded_site, key="member-key", username="bob")
+    assert report.ok, report.failed
+    assert report.done["topics"] == 2 and report.done["posts"] == 7 and report.done["private messages"] == 1
+    assert report.done["people"] == 3  # met as authors and likers: no user list for a member
+    reasons = {(kind, reason) for (kind, reason) in report.skipped}
+    assert ("category permissions", "the key cannot read them: restricted categories are staff-only here") in reasons
+    assert any(kind == "user list" for kind, _r in reasons)
+    with db.read() as s:
+        users = {u.username: u for u in s.scalars(select(User))}
+        assert set(users) == {"alice", "bob", "carol"} and all(u.email is None for u in users.values())
+        assert users["alice"].tier == "member"  # group members are public in Discourse
+        board = s.scalar(select(Category).where(Category.name == "Board room"))
+        governance = s.scalar(select(Category).where(Category.name == "Governance"))
+        assert board.level_everyone == board.level_member == NONE  # restricted there: staff-only here
+        assert governance.level_everyone == CREATE
 
 
 # --- (c) a source that cannot be read --------------------------------------------------------------
