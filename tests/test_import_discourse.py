@@ -98,6 +98,12 @@ def source_forum(tmp_path):
         t2 = posting.create_topic(s, settings, Viewer(people["alice"]), title="Minutes of the members meeting",
                                   raw="Only members read this.", category_id=members_cat.id).topic_id
         moderation.set_topic_status(s, Viewer(boss), t2, "closed", True)
+    with src.write() as s:  # longer than one chunk of a topic page (20 posts)
+        t3 = posting.create_topic(s, settings, Viewer(people["bob"]), title="Roll call for the spring assembly",
+                                  raw="Reply here if you come.", category_id=open_cat.id).topic_id
+        for n in range(1, 25):
+            posting.create_reply(s, settings, Viewer(people["carol" if n % 2 else "alice"]), topic_id=t3,
+                                 raw=f"Present, reply number {n}.")
     with src.write() as s:
         pm = messages.create_private_message(s, settings, Viewer(people["alice"]), title="A word between us two",
                                              raw="Shall we meet on Friday?", recipients="bob").topic_id
@@ -110,7 +116,7 @@ def source_forum(tmp_path):
             topic.created_at = OLD + timedelta(hours=topic.id * 10 - 10)
     with running_server(url) as base:
         yield {"url": base, "key": key, "db": src, "settings": settings, "people": people, "t1": t1, "t2": t2,
-               "pm": pm}
+               "t3": t3, "pm": pm}
     src.dispose()
 
 
@@ -122,8 +128,8 @@ def test_import_from_a_running_forum_keeps_everything_and_reruns_bring_only_what
     options = discourse.Options(url=src["url"], api_key=src["key"], api_username="boss")
     report = discourse.run(db, settings, options, terminal=False)
     assert report.ok, report.failed
-    assert report.done["topics"] == 2 and report.done["private messages"] == 1
-    assert report.done["posts"] == 6 and report.done["likes"] == 3
+    assert report.done["topics"] == 3 and report.done["private messages"] == 1
+    assert report.done["posts"] == 6 + 25 and report.done["likes"] == 3
 
     with db.read() as s:
         cats = {c.name: c for c in s.scalars(select(Category))}
@@ -147,6 +153,9 @@ def test_import_from_a_running_forum_keeps_everything_and_reruns_bring_only_what
         assert t1.posts_count == 3 and t1.like_count == 3 and t1.highest_post_number == 3
         assert s.scalar(select(func.count()).select_from(Poll)) == 1
 
+    roll_call = _posts(db, _local(db, "topic", src["t3"]))
+    assert [p.post_number for p in roll_call] == list(range(1, 26))
+    assert [p.raw for p in roll_call[1:]] == [f"Present, reply number {n}." for n in range(1, 25)]
     posts = _posts(db, t1.id)
     assert [p.post_number for p in posts] == [1, 2, 3]
     assert [p.user.username for p in posts] == ["alice", "bob", "carol"]
@@ -395,6 +404,23 @@ def test_a_members_key_imports_what_it_may_read_and_says_what_it_could_not(db, s
         governance = s.scalar(select(Category).where(Category.name == "Governance"))
         assert board.level_everyone == board.level_member == NONE  # restricted there: staff-only here
         assert governance.level_everyone == CREATE
+
+
+def test_an_interrupted_import_keeps_what_it_committed_and_the_next_run_continues(db, settings, recorded_site):
+    _Recorded.busy_once = set()  # the topic list answers 429 first: the operator presses Ctrl+C meanwhile
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    options = discourse.Options(url=recorded_site, api_key="fixture-key", api_username="system")
+    client = discourse.Client(recorded_site, options.api_key, options.api_username, sleep=interrupt)
+    first = discourse.run(db, settings, options, client=client, terminal=False)
+    assert ("import", "interrupted: run the same command again to continue") in first.failed
+    assert first.done["categories"] == 3 and first.done["people"] == 4 and not first.done["topics"]
+
+    second = _recorded_import(db, settings, recorded_site)
+    assert second.ok and not second.done["categories"] and not second.done["people"]
+    assert second.done["topics"] == 2 and second.done["posts"] == 7
 
 
 # --- (c) a source that cannot be read --------------------------------------------------------------
