@@ -71,8 +71,10 @@ def create_user(
         fields["username"] = problem
     if not EMAIL_RE.match(email) or len(email) > 254:
         fields["email"] = _("Please enter a valid email address.")
-    elif session.scalar(select(User.id).where(User.email == email)) is not None:
-        fields["email"] = _("That email address is already in use.")
+    elif (holder := session.scalar(select(User).where(User.email == email))) is not None:
+        fields["email"] = (_("Messages from this address were brought in from a mailing list. To take over "
+                             "that account and its posts, ask for a password reset link sent to it.")
+                           if holder.staged else _("That email address is already in use."))
     problem = password_problem(password, username)
     if problem:
         fields["password"] = problem

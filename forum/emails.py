@@ -496,6 +496,9 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
                     execution_options={"synchronize_session": False})
     accounts.end_all_sessions(session, user.id)
     confirm_address(session, user.id)  # the link reached the inbox: the address works
+    # An account an import made for this address (forum/imports/mbox.py): whoever reads its mail
+    # now holds it, with the posts written from that address.
+    user.staged = False
     return user
 
 

@@ -113,6 +113,7 @@ def test_each_upgrade_keeps_existing_data(scratch_url):
     try:
         with database.read() as session:
             assert session.scalar(select(User.username)) == "keeper"
+            assert session.scalar(select(User.staged)) is False  # 0023: people who were here are nobody's import
             topic = session.scalar(select(Topic))
             assert topic.title == "Kept across upgrades" and topic.posts_count == 2
             assert session.scalar(select(Post.raw).where(Post.post_number == 1)) == \

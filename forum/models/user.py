@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forum.models.base import Base, utcnow
@@ -41,6 +41,10 @@ class User(Base):
     silenced_until: Mapped[datetime | None]
     silence_reason: Mapped[str] = mapped_column(String(500), default="")
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Made by an import (forum/imports/mbox.py) for someone known only by an e-mail address: no
+    # password, nobody has logged in. Whoever proves the address (a password reset link sent to it)
+    # takes the account over with its posts, and it stops being staged.
+    staged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def is_staff(self) -> bool:
