@@ -288,6 +288,8 @@ class _Recorded(BaseHTTPRequestHandler):
             found = FIXTURES / f"{box}_{username}.json"
             return self._send(200, json.loads(found.read_text()) if found.exists() and page == 0 else empty_list)
         name = {"/session/current.json": "session_current.json", "/site.json": "site.json"}.get(path)
+        if name is None and path.startswith("/u/"):
+            name = f"user_{path.split('/')[2].removesuffix('.json')}.json"
         if name is None and path.startswith("/c/") and path.endswith("/show.json"):
             name = f"category_{path.split('/')[2]}_show.json"
         if name is None and path.startswith("/t/") and path.count("/") == 2:
@@ -400,6 +402,8 @@ def test_a_members_key_imports_what_it_may_read_and_says_what_it_could_not(db, s
         users = {u.username: u for u in s.scalars(select(User))}
         assert set(users) == {"alice", "bob", "carol"} and all(u.email is None for u in users.values())
         assert users["alice"].tier == "member"  # group members are public in Discourse
+        assert users["carol"].name == "Carol Díaz"  # from her profile, /u/carol.json, with when she joined
+        assert users["carol"].created_at.replace(tzinfo=UTC) == datetime(2024, 1, 20, 9, 0, tzinfo=UTC)
         board = s.scalar(select(Category).where(Category.name == "Board room"))
         governance = s.scalar(select(Category).where(Category.name == "Governance"))
         assert board.level_everyone == board.level_member == NONE  # restricted there: staff-only here

@@ -9,7 +9,8 @@ What comes in, in this order, each thing remembered in `import_map` under the so
    3 see), staff groups are left out (staff see everything), and any other group is ignored, so a
    category only such a group could see becomes staff-only rather than public;
 2. people: from the admin user list when the key may read it (with e-mail addresses when it may
-   read those), otherwise as they are met as authors and likers. Nobody gets a password: people
+   read those), otherwise as they are met as authors, likers and people in messages (with their
+   profile's name and joining date). Nobody gets a password: people
    set one with "forgot password". Source admins and moderators become moderators here;
 3. topics, oldest first, each in one transaction with its posts (raw markdown, original dates and
    authors, replies, polls as written), likes, and its pinned, closed, archived and listed state.
@@ -262,6 +263,7 @@ class DiscourseImport:
         self.user_tiers: dict[str, str] = {}  # source username (lower) -> tier
         self.usernames: dict[str, str] = {}  # source user id -> username, for private messages
         self.definition_topics: set[int] = set()
+        self.profiles: dict[str, dict[str, Any]] = {}  # source user id -> /u/{username}.json's user
         self.is_admin = self.is_staff = False
         self._started = False  # something was committed in this run
 
@@ -524,6 +526,7 @@ class DiscourseImport:
             self._record(None, "user", source_id, -1)
             self.report.add("people")
             return -1
+        data = {**self.profiles.get(source_id, {}), **{k: v for k, v in data.items() if v}}
         email = (self.emails.get(source_id) or str(data.get("email") or "")).strip().lower()
         if email and not accounts.EMAIL_RE.match(email):
             email = ""
@@ -687,6 +690,10 @@ class DiscourseImport:
         for p in posts:
             if self._like_count(p):
                 likers[p["id"]] = self._likers(p["id"])
+        people = [self._author(p) for p in posts] + [u for found in likers.values() for u in found]
+        people += list((view.get("details") or {}).get("allowed_users") or [])
+        for person in people:
+            self._read_profile(person)
         older: dict[int, int] = {}
         if not new_topic:
             numbers = {p.get("post_number") for p in posts}
@@ -730,6 +737,16 @@ class DiscourseImport:
             if not users or not isinstance(total, int) or len(found) >= total:
                 break
         return list(found.values())
+
+    def _read_profile(self, person: dict[str, Any]) -> None:
+        """When someone not yet here joined the source (and their name), read before the transaction."""
+        source_id = str(person.get("id"))
+        if self._lookup("user", source_id) is not None or source_id in self.profiles or not person.get("username"):
+            return
+        try:
+            self.profiles[source_id] = self.client.get(f"/u/{person['username']}.json").get("user") or {}
+        except (AccessDenied, NotThere):
+            self.profiles[source_id] = {}
 
     def _local_number(self, topic_id: int, source_number: int) -> int | None:
         try:
