@@ -297,6 +297,39 @@ def cmd_import_discourse(args) -> int:
     return 0 if report.ok else 1
 
 
+def _import_file(name: str, args, start) -> int:
+    from forum.imports.common import CannotImport
+
+    db = _database()
+    try:
+        report = start(db)
+    except CannotImport as e:
+        print(f"forum import {name}: {e} (nothing was imported)", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    report.print()
+    return 0 if report.ok else 1
+
+
+def cmd_import_mbox(args) -> int:
+    from pathlib import Path
+
+    from forum.imports import mbox
+
+    options = mbox.Options(path=Path(args.file), category=args.category, dry_run=args.dry_run)
+    return _import_file("mbox", args, lambda db: mbox.run(db, get_settings(), options))
+
+
+def cmd_import_loomio(args) -> int:
+    from pathlib import Path
+
+    from forum.imports import loomio
+
+    options = loomio.Options(path=Path(args.file), category=args.category, dry_run=args.dry_run)
+    return _import_file("loomio", args, lambda db: loomio.run(db, get_settings(), options))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forum", description="A discussion forum for federations of co-operatives.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -357,6 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--participant-groups", metavar="A,B", help="... are participants'")
     d.add_argument("--dry-run", action="store_true", help="read the source and say what would be imported; write nothing")
     d.set_defaults(func=cmd_import_discourse)
+    m = import_sub.add_parser("mbox", help="a mailing list archive (mbox file): threads become topics")
+    m.add_argument("file", help="the mbox file")
+    m.add_argument("--category", required=True, metavar="SLUG", help="the category the topics go in")
+    m.add_argument("--dry-run", action="store_true", help="read the file and say what would be imported; write nothing")
+    m.set_defaults(func=cmd_import_mbox)
+    lo = import_sub.add_parser("loomio", help="a Loomio group export (JSON): discussions, comments, polls, proposals")
+    lo.add_argument("file", help="the export file")
+    lo.add_argument("--category", metavar="SLUG", help="the category the topics go in (default: the first one)")
+    lo.add_argument("--dry-run", action="store_true", help="read the file and say what would be imported; write nothing")
+    lo.set_defaults(func=cmd_import_loomio)
 
     p = sub.add_parser("demo", help="fill an empty database with a demo federation")
     p.add_argument("--password", default="demo-password-1", help="password for every demo account")
