@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from forum import STATIC_DIR, __version__, live, mail, merges, observability, outbox, retry, sitestate  # noqa: F401  (mail registers its job)
+from forum import STATIC_DIR, __version__, backup, live, mail, merges, observability, outbox, retry, sitestate  # noqa: F401  (mail and backup register their jobs)
 from forum.api import AcceptJson
 from forum.api import message_bus as api_message_bus
 from forum.api import router as api_router

@@ -191,7 +191,7 @@ def cmd_worker(args) -> int:
 
     import forum.bookmarks  # noqa: F401  (bookmark reminders)
     import forum.emails  # noqa: F401  (notification emails and digests)
-    from forum import events, mail, outbox, proposals, signup_alerts, uploads  # noqa: F401  (they register their jobs)
+    from forum import backup, events, mail, outbox, proposals, signup_alerts, uploads  # noqa: F401  (they register their jobs)
 
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
@@ -267,6 +267,43 @@ def cmd_demo(args) -> int:
     db = _database()
     summary = load_demo(db, get_settings(), password=args.password)
     print(summary)
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from forum import backup
+    from forum.db import make_engine
+    from forum.progress import progress
+
+    settings = get_settings()
+    path = args.file or backup.default_path(settings)
+    engine = make_engine(settings)
+    try:
+        written = backup.backup(engine, settings, path, tracker=progress())
+    except backup.BackupError as e:
+        print(f"forum backup: {e}", file=sys.stderr)
+        return e.exit_code
+    finally:
+        engine.dispose()
+    written.report.print()
+    print(f"Backup written to {written.path} ({written.bytes / 1e6:.1f} MB).")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from forum import backup
+    from forum.progress import progress
+
+    settings = get_settings()
+    try:
+        restored = backup.restore(args.file, settings.database_url, settings, replace=args.replace,
+                                  tracker=progress())
+    except backup.BackupError as e:
+        print(f"forum restore: {e}", file=sys.stderr)
+        return e.exit_code
+    restored.report.print()
+    print(f"Restored {args.file} (schema {restored.revision}, now at this version's). Restart every forum "
+          "process (serve and worker).")
     return 0
 
 
@@ -378,6 +415,17 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and say what is wrong")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("backup", help="write the whole forum (database and uploaded files) to one archive, "
+                                      "while it keeps serving")
+    p.add_argument("file", nargs="?", help="the archive to write (default: FORUM_BACKUP_DIR/forum-backup-<time>.tar.gz)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup into an empty database, on SQLite or PostgreSQL")
+    p.add_argument("file", help="an archive written by `forum backup`")
+    p.add_argument("--replace", action="store_true", help="remove what the database holds first (once the "
+                                                          "archive has been read whole and checked)")
+    p.set_defaults(func=cmd_restore)
+
     p = sub.add_parser("import", help="bring another forum's history in (re-running imports only what is new)")
     import_sub = p.add_subparsers(dest="import_source", required=True)
     d = import_sub.add_parser("discourse", help="a Discourse site (or another forum like this one), through its API")
@@ -415,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _check_redis_url(get_settings().redis_url)
-        if args.command not in ("serve", "migrate", "check"):
+        if args.command not in ("serve", "migrate", "check", "backup", "restore"):
             from forum.migrate import upgrade
 
             upgrade(get_settings().database_url)

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     max_image_frames: int = 300
     optimized_image_width: int = 1000
 
+    # Backups (forum/backup.py): where `forum backup` writes by default (`backups` beside the SQLite
+    # file, or in the working directory), and scheduled backups by the worker: every N hours (0: off),
+    # keeping the newest N of them.
+    backup_dir: str = ""
+    backup_every_hours: float = Field(default=0, ge=0)
+    backup_keep: int = Field(default=7, ge=1)
+
     # Seconds an idle session stays valid.
     session_max_age: int = 60 * 60 * 24 * 60
     # SQLite busy timeout in milliseconds; past it a write answers 503.
@@ -160,6 +167,16 @@ class Settings(BaseSettings):
             if url.database and url.database != ":memory:":
                 return Path(url.database).resolve().parent / "uploads"
         return Path("uploads").resolve()
+
+    @property
+    def backup_path(self) -> Path:
+        if self.backup_dir:
+            return Path(self.backup_dir)
+        if self.is_sqlite:
+            url = make_url(self.database_url)
+            if url.database and url.database != ":memory:":
+                return Path(url.database).resolve().parent / "backups"
+        return Path("backups").resolve()
 
     @property
     def allowed_extensions(self) -> set[str]:
