@@ -17,6 +17,7 @@ no date, garbage) is skipped with a line in the report; it never stops the impor
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import io
 import mailbox
@@ -164,11 +165,16 @@ def _html_to_markdown(html: str) -> str:
     return converter.handle(html)
 
 
+@functools.cache
+def _reply_parser() -> EmailReplyParser:
+    return EmailReplyParser(languages=REPLY_LANGUAGES)  # its patterns, compiled once
+
+
 def fold(text: str) -> str:
     """The new part of a reply: quoted text, the "On … wrote:" line and the signature folded away."""
     text = LIST_FOOTER_RE.sub("\n", text.replace("\r\n", "\n"))
     try:
-        replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text).replies
+        replies = _reply_parser().read(text).replies
         body = replies[0].body.strip() if replies else ""
     except Exception:  # noqa: BLE001  the parser's regexes on odd text: keep the whole text
         body = ""
