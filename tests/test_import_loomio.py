@@ -57,6 +57,7 @@ def test_a_group_export_becomes_topics_replies_a_poll_and_a_proposal(db, setting
         assert votes == {"6 May": 1, "13 May": 3, "20 May": 1}
         assert posts[3].raw == "*Voted: 13 May*\n\nOnly the 13th, sorry." and posts[3].reply_to_post_number == 3
         assert garden.last_posted_at.replace(tzinfo=UTC) == _at("2023-04-22T20:00:00Z")
+        assert garden.closed and not solar.closed
 
         proposal = s.scalar(select(Proposal))
         topic = s.get(Topic, proposal.topic_id)

@@ -238,6 +238,10 @@ def test_missing_file_or_unknown_category_stops_with_one_line(db, database_url, 
     code = _cli(monkeypatch, database_url, "mbox", str(tmp_path / "nope.mbox"), "--category", "mail")
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no such file" in err and "nothing was imported" in err
+    not_mail = tmp_path / "notes.txt"
+    not_mail.write_text("Just some notes.\n")
+    code = _cli(monkeypatch, database_url, "mbox", str(not_mail), "--category", "mail")
+    assert code == 2 and "not an mbox file" in capsys.readouterr().err
     code = _cli(monkeypatch, database_url, "mbox", str(mbox_file), "--category", "nowhere")
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no category with the slug 'nowhere'" in err
@@ -245,3 +249,25 @@ def test_missing_file_or_unknown_category_stops_with_one_line(db, database_url, 
     assert code == 0 and "would import" in capsys.readouterr().out
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Topic)) == 0
+
+
+def test_a_thread_that_fails_is_reported_and_comes_in_on_the_next_run(db, settings, make_category, mbox_file,
+                                                                       monkeypatch):
+    make_category("Mail")
+    real = mbox.append_post
+
+    def failing(session, topic, user_id, raw, created, **kw):
+        if "café" in raw:
+            raise RuntimeError("disk full")
+        return real(session, topic, user_id, raw, created, **kw)
+
+    monkeypatch.setattr(mbox, "append_post", failing)
+    first = _import(db, settings, mbox_file)
+    assert not first.ok and first.failed[("threads", "RuntimeError: disk full")] == 1
+    assert first.done["topics"] == 2 and first.done["messages"] == 6
+    with db.read() as s:
+        assert _topic(s, "Odd charset") is None
+        assert s.scalar(select(func.count()).select_from(User).where(User.email == "eve@example.org")) == 0
+    monkeypatch.setattr(mbox, "append_post", real)
+    second = _import(db, settings, mbox_file)
+    assert second.ok and dict(second.done) == {"topics": 1, "messages": 1, "staged accounts": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
@@ -74,6 +75,25 @@ def free_username(session: Session, wanted: str, taken: set[str] | None = None) 
         suffix = str(n)
         candidate = base[:accounts.USERNAME_MAX - len(suffix)].rstrip("._-") + suffix
     return candidate
+
+
+class Tally:
+    """Counts of one transaction's work, added to the report only once it is committed."""
+
+    def __init__(self, report) -> None:
+        self.report = report
+        self.counts: Counter[str] = Counter()
+
+    def add(self, kind: str, count: int = 1) -> None:
+        self.counts[kind] += count
+
+    def committed(self) -> None:
+        for kind, count in self.counts.items():
+            self.report.add(kind, count)
+        self.counts.clear()
+
+    def rolled_back(self) -> None:
+        self.counts.clear()
 
 
 class People:

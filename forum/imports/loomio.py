@@ -42,6 +42,7 @@ from forum.imports.common import (
     CannotImport,
     ImportMap,
     People,
+    Tally,
     append_post,
     find_category,
     free_username,
@@ -137,6 +138,7 @@ class LoomioImport:
         self.report = Report("Loomio import" + (" (dry run: nothing written)" if options.dry_run else ""),
                              done_label="would import" if options.dry_run else "imported")
         self.people = People()
+        self.tally = Tally(self.report)
 
     def run(self) -> Report:
         t = read_export(self.options.path, self.report)
@@ -213,6 +215,7 @@ class LoomioImport:
     def _transaction(self, kind: str, work) -> None:
         if self.options.dry_run:
             work(None)
+            self.tally.committed()
             return
         try:
             with self.db.write() as session:
@@ -220,11 +223,13 @@ class LoomioImport:
         except Exception as e:  # noqa: BLE001  one failing discussion is reported, the rest go on
             self.map.rolled_back()
             self.people.rolled_back()
+            self.tally.rolled_back()
             first = str(e).splitlines()[0][:120] if str(e) else ""
             self.report.fail(kind, f"{type(e).__name__}: {first}")
             return
         self.map.committed()
         self.people.committed()
+        self.tally.committed()
 
     # people
 
@@ -236,11 +241,11 @@ class LoomioImport:
         created = _date(u.get("created_at")) or utcnow()
         if session is None:
             self.map.add(None, "user", user_id, -1)
-            self.report.add("people")
+            self.tally.add("people")
             return -1
         email = str(u.get("email") or "").strip().lower()
         if email:
-            local = self.people.author(session, email, str(u.get("name") or ""), created, self.report)
+            local = self.people.author(session, email, str(u.get("name") or ""), created, self.tally)
         else:
             name = free_username(session, str(u.get("username") or u.get("name") or f"loomio{user_id}"))
             user = User(username=name, username_lower=name.lower(), email=None, name=str(u.get("name") or "")[:100],
@@ -248,7 +253,7 @@ class LoomioImport:
             session.add(user)
             session.flush()
             local = user.id
-            self.report.add("staged accounts")
+            self.tally.add("staged accounts")
         self.map.add(session, "user", user_id, local)
         return local
 
@@ -275,10 +280,10 @@ class LoomioImport:
             if topic_id is None:
                 self._user(None, d.get("author_id"))
                 self.map.add(None, "discussion", d.get("id"), -1)
-                self.report.add("topics")
+                self.tally.add("topics")
             for _when, is_poll, item in items:
                 self._user(None, item.get("author_id" if is_poll else "user_id"))
-                self.report.add("polls" if is_poll else "replies")
+                self.tally.add("polls" if is_poll else "replies")
             return
         authors: set[int] = set()
         if topic_id is None:
@@ -287,11 +292,10 @@ class LoomioImport:
                               user_id=author, created=created)
             raw = _markdown(d.get("description"), d.get("description_format")) or clean(str(d.get("title") or ""))
             first = append_post(session, topic, author, raw, created, first=True)
-            topic.closed = bool(d.get("closed_at"))
             self.map.add(session, "discussion", d.get("id"), topic.id)
             self.map.add(session, "item", f"Discussion:{d.get('id')}", first.post_number)
             authors.add(author)
-            self.report.add("topics")
+            self.tally.add("topics")
         else:
             topic = session.get(Topic, topic_id)
             if topic is None:
@@ -311,16 +315,18 @@ class LoomioImport:
             self.map.add(session, "comment", item.get("id"), post.id)
             self.map.add(session, "item", f"Comment:{item.get('id')}", post.post_number)
             authors.add(author)
-            self.report.add("replies")
+            self.tally.add("replies")
         session.flush()
         settle_dates(session, topic.id, authors)
+        if d.get("closed_at"):
+            topic.closed = True
 
     def _standalone_poll(self, session: Session | None, p: dict) -> None:
         if self.map.get("poll", p.get("id")) is not None:
             return
         if session is None:
             self._user(None, p.get("author_id"))
-            self.report.add("polls")
+            self.tally.add("polls")
             return
         author = self._user(session, p.get("author_id"))
         created = _date(p.get("created_at")) or utcnow()
@@ -356,7 +362,7 @@ class LoomioImport:
         post = append_post(session, topic, author, raw, created, first=first)
         self.map.add(session, "poll", p.get("id"), post.id)
         self.map.add(session, "item", f"Poll:{p.get('id')}", post.post_number)
-        self.report.add("polls")
+        self.tally.add("polls")
         poll = session.scalar(select(Poll).where(Poll.post_id == post.id, Poll.name == name))
         if poll is None:
             self.report.skip("polls", "not readable as a poll here: kept as text")
@@ -381,7 +387,7 @@ class LoomioImport:
             for place, c in enumerate(chosen, 1):
                 session.add(PollVote(poll_id=poll.id, option_id=by_source[c["poll_option_id"]], user_id=voter,
                                      rank=place if poll_type == "ranked" else None, created_at=cast))
-            self.report.add("votes")
+            self.tally.add("votes")
             reason = _markdown(stance.get("reason"), stance.get("reason_format"))
             if reason:
                 picked = ", ".join(labels[[o.get("id") for o in options].index(c["poll_option_id"])] for c in chosen)
@@ -390,7 +396,7 @@ class LoomioImport:
                 self.map.add(session, "stance", stance.get("id"), reply.id)
                 self.map.add(session, "item", f"Stance:{stance.get('id')}", reply.post_number)
                 authors.add(voter)
-                self.report.add("reasons")
+                self.tally.add("reasons")
         return authors
 
     # proposals
@@ -400,8 +406,8 @@ class LoomioImport:
             return
         if session is None:
             self._user(None, p.get("author_id"))
-            self.report.add("proposals")
-            self.report.add("positions", len(self.stances_of.get(p.get("id"), [])))
+            self.tally.add("proposals")
+            self.tally.add("positions", len(self.stances_of.get(p.get("id"), [])))
             return
         author = self._user(session, p.get("author_id"))
         created = _date(p.get("created_at")) or utcnow()
@@ -439,7 +445,7 @@ class LoomioImport:
                                          reason=_markdown(stance.get("reason"), stance.get("reason_format"))[:2000],
                                          created_at=cast, updated_at=_date(stance.get("updated_at")) or cast))
             counts[position] += 1
-            self.report.add("positions")
+            self.tally.add("positions")
         for outcome in self.outcomes_of.get(p.get("id"), []):
             text = _markdown(outcome.get("statement"), outcome.get("statement_format"))
             if text:
@@ -448,7 +454,7 @@ class LoomioImport:
                                    reply_to=1)
                 proposal.outcome_post_id = post.id
                 authors.add(writer)
-                self.report.add("outcomes")
+                self.tally.add("outcomes")
         if closed is not None:
             proposal.closed_at = closed
             proposal.eligible_count = len(stances)
@@ -457,7 +463,7 @@ class LoomioImport:
         else:
             proposals.schedule(session, self.settings, proposal)  # still open there: it closes here on time
         self.map.add(session, "proposal", p.get("id"), topic.id)
-        self.report.add("proposals")
+        self.tally.add("proposals")
         session.flush()
         settle_dates(session, topic.id, authors)
 

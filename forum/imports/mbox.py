@@ -44,6 +44,7 @@ from forum.imports.common import (
     CannotImport,
     ImportMap,
     People,
+    Tally,
     append_post,
     find_category,
     new_topic,
@@ -232,6 +233,7 @@ class MboxImport:
         self.db, self.settings, self.options, self.tracker = db, settings, options, tracker
         self.report = Report("mbox import" + (" (dry run: nothing written)" if options.dry_run else ""),
                              done_label="would import" if options.dry_run else "imported")
+        self.tally = Tally(self.report)
 
     def _open(self) -> mailbox.mbox:
         path = self.options.path
@@ -239,9 +241,11 @@ class MboxImport:
             raise CannotImport(f"{path}: no such file")
         try:
             with open(path, "rb") as f:
-                f.read(1)
+                start = f.read(5)
         except OSError as e:
             raise CannotImport(f"{path}: cannot read it ({e.strerror or e})") from None
+        if start != b"From ":
+            raise CannotImport(f"{path}: not an mbox file (it does not start with a \"From \" line)")
         return mailbox.mbox(str(path), create=False)
 
     def run(self) -> Report:
@@ -329,10 +333,12 @@ class MboxImport:
                 except Exception as e:  # noqa: BLE001  one thread's failure is reported, the rest go on
                     self.map.rolled_back()
                     people.rolled_back()
+                    self.tally.rolled_back()
                     self.report.fail("threads", f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}")
                     continue
                 self.map.committed()
                 people.committed()
+                self.tally.committed()
 
     def _dry(self, thread: list[Entry]) -> None:
         root = thread[0]
@@ -365,7 +371,7 @@ class MboxImport:
                 self.report.skip("messages", f"unreadable body ({type(e).__name__})")
                 continue
             name, address = entry.sender.split("\x00", 1)
-            author = people.author(session, address, name, entry.date, self.report)  # type: ignore[arg-type]
+            author = people.author(session, address, name, entry.date, self.tally)  # type: ignore[arg-type]
             raw = body.text
             files = self._attach(session, author, body.files)
             if files:
@@ -379,7 +385,7 @@ class MboxImport:
                                   category_id=self.category_id, user_id=author, created=entry.date)
                 if entry.subject:
                     self.map.add(session, "subject", entry.subject.lower(), topic.id)
-                self.report.add("topics")
+                self.tally.add("topics")
             reply_to = numbers.get(entry.parent.message_id) if entry.parent is not None else None
             if reply_to is None and entry.parent is None:
                 parent_post = self._imported_parent(entry)
@@ -391,9 +397,9 @@ class MboxImport:
             numbers[entry.message_id] = post.post_number
             authors.add(author)
             self.map.add(session, "message", entry.message_id, post.id)
-            self.report.add("messages")
+            self.tally.add("messages")
             if body.was_html:
-                self.report.add("HTML-only messages turned into markdown")
+                self.tally.add("HTML-only messages turned into markdown")
         if topic is not None:
             session.flush()
             settle_dates(session, topic.id, authors)
@@ -414,7 +420,7 @@ class MboxImport:
                 continue
             session.flush()
             out.append(uploads.markdown_for(upload))
-            self.report.add("attachments")
+            self.tally.add("attachments")
         return out
 
 
