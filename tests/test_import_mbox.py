@@ -97,6 +97,8 @@ def archive() -> list[bytes]:
              "Content-Type: text/plain; charset=iso-2022-jp\nContent-Transfer-Encoding: 7bit",
              "こんにちは、手伝います。".encode("iso-2022-jp")),
         bytes(with_file),
+        _mail("Dan Brown <dan@farm.example>", "Re: Harvest plans", "Thank you, see you at the orchard.",
+              mid="<m9@list.example>", day=4, hour=18, in_reply_to="<m5@list.example>"),
         # a declared charset that does not exist: the bytes are UTF-8
         _raw("From: eve@example.org\nSubject: Odd charset\nDate: " + format_datetime(_when(6, 9)) +
              "\nMessage-ID: <m7@list.example>\nMIME-Version: 1.0\n"
@@ -139,7 +141,7 @@ def test_an_archive_becomes_threads_with_their_authors_dates_charsets_and_files(
     make_category("Mail")
     report = _import(db, settings, mbox_file)
     assert report.ok, report.failed
-    assert report.done["topics"] == 3 and report.done["messages"] == 7 and report.done["attachments"] == 1
+    assert report.done["topics"] == 3 and report.done["messages"] == 8 and report.done["attachments"] == 1
     assert report.done["staged accounts"] == 5
     assert report.skipped[("messages", "no usable From address")] == 2  # no From, and the garbage
     with db.read() as s:
@@ -163,9 +165,10 @@ def test_an_archive_becomes_threads_with_their_authors_dates_charsets_and_files(
         assert "<strong>we need helpers</strong>" in posts[0].cooked and "<li>pears</li>" in posts[0].cooked
         assert posts[1].raw == "こんにちは、手伝います。" and posts[1].user.name == "山田"
         assert posts[1].reply_to_post_number is None  # joined by its subject only
-        assert posts[2].reply_to_post_number == 1
-        files = uploads.attached(s, posts[2].id)
-        assert [f.original_filename for f in files] == ["field-plan.png"] and files[0].user_id == posts[2].user_id
+        assert posts[2].raw == "Thank you, see you at the orchard." and posts[2].reply_to_post_number == 2
+        assert posts[3].reply_to_post_number == 1
+        files = uploads.attached(s, posts[3].id)
+        assert [f.original_filename for f in files] == ["field-plan.png"] and files[0].user_id == posts[3].user_id
 
         assert _posts(s, _topic(s, "Odd charset"))[0].raw == "Un café pour tout le monde."
         assert s.scalar(select(func.count()).select_from(Topic)) == 3
@@ -173,7 +176,7 @@ def test_an_archive_becomes_threads_with_their_authors_dates_charsets_and_files(
         assert s.get(User, alice.id).post_count == 1 and s.get(User, alice.id).topic_count == 1
 
     again = _import(db, settings, mbox_file)
-    assert not again.done and again.ok and again.skipped[("messages", "imported before")] == 7
+    assert not again.done and again.ok and again.skipped[("messages", "imported before")] == 8
 
 
 def test_new_messages_of_a_later_archive_join_their_threads(db, settings, make_category, mbox_file, tmp_path):
@@ -196,7 +199,7 @@ def test_new_messages_of_a_later_archive_join_their_threads(db, settings, make_c
 def test_dry_run_counts_and_writes_nothing(db, settings, make_category, mbox_file):
     make_category("Mail")
     report = _import(db, settings, mbox_file, dry_run=True)
-    assert report.done["topics"] == 3 and report.done["messages"] == 7
+    assert report.done["topics"] == 3 and report.done["messages"] == 8
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(ImportedRecord)) == 0
         assert s.scalar(select(func.count()).select_from(Topic)) == 0
@@ -264,7 +267,7 @@ def test_a_thread_that_fails_is_reported_and_comes_in_on_the_next_run(db, settin
     monkeypatch.setattr(mbox, "append_post", failing)
     first = _import(db, settings, mbox_file)
     assert not first.ok and first.failed[("threads", "RuntimeError: disk full")] == 1
-    assert first.done["topics"] == 2 and first.done["messages"] == 6
+    assert first.done["topics"] == 2 and first.done["messages"] == 7
     with db.read() as s:
         assert _topic(s, "Odd charset") is None
         assert s.scalar(select(func.count()).select_from(User).where(User.email == "eve@example.org")) == 0

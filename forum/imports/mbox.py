@@ -292,12 +292,13 @@ class MboxImport:
         started_by_subject: dict[str, Entry] = {}
         threads: dict[int, list[Entry]] = {}
         for e in entries:
-            root, seen = e, {id(e)}
-            while root.parent is not None and id(root.parent) not in seen:
-                seen.add(id(root.parent))
-                root = root.parent
-            if root.parent is not None:  # a cycle of references: this one starts the thread
-                e.parent, root = None, e
+            top, seen = e, {id(e)}
+            while top.parent is not None and id(top.parent) not in seen:
+                seen.add(id(top.parent))
+                top = top.parent
+            if top.parent is not None:  # a cycle of references: this one starts the thread
+                e.parent, top = None, e
+            root = top.root or top  # the top may have joined a thread by its subject
             if root is e and e.subject and e.replying and not self._imported_parent(e):
                 earlier = started_by_subject.get(e.subject.lower())
                 if earlier is not None:
