@@ -81,6 +81,7 @@ FORMAT_VERSION = 1
 CHUNK_BYTES = 4 * 1024 * 1024  # rows are written (and read back) in members of about this size
 READ_BATCH = 2000
 LOAD_BATCH = 2000
+RESTORE_CACHE_KB = 16 * 1024  # SQLite's page cache while restoring
 COMPRESS_LEVEL = 3  # gzip: most of level 9's size at a fraction of its time
 # Columns that are derived from others on their engine and recomputed on restore.
 DERIVED = {("search_documents", "tsv")}
@@ -428,6 +429,8 @@ def _restore_engine(database_url: str) -> Engine:
             # transaction; foreign keys stay unchecked while tables are filled in dependency order.
             dbapi_conn.isolation_level = None
             dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            dbapi_conn.execute(f"PRAGMA cache_size=-{RESTORE_CACHE_KB}")  # the indexes being filled stay in memory
             dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
         @event.listens_for(engine, "begin")

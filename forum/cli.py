@@ -422,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("restore", help="restore a backup into an empty database, on SQLite or PostgreSQL")
     p.add_argument("file", help="an archive written by `forum backup`")
-    p.add_argument("--replace", action="store_true", help="remove what the database holds first (once the "
-                                                          "archive has been read whole and checked)")
+    p.add_argument("--replace", action="store_true", help="replace the forum the database holds (undone "
+                                                          "if the archive proves damaged)")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("import", help="bring another forum's history in (re-running imports only what is new)")
