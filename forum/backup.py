@@ -592,6 +592,7 @@ def restore(path: Path | str, database_url: str, settings: Settings, *, replace:
     archive = _Archive(path)
     staged: list[tuple[str, Path]] = []
     scratch: Path | None = None
+    committed = False
     engine = _restore_engine(database_url)
     try:
         header = _header(archive)
@@ -628,6 +629,7 @@ def restore(path: Path | str, database_url: str, settings: Settings, *, replace:
             for item in header["tables"]:
                 if item["rows"]:
                     report.add(f"rows: {item['name']}", item["rows"])
+        committed = True
         # The rows are in; now the files, each moved into place whole (a name is its content).
         for key, staged_path in staged:
             store.put(key, staged_path)
@@ -635,9 +637,10 @@ def restore(path: Path | str, database_url: str, settings: Settings, *, replace:
     except SQLAlchemyError as e:
         raise BackupError(f"the database refused the restore, nothing was changed: {_first_line(e)}") from None
     except OSError as e:
-        raise BackupError(f"cannot write the uploaded files: {e.strerror or e} (the database was restored)"
-                          if staged and not scratch else f"restore failed, nothing was changed: {e.strerror or e}") \
-            from None
+        if committed:
+            raise BackupError(f"the database was restored, but the uploaded files could not all be put in "
+                              f"place: {e.strerror or e}; free some space and restore again with --replace") from None
+        raise BackupError(f"restore failed, nothing was changed: {e.strerror or e}") from None
     finally:
         archive.close()
         engine.dispose()
