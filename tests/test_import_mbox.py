@@ -104,6 +104,9 @@ def archive() -> list[bytes]:
              "\nMessage-ID: <m7@list.example>\nMIME-Version: 1.0\n"
              "Content-Type: text/plain; charset=x-no-such-charset\nContent-Transfer-Encoding: 8bit",
              "Un café pour tout le monde.".encode()),
+        # the same subject again, not as a reply: a topic of its own
+        _mail("Frank <frank@example.org>", "Odd charset", "Another thread that happens to share a subject.",
+              mid="<m10@list.example>", day=8, hour=9),
         _mail(None, "Nobody sent this", "A message without a sender.", mid="<bad1@list.example>", day=7, hour=9),
         b"\x00\x01garbage that is no message at all\n\xff\xfe\n",
     ]
@@ -141,8 +144,8 @@ def test_an_archive_becomes_threads_with_their_authors_dates_charsets_and_files(
     make_category("Mail")
     report = _import(db, settings, mbox_file)
     assert report.ok, report.failed
-    assert report.done["topics"] == 3 and report.done["messages"] == 8 and report.done["attachments"] == 1
-    assert report.done["staged accounts"] == 5
+    assert report.done["topics"] == 4 and report.done["messages"] == 9 and report.done["attachments"] == 1
+    assert report.done["staged accounts"] == 6
     assert report.skipped[("messages", "no usable From address")] == 2  # no From, and the garbage
     with db.read() as s:
         bakery = _topic(s, "Bakery meeting")
@@ -170,13 +173,15 @@ def test_an_archive_becomes_threads_with_their_authors_dates_charsets_and_files(
         files = uploads.attached(s, posts[3].id)
         assert [f.original_filename for f in files] == ["field-plan.png"] and files[0].user_id == posts[3].user_id
 
-        assert _posts(s, _topic(s, "Odd charset"))[0].raw == "Un café pour tout le monde."
-        assert s.scalar(select(func.count()).select_from(Topic)) == 3
+        odd = list(s.scalars(select(Topic).where(Topic.title == "Odd charset").order_by(Topic.id)))
+        assert [_posts(s, t)[0].raw for t in odd] == ["Un café pour tout le monde.",
+                                                      "Another thread that happens to share a subject."]
+        assert s.scalar(select(func.count()).select_from(Topic)) == 4
         # counters and search are those of ordinary posting
         assert s.get(User, alice.id).post_count == 1 and s.get(User, alice.id).topic_count == 1
 
     again = _import(db, settings, mbox_file)
-    assert not again.done and again.ok and again.skipped[("messages", "imported before")] == 8
+    assert not again.done and again.ok and again.skipped[("messages", "imported before")] == 9
 
 
 def test_new_messages_of_a_later_archive_join_their_threads(db, settings, make_category, mbox_file, tmp_path):
@@ -199,7 +204,7 @@ def test_new_messages_of_a_later_archive_join_their_threads(db, settings, make_c
 def test_dry_run_counts_and_writes_nothing(db, settings, make_category, mbox_file):
     make_category("Mail")
     report = _import(db, settings, mbox_file, dry_run=True)
-    assert report.done["topics"] == 3 and report.done["messages"] == 8
+    assert report.done["topics"] == 4 and report.done["messages"] == 9
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(ImportedRecord)) == 0
         assert s.scalar(select(func.count()).select_from(Topic)) == 0
@@ -267,9 +272,10 @@ def test_a_thread_that_fails_is_reported_and_comes_in_on_the_next_run(db, settin
     monkeypatch.setattr(mbox, "append_post", failing)
     first = _import(db, settings, mbox_file)
     assert not first.ok and first.failed[("threads", "RuntimeError: disk full")] == 1
-    assert first.done["topics"] == 2 and first.done["messages"] == 7
+    assert first.done["topics"] == 3 and first.done["messages"] == 8
     with db.read() as s:
-        assert _topic(s, "Odd charset") is None
+        assert [_posts(s, t)[0].user.email for t in s.scalars(select(Topic).where(Topic.title == "Odd charset"))] \
+            == ["frank@example.org"]
         assert s.scalar(select(func.count()).select_from(User).where(User.email == "eve@example.org")) == 0
     monkeypatch.setattr(mbox, "append_post", real)
     second = _import(db, settings, mbox_file)

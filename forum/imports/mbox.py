@@ -343,10 +343,12 @@ class MboxImport:
 
     def _dry(self, thread: list[Entry]) -> None:
         root = thread[0]
-        existing = self._imported_parent(root) or self.map.get("subject", root.subject.lower())
+        existing = self._imported_parent(root) or (self.map.get("subject", root.subject.lower())
+                                                   if root.replying and root.subject else None)
         if existing is None:
             self.report.add("topics")
-            self.map.add(None, "subject", root.subject.lower(), -1)
+            if root.subject and self.map.get("subject", root.subject.lower()) is None:
+                self.map.add(None, "subject", root.subject.lower(), -1)
         self.report.add("messages", len(thread))
 
     def _existing_topic(self, session: Session, root: Entry) -> Topic | None:
@@ -384,7 +386,8 @@ class MboxImport:
             if topic is None:
                 topic = new_topic(session, title=(entry.subject or "(no subject)")[:TITLE_MAX],
                                   category_id=self.category_id, user_id=author, created=entry.date)
-                if entry.subject:
+                if entry.subject and self.map.get("subject", entry.subject.lower()) is None:
+                    # The first topic of a subject is where later "Re: <subject>" without references go.
                     self.map.add(session, "subject", entry.subject.lower(), topic.id)
                 self.tally.add("topics")
             reply_to = numbers.get(entry.parent.message_id) if entry.parent is not None else None
