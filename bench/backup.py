@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"restore: {seconds:6.1f} s  peak RSS {rss:6.1f} MB  into {target.split(':')[0]}", flush=True)
 
     if not args.keep:
-        archive.unlink(missing_ok=True)
-        for leftover in work.glob("restored.db*"):
-            leftover.unlink()
+        shutil.rmtree(work, ignore_errors=True)
         if target.startswith("postgresql"):
             _pg(target, f'DROP DATABASE IF EXISTS "{target.rsplit("/", 1)[1]}" WITH (FORCE)')
     else:

@@ -619,9 +619,12 @@ def restore(path: Path | str, database_url: str, settings: Settings, *, replace:
                 scratch = Path(store.scratch()) / f"restore-{os.getpid()}"
                 shutil.rmtree(scratch, ignore_errors=True)
                 scratch.mkdir(parents=True)
+                indexes = _set_indexes_aside(conn)
                 sums, files = _load(conn, archive, header, tables, progress, scratch, staged)
                 manifest = sums.pop("manifest.json", None)
                 _check(path, header, manifest, sums, files, conn, tables)
+                with progress.step("rebuild the indexes"):
+                    _rebuild_indexes(conn, indexes)
                 if revision != head_revision():
                     with progress.step(f"migrate from {revision} to this version's schema"):
                         _migrate(conn, "head")
@@ -827,6 +830,35 @@ def _check(path: Path, header: dict, manifest: Any, sums: dict[str, Any], files:
         raise ArchiveError(f"{path} is damaged: uploaded file(s) not matching the manifest: {', '.join(bad[:5])}")
 
 
+def _set_indexes_aside(conn: Connection) -> list[tuple[str, str]]:
+    """PostgreSQL builds an index over loaded rows much faster than it keeps one up to date row by row:
+    the indexes that back no constraint are dropped for the load (in its transaction) and rebuilt."""
+    if conn.dialect.name != "postgresql":
+        return []
+    indexes = [(name, definition) for name, definition in conn.execute(text(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname "
+        "AND c.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))")).all()]
+    for name, _definition in indexes:
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    return indexes
+
+
+def _rebuild_indexes(conn: Connection, indexes: list[tuple[str, str]]) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    columns = {c for (c,) in conn.execute(text(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'search_documents'"))}
+    if "tsv" in columns:  # made from the terms, as forum/search.py makes it
+        conn.execute(text(
+            "UPDATE search_documents SET tsv = setweight(to_tsvector('simple'::regconfig, title_terms), 'A') "
+            "|| to_tsvector('simple'::regconfig, body_terms)"))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '64MB'"))
+    for _name, definition in indexes:
+        conn.execute(text(definition))
+
+
 def _after_load(conn: Connection, generation_offset: int) -> None:
     if conn.dialect.name == "postgresql":
         for (name,) in conn.execute(text(
@@ -835,13 +867,6 @@ def _after_load(conn: Connection, generation_offset: int) -> None:
             conn.execute(text(
                 f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) "
                 f'FROM "{name}"'))
-        columns = {c for (c,) in conn.execute(text(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = 'search_documents'"))}
-        if "tsv" in columns:
-            conn.execute(text(
-                "UPDATE search_documents SET tsv = setweight(to_tsvector('simple'::regconfig, title_terms), 'A') "
-                "|| to_tsvector('simple'::regconfig, body_terms)"))
     # Every process's cached pages were rendered at some generation; one past any of them drops them all.
     if generation_offset:
         conn.execute(text("UPDATE content_generation SET value = value + :n"), {"n": generation_offset})

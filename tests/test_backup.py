@@ -202,6 +202,14 @@ def test_a_sqlite_backup_restores_on_the_other_engine_and_reads_the_same_to_ever
     with target.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Post)) > 100
         assert s.scalar(text("SELECT version_num FROM alembic_version")) == head_revision()
+    # Every index is there again (PostgreSQL's are set aside during the load and rebuilt).
+    def names(engine, table):
+        return {i["name"] for i in inspect(engine).get_indexes(table) if not i.get("duplicates_constraint")}
+
+    assert names(target.db.engine, "posts") == names(forum.db.engine, "posts")
+    indexes = inspect(target.db.engine)
+    if OTHER == "postgresql":
+        assert "ix_search_documents_tsv" in {i["name"] for i in indexes.get_indexes("search_documents")}
 
 
 def test_a_restored_forum_takes_new_posts_and_the_search_index_follows(moved):
