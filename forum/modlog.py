@@ -64,6 +64,7 @@ ACTIONS = {
     "deactivate_user": _("deactivated account"),
     "log_out_user": _("logged out everywhere"),
     "delete_user": _("deleted account"),
+    "delete_user_with_posts": _("deleted account with its posts"),
     "create_invitation": _("created invitation"),
     "revoke_invitation": _("revoked invitation"),
     "change_policy": _("changed site policy"),

@@ -71,6 +71,13 @@ Rules, in the order they are applied:
    A person who takes messages only from people they follow (rule 13's `message_refusal_for_user()`)
    takes them from exactly those, and from staff.
 
+17. A person's data is theirs: "Download my data" gives them what they wrote, chose and kept, and of
+   anything else only what they may read now (`can_see_topic()`, `can_read_post()`): a like, vote or
+   bookmark on something hidden from them since carries its identifiers, never its text. The link
+   to the archive opens for them alone (`can_download_export()`). Anonymising an account or
+   deleting it with its posts is for staff, on the accounts rule 10 lets them act on
+   (`can_moderate_user()`), and goes into the moderation log.
+
 Everything hidden answers NotFound (404), exactly as something missing does. Listings never loop
 over rows to filter them: they add `visible_topics_clause()` (and `readable_posts_clause()`, or both
 at once with `visible_posts_clause()`) to their query. Emails and notifications ask the reverse
@@ -1270,6 +1277,11 @@ def follow_refusal(viewer: Viewer, user: User) -> str | None:
 def can_see_follows(viewer: Viewer, user: User) -> bool:
     """Whom a person follows and who follows them: theirs and staff's to see (rule 16)."""
     return viewer.is_staff or (viewer.id is not None and viewer.id == user.id)
+
+
+def can_download_export(viewer: Viewer, owner_id: int) -> bool:
+    """A data archive opens for the person it was made for, signed in (rule 17); staff included, nobody else."""
+    return viewer.user is not None and viewer.user.id == owner_id
 
 
 def is_group_member(session: Session, viewer: Viewer, group: Group) -> bool:

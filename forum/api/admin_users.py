@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from forum import directory, permissions, user_admin
+from forum import directory, erasure, permissions, user_admin
 from forum.api import serializers, tiers
 from forum.api.base import ParamsDep, api_router
 from forum.deps import SessionDep, SettingsDep, ViewerDep, WriteDep
@@ -127,6 +127,12 @@ def log_out(write: WriteDep, viewer: ViewerDep, user_id: int):
 
 @router.delete("/admin/users/{user_id:int}.json")
 def delete_user(write: WriteDep, viewer: ViewerDep, params: ParamsDep, user_id: int):
+    """Without posts the account goes; with `delete_posts=true` its posts say they were deleted with
+    it (numbers unchanged) and the account is anonymised and closed (forum/erasure.py)."""
     with write() as tx:
-        user_admin.delete_user(tx, viewer, user_id, reason=params.str("reason") or "")
+        if params.bool("delete_posts"):
+            erasure.delete_with_posts(tx, viewer, user_id, confirm=None)
+        else:
+            user_admin.delete_user(tx, viewer, user_id, reason=params.str("reason") or "")
     return {"deleted": True}
+

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from fastapi import Request
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from forum import invitations, moderation, urls, user_admin
+from forum import erasure, invitations, moderation, urls, user_admin
 from forum.api import serializers
 from forum.api.base import ParamsDep, api_router, tr
 from forum.deps import SessionDep, SettingsDep, UserViewerDep, WriteDep
@@ -105,7 +105,7 @@ def staff_role(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, user_i
 @router.put("/admin/users/{user_id:int}/anonymize.json")
 def anonymize(write: WriteDep, viewer: UserViewerDep, params: ParamsDep, user_id: int):
     with write() as tx:
-        user = user_admin.anonymize(tx, viewer, user_id, reason=_reason(params))
+        user = erasure.anonymize(tx, viewer, user_id, confirm=None, reason=_reason(params))
         return {"success": "OK", "username": user.username}
 
 

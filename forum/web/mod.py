@@ -15,6 +15,7 @@ from forum import (
     accounts,
     categories,
     category_admin,
+    erasure,
     flags,
     invitations,
     languages,
@@ -366,7 +367,8 @@ def user_tools(request: Request, session: SessionDep, viewer: ViewerDep, user_id
     return _user_page(request, session, viewer, user_admin.get_user(session, user_id))
 
 
-USER_ACTIONS = ("suspend", "unsuspend", "silence", "unsilence", "role", "approve", "reject", "message")
+USER_ACTIONS = ("suspend", "unsuspend", "silence", "unsilence", "role", "approve", "reject", "message",
+                "anonymize", "erase")
 
 
 @router.post("/users/{user_id}/{action}")
@@ -395,6 +397,10 @@ async def user_action(request: Request, session: SessionDep, write: WriteDep, vi
                 user_admin.approve(tx, settings, viewer, user.id)
             elif action == "message":
                 user_admin.send_message(tx, viewer, user.id, form.get("message", ""))
+            elif action == "anonymize":
+                erasure.anonymize(tx, viewer, user.id, confirm=form.get("confirm", ""))
+            elif action == "erase":
+                erasure.delete_with_posts(tx, viewer, user.id, confirm=form.get("confirm", ""))
             else:
                 user_admin.reject(tx, viewer, user.id, reason=reason)
     except ForumError as e:
