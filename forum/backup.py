@@ -325,6 +325,21 @@ def backup(engine: Engine, settings: Settings, path: Path | str, *, tracker: Tra
     return Written(path, size, report, dumps, len(files))
 
 
+class _Quiet:
+    def advance(self, count: int = 1) -> None:
+        pass
+
+
+@contextmanager
+def _step(progress: Tracker, name: str, total: int | None) -> Iterator:
+    """A step of the progress display, unless there is nothing to do in it (most tables are empty)."""
+    if total == 0:
+        yield _Quiet()
+        return
+    with progress.step(name, total) as step:
+        yield step
+
+
 class _Silent(Tracker):
     def __init__(self):
         super().__init__(io.StringIO(), terminal=False)
@@ -353,7 +368,7 @@ def _dump_table(conn: Connection, tar: tarfile.TarFile, table: Table, dump: Tabl
 
     dumps = json.JSONEncoder(default=_encode, ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
     stmt = select(*columns).order_by(*_primary_key(table)).execution_options(yield_per=READ_BATCH)
-    with progress.step(f"back up {table.name}", dump.rows) as step:
+    with _step(progress, f"back up {table.name}", dump.rows) as step:
         result = conn.execute(stmt)
         for part in result.partitions():
             lines = []
@@ -376,7 +391,7 @@ def _dump_files(tar: tarfile.TarFile, settings: Settings, keys: list[str], progr
                 mtime: float) -> list[dict]:
     root = settings.uploads_path
     files = []
-    with progress.step("back up uploaded files", len(keys)) as step:
+    with _step(progress, "back up uploaded files", len(keys)) as step:
         for key in keys:
             source = root / key
             try:
@@ -623,7 +638,7 @@ def restore(path: Path | str, database_url: str, settings: Settings, *, replace:
                 sums, files = _load(conn, archive, header, tables, progress, scratch, staged)
                 manifest = sums.pop("manifest.json", None)
                 _check(path, header, manifest, sums, files, conn, tables)
-                with progress.step("rebuild the indexes"):
+                with _step(progress, "rebuild the indexes", None if indexes else 0):
                     _rebuild_indexes(conn, indexes)
                 if revision != head_revision():
                     with progress.step(f"migrate from {revision} to this version's schema"):
@@ -733,7 +748,7 @@ def _load(conn: Connection, archive: _Archive, header: dict, tables: dict[str, T
         digest = hashlib.sha256()
         count = 0
         prefix = f"tables/{name}/"
-        with progress.step(f"restore {name}", info[name]["rows"]) as step:
+        with _step(progress, f"restore {name}", info[name]["rows"]) as step:
             while member is not None and member.name.startswith(prefix):
                 data = archive.read(member)
                 digest.update(data)
@@ -770,7 +785,8 @@ def _load(conn: Connection, archive: _Archive, header: dict, tables: dict[str, T
             key = hold.table.c[hold.key]
             for k, v in hold.pairs:
                 conn.execute(update(hold.table).where(key == k).values({hold.column: v}))
-    with progress.step("restore uploaded files") as step:
+    with _step(progress, "restore uploaded files", None if member and member.name.startswith("uploads/") else 0) \
+            as step:
         while member is not None and member.name.startswith("uploads/"):
             key = member.name.removeprefix("uploads/")
             if ".." in Path(key).parts or key.startswith("/"):
