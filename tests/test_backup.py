@@ -257,11 +257,14 @@ def test_a_forum_already_there_is_refused_unless_replaced(moved, made):
         posts = s.scalar(select(func.count()).select_from(Post))
         s.execute(text("UPDATE posts SET raw = 'changed after the backup' WHERE id = 1"))
         s.commit()
+    generation = forum.db.generation()
     r = _forum_cli(_env(forum), "restore", "--replace", str(archive))
     assert r.returncode == 0, r.stderr
     with forum.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Post)) == posts
         assert s.scalar(text("SELECT raw FROM posts WHERE id = 1")) != "changed after the backup"
+    # Pages cached by running processes before the restore are all stale now.
+    assert forum.db.generation() > generation
 
 
 def _rewrite(archive: Path, out: Path, change) -> None:
