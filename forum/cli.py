@@ -191,6 +191,7 @@ def cmd_worker(args) -> int:
 
     import forum.bookmarks  # noqa: F401  (bookmark reminders)
     import forum.emails  # noqa: F401  (notification emails and digests)
+    import forum.user_export  # noqa: F401  (people's data archives)
     from forum import backup, events, mail, outbox, proposals, signup_alerts, uploads  # noqa: F401  (they register their jobs)
 
     logging.basicConfig(level=logging.INFO)

@@ -449,6 +449,19 @@ def _token_email(session: Session, user: User, settings, secret_key: str, *, pur
                  what="all", dedupe_key=None)
 
 
+def archive_ready(session: Session, settings, secret_key: str, user: User, path: str, expires: datetime) -> None:
+    """The link to a person's data archive (forum/user_export.py), whatever their email choices:
+    they asked for it. Only to a confirmed address."""
+    opts = options(session, user.id)
+    if not user.email or not _may_email(session, user, opts):
+        return
+    letter = _letter(session, user, settings, secret_key)
+    subject = letter.t(_("Your data is ready to download"))
+    letter.queue(session, subject=f"[{settings.site_title}] {subject}", template="data_archive",
+                 context={"link": letter.link(path), "expires": letter.when(expires), "username": user.username},
+                 what="all", dedupe_key=None)
+
+
 def request_password_reset(session: Session, settings, secret_key: str, login: str) -> None:
     """Send a reset link if the account exists; the answer to the asker is the same either way."""
     user = accounts.find_user_by_login(session, login)

@@ -427,6 +427,8 @@ def discourse_json(view: NotificationView) -> dict[str, Any]:
         data["original_username"] = view.actor.username
     if view.topic is not None:
         data["topic_title"] = view.topic.title
+    elif view.url:  # about no topic (a data archive): where it leads
+        data["url"] = view.url
     if view.post is not None:
         data["original_post_id"] = view.post.id
     if n.kind == "liked":

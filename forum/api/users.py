@@ -16,6 +16,7 @@ from forum import (
     permissions,
     ratelimit,
     reading,
+    user_export,
 )
 from forum.api import serializers
 from forum.api.base import DiscourseJSON, ParamsDep, api_router, tr
@@ -159,6 +160,16 @@ def update_user(request: Request, session: SessionDep, write: WriteDep, viewer: 
     return {"success": "OK", "user": serializers.user_detail(
         target, topic_count=topic_count, post_count=post_count, viewer=viewer,
         extras=reading.profile_extras(session, target, private=True))}
+
+
+@router.post("/export_csv/export_entity.json")
+def export_entity(write: WriteDep, viewer: UserViewerDep, params: ParamsDep):
+    """Discourse's user archive export: `entity=user_archive`; the link arrives by notification and email."""
+    if (params.str("entity") or "") != "user_archive":
+        raise ValidationFailed(_("Only entity=user_archive can be exported here."))
+    with write() as tx:
+        user_export.request(tx, viewer)
+    return {"success": "OK"}
 
 
 @router.post("/users.json")

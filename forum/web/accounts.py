@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 import forum.emails as emails
-from forum import accounts, auth, follows, messages, permissions, ratelimit, reading, uploads
+from forum import accounts, auth, follows, messages, permissions, ratelimit, reading, uploads, user_export
 from forum.deps import (
     CsrfDep,
     LimiterDep,
@@ -197,6 +197,27 @@ def preferences(request: Request, write: WriteDep, viewer: UserViewerDep, name: 
                                                     "errors": e.fields, "saved": None}, status_code=422)
     return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {},
                                                 "saved": "profile"})
+
+
+@router.post("/my/data")
+def request_data(request: Request, write: WriteDep, viewer: UserViewerDep):
+    """Download my data: the worker builds the archive and sends the link (forum/user_export.py)."""
+    try:
+        with write() as session:
+            user_export.request(session, viewer)
+    except RateLimited as e:
+        answer = render(request, "preferences.html", {"form": _profile_form(request, viewer),
+                                                      "errors": {"data": e.messages[0]}, "saved": None},
+                        status_code=429)
+        answer.headers["Retry-After"] = str(e.retry_after)
+        return answer
+    return render(request, "preferences.html", {"form": _profile_form(request, viewer), "errors": {},
+                                                "saved": "data"})
+
+
+@router.get("/my/data/{name}")
+def download_data(request: Request, settings: SettingsDep, viewer: UserViewerDep, name: str):
+    return user_export.download(settings, viewer, name, range_header=request.headers.get("range"))
 
 
 @router.post("/my/avatar")
