@@ -619,7 +619,11 @@ def restore(path: Path | str, database_url: str, settings: Settings, *, replace:
         from forum.uploads import store_for
 
         store = store_for(settings)
-        with engine.connect() as conn, conn.begin():
+        try:
+            connection = engine.connect()
+        except SQLAlchemyError as e:
+            raise BackupError(f"cannot reach the database to restore into: {_first_line(e)}") from None
+        with connection as conn, conn.begin():
             names = _user_tables(conn)
             reason = _holds_a_forum(conn, names)
             if reason and not replace:
