@@ -19,17 +19,19 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from forum import modlog, permissions, posting, search, user_admin
+from forum import modlog, permissions, posting, search, user_admin, user_export
 from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import (
     Bookmark,
     Draft,
+    Invitation,
     ModerationLog,
     Notification,
+    OutboxItem,
     Post,
     PostRevision,
     Topic,
@@ -103,8 +105,16 @@ def _rewrite_notifications(session: Session, old: str, new: str) -> None:
 def _forget(session: Session, viewer: Viewer, user: User, reason: str) -> str:
     """Anonymise (forum/user_admin.py: name, address, settings, every way in), then take away what
     still names the person; returns the old username."""
-    old = user.username
+    old, old_email = user.username, user.email
     user_admin.anonymize(session, viewer, user.id, reason=reason)
+    # Emails not yet sent (or kept as sent) to the old address, invitations naming it, and the
+    # person's data archives (forum/user_export.py) all carry the old name or address.
+    if old_email:
+        session.execute(delete(OutboxItem).where(OutboxItem.kind == "email",
+                                                 OutboxItem.payload.contains(json.dumps(old_email), autoescape=True)))
+        for invitation in session.scalars(select(Invitation).where(func.lower(Invitation.email) == old_email.lower())):
+            invitation.email = user.email
+    user_export.forget(session, user.id)
     user.uploaded_avatar_id = None
     user.theme = None
     user.suspend_reason = user.silence_reason = ""

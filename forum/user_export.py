@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forum import emails, notifications, outbox, permissions, uploads
@@ -38,6 +38,7 @@ from forum.models import (
     Event,
     EventRsvp,
     Notification,
+    OutboxItem,
     Poll,
     PollOption,
     PollVote,
@@ -53,11 +54,11 @@ from forum.models import (
     UserOption,
     utcnow,
 )
-from forum.models.messages import TopicAllowedUser
 from forum.models.tags import Tag
 from forum.permissions import Viewer
 
 JOB = "user_export"
+FORGET_JOB = "user_export_forget"
 KIND = "export_ready"
 LIFETIME = timedelta(hours=48)
 NAME = re.compile(r"^(\d+)-(\d+)-([A-Za-z0-9_-]{16,64})\.zip$")
@@ -77,6 +78,28 @@ def request(session: Session, viewer: Viewer, *, now: datetime | None = None) ->
         tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         raise RateLimited(int((tomorrow - now).total_seconds()),
                           _("You asked for your data today already: the link comes by notification and email."))
+
+
+def forget(session: Session, user_id: int) -> None:
+    """An account being erased (forum/erasure.py) loses its archives: a request not yet built is
+    dropped, the notifications that announced archives go, and the worker deletes their files now
+    rather than after 48 hours (they hold the old name and address)."""
+    names = [json.loads(data or "{}").get("name") for data in session.scalars(
+        select(Notification.data).where(Notification.user_id == user_id, Notification.kind == KIND))]
+    session.execute(delete(Notification).where(Notification.user_id == user_id, Notification.kind == KIND))
+    session.execute(delete(OutboxItem).where(OutboxItem.kind == JOB,
+                                             OutboxItem.dedupe_key.startswith(f"user-export:{user_id}:")))
+    names = [name for name in names if isinstance(name, str) and NAME.match(name)]
+    if names:
+        outbox.enqueue(session, FORGET_JOB, {"names": names})
+
+
+@outbox.handler(FORGET_JOB)
+def _forget_job(payload: dict[str, Any], ctx: outbox.JobContext) -> None:
+    store = uploads.store_for(ctx.settings)
+    for name in payload.get("names") or []:
+        if isinstance(name, str) and NAME.match(name) and store.exists(_key(name)):
+            store.remove(_key(name))
 
 
 def _key(name: str) -> str:
@@ -203,11 +226,9 @@ def collect(session: Session, user: User) -> dict[str, list[dict[str, Any]] | di
                       "reminder_zone": bookmark.reminder_zone, "created_at": _iso(bookmark.created_at),
                       "topic_title": topic.title if topic else None})
     messages = []
-    mine = select(TopicAllowedUser.topic_id).where(TopicAllowedUser.user_id == user.id)
-    for topic in session.scalars(select(Topic).where(Topic.id.in_(mine), Topic.deleted_at.is_(None))
+    # The conversations they are in now, named or through a group; not those they have left.
+    for topic in session.scalars(select(Topic).where(permissions.private_messages_clause(viewer))
                                  .order_by(Topic.id)):
-        if not permissions.can_see_private_message(session, viewer, topic):
-            continue
         written = session.execute(select(Post, User.username).join(User, User.id == Post.user_id).where(
             Post.topic_id == topic.id, Post.deleted_at.is_(None)).order_by(Post.post_number)).all()
         messages.append({"topic_id": topic.id, "title": topic.title, "posts": [
