@@ -73,7 +73,8 @@ Rules, in the order they are applied:
 
 17. A person's data is theirs: "Download my data" gives them what they wrote, chose and kept, and of
    anything else only what they may read now (`can_see_topic()`, `can_read_post()`): a like, vote or
-   bookmark on something hidden from them since carries its identifiers, never its text. The link
+   bookmark on something hidden from them since carries its identifiers, never its text; of private
+   messages, those they are in now (`private_messages_clause()`), not those they have left. The link
    to the archive opens for them alone (`can_download_export()`). Anonymising an account or
    deleting it with its posts is for staff, on the accounts rule 10 lets them act on
    (`can_moderate_user()`), and goes into the moderation log.
