@@ -8,8 +8,9 @@ Discourse's UsernameChanger does), and notifications that named it are rewritten
 and email are nowhere: not in pages, search, feeds, the JSON API or edit histories.
 
 Deleting with posts does that, replaces the text of each of the account's posts with a deletion
-notice and deletes them (the numbering of every topic stays as it was, and topics the person
-started stay readable for the replies of others), and closes the account for good.
+notice and deletes them (the numbering of every topic stays as it was, topics the person started
+stay readable for the replies of others, and a topic left with no post of anyone else's is deleted),
+and closes the account for good.
 
 Staff do either to the accounts they may act on (forum/permissions.py, rules 10 and 17).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from forum import modlog, permissions, posting, search, user_admin, user_export
@@ -27,6 +28,7 @@ from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import (
     Bookmark,
+    Category,
     Draft,
     Invitation,
     ModerationLog,
@@ -162,10 +164,17 @@ def delete_with_posts(session: Session, viewer: Viewer, user_id: int | str, *, c
     session.execute(delete(PostRevision).where(PostRevision.post_id.in_(
         select(Post.id).where(Post.user_id == user.id))))
     session.flush()
+    emptied = 0
     for topic in session.scalars(select(Topic).where(Topic.id.in_(topics))):
         posting.recount_topic(session, topic)
+        if topic.posts_count == 0 and topic.deleted_at is None:
+            # Nothing of anyone else's is left in it: the topic goes, as Discourse's does with its first post.
+            topic.deleted_at = now
+            emptied += 1
+            session.execute(update(Category).where(Category.id == topic.category_id, Category.topic_count > 0)
+                            .values(topic_count=Category.topic_count - 1), execution_options={"synchronize_session": False})
     user.post_count = user.topic_count = 0
     _forget(session, viewer, user, reason)
     modlog.record(session, viewer, DELETE_ACTION, target_type="user", target_id=user.id, target_user_id=user.id,
-                  summary=user.username, reason=reason, details={"topics": len(topics)})
+                  summary=user.username, reason=reason, details={"topics": len(topics), "topics_deleted": emptied})
     return user

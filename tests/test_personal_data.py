@@ -10,7 +10,17 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from forum import bookmarks, mail, messages, outbox, uploads, user_export
-from forum.models import Invitation, ModerationLog, Notification, OutboxItem, Post, User, utcnow
+from forum.models import (
+    Category,
+    Invitation,
+    ModerationLog,
+    Notification,
+    OutboxItem,
+    Post,
+    Topic,
+    User,
+    utcnow,
+)
 from forum.models.messages import GroupUser
 from forum.permissions import Viewer
 from tests.api.conftest import JSON, as_user, make_key  # noqa: F401  (fixtures)
@@ -85,8 +95,10 @@ def test_erasing_takes_the_archives_waiting_emails_and_invitations_naming_the_ac
 
 
 def test_no_erasure_without_confirmation_and_none_of_an_admin(
-        client, make_client, db, staff, make_user, as_user):
+        client, make_client, db, staff, make_user, make_category, make_topic, as_user):
     bob = make_user("bob", tier="member")
+    news = make_category("News")
+    alone = make_topic(bob, news, title="Nobody answered this question", raw="Does anyone keep bees?")
     other_admin = make_user("ada", tier="member", admin=True)
     admin = make_client()
     login(admin, staff.username)
@@ -104,8 +116,14 @@ def test_no_erasure_without_confirmation_and_none_of_an_admin(
         assert s.get(User, bob.id).username == "bob" and s.get(User, other_admin.id).username == "ada"
         assert s.scalar(select(ModerationLog.id).where(ModerationLog.target_user_id.in_(
             [bob.id, other_admin.id]))) is None
+    with db.read() as s:
+        assert s.get(Category, news.id).topic_count == 1
     done = post_form(admin, f"{page}/erase", {"confirm": "bob"}, csrf_from=page)
     assert done.status_code == 303
     with db.read() as s:
         assert s.scalar(select(ModerationLog.id).where(ModerationLog.action == "delete_user_with_posts",
                                                        ModerationLog.target_user_id == bob.id))
+        assert s.get(Topic, alone.id).deleted_at is not None  # nothing of anyone else's was left in it
+        assert s.get(Category, news.id).topic_count == 0
+    assert "Nobody answered" not in client.get("/latest").text
+    assert client.get(f"/t/{alone.id}.json").status_code == 404
