@@ -302,12 +302,14 @@ def _export_job(payload: dict[str, Any], ctx: outbox.JobContext) -> None:
             user = session.get(User, user_id)
             if user is None:
                 return
+            built_for = user.username
             build(session, user, path)
         store.put(_key(name), path)
     secret = sitestate.secret_key(ctx.db)
     with ctx.db.write() as session:
         user = session.get(User, user_id)
-        if user is None:
+        if user is None or user.username != built_for:  # erased (or renamed) meanwhile: made again on request
+            store.remove(_key(name))
             return
         path_url = f"/my/data/{name}"
         notifications.deliver(session, [user.id], KIND, data={"url": path_url, "name": name})

@@ -63,8 +63,11 @@ def test_the_archive_has_the_conversations_one_is_in_and_nothing_hidden_since(
 
 
 def test_erasing_takes_the_archives_waiting_emails_and_invitations_naming_the_account(
-        client, db, settings, staff, make_user, as_user):
-    lena = make_user("lena", tier="member")
+        client, db, settings, staff, make_user, make_category, make_topic, as_user):
+    lena = make_user("lena", tier="member", name="Lena Marquez")
+    topic = make_topic(lena, make_category("News"), title="Seed swap in March", raw="Bring your seeds.")
+    cached = [f"/t/{topic.slug}/{topic.id}", "/latest", "/latest.rss", f"/t/{topic.id}.json"]
+    assert all("lena" in client.get(path).text.lower() for path in cached)  # anonymous pages, now cached
     with db.write() as s:
         user_export.request(s, Viewer(s.get(User, lena.id)))
     outbox.drain(db, settings)
@@ -91,7 +94,10 @@ def test_erasing_takes_the_archives_waiting_emails_and_invitations_naming_the_ac
         invitation = s.scalar(select(Invitation).where(Invitation.code == "c0de-for-lena"))
         assert invitation.email == s.get(User, lena.id).email != "lena@example.org"
     profile = client.get(f"/u/{r.json()['username']}.json", headers=as_user(staff)).text.lower()
-    assert "lena" not in profile
+    assert "lena" not in profile and "marquez" not in profile
+    for path in cached:
+        page = client.get(path).text.lower()
+        assert "seed swap" in page and "lena" not in page and "marquez" not in page, path
 
 
 def test_no_erasure_without_confirmation_and_none_of_an_admin(
