@@ -8,7 +8,8 @@ them by a notification and an email with the link. The link opens for them alone
 
 What goes in is decided with forum/permissions.py (rule 17): what they wrote, chose and kept, and of
 anything else only what they may read now. A like, vote, position, answer or bookmark on something
-hidden from them since keeps its identifiers and dates, never its text or title.
+hidden from them since keeps its identifiers and dates, never its text or title; their own posts
+keep their text, but a quote in them of a topic hidden from them now is left out.
 """
 
 from __future__ import annotations
@@ -163,6 +164,49 @@ class _Reader:
         return post, topic
 
 
+_RAW_QUOTE = re.compile(r"\[quote(?:=[^\]\n]*)?\]|\[/quote\]", re.I)
+_COOKED_QUOTE = re.compile(r"<aside\b[^>]*>|</aside>", re.I)
+_QUOTED_TOPIC = re.compile(r'topic:\s*(\d+)|data-topic="(\d+)"')
+
+
+def _without_hidden_quotes(text: str, pattern: re.Pattern[str], hidden, here: int) -> str:
+    """Text with every quote of a topic the person may not read now left out (nested ones too); a
+    quote that names no topic is of the post's own topic (`here`)."""
+    out: list[str] = []
+    stack: list[bool] = []  # for each open quote: whether it is left out
+    pos = 0
+    for match in pattern.finditer(text):
+        dropping = bool(stack) and stack[-1]
+        if not dropping:
+            out.append(text[pos:match.start()])
+        token = match.group(0)
+        if token.startswith("[/") or token.startswith("</"):
+            if not stack:
+                out.append(token)
+            elif not stack.pop() and not dropping:
+                out.append(token)
+        else:
+            named = _QUOTED_TOPIC.search(token)
+            topic_id = int(named.group(1) or named.group(2)) if named else here
+            drop = dropping or hidden(topic_id)
+            if drop and not dropping:
+                out.append(str(_("(A quote of something you may no longer read is left out.)")))
+            elif not drop:
+                out.append(token)
+            stack.append(drop)
+        pos = match.end()
+    if not (stack and stack[-1]):
+        out.append(text[pos:])
+    return "".join(out)
+
+
+def _mine(text: str | None, cooked: bool, reader: _Reader, here: int) -> str | None:
+    if not text:
+        return text
+    return _without_hidden_quotes(text, _COOKED_QUOTE if cooked else _RAW_QUOTE,
+                                  lambda topic_id: reader.topic(topic_id) is None, here)
+
+
 def collect(session: Session, user: User) -> dict[str, list[dict[str, Any]] | dict[str, Any]]:
     """Every part of the archive, as rows (CSV and JSON) or one object (JSON)."""
     viewer = Viewer(user)
@@ -181,7 +225,8 @@ def collect(session: Session, user: User) -> dict[str, list[dict[str, Any]] | di
         posts.append({"id": post.id, "topic_id": post.topic_id, "topic_title": topic.title if topic else None,
                       "post_number": post.post_number, "created_at": _iso(post.created_at),
                       "updated_at": _iso(post.updated_at), "deleted_at": _iso(post.deleted_at),
-                      "language": post.language, "raw": post.raw, "cooked": post.cooked})
+                      "language": post.language, "raw": _mine(post.raw, False, reader, post.topic_id),
+                      "cooked": _mine(post.cooked, True, reader, post.topic_id)})
     likes = []
     for action, post in session.execute(select(PostAction, Post).join(Post, Post.id == PostAction.post_id).where(
             PostAction.user_id == user.id, PostAction.action_type == LIKE).order_by(PostAction.id)):
@@ -232,7 +277,8 @@ def collect(session: Session, user: User) -> dict[str, list[dict[str, Any]] | di
         written = session.execute(select(Post, User.username).join(User, User.id == Post.user_id).where(
             Post.topic_id == topic.id, Post.deleted_at.is_(None)).order_by(Post.post_number)).all()
         messages.append({"topic_id": topic.id, "title": topic.title, "posts": [
-            {"post_number": p.post_number, "username": name, "created_at": _iso(p.created_at), "raw": p.raw}
+            {"post_number": p.post_number, "username": name, "created_at": _iso(p.created_at),
+             "raw": _mine(p.raw, False, reader, topic.id)}
             for p, name in written if permissions.can_read_post(session, viewer, p, topic)]})
     settings_part: dict[str, Any] = {
         "email": {"notifications": options.email_notifications, "digest": options.email_digest,

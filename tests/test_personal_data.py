@@ -32,10 +32,13 @@ HIDDEN = "The board's figures, members only."
 
 
 def test_the_archive_has_the_conversations_one_is_in_and_nothing_hidden_since(
-        db, settings, staff, make_user, make_category, make_topic):
+        db, settings, staff, make_user, make_category, make_topic, make_reply):
     lena = make_user("lena", tier="member")
     rui = make_user("rui", tier="member")
     hidden = make_topic(rui, make_category("Board", "members_only"), title="Board figures", raw=HIDDEN)
+    open_topic = make_topic(rui, make_category("News"), title="Assembly budget", raw="Let us talk money.")
+    make_reply(lena, open_topic, raw=f'[quote="rui, post:1, topic:{hidden.id}"]\n{HIDDEN}\n[/quote]\n\n'
+                                     "Agreed, and we should say so at the assembly.")
     with db.write() as s:
         group = messages.create_group(s, Viewer(s.get(User, staff.id)), name="delegates", visibility="public",
                                       messageable_level="everyone")
@@ -60,6 +63,11 @@ def test_the_archive_has_the_conversations_one_is_in_and_nothing_hidden_since(
     [mark] = parts["bookmarks"]
     assert mark["name"] == "for the assembly" and mark["topic_title"] is None  # hers: the name; not the post
     assert HIDDEN not in everything and "Board figures" not in everything
+    [reply] = [p for p in parts["posts"] if "Agreed" in p["raw"]]  # her words stay, the quote goes
+    assert "we should say so" in reply["cooked"] and "left out" in reply["raw"] and "<aside" not in reply["cooked"]
+    nested = f'[quote="a, post:1, topic:{open_topic.id}"]\n[quote="b, post:1, topic:{hidden.id}"]\nx\n[/quote]\ny\n[/quote]'
+    kept = user_export._without_hidden_quotes(nested, user_export._RAW_QUOTE, lambda t: t == hidden.id, 0)
+    assert "\nx\n" not in kept and "y" in kept and kept.count("[/quote]") == 1
 
 
 def test_erasing_takes_the_archives_waiting_emails_and_invitations_naming_the_account(
