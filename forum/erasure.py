@@ -128,11 +128,18 @@ def _forget(session: Session, viewer: Viewer, user: User, reason: str) -> str:
     new = user.username
     _rewrite_posts(session, old, new)
     _rewrite_notifications(session, old, new)
-    # Earlier log lines named the account by its old name; they keep their meaning by its id.
-    for entry in session.scalars(select(ModerationLog).where(
-            or_(ModerationLog.summary.ilike(f"%{old}%"), ModerationLog.reason.ilike(f"%{old}%")))):
-        entry.summary = re.sub(re.escape(old), new, entry.summary, flags=re.I)
-        entry.reason = re.sub(re.escape(old), new, entry.reason, flags=re.I)
+    # Earlier log lines named the account by its old name or address; they keep their meaning by its id.
+    swaps = [(re.escape(old_email), user.email or "")] if old_email else []
+    swaps.append((rf"(?<![\w@.-]){re.escape(old)}(?![\w-])", new))
+    columns = (ModerationLog.summary, ModerationLog.reason, ModerationLog.details)
+    wanted = [column.ilike(f"%{text}%") for column in columns for text in filter(None, (old, old_email))]
+    for entry in session.scalars(select(ModerationLog).where(or_(*wanted))):
+        for attribute in ("summary", "reason", "details"):
+            value = getattr(entry, attribute)
+            if value:
+                for pattern, replacement in swaps:
+                    value = re.sub(pattern, replacement.replace("\\", "\\\\"), value, flags=re.I)
+                setattr(entry, attribute, value)
     return old
 
 

@@ -89,6 +89,9 @@ def test_erasing_takes_the_archives_waiting_emails_and_invitations_naming_the_ac
                          headers={}, dedupe_key=None)
         s.add(Invitation(code="c0de-for-lena", created_by_id=staff.id, email="Lena@example.org", tier="member",
                          expires_at=utcnow() + timedelta(days=7)))
+        s.add(ModerationLog(actor_id=staff.id, action="silence_user", target_type="user", target_id=lena.id,
+                            target_user_id=lena.id, summary="lena", reason="lena (Lena@example.org) kept posting",
+                            details=json.dumps({"to": "lena@example.org", "by": "lenard"})))
 
     r = client.put(f"/admin/users/{lena.id}/anonymize.json", headers=as_user(staff))
     assert r.status_code == 200
@@ -101,6 +104,8 @@ def test_erasing_takes_the_archives_waiting_emails_and_invitations_naming_the_ac
         assert "lena@example.org" not in waiting.lower()
         invitation = s.scalar(select(Invitation).where(Invitation.code == "c0de-for-lena"))
         assert invitation.email == s.get(User, lena.id).email != "lena@example.org"
+        log = " ".join(f"{e.summary} {e.reason} {e.details}" for e in s.scalars(select(ModerationLog)))
+        assert "lena" not in log.replace("lenard", "") and "lenard" in log  # another name stays as it was
     profile = client.get(f"/u/{r.json()['username']}.json", headers=as_user(staff)).text.lower()
     assert "lena" not in profile and "marquez" not in profile
     for path in cached:
