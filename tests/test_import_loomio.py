@@ -113,3 +113,17 @@ def test_not_an_export_or_no_category_stops_with_one_line(db, settings, make_cat
         assert "no category" in str(e)
     else:
         raise AssertionError("imported without a category")
+
+
+def test_cli_says_in_one_line_when_the_file_is_missing(db, database_url, monkeypatch, capsys, tmp_path):
+    from forum import cli
+    from forum.config import get_settings
+
+    monkeypatch.setenv("FORUM_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        code = cli.main(["import", "loomio", str(tmp_path / "missing.json")])
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "no such file" in err and "nothing was imported" in err
