@@ -374,3 +374,49 @@ def test_scheduled_backups_are_taken_once_per_period_and_the_newest_kept(source,
     assert names[1] == "forum-scheduled-20260102-000000.tar.gz" and len(names) == 3
     assert backup.read_header(old / names[2])["revision"] == head_revision()
     assert backup.schedule(forum.db, settings.model_copy(update={"backup_every_hours": 0}), now) is False
+
+
+def test_an_archive_from_an_older_schema_is_restored_and_brought_up_to_date(tmp_path, monkeypatch):
+    """An archive an earlier version wrote (schema 0022, before staged accounts) loads at its own
+    revision, then migrates to this version's: the rows come through and gain the new column. The
+    earlier version is played by reading that database's own tables instead of this code's models."""
+    from sqlalchemy import MetaData
+
+    from forum import migrate
+    from forum.models import Base
+    from tests.test_migrations import _insert, _write_forum_content
+
+    old = "0022"
+    source_url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(source_url, old)
+    _write_forum_content(source_url)
+    engine = create_engine(source_url)
+    with engine.begin() as conn:
+        _insert(conn, "users", username="second", username_lower="second", name="Second one",
+                email="s@example.org", password_hash="x", tier="worker", is_moderator=False, is_admin=False,
+                created_at=utcnow().replace(tzinfo=None), post_count=0, topic_count=0, approved=True,
+                suspend_reason="", silence_reason="")
+        then = MetaData()
+        then.reflect(conn, only=[name for name in Base.metadata.tables if inspect(conn).has_table(name)])
+    monkeypatch.setattr(migrate, "head_revision", lambda: old)
+    monkeypatch.setattr(backup, "_tables", lambda: [then.tables[t.name] for t in Base.metadata.sorted_tables
+                                                     if t.name in then.tables])
+    archive = tmp_path / "old.tar.gz"
+    backup.backup(engine, _settings(source_url, tmp_path), archive)
+    engine.dispose()
+    monkeypatch.undo()
+    assert backup.read_header(archive)["revision"] == old
+
+    target_url = f"sqlite:///{tmp_path / 'new.db'}"
+    restored = backup.restore(archive, target_url, _settings(target_url, tmp_path))
+    assert restored.revision == old
+    target = create_engine(target_url)
+    try:
+        with target.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+            assert conn.execute(text("SELECT username, tier, staged FROM users ORDER BY id")).all() == [
+                ("keeper", "member", False), ("second", "worker", False)]
+            assert conn.execute(text("SELECT raw FROM posts WHERE post_number = 1")).scalar() == \
+                "This text must survive every migration."
+    finally:
+        target.dispose()
