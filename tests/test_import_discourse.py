@@ -3,6 +3,7 @@ Discourse answers served by a small local server, and refused cleanly when the s
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
-from forum import apikeys, categories, messages, moderation, posting
+from forum import apikeys, categories, messages, moderation, posting, uploads
 from forum.config import Settings, get_settings
 from forum.db import Database
 from forum.imports import discourse
@@ -25,13 +27,18 @@ from forum.models import (
     Category,
     ImportedRecord,
     Poll,
+    PollOption,
+    PollVote,
     Post,
     PostAction,
+    PostUpload,
     Topic,
     TopicAllowedUser,
+    Upload,
     User,
 )
 from forum.permissions import Viewer
+from forum.uploads import sha1_of_base62, short_url, url
 from tests.conftest import PASSWORD
 from tests.server import free_port, running_server
 
@@ -63,7 +70,7 @@ def source_forum(tmp_path):
     url = f"sqlite:///{tmp_path / 'source.db'}"
     upgrade(url)
     settings = Settings(database_url=url, unique_post_window=0, posts_per_minute=1000, topics_per_hour=1000,
-                        inprocess_worker=False)
+                        inprocess_worker=False, uploads_dir=str(tmp_path / "source-uploads"))
     src = Database(settings)
     from forum import accounts
 
@@ -82,9 +89,16 @@ def source_forum(tmp_path):
                                      raw="Every member brings a basket.\n\n[poll]\n* Yes\n* No\n[/poll]",
                                      category_id=open_cat.id)
         t1 = first.topic_id
+    with src.write() as s:  # a photo, attached as the composer does
+        bob = Viewer(s.get(type(people["bob"]), people["bob"].id))
+        allowed = uploads.limits(s, settings, bob)
+        png = io.BytesIO()
+        Image.new("RGB", (30, 20), (10, 160, 90)).save(png, "PNG")
+        checked = uploads.prepare(settings, bob, allowed, filename="baskets.png", source=io.BytesIO(png.getvalue()))
+        photo = uploads.markdown_for(uploads.record(s, settings, bob, checked, allowed, filename="baskets.png"))
     with src.write() as s:
-        reply = posting.create_reply(s, settings, Viewer(people["bob"]), topic_id=t1, raw="Workers bring two baskets.",
-                                     reply_to_post_number=1)
+        reply = posting.create_reply(s, settings, Viewer(people["bob"]), topic_id=t1,
+                                     raw=f"Workers bring two baskets.\n\n{photo}", reply_to_post_number=1)
     with src.write() as s:
         posting.create_reply(s, settings, Viewer(people["carol"]), topic_id=t1,
                              raw=f'[quote="bob, post:2, topic:{t1}"]\nWorkers bring two baskets.\n[/quote]\n\nAgreed.',
@@ -114,7 +128,7 @@ def source_forum(tmp_path):
             post.created_at = post.updated_at = OLD + timedelta(hours=n)
         for topic in s.scalars(select(Topic)):
             topic.created_at = OLD + timedelta(hours=topic.id * 10 - 10)
-    with running_server(url) as base:
+    with running_server(url, env={"FORUM_UPLOADS_DIR": settings.uploads_dir}) as base:
         yield {"url": base, "key": key, "db": src, "settings": settings, "people": people, "t1": t1, "t2": t2,
                "t3": t3, "pm": pm}
     src.dispose()
@@ -163,6 +177,12 @@ def test_import_from_a_running_forum_keeps_everything_and_reruns_bring_only_what
     assert posts[1].reply_to_post_number == 1 and posts[2].reply_to_post_number == 2
     assert f'post:2, topic:{t1.id}"' in posts[2].raw
     assert posts[0].like_count == 2 and posts[1].like_count == 1
+    assert report.done["uploaded files"] == 1
+    with db.read() as s:  # the photo, downloaded and stored here, and the reply pointing at it
+        photo = s.scalar(select(Upload).join(PostUpload, PostUpload.upload_id == Upload.id)
+                         .where(PostUpload.post_id == posts[1].id))
+        assert photo is not None and photo.original_filename == "baskets.png" and (photo.width, photo.height) == (30, 20)
+        assert f"![baskets|30x20]({short_url(photo)})" in posts[1].raw and url(photo) in posts[1].cooked
     assert [p.created_at.replace(tzinfo=UTC) for p in posts] == [OLD, OLD + timedelta(hours=1), OLD + timedelta(hours=2)]
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(PostAction)) == 3
@@ -200,6 +220,7 @@ class _Recorded(BaseHTTPRequestHandler):
     member_key = "member-key"  # bob's own key: no staff, and no one else's name
     busy_once: set[str] = set()
     broken: set[str] = set()  # paths answered 500, as a site in trouble does
+    downloads: list[str] = []  # files served, to see that a second run fetches none again
     member = False
 
     def log_message(self, *args):  # quiet
@@ -287,6 +308,29 @@ class _Recorded(BaseHTTPRequestHandler):
             box = path.split("/")[2]
             found = FIXTURES / f"{box}_{username}.json"
             return self._send(200, json.loads(found.read_text()) if found.exists() and page == 0 else empty_list)
+        if path == "/polls/voters.json":  # public polls only, 50 a page, as the poll plugin answers
+            found = _fixture("polls_voters.json").get(q["post_id"][0], {}).get(q["poll_name"][0], {})
+            option = q["option_id"][0]
+            return self._send(200, {"voters": {option: found.get(option, []) if page <= 1 else []}})
+        if path.startswith("/uploads/short-url/"):  # Discourse redirects a short URL to the file
+            name, ext = path.rsplit("/", 1)[1].split(".")
+            self.send_response(302)
+            self.send_header("Location", f"/uploads/default/original/1X/{sha1_of_base62(name)}.{ext}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if path.startswith("/uploads/default/original/1X/"):
+            found = FIXTURES / "uploads" / path.rsplit("/", 1)[1]
+            if not found.exists():
+                return self._send(404, {"errors": ["not found"]})
+            _Recorded.downloads.append(path)
+            data = found.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         name = {"/session/current.json": "session_current.json", "/site.json": "site.json"}.get(path)
         if name is None and path.startswith("/u/"):
             name = f"user_{path.split('/')[2].removesuffix('.json')}.json"
@@ -308,6 +352,7 @@ def _fixture(name: str):
 def recorded_site():
     _Recorded.busy_once = {"latest"}  # the rate limit is one test's business
     _Recorded.broken = set()
+    _Recorded.downloads = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -325,12 +370,14 @@ def _recorded_import(db, settings, url, *, dry_run=False, waits=None, key="fixtu
 
 
 def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded_site):
+    settings = settings.model_copy(update={"max_upload_bytes": 20_000})  # the 30 KB budget.pdf is too big
     _Recorded.busy_once = set()
     waits: list[float] = []
     dry = _recorded_import(db, settings, recorded_site, dry_run=True, waits=waits)
     assert waits == [4.0]  # Retry-After 3, and a second more, as Discourse asks
     assert dry.done["topics"] == 2 and dry.done["posts"] == 7
     assert _count(db, Topic) == 0 and _count(db, User) == 0 and _count(db, ImportedRecord) == 0
+    assert dry.done["uploaded files"] == 3 and dry.done["poll votes"] == 3 and _Recorded.downloads == []
 
     report = _recorded_import(db, settings, recorded_site)
     assert report.ok, report.failed
@@ -339,8 +386,13 @@ def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded
     assert report.done["likes"] == 2
     skipped = {reason for (_kind, reason) in report.skipped}
     assert "group trust_level_3 has no tier (see --map-groups)" in skipped  # it gives nobody anything
-    assert {"whisper (staff-only)", "small action (status change)", "deleted in the source",
-            "not copied: the post keeps its upload:// links"} <= skipped
+    assert {"whisper (staff-only)", "small action (status change)", "deleted in the source"} <= skipped
+    assert report.done["uploaded files"] == 2 and report.done["poll votes"] == 3
+    assert ("uploaded files", "larger than 19.5 KB, the most accepted here") in report.skipped
+    assert sorted(_Recorded.downloads) == [  # the image from the cooked HTML, the PDFs through their short URLs
+        "/uploads/default/original/1X/44a4fb8173995ca2f61920cb0f2ed07cc5c3f0f2.pdf",  # refused by its length
+        "/uploads/default/original/1X/78eadb967288318ba63fb1484d1dce71567f2815.pdf",
+        "/uploads/default/original/1X/add5b6045a39c37670344b5f9e95423313d00d71.png"]
 
     with db.read() as s:
         users = {u.username: u for u in s.scalars(select(User))}
@@ -371,9 +423,25 @@ def test_recorded_discourse_site_imports_its_own_variants(db, settings, recorded
     assert f'[quote="carol, post:3, topic:{topic.id}"]' in posts[3].raw  # source #6 is #3 here
     assert posts[1].created_at.replace(tzinfo=UTC) == datetime(2024, 2, 3, 11, 15, 20, 123000, tzinfo=UTC)
     assert posts[0].like_count == 0 and posts[1].like_count == 1
+    with db.read() as s:
+        files = {u.original_filename: u for u in s.scalars(select(Upload))}
+        assert set(files) == {"statutes.png", "minutes.pdf"}
+        image, pdf = files["statutes.png"], files["minutes.pdf"]
+        assert (image.width, image.height, pdf.mime_type) == (40, 24, "application/pdf")
+        assert set(s.scalars(select(PostUpload.upload_id).where(PostUpload.post_id == posts[3].id))) == \
+            {image.id, pdf.id}
+        assert f"![statutes|690x388]({short_url(image)})" in posts[3].raw
+        assert f"[minutes.pdf|attachment]({short_url(pdf)})" in posts[3].raw
+        assert "upload://9nFwM9QqUm62nAX4IJR1rMWGylW.pdf" in posts[3].raw  # too big: the text stays
+        assert url(image) in posts[3].cooked and url(pdf) in posts[3].cooked
+        votes = s.execute(select(User.username, PollOption.label).join(PollVote, PollVote.user_id == User.id)
+                          .join(PollOption, PollOption.id == PollVote.option_id)).all()
+        assert sorted(votes) == [("alice", "Open it this year"), ("bob", "Wait a year"),
+                                 ("carol", "Open it this year")]
 
     again = _recorded_import(db, settings, recorded_site)
     assert not again.done and again.ok
+    assert len(_Recorded.downloads) == 3  # nothing fetched again
 
 
 def test_a_topic_the_source_fails_to_serve_is_reported_and_comes_in_on_the_next_run(db, settings, recorded_site):
@@ -385,7 +453,7 @@ def test_a_topic_the_source_fails_to_serve_is_reported_and_comes_in_on_the_next_
 
     _Recorded.broken = set()
     second = _recorded_import(db, settings, recorded_site)
-    assert second.ok and dict(second.done) == {"topics": 1, "posts": 1, "likes": 1}
+    assert second.ok and dict(second.done) == {"topics": 1, "posts": 1, "likes": 1, "poll votes": 3}
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Topic)) == 3
 
@@ -479,3 +547,28 @@ def test_cli_dry_run_prints_what_would_be_imported_and_writes_nothing(db, databa
     assert code == 0
     assert "dry run: nothing written" in out and "would import" in out and "whisper" in out
     assert _count(db, User) == 0 and _count(db, Topic) == 0 and _count(db, ImportedRecord) == 0
+
+
+def test_files_only_from_the_source_and_private_polls_give_only_the_keys_own_vote(db, settings):
+    client = discourse.Client("https://old.example.org", "k", "system")
+    importer = discourse.DiscourseImport(db, settings, discourse.Options(url=client.url, api_key="k",
+                                                                         api_username="system"), client=client)
+    with pytest.raises(discourse.Refused):  # no request made: the key never travels to another site
+        client.download("https://elsewhere.example/uploads/default/original/1X/a.png", 1000, set())
+    sha1 = "ab" * 20
+    post = {"id": 7, "raw": "![a](https://elsewhere.example/uploads/x.png) and [old.pdf|attachment]"
+                            "(/uploads/default/original/1X/" + sha1 + ".pdf) and ![photo|40x20](upload://"
+                            + uploads.base62("cd" * 20) + ".jpeg)",
+            "cooked": '<img src="https://cdn.example.net/original/1X/' + "cd" * 20 + '.jpeg">'}
+    refs = importer._file_refs(post)
+    assert [(key, name, where) for _text, key, name, where in refs] == [
+        ("cd" * 20, "photo.jpeg", "https://cdn.example.net/original/1X/" + "cd" * 20 + ".jpeg"),
+        (sha1, "old.pdf", f"/uploads/default/original/1X/{sha1}.pdf")]  # the other site's link stays a link
+
+    importer.me = {"id": 3, "username": "bob"}
+    poll = {"name": "poll", "type": "regular", "public": False, "voters": 4,
+            "options": [{"id": "aa", "html": "Yes"}, {"id": "bb", "html": "No"}]}
+    votes = importer._votes_of({"id": 7, "polls": [poll], "polls_votes": {"poll": ["bb"]}})
+    assert votes == {"poll": [({"id": 3, "username": "bob"}, "bb")]}
+    assert importer.report.skipped[("poll votes", "private poll: only the key's own vote is readable")] == 3
+    client.close()

@@ -16,7 +16,16 @@ What comes in, in this order, each thing remembered in `import_map` under the so
    authors, replies, polls as written), likes, and its pinned, closed, archived and listed state.
    Whispers, small actions, moderator notices and deleted posts are skipped; post numbers close
    up over what was skipped;
-4. private messages, with the same people, when the key is an admin's.
+4. private messages, with the same people, when the key is an admin's;
+5. with each post, the files its markdown refers to (`upload://…` short URLs, resolved through the
+   post's cooked HTML or the source's `/uploads/short-url/…`, and `/uploads/…` paths): downloaded
+   with the same key (only from the source's own address, or the addresses its cooked HTML or its
+   redirects give, such as a CDN; the key is sent to the source only), checked and stored as any
+   upload here, once (remembered as "upload" by the source's SHA-1), and the post's markdown
+   rewritten to this forum's short URL. A file too big or of a kind refused here stays behind,
+   counted with its reason, and the post comes in with its text;
+6. the votes of public polls (`/polls/voters.json`), and of private polls only the key's own
+   (`polls_votes`), for regular and multiple-choice polls.
 
 Nothing notifies anyone, and nothing is written before the source has answered the first request:
 a wrong address or key stops the command with one line.
@@ -25,6 +34,7 @@ a wrong address or key stops the command with one line.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 import sys
@@ -34,13 +44,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from forum import accounts, posting
+from forum import accounts, posting, uploads
 from forum.config import Settings
 from forum.db import Database
 from forum.errors import ValidationFailed
@@ -54,13 +65,17 @@ from forum.models import (
     Category,
     ImportedRecord,
     Poll,
+    PollOption,
+    PollVote,
     Post,
     PostAction,
     Topic,
     TopicAllowedUser,
+    Upload,
     User,
     utcnow,
 )
+from forum.permissions import Viewer
 from forum.progress import Report, Tracker, progress
 from forum.text import clean, slugify
 
@@ -78,6 +93,13 @@ POSTS_PER_REQUEST = 20
 UNUSABLE_PASSWORD = "!"  # no password verifies against it: people choose one with "forgot password"
 USERNAME_MAX = accounts.USERNAME_MAX
 QUOTE_RE = re.compile(r'\[quote="([^"\]]*)"\]')
+# Files a post's markdown refers to: Discourse's short URLs, and paths (or whole URLs) under /uploads/.
+SHORT_UPLOAD_RE = re.compile(r"upload://([0-9A-Za-z]{1,40})\.([A-Za-z0-9]{1,10})")
+UPLOAD_PATH_RE = re.compile(r"(?<![\w./:-])(?:https?://[^\s()<>\[\]\"']+)?/uploads/[^\s()<>\[\]\"']+\.[A-Za-z0-9]{1,10}")
+HTML_URL_RE = re.compile(r"(?:src|href|data-orig-src|data-download-href)=\"([^\"]+)\"")
+SHA1_RE = re.compile(r"(?<![0-9a-f])([0-9a-f]{40})(?![0-9a-f])")
+VOTED_POLL_TYPES = {"regular", "multiple"}
+VOTERS_PER_PAGE = 50
 # Safety stop for paging: a source that keeps answering "more" for the same page is not followed forever.
 MAX_PAGES = 100_000
 
@@ -98,6 +120,16 @@ class Unreachable(SourceError):
     """The site itself does not answer: no use asking it for the next topic."""
 
 
+class Refused(SourceError):
+    """A file on an address that is not the source's."""
+
+
+class TooBig(SourceError):
+    def __init__(self, size: int):
+        super().__init__(f"larger than allowed ({size} bytes or more)")
+        self.size = size
+
+
 # --- reading the source ---------------------------------------------------------------------------
 
 class Client:
@@ -111,12 +143,15 @@ class Client:
         self.url = url
         self.acting_as: str | None = None  # another Api-Username for the next requests (all-users keys)
         self._sleep, self._max_wait, self._tries = sleep, max_wait, tries
+        self._bare: httpx.Client | None = None  # for files on other addresses (a CDN): no key sent there
         self._http = httpx.Client(base_url=url, timeout=timeout, follow_redirects=True, headers={
             "Api-Key": api_key, "Api-Username": api_username, "Accept": "application/json",
             "User-Agent": "forum-import-discourse"})
 
     def close(self) -> None:
         self._http.close()
+        if self._bare is not None:
+            self._bare.close()
 
     def get(self, path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> Any:
         where = f"{self.url}{path}"
@@ -148,6 +183,44 @@ class Client:
             except ValueError:
                 raise SourceError(f"{where} did not answer with JSON: is {self.url} a Discourse site?") from None
         raise SourceError(f"{where} kept answering 429 (too many requests); try again later")
+
+    def download(self, url: str, limit: int, hosts: set[str]) -> bytes:
+        """A file's bytes, at most `limit` of them (TooBig beyond). The key goes to the source's own
+        address only; other addresses must be in `hosts` (those its cooked HTML names) or be where
+        the source itself redirects."""
+        own = urlsplit(self.url).netloc.lower()
+        url = urljoin(self.url + "/", url)
+        for _hop in range(6):
+            parts = urlsplit(url)
+            host = parts.netloc.lower()
+            if parts.scheme not in ("http", "https") or (host != own and host not in hosts):
+                raise Refused(f"{host or url} is not the source's address")
+            if host != own and self._bare is None:
+                self._bare = httpx.Client(timeout=self._http.timeout, headers={"User-Agent": "forum-import-discourse"})
+            client = self._http if host == own else self._bare
+            assert client is not None
+            try:
+                with client.stream("GET", url, follow_redirects=False,
+                                   headers={"Accept": "*/*"} if host == own else None) as r:
+                    if r.is_redirect and r.headers.get("location"):
+                        url = urljoin(url, r.headers["location"])
+                        if host == own:  # the source itself sent us there (its file store, a CDN)
+                            hosts = hosts | {urlsplit(url).netloc.lower()}
+                        continue
+                    if r.status_code >= 400:
+                        raise NotThere(f"answered {r.status_code}")
+                    declared = r.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        raise TooBig(int(declared))
+                    data = bytearray()
+                    for chunk in r.iter_bytes():
+                        data += chunk
+                        if len(data) > limit:
+                            raise TooBig(len(data))
+                    return bytes(data)
+            except httpx.HTTPError as e:
+                raise Unreachable(f"cannot fetch it: {e or type(e).__name__}") from None
+        raise NotThere("too many redirects")
 
     @staticmethod
     def _retry_after(r: httpx.Response) -> float:
@@ -245,6 +318,11 @@ class _Fetched:
     likers: dict[int, list[dict[str, Any]]]
     older_numbers: dict[int, int]  # source post number -> local number, for replies to earlier imports
     highest: int
+    # source post id -> [(text in the raw, file key, filename)]; the files themselves are in
+    # DiscourseImport.files by key
+    files: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
+    # source post id -> poll name -> [(source user, source option id)]
+    votes: dict[int, dict[str, list[tuple[dict[str, Any], str]]]] = field(default_factory=dict)
 
 
 class DiscourseImport:
@@ -265,6 +343,11 @@ class DiscourseImport:
         self.definition_topics: set[int] = set()
         self.profiles: dict[str, dict[str, Any]] = {}  # source user id -> /u/{username}.json's user
         self.is_admin = self.is_staff = False
+        self.me: dict[str, Any] = {}
+        self.files: dict[str, uploads.Checked | str] = {}  # file key -> checked file, or why it stays behind
+        known = {*uploads.IMAGE_TYPES, *uploads.OTHER_TYPES, *uploads.CONVERTED}
+        self.file_limits = uploads.Limits(max_bytes=settings.max_upload_bytes,
+                                          extensions=settings.allowed_extensions & known, per_day=0)
         self._started = False  # something was committed in this run
 
     # -- the map of what was brought in --
@@ -332,6 +415,9 @@ class DiscourseImport:
             self.report.fail("import", f"stopped ({e}): run the same command again to continue")
         finally:
             self.client.close()
+            for checked in self.files.values():
+                if isinstance(checked, uploads.Checked):
+                    uploads.discard(checked)
         return self.report
 
     def _connect(self) -> None:
@@ -343,6 +429,7 @@ class DiscourseImport:
         current = me.get("current_user") if isinstance(me, dict) else None
         if not isinstance(current, dict) or not current.get("username"):
             raise AccessDenied(f"{self.client.url} did not accept the API key for {self.options.api_username!r}")
+        self.me = current
         self.is_admin = bool(current.get("admin"))
         self.is_staff = self.is_admin or bool(current.get("moderator"))
         site = self.client.get("/site.json")
@@ -702,7 +789,198 @@ class DiscourseImport:
                 if target and target not in numbers and target not in older:
                     older[target] = self._local_number(topic_id, target) or 0
         highest = int(view.get("highest_post_number") or max([p.get("post_number") or 0 for p in posts] or [0]))
-        return _Fetched(view, posts, likers, older, highest)
+        files = {p["id"]: self._files_of(p) for p in posts}
+        votes = {p["id"]: self._votes_of(p) for p in posts if p.get("polls")}
+        for found in votes.values():
+            for voters in found.values():
+                for person, _option in voters:
+                    self._read_profile(person)
+        return _Fetched(view, posts, likers, older, highest, files, votes)
+
+    # -- files --
+
+    def _file_refs(self, p: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+        """(text in the raw, key, filename, where to download it) of each file the raw refers to. A
+        short URL is looked for in the post's cooked HTML (which may name a CDN), else asked of the
+        source; a path or URL under /uploads/ counts only on the source's own address."""
+        raw = str(p.get("raw") or "")
+        cooked = str(p.get("cooked") or "")
+        in_cooked = HTML_URL_RE.findall(cooked)
+        refs: list[tuple[str, str, str, str]] = []
+        for m in SHORT_UPLOAD_RE.finditer(raw):
+            name, ext = m.group(1), m.group(2).lower()
+            sha1 = uploads.sha1_of_base62(name)
+            # The original (not a smaller copy) as the cooked HTML names it, else the short URL,
+            # which the source redirects to the file.
+            where = next((u for u in in_cooked if sha1 and sha1 in u and "/optimized/" not in u), None) or \
+                f"/uploads/short-url/{name}.{ext}"
+            refs.append((m.group(0), sha1 or f"{name}.{ext}", self._filename(raw, m.start(), f"{name}.{ext}"),
+                         where))
+        own = urlsplit(self.client.url).netloc.lower()
+        for m in UPLOAD_PATH_RE.finditer(raw):
+            text = m.group(0)
+            host = urlsplit(text).netloc.lower()
+            if host and host != own:
+                continue  # a file on another site: a link like any other
+            found = SHA1_RE.search(text)
+            key = found.group(1) if found else urlsplit(text).path
+            refs.append((text, key, self._filename(raw, m.start(), text.rsplit("/", 1)[-1]), text))
+        return refs
+
+    @staticmethod
+    def _filename(raw: str, at: int, fallback: str) -> str:
+        """The label of `[name|attachment](…)` or `![alt|WxH](…)` just before the URL, as the file's name."""
+        m = re.search(r"\[([^\[\]|\n]*)(?:\|[^\[\]\n]*)?\]\($", raw[max(0, at - 300):at])
+        ext = fallback.rsplit(".", 1)[-1].lower() if "." in fallback else ""
+        label = (m.group(1).strip() if m else "") or fallback.rsplit(".", 1)[0]
+        label = re.sub(r"[/\\]", "_", label)[:200]
+        return label if not ext or label.lower().endswith("." + ext) else f"{label}.{ext}"
+
+    def _files_of(self, p: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """Download (before the transaction) what is neither imported nor tried yet in this run."""
+        out = []
+        for text, key, filename, where in self._file_refs(p):
+            out.append((text, key, filename))
+            if self._lookup("upload", key) is not None or key in self.files or self.dry:
+                continue
+            ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+            if ext not in self.file_limits.extensions:
+                self.files[key] = f"a kind of file not accepted here (.{ext})"
+                continue
+            try:
+                # The address the cooked HTML gives for this very file may be another (a CDN).
+                hosts = {urlsplit(where).netloc.lower()} if text.startswith("upload://") else set()
+                data = self.client.download(where, self.file_limits.max_bytes, hosts)
+            except TooBig:
+                self.files[key] = f"larger than {uploads.human_size(self.file_limits.max_bytes)}, the most accepted here"
+                continue
+            except Refused as e:
+                self.files[key] = f"not fetched: {e}"
+                continue
+            except SourceError as e:
+                self.files[key] = f"could not be fetched ({e})"
+                continue
+            try:
+                self.files[key] = uploads.prepare(self.settings, Viewer(User(username="import")), self.file_limits,
+                                                  filename=filename, source=io.BytesIO(data))
+            except (ValidationFailed, uploads.TooLarge) as e:
+                messages = getattr(e, "messages", None) or [str(e)]
+                self.files[key] = "refused here: " + "; ".join(str(m) for m in messages)[:160]
+        return out
+
+    def _bring_files(self, session: Session, raw: str, refs: list[tuple[str, str, str]], author: int) -> str:
+        """The raw with each file that came over pointing at this forum's copy."""
+        done: dict[str, Upload] = {}
+        for text, key, filename in refs:
+            local = self._lookup("upload", key)
+            upload = session.get(Upload, local) if local else None
+            if upload is None:
+                checked = self.files.get(key)
+                if isinstance(checked, str) or checked is None:
+                    if key not in done:
+                        self.report.skip("uploaded files", checked or "not fetched")
+                    continue
+                user = session.get(User, author)
+                upload = uploads.record(session, self.settings, Viewer(user), checked, self.file_limits,
+                                        filename=filename)
+                session.flush()
+                self.files.pop(key, None)  # record() has stored (and removed) the checked copy
+                self._record(session, "upload", key, upload.id)
+                self.report.add("uploaded files")
+            done[key] = upload
+            raw = raw.replace(text, uploads.short_url(upload))
+        return raw
+
+    def _skip(self, kind: str, reason: str, count: int = 1) -> None:
+        for _n in range(count):
+            self.report.skip(kind, reason)
+
+    # -- poll votes --
+
+    def _votes_of(self, p: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], str]]]:
+        found: dict[str, list[tuple[dict[str, Any], str]]] = {}
+        for poll in p.get("polls") or []:
+            name = str(poll.get("name") or "poll")
+            if not int(poll.get("voters") or 0):
+                continue
+            if poll.get("type", "regular") not in VOTED_POLL_TYPES:
+                self.report.skip("poll votes", f"{poll.get('type')} polls: votes not brought over")
+                continue
+            votes: list[tuple[dict[str, Any], str]] = []
+            if poll.get("public"):
+                try:
+                    for option in poll.get("options") or []:
+                        for voter in self._voters(p["id"], name, str(option.get("id"))):
+                            votes.append((voter, str(option.get("id"))))
+                except Unreachable:
+                    raise
+                except SourceError:
+                    self.report.skip("poll votes", "voters not readable with this key")
+                    votes = []
+            else:
+                mine = (p.get("polls_votes") or {}).get(name) or []
+                if self.me.get("id") is not None:
+                    votes = [(self.me, str(option)) for option in mine]
+                others = int(poll.get("voters") or 0) - (1 if mine else 0)
+                if others > 0:
+                    self._skip("poll votes", "private poll: only the key's own vote is readable", others)
+            found[name] = votes
+        return found
+
+    def _voters(self, post_id: int, poll_name: str, option_id: str) -> list[dict[str, Any]]:
+        people: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES):
+            data = self.client.get("/polls/voters.json", {"post_id": post_id, "poll_name": poll_name,
+                                                          "option_id": option_id, "page": page,
+                                                          "limit": VOTERS_PER_PAGE})
+            voters = (data.get("voters") or {}) if isinstance(data, dict) else {}
+            batch = voters.get(option_id) if isinstance(voters, dict) else voters
+            batch = [v for v in batch or [] if isinstance(v, dict) and v.get("id") is not None]
+            people += batch
+            if len(batch) < VOTERS_PER_PAGE:
+                break
+        return people
+
+    def _write_votes(self, session: Session, post: Post, votes: dict[str, list[tuple[dict[str, Any], str]]],
+                     source_polls: list[dict[str, Any]]) -> None:
+        for poll_data in source_polls:
+            name = str(poll_data.get("name") or "poll")
+            chosen = votes.get(name) or []
+            if not chosen:
+                continue
+            poll = session.scalar(select(Poll).where(Poll.post_id == post.id, Poll.name == name))
+            if poll is None:
+                self._skip("poll votes", "the poll is not a poll here", len(chosen))
+                continue
+            options = list(session.scalars(select(PollOption).where(PollOption.poll_id == poll.id)
+                                           .order_by(PollOption.position)))
+            source_options = [str(o.get("id")) for o in poll_data.get("options") or []]
+            if len(options) != len(source_options):
+                self._skip("poll votes", "the poll's options differ here", len(chosen))
+                continue
+            by_source = dict(zip(source_options, options, strict=True))
+            seen: set[tuple[int, int]] = set()
+            counts: dict[int, int] = {}
+            for person, option_id in chosen:
+                option = by_source.get(option_id)
+                if option is None:
+                    self.report.skip("poll votes", "an option not in the poll")
+                    continue
+                user_id = self._user_id(session, person)
+                if (user_id, option.id) in seen:
+                    continue
+                seen.add((user_id, option.id))
+                counts[user_id] = counts.get(user_id, 0) + 1
+            for user_id, option_id in sorted(seen):
+                if poll.type == "regular" and counts[user_id] > 1:
+                    continue
+                session.add(PollVote(poll_id=poll.id, option_id=option_id, user_id=user_id,
+                                     created_at=post.created_at))
+                self.report.add("poll votes")
+            dropped = sum(1 for n in counts.values() if poll.type == "regular" and n > 1)
+            if dropped:
+                self._skip("poll votes", "more than one choice in a single-choice poll", dropped)
+        session.flush()
 
     @staticmethod
     def _skip_reason(p: dict[str, Any]) -> str | None:
@@ -770,6 +1048,13 @@ class DiscourseImport:
                 self._user_id(None, self._author(p))
                 self._record(None, "post", p["id"], -1)
                 self.report.add("posts")
+                for _text, key, _name in f.files.get(p["id"]) or []:
+                    if self._lookup("upload", key) is None:
+                        self._record(None, "upload", key, -1)
+                        self.report.add("uploaded files")
+                for chosen in (f.votes.get(p["id"]) or {}).values():
+                    if chosen:
+                        self.report.add("poll votes", len(chosen))
                 for liker in f.likers.get(p["id"], []):
                     if liker.get("id") != p.get("user_id"):
                         self._user_id(None, liker)
@@ -811,6 +1096,7 @@ class DiscourseImport:
             author = self._user_id(session, self._author(p))
             created = _date(p.get("created_at")) or utcnow()
             raw = self._rewrite_quotes(clean(str(p.get("raw") or "")), topic_id, local_topic, numbers)
+            raw = self._bring_files(session, raw, f.files.get(p["id"]) or [], author)
             if not raw.strip():
                 self.report.skip("posts", "empty")
                 continue
@@ -824,10 +1110,8 @@ class DiscourseImport:
             post = posting._append_post(session, local_topic, category_id, author, raw, cooked, reply_to, created,
                                         first=is_new and index == 0, notify=False)
             post.updated_at = max(_date(p.get("updated_at")) or created, created)
-            if "upload://" in raw:
-                self.report.skip("uploaded files", "not copied: the post keeps its upload:// links")
+            self._write_votes(session, post, f.votes.get(p["id"]) or {}, p.get("polls") or [])
             for poll in p.get("polls") or []:
-                self.report.skip("poll votes", "not readable through the API: the poll starts without votes")
                 if poll.get("status") == "closed":
                     session.execute(update(Poll).where(Poll.post_id == post.id, Poll.name == poll.get("name"))
                                     .values(closed_at=post.updated_at))
