@@ -936,8 +936,10 @@ class DiscourseImport:
             voters = (data.get("voters") or {}) if isinstance(data, dict) else {}
             batch = voters.get(option_id) if isinstance(voters, dict) else voters
             batch = [v for v in batch or [] if isinstance(v, dict) and v.get("id") is not None]
-            people += batch
-            if len(batch) < VOTERS_PER_PAGE:
+            # Discourse's pages overlap by one voter (rows offset..offset+limit): keep each once.
+            new = [v for v in batch if v["id"] not in {p["id"] for p in people}]
+            people += new
+            if len(batch) < VOTERS_PER_PAGE or not new:
                 break
         return people
 
