@@ -342,7 +342,7 @@ class DiscourseImport:
         self.usernames: dict[str, str] = {}  # source user id -> username, for private messages
         self.definition_topics: set[int] = set()
         self.profiles: dict[str, dict[str, Any]] = {}  # source user id -> /u/{username}.json's user
-        self.is_admin = self.is_staff = False
+        self.key_is_admin = self.key_is_staff = False  # what the source site lets the key do
         self.me: dict[str, Any] = {}
         self.files: dict[str, uploads.Checked | str] = {}  # file key -> checked file, or why it stays behind
         known = {*uploads.IMAGE_TYPES, *uploads.OTHER_TYPES, *uploads.CONVERTED}
@@ -430,8 +430,8 @@ class DiscourseImport:
         if not isinstance(current, dict) or not current.get("username"):
             raise AccessDenied(f"{self.client.url} did not accept the API key for {self.options.api_username!r}")
         self.me = current
-        self.is_admin = bool(current.get("admin"))
-        self.is_staff = self.is_admin or bool(current.get("moderator"))
+        self.key_is_admin = bool(current.get("admin"))
+        self.key_is_staff = self.key_is_admin or bool(current.get("moderator"))
         site = self.client.get("/site.json")
         if not isinstance(site, dict) or not isinstance(site.get("categories"), list):
             raise SourceError(f"{self.client.url}/site.json has no categories: is it a Discourse site?")
@@ -555,7 +555,7 @@ class DiscourseImport:
                     break
 
     def _import_users(self) -> None:
-        if not self.is_staff:
+        if not self.key_is_staff:
             self.report.skip("user list", "the key is not staff's: people come in as they are met in posts")
             return
         with self.tracker.step("people") as step:
