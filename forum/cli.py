@@ -323,27 +323,25 @@ def cmd_import_discourse(args) -> int:
         return 2
     options = discourse.Options(url=args.url, api_key=args.api_key, api_username=args.api_username, tiers=tiers,
                                 dry_run=args.dry_run)
-    db = _database()
-    try:
-        report = discourse.run(db, get_settings(), options)
-    except discourse.SourceError as e:
-        print(f"forum import discourse: {e} (nothing was imported)", file=sys.stderr)
-        return 1
-    finally:
-        db.dispose()
-    report.print()
-    return 0 if report.ok else 1
+    return _run_import("discourse", lambda db: discourse.run(db, get_settings(), options),
+                       refused=discourse.SourceError, refused_code=1)
 
 
 def _import_file(name: str, args, start) -> int:
     from forum.imports.common import CannotImport
 
+    return _run_import(name, start, refused=CannotImport, refused_code=2)
+
+
+def _run_import(name: str, start, *, refused: type[Exception], refused_code: int) -> int:
+    """Run one import and print its summary: 0 when all came in, 1 when something failed, and
+    `refused_code` with one line when the source was refused before anything was written."""
     db = _database()
     try:
         report = start(db)
-    except CannotImport as e:
+    except refused as e:
         print(f"forum import {name}: {e} (nothing was imported)", file=sys.stderr)
-        return 2
+        return refused_code
     finally:
         db.dispose()
     report.print()

@@ -23,7 +23,7 @@ import re
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from forum import modlog, permissions, posting, search, user_admin, user_export
+from forum import modlog, posting, search, user_admin, user_export
 from forum.errors import ValidationFailed
 from forum.i18n import _
 from forum.models import (
@@ -53,12 +53,6 @@ def _confirmed(confirm: str | None, user: User) -> None:
     caller confirms by calling, as in Discourse: `confirm` None.)"""
     if confirm is not None and confirm.strip().lower() != user.username_lower:
         raise ValidationFailed(fields={"confirm": _("Type the username %(name)s to confirm.", name=user.username)})
-
-
-def _target(session: Session, viewer: Viewer, user_id: int | str) -> User:
-    user = user_admin.get_user(session, user_id)
-    permissions.ensure_can_moderate(viewer)
-    return permissions.ensure_can_moderate_user(viewer, user)
 
 
 def _rename_in_text(text: str, old: str, new: str) -> str:
@@ -146,7 +140,7 @@ def _forget(session: Session, viewer: Viewer, user: User, reason: str) -> str:
 def anonymize(session: Session, viewer: Viewer, user_id: int | str, *, confirm: str | None,
               reason: str = "") -> User:
     """Discourse's PUT /admin/users/{id}/anonymize: the account stays, as `anon…`, with its posts."""
-    user = _target(session, viewer, user_id)
+    user = user_admin.target(session, viewer, user_id)
     _confirmed(confirm, user)
     _forget(session, viewer, user, reason)
     return user
@@ -156,7 +150,7 @@ def delete_with_posts(session: Session, viewer: Viewer, user_id: int | str, *, c
                       reason: str = "") -> User:
     """Discourse's DELETE /admin/users/{id} with delete_posts: every post of the account says it was
     deleted with it (numbers unchanged), and the account is anonymised, with no way in left."""
-    user = _target(session, viewer, user_id)
+    user = user_admin.target(session, viewer, user_id)
     _confirmed(confirm, user)
     now = utcnow()
     notice = str(DELETED_NOTICE)

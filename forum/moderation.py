@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from forum import merges, modlog, permissions, posting, postmoves, reading, search
 from forum.config import Settings
-from forum.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from forum.errors import Conflict, NotFound, ValidationFailed
 from forum.i18n import _
 from forum.models import Category, Post, Topic, User, utcnow
 from forum.permissions import Viewer
@@ -43,10 +43,7 @@ def get_topic(session: Session, viewer: Viewer, topic_id: int | str | None) -> T
     topic = session.get(Topic, tid) if tid is not None else None
     if topic is None:
         raise NotFound()
-    if topic.category_id is None:  # a private message: staff in it, or who reached it (permissions rule 13)
-        permissions.ensure_can_see_topic(session, viewer, topic)
-        if permissions.only_reached_message(session, viewer, topic):  # read, never changed
-            raise Forbidden(_("You opened this message from the review queue: you may read it, not change it."))
+    permissions.ensure_can_moderate_topic(session, viewer, topic)
     return topic
 
 

@@ -1234,6 +1234,16 @@ def only_reached_message(session: Session, viewer: Viewer, topic: Topic) -> bool
     return topic.category_id is None and not is_in_private_message(session, viewer, topic)
 
 
+def ensure_can_moderate_topic(session: Session, viewer: Viewer, topic: Topic) -> None:
+    """Topic-level staff tools (close, pin, list, move, delete, slow mode). A private message is
+    moderated only by staff in it; one reached from the review queue is read, never changed (rule 13)."""
+    ensure_can_moderate(viewer)
+    if topic.category_id is None:
+        ensure_can_see_topic(session, viewer, topic)
+        if only_reached_message(session, viewer, topic):
+            raise Forbidden(_("You opened this message from the review queue: you may read it, not change it."))
+
+
 def can_see_private_message(session: Session, viewer: Viewer, topic: Topic) -> bool:
     if viewer.user is None:
         return False

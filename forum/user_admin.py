@@ -53,7 +53,8 @@ def get_user(session: Session, user_id: int | str | None) -> User:
     return user
 
 
-def _target(session: Session, viewer: Viewer, user_id: int | str) -> User:
+def target(session: Session, viewer: Viewer, user_id: int | str) -> User:
+    """The account a staff action is about, if the viewer may act on it (rule 10); 404 otherwise."""
     permissions.ensure_can_moderate(viewer)
     return permissions.ensure_can_moderate_user(viewer, get_user(session, user_id))
 
@@ -70,7 +71,7 @@ def _required_reason(reason: str) -> str:
 def send_message(session: Session, viewer: Viewer, user_id: int | str, message: str) -> User:
     """A message from the moderators to one person: a notification they cannot mute (and an email, if
     they take notification emails). The log keeps its text."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     text = clean(message, single_line=True)
     if not text:
         raise ValidationFailed(fields={"message": _("Write the message.")})
@@ -109,7 +110,7 @@ def _log(session: Session, viewer: Viewer, action: str, user: User, reason: str 
 
 
 def set_tier(session: Session, viewer: Viewer, user_id: int | str, tier: str, *, reason: str = "") -> User:
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     if tier not in TIERS:
         raise ValidationFailed(fields={"tier": _("Tier must be one of %(tiers)s.", tiers=", ".join(TIERS))})
     if user.tier == tier:
@@ -127,7 +128,7 @@ def anonymize(session: Session, viewer: Viewer, user_id: int | str, *, reason: s
     """Discourse's anonymize: the account keeps its posts under a new, meaningless username, and loses
     its name, address, settings and every way in (sessions, API keys, feed tokens, e-mail links).
     The log names only the new username: keeping the old one there would undo the point."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     username = _anonymous_username(session)
     user.username, user.username_lower = username, username.lower()
     user.name = ""
@@ -152,7 +153,7 @@ def _anonymous_username(session: Session) -> str:
 
 def suspend(session: Session, viewer: Viewer, user_id: int | str, *, until: datetime, reason: str) -> User:
     """The account cannot log in until then, and every session it has ends now."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     reason = _required_reason(reason)
     until = _future(until)
     user.suspended_until = until
@@ -164,7 +165,7 @@ def suspend(session: Session, viewer: Viewer, user_id: int | str, *, until: date
 
 
 def unsuspend(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     if not permissions.is_suspended(user):
         raise Conflict(_("This account is not suspended."))
     user.suspended_until = None
@@ -176,7 +177,7 @@ def unsuspend(session: Session, viewer: Viewer, user_id: int | str, *, reason: s
 
 def silence(session: Session, viewer: Viewer, user_id: int | str, *, until: datetime, reason: str) -> User:
     """The account can read but not post until then."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     reason = _required_reason(reason)
     until = _future(until)
     user.silenced_until = until
@@ -187,7 +188,7 @@ def silence(session: Session, viewer: Viewer, user_id: int | str, *, until: date
 
 
 def unsilence(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     if not permissions.is_silenced(user):
         raise Conflict(_("This account is not silenced."))
     user.silenced_until = None
@@ -286,7 +287,7 @@ def activate(session: Session, settings: Settings, viewer: Viewer, user_id: int 
 
 def deactivate(session: Session, viewer: Viewer, user_id: int | str, *, reason: str = "") -> User:
     """The account may not log in until staff activate (approve) it again; its sessions end now."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     if not user.approved:
         raise Conflict(_("This account is not active."))
     user.approved = False
@@ -298,7 +299,7 @@ def deactivate(session: Session, viewer: Viewer, user_id: int | str, *, reason: 
 
 def log_out(session: Session, viewer: Viewer, user_id: int | str) -> User:
     """End every session of the account (browsers must log in again; API keys are not sessions)."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     accounts.end_all_sessions(session, user.id)
     _log(session, viewer, "log_out_user", user)
     session.flush()
@@ -309,7 +310,7 @@ def delete_user(session: Session, viewer: Viewer, user_id: int | str, *, reason:
     """Remove an account that never posted, as Discourse does; one with posts is suspended instead.
 
     Its likes go with it (the counters they added are taken back); the log keeps its name."""
-    user = _target(session, viewer, user_id)
+    user = target(session, viewer, user_id)
     if session.scalar(select(Post.id).where(Post.user_id == user.id).limit(1)) is not None:
         raise Forbidden(_("%(username)s has posts: suspend the account instead, or delete its posts first.",
                           username=user.username))
