@@ -1,59 +1,53 @@
-"""`forum serve --workers N`: a supervisor that builds the app once, then forks its workers from it.
+"""`forum serve --workers N`: the app is built once, the workers are forked from it, and what stays
+behind to watch them is a small process that holds none of the app.
 
-Each worker is an ordinary uvicorn server on the shared listening socket. Because the workers are
-forked from a process that already holds the app (its routes, models and every page template
-compiled), they share that memory with the supervisor and with each other instead of loading it
-each: the whole server needs 45–55 MB less with two workers (bench/README.md, "Memory").
+This process builds the app (routes, models, every page template compiled in the default
+language, `/latest` answered once so that its code paths, statement caches and locale data are
+loaded) and forks the workers from it. Each worker is an ordinary uvicorn server on the shared
+listening socket, and shares that memory with the other workers instead of loading its own copy.
 
-The supervisor holds no database connection and answers no request. It starts a new worker when
-one dies, and on SIGTERM, SIGINT or SIGQUIT stops them all: each finishes the requests it is
-answering (uvicorn's graceful shutdown), and one that has not ended after
-SHUTDOWN_SECONDS is killed.
+Then this process replaces itself (`exec`: the same process id, the same children) with the
+supervisor, forum/supervisor.py, which runs on the standard library alone. A loaded parent kept
+beside its workers would keep its own copy of every page they write to (on CPython each object a
+request touches has its reference count written): some 35 MB more with two workers
+(bench/README.md, "Memory"). A worker started in place of one that died loads the app itself
+(`replacement`): it starts about as fast as the server, and shares no memory with the others.
 
-Run as `python -m forum.prefork --host H --port P --workers N --log-level L
---forwarded-allow-ips IPS`, which `forum serve` does in place of itself.
+`forum serve` runs `python -m forum.prefork --host H --port P --workers N --log-level L
+--forwarded-allow-ips IPS` (`main`) in place of itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
+import socket
+import subprocess
 import sys
-import time
 
-import uvicorn
+from forum.supervisor import STARTUP_FAILURE, STOP_SIGNALS
 
 logger = logging.getLogger("uvicorn.error")
 
-STARTUP_FAILURE = 3  # uvicorn's exit code when the app's startup failed: starting again would fail again
-SHUTDOWN_SECONDS = 30.0  # a stopping worker's time to finish its requests (systemd allows 90)
-RESTART_PAUSE_SECONDS = 1.0  # between a worker's death and its replacement, so a crash cannot spin
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m forum.prefork")
+    """Build the app, fork the workers, and become their supervisor."""
+    parser = _worker_options(argparse.ArgumentParser(prog="python -m forum.prefork"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--log-level", default="info")
-    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     args = parser.parse_args(argv)
 
-    from uvicorn.importer import import_from_string
-
+    from forum.app import settle
     from forum.config import get_settings
 
-    create_app = import_from_string("forum.app:create_app")  # the app is built, like uvicorn builds it
-
-    config = uvicorn.Config(None, host=args.host, port=args.port, log_level=args.log_level,
-                            proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
+    config = _config(args)
     config.configure_logging()
     sock = config.bind_socket()
     settings = get_settings()
-    app = create_app(settings)
+    app = _build_app()
     # What every worker will need is made here once: the page templates compiled in the site's
     # default language (others are compiled by a worker when a page first asks for them), and what
     # the first pages load (statements compiled, locale data, lazily imported modules).
@@ -63,10 +57,37 @@ def main(argv: list[str] | None = None) -> int:
     _forget_own_metrics()
     config.app = app
     config.load()
-    gc.collect()
-    gc.freeze()  # the workers' collector never walks (so never writes to) what they share
-    gc.set_threshold(7000, 20, 20)
-    return Supervisor(config, sock, args.workers).run()
+    settle()  # the workers' collector never walks (so never writes to) what they share
+    logger.info("Started parent process [%d]", os.getpid())
+    # A stop asked for from here on waits, blocked, for the supervisor (after the exec) to answer it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    children = [_fork(config, sock) for _ in range(args.workers)]
+    sock.set_inheritable(True)
+    logging.shutdown()
+    os.execv(sys.executable, _supervisor_command(args, sock.fileno(), children))
+    return 1  # not reached
+
+
+def _worker_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    return parser
+
+
+def _config(args):
+    import uvicorn
+
+    return uvicorn.Config(None, host=args.host, port=args.port, log_level=args.log_level,
+                          proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
+
+
+def _build_app():
+    from uvicorn.importer import import_from_string
+
+    from forum.config import get_settings
+
+    create_app = import_from_string("forum.app:create_app")  # the app is built, like uvicorn builds it
+    return create_app(get_settings())
 
 
 WARM_UP_PATHS = ("/latest",)  # what most visitors ask first: its code paths serve most pages
@@ -122,90 +143,65 @@ def _forget_own_metrics() -> None:
             os.unlink(os.path.join(folder, name))
 
 
-class Supervisor:
-    def __init__(self, config: uvicorn.Config, sock, workers: int, shutdown_seconds: float = SHUTDOWN_SECONDS):
-        self.config, self.sock, self.workers = config, sock, workers
-        self.shutdown_seconds = shutdown_seconds
-        self.children: set[int] = set()
-        self.stopping: int | None = None  # the signal that asked the server to stop
-
-    def run(self) -> int:
-        logger.info("Started parent process [%d]", os.getpid())
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            signal.signal(sig, self._stop)
-        for _ in range(self.workers):
-            self._fork()
-        status = 0
-        while self.children:
-            try:
-                pid, code = os.wait()
-            except ChildProcessError:
-                break
-            if pid not in self.children:
-                continue
-            self.children.discard(pid)
-            code = os.waitstatus_to_exitcode(code)
-            if self.stopping is not None:
-                continue
-            if code == STARTUP_FAILURE:
-                logger.error("Worker [%d] could not start; stopping the server.", pid)
-                status = 1
-                self._stop(signal.SIGTERM, None)
-                continue
-            logger.warning("Worker [%d] ended (exit code %s); starting another.", pid, code)
-            time.sleep(RESTART_PAUSE_SECONDS)
-            if self.stopping is None:
-                self._fork()
-        logger.info("Stopping parent process [%d]", os.getpid())
-        return status
-
-    def _fork(self) -> None:
-        pid = os.fork()
-        if pid:
-            self.children.add(pid)
-            return
-        code = 0
-        try:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-                signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own when it starts
-            server = uvicorn.Server(self.config)
-            server.run(sockets=[self.sock])
-            if not server.started:
-                code = STARTUP_FAILURE
-        except BaseException:  # noqa: BLE001  (a worker must never return into the supervisor's loop)
-            logger.exception("Worker [%d] failed", os.getpid())
-            code = 1
-        finally:
-            logging.shutdown()
-            os._exit(code)
-
-    def _stop(self, sig, _frame) -> None:
-        if self.stopping is not None:
-            return
-        self.stopping = sig
-        for pid in list(self.children):
-            _signal(pid, signal.SIGTERM if sig == signal.SIGQUIT else sig)
-        deadline = time.monotonic() + self.shutdown_seconds
-        # Wait here (the main loop reaps them too): a worker still busy at the deadline is killed.
-        while self.children and time.monotonic() < deadline:
-            for pid in list(self.children):
-                try:
-                    done, _ = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    done = pid
-                if done:
-                    self.children.discard(pid)
-            time.sleep(0.05)
-        for pid in list(self.children):
-            logger.warning("Worker [%d] did not stop in %ss; killing it.", pid, self.shutdown_seconds)
-            _signal(pid, signal.SIGKILL)
-
-
-def _signal(pid: int, sig: int) -> None:
+def _fork(config, sock) -> int:
+    """A worker forked from this loaded process; its id."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
     try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own when it starts
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        code = _serve(config, sock)
+    except BaseException:  # noqa: BLE001  (a worker must never return into its parent's code)
+        logger.exception("Worker [%d] failed", os.getpid())
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _serve(config, sock) -> int:
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def _supervisor_command(args, fd: int, children: list[int]) -> list[str]:
+    """The supervisor's command line, with the command that starts a worker in place of one that
+    died: this interpreter with its flags (-B, -X …), the forum package found where this process
+    found it."""
+    from forum import ROOT, supervisor
+
+    python = [sys.executable, *subprocess._args_from_interpreter_flags()]
+    worker = [*python, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+              "from forum.prefork import replacement; sys.exit(replacement())",
+              "--fd", str(fd), "--host", args.host, "--port", str(args.port),
+              "--log-level", args.log_level, "--forwarded-allow-ips", args.forwarded_allow_ips]
+    # -S: the supervisor needs the standard library only, not the installed packages; -P: nor the
+    # modules beside it.
+    return [*python, "-S", "-P", supervisor.__file__,
+            "--children", ",".join(map(str, children)), "--log-level", args.log_level, "--", *worker]
+
+
+def replacement(argv: list[str] | None = None) -> int:
+    """A worker started by the supervisor in place of one that died: it loads the app itself and
+    serves on the supervisor's listening socket (`--fd`)."""
+    from forum.app import app_from_env
+
+    parser = _worker_options(argparse.ArgumentParser(prog="forum worker"))
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    config = _config(args)
+    config.configure_logging()
+    config.app = app_from_env()
+    config.load()
+    return _serve(config, socket.socket(fileno=args.fd))
 
 
 if __name__ == "__main__":

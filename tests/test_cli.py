@@ -116,7 +116,7 @@ def test_serve_with_workers_keeps_metrics_in_a_folder_of_its_own_and_removes_tho
         # The workers count there; the process that migrated does not (it is their supervisor now).
         pids = {p.stem.rsplit("_", 1)[1] for p in own.glob("*.db")}
         assert pids and str(proc.pid) not in pids
-        assert b"forum.prefork" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert b"forum/supervisor.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
 
 
 def _workers(pid: int) -> set[int]:
@@ -137,7 +137,7 @@ def _wait_for(condition, seconds: float = 30):
 
 
 @pytest.mark.server
-def test_serve_with_workers_replaces_a_worker_that_dies_and_stops_them_all_on_sigterm(tmp_path):
+def test_serve_with_workers_replaces_workers_that_die_and_stops_them_all_on_sigterm(tmp_path):
     with serving(tmp_path, "--workers", "2") as (base, proc):
         first = _wait_for(lambda: _two_workers(proc.pid))
         victim = min(first)
@@ -146,28 +146,40 @@ def test_serve_with_workers_replaces_a_worker_that_dies_and_stops_them_all_on_si
         assert first - {victim} <= again
         for _ in range(10):  # the site answers throughout, whichever worker takes the connection
             assert httpx.get(base + "/latest", headers={"Connection": "close"}).status_code == 200
+        # The other first worker dies too: the two started in their place serve the site alone.
+        os.kill(max(first), signal.SIGKILL)
+        replaced = _wait_for(lambda: (w := _two_workers(proc.pid, gone=max(first))) and not w & first and w)
+        for _ in range(10):
+            assert httpx.get(base + "/latest", headers={"Connection": "close"}).status_code == 200
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
-        for pid in again:
+        for pid in replaced:
             assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
     log = (tmp_path / "serve.log").read_text()
     assert f"Worker [{victim}] ended" in log and "starting another" in log
+    assert "Stopping parent process" in log
+
+
+def _kb(pid, field):
+    line = next(x for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines() if x.startswith(field))
+    return int(line.split()[1])
 
 
 @pytest.mark.server
-def test_serve_with_workers_shares_what_the_supervisor_loaded(tmp_path):
-    """The workers are forked from a supervisor that built the app: most of their memory is the
-    supervisor's, shared, not a copy of their own."""
+def test_serve_with_workers_shares_what_was_loaded_and_its_supervisor_holds_none_of_the_app(tmp_path):
+    """The workers are forked from a process that built the app: most of their memory is shared,
+    not a copy of their own. That process then becomes a supervisor of a few MB, not a third copy
+    of the app beside them."""
     with serving(tmp_path, "--workers", "2") as (base, proc):
         workers = _wait_for(lambda: _two_workers(proc.pid))
         for _ in range(20):
             httpx.get(base + "/latest", headers={"Connection": "close"})
-
-        def kb(pid, field):
-            line = next(x for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines() if x.startswith(field))
-            return int(line.split()[1])
         for pid in workers:
-            assert kb(pid, "Shared_Dirty:") > kb(pid, "Private_Dirty:") / 2, Path(f"/proc/{pid}/smaps_rollup").read_text()
+            assert _kb(pid, "Shared_Dirty:") > _kb(pid, "Private_Dirty:") / 2, Path(f"/proc/{pid}/smaps_rollup").read_text()
+            assert _kb(pid, "Rss:") > 60_000  # a worker holds the app
+        assert b"forum/supervisor.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert _kb(proc.pid, "Rss:") < 20_000, Path(f"/proc/{proc.pid}/smaps_rollup").read_text()
+        assert "sqlalchemy" not in Path(f"/proc/{proc.pid}/maps").read_text()
 
 
 @pytest.mark.server
