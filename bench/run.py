@@ -412,7 +412,7 @@ def group_rss_kb(pgid: int) -> int:
 
 def group_pss_kb(pgid: int) -> int:
     """Proportional set size of the live processes of one process group, in KB: pages shared
-    between them (the workers' copies of the supervisor's memory) counted once in all."""
+    between them (what the workers forked from one loaded process share) counted once in all."""
     return _group_sum_kb(pgid, "smaps_rollup", "Pss:")
 
 

@@ -13,8 +13,8 @@ request touches has its reference count written): some 35 MB more with two worke
 (bench/README.md, "Memory"). A worker started in place of one that died loads the app itself
 (`replacement`): it starts about as fast as the server, and shares no memory with the others.
 
-`forum serve` runs `python -m forum.prefork --host H --port P --workers N --log-level L
---forwarded-allow-ips IPS` (`main`) in place of itself.
+`forum serve` calls `main(["--host", H, "--port", P, "--workers", N, "--log-level", L,
+"--forwarded-allow-ips", IPS])` once the database is migrated (forum/cli.py).
 """
 
 from __future__ import annotations
