@@ -68,12 +68,16 @@ def cmd_serve(args) -> int:
     migrating = os.fork()
     if not migrating:
         _migrate_and_exit(settings)
-    for name in [name for name in os.environ if name.startswith("UVICORN_")]:
-        del os.environ[name]  # `forum serve` is configured by its own options and FORUM_* settings only
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
-    import forum.app  # noqa: F401  (the app's code, loaded while the child migrates)
-
-    code = os.waitstatus_to_exitcode(os.waitpid(migrating, 0)[1])
+    try:
+        for name in [name for name in os.environ if name.startswith("UVICORN_")]:
+            del os.environ[name]  # `forum serve` is configured by its own options and FORUM_* settings only
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
+        import forum.app  # noqa: F401  (the app's code, loaded while the child migrates)
+    finally:
+        code = os.waitstatus_to_exitcode(os.waitpid(migrating, 0)[1])  # never left running alone
+    if code < 0:
+        print(f"forum: migrating the database was stopped by signal {-code}", file=sys.stderr)
+        return 1
     if code:
         return code  # the child said why
     _announce(settings)
@@ -82,6 +86,16 @@ def cmd_serve(args) -> int:
     return prefork.main(["--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
                          "--log-level", args.log_level,
                          "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")])
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes (1 or more)")
+    return number
 
 
 def _announce(settings) -> None:
@@ -101,9 +115,11 @@ def _migrate_and_exit(settings) -> None:
 
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _prepare(settings) -> None:
@@ -397,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="migrate the database, then serve the forum")
     p.add_argument("--host", default=os.environ.get("FORUM_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("FORUM_PORT", "8000")))
-    p.add_argument("--workers", type=int, default=int(os.environ.get("FORUM_WORKERS", "1")))
+    p.add_argument("--workers", type=_at_least_one, default=os.environ.get("FORUM_WORKERS", "1"))
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=cmd_serve)
 

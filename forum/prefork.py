@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    # A stop asked for while the app is built and the workers forked waits, blocked (in every
+    # thread made from here on), for the supervisor to answer it after the exec: no worker is ever
+    # left without one.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
     from forum.app import settle
     from forum.config import get_settings
@@ -59,13 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     config.load()
     settle()  # the workers' collector never walks (so never writes to) what they share
     logger.info("Started parent process [%d]", os.getpid())
-    # A stop asked for from here on waits, blocked, for the supervisor (after the exec) to answer it.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     children = [_fork(config, sock) for _ in range(args.workers)]
-    sock.set_inheritable(True)
+    sock.set_inheritable(True)  # for the workers that may replace these
+    command = _supervisor_command(args, sock.fileno(), children)
     logging.shutdown()
-    os.execv(sys.executable, _supervisor_command(args, sock.fileno(), children))
-    return 1  # not reached
+    try:
+        os.execv(command[0], command)
+    except OSError:
+        logger.exception("The supervisor could not start; this process supervises the workers itself.")
+    from forum.supervisor import Supervisor
+
+    return Supervisor(command[command.index("--") + 1:], children, args.log_level).run()
 
 
 def _worker_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -192,6 +200,8 @@ def replacement(argv: list[str] | None = None) -> int:
     serves on the supervisor's listening socket (`--fd`)."""
     from forum.app import app_from_env
 
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own when it starts
     parser = _worker_options(argparse.ArgumentParser(prog="forum worker"))
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")

@@ -23,6 +23,8 @@ import time
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app's startup failed: starting again would fail again
 SHUTDOWN_SECONDS = 30.0  # a stopping worker's time to finish its requests (systemd allows 90)
 RESTART_PAUSE_SECONDS = 1.0  # between a worker's death and its replacement, so a crash cannot spin
+RESTART_PAUSE_MAX_SECONDS = 30.0  # the pause doubles while replacements die young, up to this
+YOUNG_SECONDS = 30.0  # a worker that dies sooner than this after its start died young
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 LEVELS = {"trace": 5, "debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
@@ -34,6 +36,8 @@ class Supervisor:
         self.level = LEVELS.get(log_level.lower(), 20)
         self.shutdown_seconds = shutdown_seconds
         self.stopping = None  # the signal that asked the server to stop
+        self.started = {}  # pid -> when this process started it
+        self.pause = RESTART_PAUSE_SECONDS
 
     def log(self, level, message):
         if LEVELS[level] >= self.level:
@@ -63,11 +67,23 @@ class Supervisor:
                 self._stop(signal.SIGTERM, None)
                 continue
             self.log("warning", f"Worker [{pid}] ended (exit code {code}); starting another.")
-            time.sleep(RESTART_PAUSE_SECONDS)
+            # Replacements that keep dying young (one that cannot load the app while the database
+            # is unreachable, say) are started less and less often.
+            if time.monotonic() - self.started.pop(pid, float("-inf")) >= YOUNG_SECONDS:
+                self.pause = RESTART_PAUSE_SECONDS
+            time.sleep(self.pause)
+            self.pause = min(self.pause * 2, RESTART_PAUSE_MAX_SECONDS)
             if self.stopping is None:
-                self.children.add(os.posix_spawn(self.worker_command[0], self.worker_command, os.environ))
+                self._start()
         self.log("info", f"Stopping parent process [{os.getpid()}]")
         return status
+
+    def _start(self):
+        pid = os.posix_spawn(self.worker_command[0], self.worker_command, os.environ)
+        self.children.add(pid)
+        self.started[pid] = time.monotonic()
+        if self.stopping is not None:  # a stop came between the check and the start
+            _signal(pid, signal.SIGTERM)
 
     def _stop(self, sig, _frame):
         if self.stopping is not None:

@@ -113,9 +113,10 @@ def test_serve_with_workers_keeps_metrics_in_a_folder_of_its_own_and_removes_tho
         for _ in range(10):
             httpx.get(base + "/categories", headers={"Connection": "close"})
         assert httpx.get(base + "/metrics").status_code == 200
-        # The workers count there; the process that migrated does not (it is their supervisor now).
+        # The workers count there, and nothing else: not the child that migrated, not the process
+        # that built the app (their supervisor now).
         pids = {p.stem.rsplit("_", 1)[1] for p in own.glob("*.db")}
-        assert pids and str(proc.pid) not in pids
+        assert pids == {str(pid) for pid in _workers(proc.pid)}
         assert b"forum/supervisor.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
 
 
@@ -180,6 +181,66 @@ def test_serve_with_workers_shares_what_was_loaded_and_its_supervisor_holds_none
         assert b"forum/supervisor.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
         assert _kb(proc.pid, "Rss:") < 20_000, Path(f"/proc/{proc.pid}/smaps_rollup").read_text()
         assert "sqlalchemy" not in Path(f"/proc/{proc.pid}/maps").read_text()
+
+
+def test_serve_with_workers_says_in_one_sentence_why_the_database_cannot_be_migrated(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")}
+    env["FORUM_DATABASE_URL"] = f"sqlite:///{tmp_path}/no/such/folder/forum.db"
+    r = subprocess.run([sys.executable, "-m", "forum.cli", "serve", "--workers", "2", "--port", str(free_port())],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "unable to open database file" in r.stderr, r.stderr
+    assert "Forum running" not in r.stdout
+    r = subprocess.run([sys.executable, "-m", "forum.cli", "serve", "--workers", "0"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "'0' is not a number of processes" in r.stderr
+
+
+def _supervising(tmp_path, worker_code: str):
+    """forum/supervisor.py as forum serve starts it (exec'd by the parent of a worker), with a
+    worker that runs `worker_code`, replacements included; its process and log file."""
+    from forum import supervisor
+
+    log = tmp_path / "supervisor.log"
+    worker = [sys.executable, "-c", worker_code]
+    parent = (f"import os, sys\npid = os.fork()\nif not pid:\n    os.execv({sys.executable!r}, {worker!r})\n"
+              f"os.execv({sys.executable!r}, [{sys.executable!r}, '-S', '-P', {supervisor.__file__!r}, "
+              f"'--children', str(pid), '--', *{worker!r}])\n")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", parent], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc, log
+
+
+def test_supervisor_restarts_workers_that_die_young_less_and_less_often_and_stops_on_sigterm(tmp_path):
+    starts = tmp_path / "starts"
+    proc, log = _supervising(tmp_path, f"import time; open({str(starts)!r}, 'a').write(f'{{time.time()}}\\n'); "
+                                       "raise SystemExit(1)")
+    try:
+        _wait_for(lambda: starts.exists() and len(starts.read_text().split()) >= 4, seconds=30)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "Stopping parent process" in text
+    assert text.count("ended (exit code 1); starting another") >= 3
+    times = [float(t) for t in starts.read_text().split()]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # About 1, 2 and 4 s: the first worker had served (its replacement comes after a second), the
+    # replacements died young.
+    assert 0.9 < gaps[0] < 1.9 and gaps[1] > gaps[0] * 1.5 and gaps[2] > gaps[1] * 1.5, gaps
+
+
+def test_supervisor_stops_the_server_when_a_worker_cannot_start(tmp_path):
+    proc, log = _supervising(tmp_path, "import sys; sys.exit(3)")  # uvicorn's code for a failed startup
+    try:
+        assert proc.wait(timeout=30) == 1
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "could not start; stopping the server" in log.read_text()
 
 
 @pytest.mark.server
