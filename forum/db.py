@@ -210,7 +210,9 @@ class Database:
                         self._generation_conns.append(conn)
                 return conn.execute(sql).fetchone()
             except sqlite3.Error:
-                pass  # the ordinary read below answers, or raises SQLAlchemy's error for the caller
+                # The ordinary read below answers, or raises SQLAlchemy's error for the caller; this
+                # thread's next read opens a connection of its own again.
+                self._local.conn = None
         with self.engine.connect() as conn:
             found = conn.execute(text(sql)).first()
             return tuple(found) if found is not None else None
@@ -266,6 +268,9 @@ class Database:
         self.close_async_generation()
         with self._lock:
             conns, self._generation_conns = self._generation_conns, []
+            # Forgotten by every thread, so that none reads through a closed one (a worker forked
+            # after this would otherwise have read every generation through the pool).
+            self._local = threading.local()
         for conn in conns:
             try:
                 conn.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from forum import categories
 from forum.app import create_app
@@ -347,3 +348,18 @@ def test_the_store_counts_every_form_it_keeps_and_stays_within_its_bytes():
         store.grew(("page", n), entry, entry.size - before)
         assert store.bytes == sum(e.size for e in store.entries.values()) <= 60_000
     assert 0 < len(store.entries) < 20
+
+
+def test_on_a_sqlite_file_the_caches_read_the_generation_beside_the_pool_also_after_it_was_emptied(db):
+    """A hit of the caches in front of routing reads the content generation on a connection of its
+    own thread, not through SQLAlchemy's pool: also in a worker forked after its parent emptied the
+    pool (forum serve --workers N), where a closed connection was once kept and every hit paid for
+    a pooled read."""
+    if db._sqlite_file() is None:
+        pytest.skip("on PostgreSQL the generation is read through the pool or the event loop's connection")
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *_: checkouts.append(1))
+    first = db.generation()
+    db.dispose()
+    assert db.generation() == db.generation() == first
+    assert checkouts == []
