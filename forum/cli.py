@@ -56,8 +56,9 @@ def cmd_serve(args) -> int:
         # second start of the interpreter would cost more time than the migration's memory).
         import uvicorn
 
+        # No access log of uvicorn's: the forum logs one line per request itself (FORUM_REQUEST_LOG).
         uvicorn.run("forum.app:app_from_env", factory=True, host=args.host, port=args.port, workers=1,
-                    log_level=args.log_level, proxy_headers=True,
+                    log_level=args.log_level, access_log=False, proxy_headers=True,
                     forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
         return 0
     # The database is migrated in a child process while this one loads the app's code: what

@@ -105,6 +105,7 @@ def configure_logging(settings) -> None:
 
 
 request_log = logging.getLogger("forum.request")
+_request_metrics: dict[tuple, tuple] = {}  # (route, method, status) -> its counter and histogram
 
 
 class RequestLog:
@@ -130,8 +131,13 @@ class RequestLog:
             status["noted"] = True
             duration = time.perf_counter() - started
             route = note.get("route") or "unrouted"
-            REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
-            LATENCY.labels(route).observe(duration)
+            counted = (route, scope["method"], status["code"])
+            metrics = _request_metrics.get(counted)
+            if metrics is None:  # one pair per route template, method and status: a bounded set
+                metrics = _request_metrics[counted] = (REQUESTS.labels(route, scope["method"], str(status["code"])),
+                                                       LATENCY.labels(route))
+            metrics[0].inc()
+            metrics[1].observe(duration)
             if self.enabled and route != "/live":
                 request_log.info("%s %s %s", scope["method"], route, status["code"], extra={"fields": {
                     "request_id": request_id, "method": scope["method"], "route": route, "status": status["code"],

@@ -85,7 +85,8 @@ def _worker_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _config(args):
     import uvicorn
 
-    return uvicorn.Config(None, host=args.host, port=args.port, log_level=args.log_level,
+    # No access log of uvicorn's: the forum logs one line per request itself (FORUM_REQUEST_LOG).
+    return uvicorn.Config(None, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                           proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
 
 

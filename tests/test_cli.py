@@ -118,6 +118,10 @@ def test_serve_with_workers_keeps_metrics_in_a_folder_of_its_own_and_removes_tho
         pids = {p.stem.rsplit("_", 1)[1] for p in own.glob("*.db")}
         assert pids == {str(pid) for pid in _workers(proc.pid)}
         assert b"forum/supervisor.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    # One log line per request, the forum's (with its route, status, duration and id), not uvicorn's too.
+    log = (tmp_path / "serve.log").read_text()
+    assert 'HTTP/1.1"' not in log
+    assert log.count('"logger": "forum.request"') >= 11  # the pages (some from the cache) and /metrics
 
 
 def _workers(pid: int) -> set[int]:
