@@ -73,7 +73,9 @@ def cmd_serve(args) -> int:
         for name in [name for name in os.environ if name.startswith("UVICORN_")]:
             del os.environ[name]  # `forum serve` is configured by its own options and FORUM_* settings only
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
-        import forum.app  # noqa: F401  (the app's code, loaded while the child migrates)
+        from forum import prefork
+
+        prefork.load_code()  # while the child migrates
     finally:
         code = os.waitstatus_to_exitcode(os.waitpid(migrating, 0)[1])  # never left running alone
     if code < 0:
@@ -82,8 +84,6 @@ def cmd_serve(args) -> int:
     if code:
         return code  # the child said why
     _announce(settings)
-    from forum import prefork
-
     return prefork.main(["--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
                          "--log-level", args.log_level,
                          "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")])
