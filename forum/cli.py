@@ -28,10 +28,6 @@ def cmd_migrate(args) -> int:
 def cmd_serve(args) -> int:
     import gc
 
-    # Loading the app makes a few hundred thousand objects that live as long as the server: the
-    # cyclic collector walking them again and again while they are made costs a fifth of the start.
-    # It runs once when the app is built (forum.app.settle).
-    gc.disable()
     settings = get_settings()
     if "base_url" not in settings.model_fields_set:
         # No public address configured: links (the setup link, emails, feeds) use the one served.
@@ -47,11 +43,13 @@ def cmd_serve(args) -> int:
         os.makedirs(metrics, exist_ok=True)
     elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one process: where the operator said, kept as set
         os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    # Loading the app makes a few hundred thousand objects that live as long as the server: the
+    # cyclic collector walking them again and again while they are made costs a fifth of the start.
+    # It is off while the app loads, and runs once when the app is built (forum.app.settle).
     if args.workers == 1:
-        gc.enable()  # migrating makes and drops many objects
         _prepare(settings)
-        gc.disable()
         _announce(settings)
+        gc.disable()
         # One process serves: it has loaded most of the app already, so it serves in place (a
         # second start of the interpreter would cost more time than the migration's memory).
         import uvicorn
@@ -69,6 +67,7 @@ def cmd_serve(args) -> int:
     migrating = os.fork()
     if not migrating:
         _migrate_and_exit(settings)
+    gc.disable()
     try:
         for name in [name for name in os.environ if name.startswith("UVICORN_")]:
             del os.environ[name]  # `forum serve` is configured by its own options and FORUM_* settings only
@@ -105,9 +104,6 @@ def _announce(settings) -> None:
 
 def _migrate_and_exit(settings) -> None:
     """In the child `forum serve` forked: migrate, say why not in one sentence, and end."""
-    import gc
-
-    gc.enable()  # migrating makes and drops many objects
     code = 1
     try:
         code = _one_sentence(lambda: _prepare(settings) or 0)

@@ -35,8 +35,6 @@ logger = logging.getLogger("uvicorn.error")
 def main(argv: list[str] | None = None) -> int:
     """Build the app, fork the workers, and become their supervisor."""
     parser = _worker_options(argparse.ArgumentParser(prog="python -m forum.prefork"))
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     # A stop asked for while the app is built and the workers forked waits, blocked (in every
@@ -77,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _worker_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     return parser
@@ -163,8 +163,7 @@ def _fork(config, sock) -> int:
         return pid
     code = 0
     try:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own when it starts
+        _default_stop_signals()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         code = _serve(config, sock)
     except BaseException:  # noqa: BLE001  (a worker must never return into its parent's code)
@@ -173,6 +172,11 @@ def _fork(config, sock) -> int:
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def _default_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)  # a worker's uvicorn installs its own when it starts
 
 
 def _serve(config, sock) -> int:
@@ -205,12 +209,9 @@ def replacement(argv: list[str] | None = None) -> int:
     serves on the supervisor's listening socket (`--fd`)."""
     from forum.app import app_from_env
 
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own when it starts
+    _default_stop_signals()
     parser = _worker_options(argparse.ArgumentParser(prog="forum worker"))
     parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     config = _config(args)
     config.configure_logging()
