@@ -157,6 +157,20 @@ class RequestLog:
             finish()
 
 
+class RouteNote:
+    """In front of one route's handler: the request's log line and metrics name the route's template
+    (`/t/{slug}/{topic_id}`), not its address."""
+
+    def __init__(self, app, template: str):
+        self.app, self.template = app, template
+
+    async def __call__(self, scope, receive, send):
+        note = scope.get(LOG_SCOPE)
+        if note is not None:
+            note["route"] = self.template
+        await self.app(scope, receive, send)
+
+
 def note_request(scope, **fields) -> None:
     """Add to what the request's log line says (its route template, its user)."""
     note = scope.get(LOG_SCOPE)

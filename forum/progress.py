@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported by the commands that draw (4 MB and 0.1 s the server does without)
+    from rich.progress import Progress
+    from rich.table import Table
 
 PLAIN_EVERY_SECONDS = 5.0
 
@@ -45,6 +45,8 @@ class Report:
         return not self.failed
 
     def table(self) -> Table:
+        from rich.table import Table
+
         table = Table(title=self.title)
         table.add_column("what")
         table.add_column("outcome")
@@ -60,6 +62,8 @@ class Report:
         return table
 
     def print(self, stream: IO[str] | None = None) -> None:
+        from rich.console import Console
+
         out = stream or sys.stdout
         console = Console(file=out, width=110, force_terminal=False, no_color=not out.isatty())
         console.print(self.table())
@@ -106,6 +110,9 @@ class Tracker:
         if not self.terminal:
             yield self
             return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         console = Console(file=self.out)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console) as bar:

@@ -32,13 +32,11 @@ from forum.api import (
     users,
 )
 
-router = APIRouter(tags=["discourse api"])
-# admin_users before moderation: its named actions (activate.json, …) come before moderation's
-# `/admin/users/{id}/{change}.json` for the staff roles.
-for module in (messages, topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers, people, uploads, tags):
-    router.include_router(module.router)
-router.include_router(bookmarks.router)
-router.include_router(follows.router)
+# In the order they are tried. admin_users before moderation: its named actions (activate.json, …)
+# come before moderation's `/admin/users/{id}/{change}.json` for the staff roles.
+ROUTERS = tuple(module.router for module in (
+    messages, topics, posts, categories, drafts, users, useractions, site, admin_users, moderation, review, tiers,
+    people, uploads, tags, bookmarks, follows))
 
 
 class AcceptJson:
@@ -48,9 +46,9 @@ class AcceptJson:
     the fetch() calls of our own scripts are never taken over.
     """
 
-    def __init__(self, app, api_routes: APIRouter = router):
+    def __init__(self, app, routers: tuple[APIRouter, ...] = ROUTERS):
         self.app = app
-        self.routes = api_routes.routes
+        self.routes = [route for router in routers for route in router.routes]
 
     def _accepts_json(self, scope) -> bool:
         """JSON is asked for, and before HTML when both are named (a page's fetch() may accept either)."""

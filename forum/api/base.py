@@ -55,4 +55,5 @@ ParamsDep = Annotated[Params, Depends(read_params)]
 
 
 def api_router() -> APIRouter:
-    return APIRouter(dependencies=[Depends(api_key_auth), CsrfDep], default_response_class=DiscourseJSON)
+    return APIRouter(tags=["discourse api"], dependencies=[Depends(api_key_auth), CsrfDep],
+                     default_response_class=DiscourseJSON)

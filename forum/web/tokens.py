@@ -70,7 +70,7 @@ def require_admin(viewer: ViewerDep) -> None:
     permissions.ensure_can_manage_api_keys(viewer)
 
 
-admin = APIRouter(prefix="/admin/api-keys", dependencies=[Depends(require_admin)])
+admin = APIRouter(prefix="/admin/api-keys", dependencies=[CsrfDep, Depends(require_admin)])
 
 
 def _keys_page(request: Request, session, viewer, *, new=None, form=None, errors=None, status_code: int = 200):
@@ -108,5 +108,3 @@ def revoke_api_key(write: WriteDep, viewer: ViewerDep, key_id: str):
         apikeys.revoke_api_key(tx, viewer, key_id)
     return RedirectResponse("/admin/api-keys", status_code=303)
 
-
-router.include_router(admin)

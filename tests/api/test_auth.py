@@ -79,6 +79,14 @@ def test_key_use_is_recorded(client, db, make_user, make_key):
         assert s.scalar(select(ApiKey.last_used_at)) is not None
 
 
+def test_the_api_key_form_needs_the_csrf_token(client, db, staff):
+    login(client, staff.username)
+    r = client.post("/admin/api-keys", data={"description": "Forged", "scope": "all", "csrf_token": "forged"})
+    assert r.status_code == 403
+    with db.read() as s:
+        assert s.scalar(select(ApiKey)) is None
+
+
 def test_admins_create_and_revoke_keys_in_the_admin_pages(client, make_user, staff):
     make_user("ana", tier="member")
     login(client, staff.username)
