@@ -23,6 +23,8 @@ divided by those of the baseline run made just before it, sending the same numbe
   above the small one (1,000 posts), for every page;
 * memory: the server's PSS (every process of its process group, the supervisor included, summed
   from /proc/PID/smaps_rollup) sampled every 0.5 s during the topic page's runs: at most 180 MB;
+  the same is sampled during every figure and reported beside it (the signed-in lists, feeds and
+  JSON come after the topic pages, and the server holds more by then);
 * start to first page: from launching `forum serve --workers 2` on an already migrated database
   until /latest first answers 200, median of 3 starts: under 2 s.
 
@@ -73,7 +75,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -101,7 +103,7 @@ VISITORS = ("anonymous", "member")
 FIGURES = (("topic", "anonymous"), (LONG, "anonymous"), ("topic", "member"), (LONG, "member"),
            ("latest", "anonymous"), ("latest", "member"), ("category", "anonymous"), ("category", "member"),
            *((feed, "anonymous") for feed in FEEDS))
-MEMORY_FIGURES = {("topic", "anonymous"), ("topic", "member")}  # PSS is sampled during these runs
+MEMORY_FIGURES = {("topic", "anonymous"), ("topic", "member")}  # the memory target's PSS samples
 
 # The targets.
 SHARE_TARGETS = {  # (page, visitor) -> minimum % of the baseline's requests/s
@@ -649,11 +651,9 @@ def run_benchmark(args) -> dict:
             base_path = f"/bytes/{sizes[(page, visitor)]}"
             b = measure(baseline, base_path, cookie_large, args)
             line("baseline", page, visitor, b)
-            sampler = PssSampler(large.server.proc.pid) if (page, visitor) in MEMORY_FIGURES else None
-            with sampler or nullcontext():
+            with PssSampler(large.server.proc.pid) as sampler:
                 r_large = measure(large.server, large.paths[page], cookie_large, args)
-            if sampler:
-                pss_samples.append({"page": page, "visitor": visitor, "kb": sampler.samples_kb})
+            pss_samples.append({"page": page, "visitor": visitor, "kb": sampler.samples_kb})
             line("large", page, visitor, r_large, f"  ({pct(r_large.rps, b.rps):.2f}% of baseline)")
             r_small = None
             if page != LONG:
@@ -674,7 +674,9 @@ def run_benchmark(args) -> dict:
                 "cpu_growth_percent": pct(r_large.cpu_ms - r_small.cpu_ms, r_small.cpu_ms) if r_small else None,
             })
 
-    pss_max = max((kb for run in pss_samples for kb in run["kb"]), default=float("nan"))
+    pss_max = max((kb for run in pss_samples if (run["page"], run["visitor"]) in MEMORY_FIGURES for kb in run["kb"]),
+                  default=float("nan"))
+    pss_max_all = max((kb for run in pss_samples for kb in run["kb"]), default=float("nan"))
     return {"date": date.today().isoformat(), "machine": machine(),
             "backend": make_url(args.database_url).get_backend_name(), "code": code_version(),
             "forum_app": args.forum_app, "whatif": os.environ.get("BENCH_WHATIF", ""),
@@ -685,7 +687,7 @@ def run_benchmark(args) -> dict:
             "large": {"topics": large.info["topics"], "posts": large.info["posts"]},
             "small": {"topics": small.info["topics"], "posts": small.info["posts"]},
             "figures": figures,
-            "memory": {"pss_max_mb": pss_max / 1024, "interval_s": SAMPLE_SECONDS, "samples": pss_samples},
+            "memory": {"pss_max_mb": pss_max / 1024, "pss_max_all_mb": pss_max_all / 1024, "interval_s": SAMPLE_SECONDS, "samples": pss_samples},
             "startup": {"seconds": starts, "median_s": statistics.median(starts)}}
 
 
@@ -757,7 +759,10 @@ def targets(result: dict) -> list[dict]:
         if f.get("cpu_growth_percent") is not None:
             add(f"{page} {visitor}: CPU/request large vs small database", f["cpu_growth_percent"], "%", "<=",
                 FLAT_TARGET)
-    add("memory under load (PSS, max)", result["memory"]["pss_max_mb"], "MB", "<=", PSS_TARGET_MB)
+    add("memory under load (PSS, max, topic figures)", result["memory"]["pss_max_mb"], "MB", "<=", PSS_TARGET_MB)
+    if "pss_max_all_mb" in result["memory"]:
+        add("memory under load (PSS, max, every figure)", result["memory"]["pss_max_all_mb"], "MB", "<=",
+            PSS_TARGET_MB)
     add(f"start to first page (median of {len(result['startup']['seconds'])})", result["startup"]["median_s"], "s",
         "<", START_TARGET_S)
     return rows
