@@ -279,6 +279,8 @@ def add_routes(app: FastAPI, *routers: APIRouter) -> None:
     process: on the first request matched through them (about 5 ms per route of CPU, 1 s for the
     whole JSON API), with the memory of that copy held by every worker, and their versions walked
     on every request that reaches routing. (So the app has no dependencies of its own either.)"""
+    if app.router.dependencies:  # they would not reach these routes: give them to the routers instead
+        raise ValueError("add_routes: the app's own dependencies would not apply to the routers' routes")
     for router in routers:
         app.router.routes.extend(router.routes)
 
