@@ -165,9 +165,7 @@ class RouteNote:
         self.app, self.template = app, template
 
     async def __call__(self, scope, receive, send):
-        note = scope.get(LOG_SCOPE)
-        if note is not None:
-            note["route"] = self.template
+        note_request(scope, route=self.template)
         await self.app(scope, receive, send)
 
 

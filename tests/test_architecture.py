@@ -109,10 +109,9 @@ def test_routes_hold_no_sql(path):
         assert not found, f"{path} builds queries: " + "; ".join(found)
 
 
-def test_every_route_is_built_once_where_it_is_declared(app, client):
+def test_every_route_is_built_once_where_it_is_declared(app):
     """The routers' routes are the app's own (forum.app.add_routes): none is built a second time, per
-    process, on the first request through an included router; each still names its route's template
-    in the request log."""
+    process, on the first request through an included router."""
     from fastapi.routing import APIRoute
     from starlette.routing import Mount, Route
 
