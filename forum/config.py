@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     session_max_age: int = 60 * 60 * 24 * 60
     # SQLite busy timeout in milliseconds; past it a write answers 503.
     sqlite_busy_timeout_ms: int = 15000
+    # Megabytes SQLite may hold in each process, over all its connections, before it reuses the
+    # pages it has cached instead of growing (0: no bound). Each pooled connection otherwise keeps
+    # its own page cache of up to 2 MB.
+    sqlite_memory_mb: float = Field(default=8, ge=0)
     secure_cookies: bool | None = Field(default=None, description="Defaults to True when base_url is https")
 
     @property

@@ -63,6 +63,8 @@ def make_engine(settings: Settings) -> Engine:
             max_overflow=20,
         )
         busy_ms = settings.sqlite_busy_timeout_ms
+        # SQLite's bound on its memory is one per process: every connection sets the same value.
+        heap_limit = int(settings.sqlite_memory_mb * 1024 * 1024)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -73,6 +75,7 @@ def make_engine(settings: Settings) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA soft_heap_limit={heap_limit}")
             cur.close()
 
         @event.listens_for(engine, "begin")
