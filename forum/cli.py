@@ -50,6 +50,9 @@ def cmd_serve(args) -> int:
         _prepare(settings)
         _announce(settings)
         gc.disable()
+        from forum.prefork import few_malloc_arenas
+
+        few_malloc_arenas()
         # One process serves: it has loaded most of the app already, so it serves in place (a
         # second start of the interpreter would cost more time than the migration's memory).
         import uvicorn

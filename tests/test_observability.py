@@ -3,6 +3,8 @@ allowed only, summed over several workers."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import re
@@ -55,6 +57,39 @@ def test_each_request_is_one_json_line_with_its_id_and_no_secrets(client, make_u
     assert request_lines[-1]["route"] == "/u/{username}" and request_lines[-1]["user_id"] == ana.id
     logged = json.dumps(request_lines)
     assert PASSWORD not in logged and token not in logged and "_t=" not in logged
+
+
+def test_request_lines_of_one_turn_of_the_event_loop_are_written_together_and_in_order():
+    stream = io.StringIO()
+    writer = observability.LogWriter(stream)
+    writer.setFormatter(observability.JsonFormatter())
+    requests, other = logging.getLogger("forum.request"), logging.getLogger("forum.jobs")
+    for logger in (requests, other):
+        logger.addHandler(writer)
+
+    def written() -> list[str]:
+        return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+
+    async def serving():
+        requests.info("GET /latest 200")
+        requests.info("GET /t/{slug}/{topic_id} 200")
+        assert written() == []  # still this turn of the loop
+        await asyncio.sleep(0)
+        assert written() == ["GET /latest 200", "GET /t/{slug}/{topic_id} 200"]
+        requests.info("GET /top 200")
+        other.warning("the outbox is behind")  # written at once, after the request line before it
+        assert written()[2:] == ["GET /top 200", "the outbox is behind"]
+        requests.info("POST /posts.json 200")  # the loop ends before its turn is over
+
+    try:
+        asyncio.run(serving())
+        writer.flush()  # as logging.shutdown() does at exit
+        assert written()[4:] == ["POST /posts.json 200"]
+        requests.info("GET /about 200")  # off any event loop: written at once
+        assert written()[5:] == ["GET /about 200"]
+    finally:
+        for logger in (requests, other):
+            logger.removeHandler(writer)
 
 
 def test_metrics_answer_only_the_allowed_and_count_by_route(client, settings, db, make_user):
