@@ -57,6 +57,28 @@ def few_malloc_arenas() -> None:
     mallopt(_M_ARENA_MAX, MALLOC_ARENA_MAX)
 
 
+_PR_SET_PDEATHSIG = 1  # prctl() option: a signal for this process when its parent ends
+
+
+def stop_with_supervisor(supervisor: int) -> None:
+    """A worker whose supervisor ends without stopping it (killed outright: SIGKILL, the OOM
+    killer) is sent SIGTERM and stops as on any SIGTERM (its requests finished), instead of serving
+    on alone, with nobody left to replace or stop it, on the port a new server would need. Linux
+    only; elsewhere the service manager stops what remains of the service."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != supervisor:  # it ended before this was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the app, fork the workers, and become their supervisor."""
     few_malloc_arenas()
@@ -184,12 +206,14 @@ def _forget_own_metrics() -> None:
 
 def _fork(config, sock) -> int:
     """A worker forked from this loaded process; its id."""
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     code = 0
     try:
         _default_stop_signals()
+        stop_with_supervisor(parent)  # (SIGTERM waits, blocked, until uvicorn's handler is in place)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         code = _serve(config, sock)
     except BaseException:  # noqa: BLE001  (a worker must never return into its parent's code)
@@ -234,6 +258,7 @@ def replacement(argv: list[str] | None = None) -> int:
     """A worker started by the supervisor in place of one that died: it loads the app itself and
     serves on the supervisor's listening socket (`--fd`)."""
     few_malloc_arenas()
+    stop_with_supervisor(os.getppid())
     from forum.app import app_from_env
 
     _default_stop_signals()

@@ -165,6 +165,27 @@ def test_serve_with_workers_replaces_workers_that_die_and_stops_them_all_on_sigt
     assert "Stopping parent process" in log
 
 
+@pytest.mark.server
+def test_serve_with_workers_stops_its_workers_when_the_supervisor_is_killed_outright(tmp_path):
+    """SIGKILL (or the OOM killer) leaves the supervisor no chance to stop its workers: they stop
+    by themselves, the forked ones and one started in place of a worker that died, and the port is
+    free for the next start."""
+    with serving(tmp_path, "--workers", "2") as (base, proc):
+        first = _wait_for(lambda: _two_workers(proc.pid))
+        os.kill(min(first), signal.SIGKILL)
+        workers = _wait_for(lambda: _two_workers(proc.pid, gone=min(first)))
+        assert len(workers - first) == 1  # one forked from the loaded app, one that loaded it itself
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+        def ended(pid: int) -> bool:
+            return not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+
+        assert _wait_for(lambda: all(ended(pid) for pid in workers)), "workers kept running without their supervisor"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(base + "/latest", timeout=2)
+
+
 def _kb(pid, field):
     line = next(x for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines() if x.startswith(field))
     return int(line.split()[1])
