@@ -4,6 +4,7 @@ allowed only, summed over several workers."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import logging
@@ -64,8 +65,10 @@ def test_request_lines_of_one_turn_of_the_event_loop_are_written_together_and_in
     writer = observability.LogWriter(stream)
     writer.setFormatter(observability.JsonFormatter())
     requests, other = logging.getLogger("forum.request"), logging.getLogger("forum.jobs")
+    levels = {logger: logger.level for logger in (requests, other)}
     for logger in (requests, other):
         logger.addHandler(writer)
+        logger.setLevel(logging.INFO)  # as configure_logging() sets it for the `forum` loggers
 
     def written() -> list[str]:
         return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
@@ -82,7 +85,8 @@ def test_request_lines_of_one_turn_of_the_event_loop_are_written_together_and_in
         requests.info("POST /posts.json 200")  # the loop ends before its turn is over
 
     try:
-        asyncio.run(serving())
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a thread with no event loop of its own yet
+            thread.submit(asyncio.run, serving()).result()
         writer.flush()  # as logging.shutdown() does at exit
         assert written()[4:] == ["POST /posts.json 200"]
         requests.info("GET /about 200")  # off any event loop: written at once
@@ -90,6 +94,7 @@ def test_request_lines_of_one_turn_of_the_event_loop_are_written_together_and_in
     finally:
         for logger in (requests, other):
             logger.removeHandler(writer)
+            logger.setLevel(levels[logger])
 
 
 def test_metrics_answer_only_the_allowed_and_count_by_route(client, settings, db, make_user):
