@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from forum import emails, outbox
+from forum import emails, outbox, pagecache, sitestate
 from forum.app import create_app
 from forum.models import OutboxItem, Topic, User, UserOption, utcnow
 from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
@@ -54,6 +54,10 @@ def test_each_persons_digest_goes_at_the_hour_they_chose_in_their_own_zone(
     make_topic(ana, make_category("News"), title="Open day at the brewery")
     make_topic(ana, make_category("Board", "members_only"), title="Brewery sale negotiations")
 
+    sitestate.secret_key(db)  # made once in a forum's life, at its first start (here: the first digest's)
+    with db.read() as session:
+        generation = pagecache.current_generation(session)
+
     # The worker's clock moves on an hour at a time (two workers tick at every step).
     arrived: dict[str, tuple[datetime, datetime]] = {}
     now, last_slot = start, max(expected.values())
@@ -67,6 +71,8 @@ def test_each_persons_digest_goes_at_the_hour_they_chose_in_their_own_zone(
     smtp_server.wait_for(3, timeout=2)
 
     assert sorted(arrived) == sorted(expected)  # one digest each, none twice
+    with db.read() as session:  # planning, queuing and sending digests changed no page: all stay cached
+        assert pagecache.current_generation(session) == generation
     for address, slot in expected.items():
         before, at = arrived[address]
         assert before < slot <= at, (address, slot, arrived[address])

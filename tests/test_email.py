@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
-from forum import emails, outbox
+from forum import emails, outbox, pagecache
 from forum.models import EmailToken, User, UserOption, utcnow
 from forum.permissions import Viewer
 from tests.conftest import PASSWORD, csrf_of, login, post_form
@@ -31,8 +31,12 @@ def test_a_mention_emails_the_person_with_unsubscribe_headers_and_times_in_their
     _confirm(db, bob, "Europe/Madrid")
     topic = make_topic(ana, make_category("News"), title="Cheese co-op annual report")
     make_reply(ana, topic, raw="@bob please check the cheese figures.")
+    with db.read() as session:
+        generation = pagecache.current_generation(session)
     outbox.drain(db, mail_settings)
     [message] = smtp_server.wait_for(1)
+    with db.read() as session:  # emailing about the reply changed no page: every cached page stays
+        assert pagecache.current_generation(session) == generation
     assert message["To"] == "bob@example.org"
     assert message["Subject"] == f"[{mail_settings.site_title}] ana mentioned you in Cheese co-op annual report"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from forum import mail, outbox
-from forum.models import OutboxItem, utcnow
+from forum import mail, outbox, pagecache
+from forum.models import OutboxItem, SiteSetting, utcnow
 from tests.server import stop
 from tests.smtp import mail_settings, smtp_server  # noqa: F401  (fixtures)
 
@@ -224,6 +224,33 @@ def test_scheduled_items_wait_for_their_time(db, mail_settings, smtp_server):
         assert ran == [2]
     finally:
         del outbox.HANDLERS["test-scheduled"]
+
+
+def _generation(db) -> int:
+    with db.read() as session:
+        return pagecache.current_generation(session)
+
+
+def test_sending_queued_email_keeps_every_cached_page_and_a_job_that_changes_content_does_not(
+        db, mail_settings, smtp_server):
+    _queue(db)
+    before = _generation(db)
+    assert outbox.drain(db, mail_settings) == 1 and smtp_server.wait_for(1)
+    assert _generation(db) == before  # claiming, sending and finishing an email change no page
+
+    def writes(payload, ctx):
+        with ctx.db.write() as session:
+            session.add(SiteSetting(key="test-job-wrote", value="yes"))
+
+    outbox.HANDLERS["test-writes"] = writes
+    try:
+        with db.write() as session:
+            outbox.enqueue(session, "test-writes", {})
+        before = _generation(db)
+        assert outbox.drain(db, mail_settings) == 1
+        assert _generation(db) == before + 1  # the job's own change: every cached page is dropped, once
+    finally:
+        del outbox.HANDLERS["test-writes"]
 
 
 def test_serving_process_drains_in_process(mail_settings, db, smtp_server):
