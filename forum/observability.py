@@ -92,7 +92,7 @@ class TextFormatter(logging.Formatter):
 
 class LogWriter(logging.StreamHandler):
     """The `forum` loggers' handler. Formatting and writing each request's line while the next
-    requests wait cost a cached page a quarter of its time (`bench/README.md`); the lines of one
+    requests wait cost a cached page about a third of its CPU (`bench/README.md`); the lines of one
     turn of the event loop are formatted and written together when it is over instead. Every other
     line, and any line logged off the loop, is written at once, after the lines still waiting, so
     the order is kept; flush() (and so logging.shutdown(), at exit) writes what waits."""

@@ -45,16 +45,25 @@ def few_malloc_arenas() -> None:
     2-worker server under a long load (bench/README.md). Set before any thread starts; workers
     forked from this process keep it. An operator's own `MALLOC_ARENA_MAX` is left as it is, and
     a C library without mallopt() is left alone."""
-    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+    if "MALLOC_ARENA_MAX" in os.environ:
         return
+    mallopt = _libc("mallopt", "int", "int")
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, MALLOC_ARENA_MAX)
+
+
+def _libc(name: str, *argtypes: str):
+    """A function of Linux's C library with these argument types (ctypes' c_<type>), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
     import ctypes
 
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        func = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
-        return
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt(_M_ARENA_MAX, MALLOC_ARENA_MAX)
+        return None
+    func.argtypes = tuple(getattr(ctypes, f"c_{kind}") for kind in argtypes)
+    return func
 
 
 _PR_SET_PDEATHSIG = 1  # prctl() option: a signal for this process when its parent ends
@@ -65,15 +74,9 @@ def stop_with_supervisor(supervisor: int) -> None:
     killer) is sent SIGTERM and stops as on any SIGTERM (its requests finished), instead of serving
     on alone, with nobody left to replace or stop it, on the port a new server would need. Linux
     only; elsewhere the service manager stops what remains of the service."""
-    if not sys.platform.startswith("linux"):
+    prctl = _libc("prctl", "int", "ulong", "ulong", "ulong", "ulong")
+    if prctl is None:
         return
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None).prctl
-    except (OSError, AttributeError):
-        return
-    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
     prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != supervisor:  # it ended before this was asked for
         os.kill(os.getpid(), signal.SIGTERM)
@@ -213,7 +216,7 @@ def _fork(config, sock) -> int:
     code = 0
     try:
         _default_stop_signals()
-        stop_with_supervisor(parent)  # (SIGTERM waits, blocked, until uvicorn's handler is in place)
+        stop_with_supervisor(parent)  # a SIGTERM already due ends the worker once unblocked below
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         code = _serve(config, sock)
     except BaseException:  # noqa: BLE001  (a worker must never return into its parent's code)
@@ -246,7 +249,7 @@ def _supervisor_command(args, fd: int, children: list[int]) -> list[str]:
     python = [sys.executable, *subprocess._args_from_interpreter_flags()]
     worker = [*python, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
               "from forum.prefork import replacement; sys.exit(replacement())",
-              "--fd", str(fd), "--host", args.host, "--port", str(args.port),
+              "--fd", str(fd), "--supervisor", str(os.getpid()), "--host", args.host, "--port", str(args.port),
               "--log-level", args.log_level, "--forwarded-allow-ips", args.forwarded_allow_ips]
     # -S: the supervisor needs the standard library only, not the installed packages; -P: nor the
     # modules beside it.
@@ -257,14 +260,15 @@ def _supervisor_command(args, fd: int, children: list[int]) -> list[str]:
 def replacement(argv: list[str] | None = None) -> int:
     """A worker started by the supervisor in place of one that died: it loads the app itself and
     serves on the supervisor's listening socket (`--fd`)."""
+    parser = _worker_options(argparse.ArgumentParser(prog="forum worker"))
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--supervisor", type=int, required=True, help="the process id of the supervisor")
+    args = parser.parse_args(argv)
     few_malloc_arenas()
-    stop_with_supervisor(os.getppid())
+    stop_with_supervisor(args.supervisor)  # (it may have ended already, before this process got here)
     from forum.app import app_from_env
 
     _default_stop_signals()
-    parser = _worker_options(argparse.ArgumentParser(prog="forum worker"))
-    parser.add_argument("--fd", type=int, required=True)
-    args = parser.parse_args(argv)
     config = _config(args)
     config.configure_logging()
     config.app = app_from_env()

@@ -89,7 +89,8 @@ def test_request_lines_of_one_turn_of_the_event_loop_are_written_together_and_in
             thread.submit(asyncio.run, serving()).result()
         writer.flush()  # as logging.shutdown() does at exit
         assert written()[4:] == ["POST /posts.json 200"]
-        requests.info("GET /about 200")  # off any event loop: written at once
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:  # off any event loop: written at once
+            thread.submit(requests.info, "GET /about 200").result()
         assert written()[5:] == ["GET /about 200"]
     finally:
         for logger in (requests, other):
