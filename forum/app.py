@@ -250,7 +250,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                web_tokens.admin, web_accounts.router, web_language.router, web_meta.router, web_live.router,
                web_admin.router, web_mod.router, web_flags.router, web_invites.router, web_decide.router)
     for route in app.router.routes:
-        if isinstance(route, APIRoute):  # each request's log line and metrics name its route's template
+        # Each request's log line and metrics name its route's template. The routes are the routers'
+        # own, shared by every app built in this process: each is noted once, however many are built.
+        if isinstance(route, APIRoute) and not isinstance(route.app, observability.RouteNote):
             route.app = observability.RouteNote(route.app, route.path)
     app.add_middleware(retry.RetryOnConflict)  # next to the routes: the outer layers see one request
     app.add_middleware(web_uploads.FileFastPath, db=db, settings=settings)

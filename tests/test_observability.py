@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import re
+import sys
 
 import httpx
 import pytest
@@ -58,6 +59,32 @@ def test_each_request_is_one_json_line_with_its_id_and_no_secrets(client, make_u
     assert request_lines[-1]["route"] == "/u/{username}" and request_lines[-1]["user_id"] == ana.id
     logged = json.dumps(request_lines)
     assert PASSWORD not in logged and token not in logged and "_t=" not in logged
+
+
+def test_building_the_app_again_in_the_same_process_does_not_deepen_its_requests(settings, db, monkeypatch):
+    """The routes are the routers' own, shared by every app built in one process (the tests, the
+    commands that build one): each build must not put another layer in front of every handler, or
+    after enough builds each request runs out of Python's recursion limit."""
+    from fastapi.testclient import TestClient
+
+    from forum.app import create_app
+
+    depths: list[int] = []
+    noted = observability.note_request
+
+    def note_and_measure(scope, **fields):
+        if "route" in fields:
+            frame, depth = sys._getframe(), 0
+            while frame is not None:
+                frame, depth = frame.f_back, depth + 1
+            depths.append(depth)
+        noted(scope, **fields)
+
+    monkeypatch.setattr(observability, "note_request", note_and_measure)
+    for _build in range(5):
+        with TestClient(create_app(settings, db)) as client:
+            assert client.get("/login").status_code == 200
+    assert len(depths) == 5 and len(set(depths)) == 1, depths
 
 
 def test_request_lines_of_one_turn_of_the_event_loop_are_written_together_and_in_order():
