@@ -52,6 +52,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum import retry
 from forum.config import Settings
 
+SQLITE_POOL_KEPT = 6  # connections a process keeps open between bursts (bench/README.md)
+SQLITE_POOL_MAX = 40  # connections open at once, at most
+
 
 def make_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
@@ -59,8 +62,11 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
-            pool_size=20,
-            max_overflow=20,
+            # Each SQLite connection kept open holds its own parsed schema, prepared statements and
+            # page cache inside the worker. A few are kept for the request threads and the jobs; the
+            # rest of a burst (up to the same 40 at once) gets connections closed when given back.
+            pool_size=SQLITE_POOL_KEPT,
+            max_overflow=SQLITE_POOL_MAX - SQLITE_POOL_KEPT,
         )
         busy_ms = settings.sqlite_busy_timeout_ms
         # SQLite's bound on its memory is one per process: every connection sets the same value.

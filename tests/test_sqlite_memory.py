@@ -56,3 +56,25 @@ def test_the_bound_is_the_setting(big_file):
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA soft_heap_limit")).scalar() == 5 * MB
     engine.dispose()
+
+
+def test_after_a_burst_only_a_few_connections_stay_open_and_their_memory_is_given_back(big_file):
+    """Each open SQLite connection holds its own schema, prepared statements and cache in the
+    worker: a burst gets as many as it needs (up to forum.db.SQLITE_POOL_MAX at once), and once it
+    is over the process keeps only SQLITE_POOL_KEPT of them."""
+    from forum.db import SQLITE_POOL_KEPT, SQLITE_POOL_MAX
+
+    engine = make_engine(Settings(database_url=f"sqlite:///{big_file}", sqlite_memory_mb=0))
+    try:
+        before = _lib.sqlite3_memory_used()
+        held = [engine.connect() for _ in range(SQLITE_POOL_MAX)]  # every one served at once
+        for conn in held:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 4000
+        during = _lib.sqlite3_memory_used() - before
+        for conn in held:
+            conn.close()
+        after = _lib.sqlite3_memory_used() - before
+        assert engine.pool.checkedin() == SQLITE_POOL_KEPT < SQLITE_POOL_MAX
+        assert after < during * (SQLITE_POOL_KEPT + 2) / SQLITE_POOL_MAX, (during, after)
+    finally:
+        engine.dispose()
