@@ -37,6 +37,7 @@ from forum import (
     mail,
     notifications,
     outbox,
+    pagecache,
     permissions,
     signing,
     timezones,
@@ -186,7 +187,7 @@ def plan_due_digests(session: Session, now: datetime | None = None, *, limit: in
 def _plan_digests_tick(db, settings, now: datetime) -> None:
     while True:
         with db.write() as session:
-            _no_page_changes(session)  # the next digest's time and its queued job
+            pagecache.quiet(session)  # the next digest's time and its queued job
             if plan_due_digests(session, now) < DIGEST_BATCH:
                 return
 
@@ -537,16 +538,8 @@ def _secret(ctx: outbox.JobContext) -> str:
 def _notification_email_job(payload: dict[str, Any], ctx: outbox.JobContext) -> None:
     secret = _secret(ctx)
     with ctx.db.write() as session:
-        _no_page_changes(session)
+        pagecache.quiet(session)  # an email queued and when: no page shows them, every cached page stays
         compose_notification_email(session, ctx.settings, secret, int(payload["notification_id"]))
-
-
-def _no_page_changes(session: Session) -> None:
-    """An email queued, and when it was (a notification's, a person's last digest): no page shows
-    them, so every cached page stays (forum/pagecache.py)."""
-    from forum import pagecache
-
-    pagecache.quiet(session)
 
 
 @outbox.handler("digest")
@@ -554,5 +547,5 @@ def _digest_job(payload: dict[str, Any], ctx: outbox.JobContext) -> None:
     secret = _secret(ctx)
     slot = datetime.fromisoformat(payload["slot"])
     with ctx.db.write() as session:
-        _no_page_changes(session)
+        pagecache.quiet(session)  # as above: the digest queued, the person's last digest time
         compose_digest(session, ctx.settings, secret, int(payload["user_id"]), slot)

@@ -30,7 +30,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forum import observability
+from forum import observability, pagecache
 from forum.config import Settings
 from forum.db import Database
 from forum.models import OutboxItem, utcnow
@@ -88,7 +88,7 @@ def tick(db: Database, settings: Settings, *, now: datetime | None = None) -> No
 def delete_finished(db: Database, settings: Settings, now: datetime) -> int:
     """Finished items older than `outbox_keep_days` go; failed ones stay until an operator looks."""
     with db.write() as session:
-        _bookkeeping(session)
+        pagecache.quiet(session)  # no page shows the outbox: claiming, renewing, finishing and deleting items keep every cached page
         return session.execute(
             delete(OutboxItem).where(OutboxItem.done_at.is_not(None),
                                      OutboxItem.done_at < now - timedelta(days=settings.outbox_keep_days)),
@@ -115,14 +115,6 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, available_a
     return item
 
 
-def _bookkeeping(session: Session) -> Session:
-    """No page shows the outbox: claiming, renewing and finishing an item keep every cached page
-    (forum/pagecache.py). What a job itself changes, in sessions of its own, is counted as always."""
-    from forum import pagecache
-
-    return pagecache.quiet(session)
-
-
 def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.outbox_lease_seconds)
 
@@ -130,7 +122,7 @@ def _lease(settings: Settings) -> timedelta:
 def _claim(db: Database, settings: Settings, limit: int) -> list[tuple[int, str, str, int]]:
     now = utcnow()
     with db.write() as session:
-        _bookkeeping(session)
+        pagecache.quiet(session)  # no page shows the outbox
         stmt = (select(OutboxItem)
                 .where(OutboxItem.done_at.is_(None), OutboxItem.failed_at.is_(None),
                        OutboxItem.available_at <= now,
@@ -149,7 +141,7 @@ def _still_ours(db: Database, settings: Settings, item_id: int, attempt: int) ->
     """Renew the lease of a claimed item just before running it, unless another worker claimed it since."""
     now = utcnow()
     with db.write() as session:
-        _bookkeeping(session)
+        pagecache.quiet(session)  # no page shows the outbox
         return session.execute(
             update(OutboxItem)
             .where(OutboxItem.id == item_id, OutboxItem.attempts == attempt, OutboxItem.done_at.is_(None),
@@ -160,7 +152,7 @@ def _still_ours(db: Database, settings: Settings, item_id: int, attempt: int) ->
 
 def _finish(db: Database, item_id: int, attempt: int, error: str | None, max_attempts: int) -> None:
     with db.write() as session:
-        _bookkeeping(session)
+        pagecache.quiet(session)  # no page shows the outbox
         item = session.get(OutboxItem, item_id)
         if item is None or item.attempts != attempt:
             return  # claimed again by another worker meanwhile: the outcome is theirs to record
